@@ -1,0 +1,138 @@
+"""The process pool that reads, hashes and chunks changed files in parallel.
+
+Each worker builds its parsers and tokenizer once, in the pool initializer
+(tree-sitter parsers do not pickle). A worker that dies (a grammar segfault, the
+OOM killer) breaks the whole `ProcessPoolExecutor`; the pool is then rebuilt and
+the files that were in flight are retried one at a time, so only the file that
+kills a worker again is lost, and reported.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from .models import ChunkedFile, ChunkTask, content_hash
+
+BINARY_PROBE = 8192
+
+_chunker = None
+
+
+def _init_worker(tokenizer_json: str | None, max_tokens: int, max_file_size: int) -> None:
+    # Workers inherit the parent's stdout, which may be an LSP stream.
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    try:
+        os.nice(5)  # the editor's own processes come first
+    except OSError:
+        pass
+    global _chunker, _max_file_size
+    from .chunker import Chunker, TokenCounter
+
+    _chunker = Chunker(TokenCounter(tokenizer_json), max_tokens)
+    _chunker.warm()
+    _max_file_size = max_file_size
+
+
+_max_file_size = 1 << 20
+
+
+def chunk_file(task: ChunkTask) -> ChunkedFile:
+    """Read, hash and chunk one file. Never raises for a bad file: it reports."""
+    try:
+        with open(task.abspath, "rb") as f:
+            data = f.read(_max_file_size + 1)
+    except OSError as exc:
+        return ChunkedFile(task.relpath, task.stat, "", "", "skipped", f"unreadable: {exc.strerror or exc}")
+    if len(data) > _max_file_size:
+        return ChunkedFile(task.relpath, task.stat, "", "", "skipped", f"larger than {_max_file_size} bytes")
+    digest = content_hash(data)
+    if digest == task.known_hash:
+        return ChunkedFile(task.relpath, task.stat, digest, "", "unchanged")
+    if b"\0" in data[:BINARY_PROBE]:
+        return ChunkedFile(task.relpath, task.stat, digest, "", "skipped", "binary")
+    text = data.decode("utf-8", errors="replace")
+    lang, symbols, chunks = _chunker.chunk_source(task.relpath, text)
+    return ChunkedFile(task.relpath, task.stat, digest, lang, "indexed", "", symbols, chunks)
+
+
+class ChunkPool:
+    def __init__(self, workers: int, tokenizer_json: str | None, max_tokens: int, max_file_size: int):
+        self.workers = workers
+        self._initargs = (tokenizer_json, max_tokens, max_file_size)
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # spawn: the server has threads, and forking a threaded process is unsafe.
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=self._initargs,
+            )
+        return self._executor
+
+    def chunk(self, tasks: Iterable[ChunkTask], on_result: Callable[[ChunkedFile], None],
+              should_stop: Callable[[], bool] = lambda: False) -> None:
+        """Chunk every task, calling `on_result` in this thread as each finishes."""
+        queue = list(tasks)
+        queue.reverse()
+        in_flight: dict[Future, ChunkTask] = {}
+        suspects: list[ChunkTask] = []
+        window = self.workers * 4
+        while queue or in_flight or suspects:
+            if should_stop():
+                for fut in in_flight:
+                    fut.cancel()
+                return
+            if suspects and not in_flight:
+                # After a crash, each file that was in flight runs alone once.
+                task = suspects.pop()
+                try:
+                    result = self._pool().submit(chunk_file, task).result()
+                except BrokenProcessPool:
+                    self._discard_pool()
+                    result = ChunkedFile(task.relpath, task.stat, "", "", "skipped", "chunk worker crashed on this file")
+                on_result(result)
+                continue
+            while queue and len(in_flight) < window and not suspects:
+                task = queue.pop()
+                try:
+                    in_flight[self._pool().submit(chunk_file, task)] = task
+                except BrokenProcessPool:
+                    self._discard_pool()
+                    queue.append(task)
+                    break
+            if not in_flight:
+                continue
+            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            for fut in done:
+                task = in_flight.pop(fut)
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    suspects.append(task)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - one file's failure is reported, not raised
+                    result = ChunkedFile(task.relpath, task.stat, "", "", "skipped", f"chunker failed: {exc}")
+                on_result(result)
+            if suspects:
+                for fut, task in list(in_flight.items()):
+                    suspects.append(task)
+                in_flight.clear()
+                self._discard_pool()
+
+    def _discard_pool(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None

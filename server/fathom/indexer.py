@@ -1,0 +1,265 @@
+"""The pipeline: discover -> detect changes -> chunk (pool) -> store phase 1 ->
+embed (embedding process) -> store phase 2.
+
+Chunking and embedding overlap: as soon as a batch of files is chunked and
+committed, its new texts go to the embedding process, while the pool chunks the
+next files. The index itself is the queue: any chunk whose text has no vector is
+pending, so a run that was killed simply carries on where it stopped.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from .chunk_pool import ChunkPool
+from .discover import discover, is_indexable_path
+from .embedder import Embedder, EmbedderError
+from .models import ChunkedFile, ChunkTask, DiscoveredFile, FileStat, RunStats
+from .workspace import Workspace
+
+WRITE_BATCH_FILES = 32
+WRITE_BATCH_SECONDS = 0.5
+EMBED_REQUEST_TEXTS = 256
+EMBED_REQUESTS_IN_FLIGHT = 2
+MAX_EMBEDDER_RESTARTS = 3
+
+
+class Progress:
+    """What the pipeline tells its caller; the CLI draws bars, the server sends $/progress."""
+
+    def files(self, done: int, total: int) -> None: ...
+
+    def embedding(self, done: int, total: int) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+
+@dataclass
+class _EmbedBatch:
+    hashes: list[str]
+    future: Future
+
+
+class Indexer:
+    def __init__(self, workspace: Workspace, embedder: Embedder | None, pool: ChunkPool | None = None):
+        self.ws = workspace
+        self.embedder = embedder
+        self._own_pool = pool is None
+        self._pool = pool
+
+    def _chunk_pool(self) -> ChunkPool:
+        if self._pool is None:
+            s, spec = self.ws.settings, self.ws.spec
+            self._pool = ChunkPool(s.pool_size, spec.tokenizer_json, spec.max_tokens, s.max_file_size)
+        return self._pool
+
+    def close(self) -> None:
+        if self._own_pool and self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def run(self, paths: list[str] | None = None, *, progress: Progress | None = None,
+            embed: bool = True, should_stop: Callable[[], bool] = lambda: False) -> RunStats:
+        """Bring the index up to date: the whole workspace, or just `paths`
+        (relative or absolute; missing ones are removed from the index)."""
+        progress = progress or Progress()
+        with self.ws.write_lock(on_wait=progress.message):
+            return _Run(self, progress, embed, should_stop).execute(paths)
+
+
+class _Run:
+    def __init__(self, indexer: Indexer, progress: Progress, embed: bool, should_stop):
+        self.ix = indexer
+        self.ws = indexer.ws
+        self.store = indexer.ws.writer
+        self.progress = progress
+        self.embed = embed and indexer.embedder is not None
+        self.should_stop = should_stop
+        self.stats = RunStats()
+        self._batch: list[ChunkedFile] = []
+        self._batch_started = time.monotonic()
+        self._to_embed: dict[str, str] = {}
+        self._in_flight: list[_EmbedBatch] = []
+        self._done_embeddings: queue.Queue = queue.Queue()
+        self._embed_total = 0
+        self._embed_done = 0
+        self._embedder_ready = threading.Event()
+        self._embedder_failed: str | None = None
+        self._restarts = 0
+        self._vector_table_ready = False
+
+    def execute(self, paths: list[str] | None) -> RunStats:
+        start = time.monotonic()
+        if self.store.notice:
+            self.progress.message(self.store.notice)
+            self.store.notice = ""
+        tasks, removed = self._changes(paths)
+        self.stats.removed = self.store.remove_files(removed)
+        self.stats.changed = len(tasks)
+
+        pending = self.store.pending_embeddings() if self.embed else []
+        if self.embed and (tasks or pending):
+            threading.Thread(target=self._start_embedder, daemon=True).start()
+        for p in pending:
+            self._to_embed[p.text_hash] = p.embed_text
+        self._embed_total = len(self._to_embed)
+
+        if tasks:
+            total = len(tasks)
+            done = [0]
+
+            def on_result(result: ChunkedFile) -> None:
+                done[0] += 1
+                self._collect(result)
+                if done[0] % 8 == 0 or done[0] == total:
+                    self.progress.files(done[0], total)
+
+            self.ix._chunk_pool().chunk(tasks, on_result, self.should_stop)
+            self._flush()
+        if self.embed:
+            self._embed_until_done()
+        if not paths:
+            self.store.prune_vectors(keep_orphans=max(2000, self.store.counts().chunks // 2))
+        self.stats.seconds = time.monotonic() - start
+        if not paths:
+            self.store.set_last_run(self.stats.to_json())
+        return self.stats
+
+    # -- changes -----------------------------------------------------------------------
+
+    def _changes(self, paths: list[str] | None) -> tuple[list[ChunkTask], list[str]]:
+        known = self.store.file_states()
+        root, settings = self.ws.root, self.ws.settings
+        if paths is None:
+            found = discover(root, settings.max_file_size, settings.exclude)
+            for rel, reason in found.skipped:
+                self.stats.skipped += 1
+                self.stats.errors.append(f"{rel}: skipped, {reason}")
+            candidates = found.files
+            removed = sorted(set(known) - {f.relpath for f in candidates})
+        else:
+            candidates, removed = [], []
+            for p in paths:
+                absolute = p if os.path.isabs(p) else str(root / p)
+                rel = os.path.relpath(absolute, root).replace(os.sep, "/")
+                if rel.startswith("../"):
+                    continue
+                if is_indexable_path(root, root / rel, settings.max_file_size, settings.exclude):
+                    st = os.stat(absolute)
+                    candidates.append(DiscoveredFile(rel, absolute, FileStat(st.st_size, st.st_mtime_ns, st.st_ino)))
+                elif rel in known:
+                    removed.append(rel)
+        self.stats.scanned = len(candidates)
+        tasks = []
+        for f in candidates:
+            previous = known.get(f.relpath)
+            if previous is not None and previous[0] == f.stat:
+                continue  # stat unchanged: not even read
+            tasks.append(ChunkTask(f.relpath, f.abspath, f.stat, previous[1] if previous else None))
+        return tasks, removed
+
+    # -- phase 1 -----------------------------------------------------------------------
+
+    def _collect(self, result: ChunkedFile) -> None:
+        if result.status == "skipped":
+            self.stats.skipped += 1
+            self.stats.errors.append(f"{result.relpath}: skipped, {result.reason}")
+            if "crashed" in result.reason:
+                self.stats.failed += 1
+        self._batch.append(result)
+        if len(self._batch) >= WRITE_BATCH_FILES or time.monotonic() - self._batch_started > WRITE_BATCH_SECONDS:
+            self._flush()
+        self._drain_embeddings()
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        self._batch_started = time.monotonic()
+        self.stats.chunks_written += self.store.write_files(batch)
+        if not self.embed:
+            return
+        new = {c.text_hash: c.embed_text for r in batch if r.status == "indexed" for c in r.chunks}
+        if new:
+            have = self.store.embedded_among(list(new))
+            for h, text in new.items():
+                if h not in have and h not in self._to_embed:
+                    self._to_embed[h] = text
+                    self._embed_total += 1
+        self._feed()
+
+    # -- phase 2 -----------------------------------------------------------------------
+
+    def _start_embedder(self) -> None:
+        try:
+            self.ix.embedder.ensure_started()
+        except EmbedderError as exc:
+            self._embedder_failed = str(exc)
+        finally:
+            self._embedder_ready.set()
+
+    def _feed(self) -> None:
+        if not self._embedder_ready.is_set() or self._embedder_failed:
+            return
+        if not self._vector_table_ready:
+            emb = self.ix.embedder
+            if self.store.use_vector_model(emb.model_id, emb.dim):
+                self.progress.message(f"model changed to {emb.model_id}: vectors will be recomputed")
+                self._to_embed.update({p.text_hash: p.embed_text for p in self.store.pending_embeddings()})
+                self._embed_total = len(self._to_embed) + self._embed_done
+            self._vector_table_ready = True
+        while self._to_embed and len(self._in_flight) < EMBED_REQUESTS_IN_FLIGHT:
+            hashes = list(self._to_embed)[:EMBED_REQUEST_TEXTS]
+            texts = [self._to_embed.pop(h) for h in hashes]
+            batch = _EmbedBatch(hashes, self.ix.embedder.embed_documents(texts))
+            batch.future.add_done_callback(lambda _f, b=batch: self._done_embeddings.put(b))
+            self._in_flight.append(batch)
+
+    def _drain_embeddings(self, block: bool = False) -> None:
+        while True:
+            try:
+                batch = self._done_embeddings.get(block=block, timeout=0.2 if block else None)
+            except queue.Empty:
+                return
+            block = False
+            self._in_flight.remove(batch)
+            try:
+                vectors = batch.future.result()
+            except EmbedderError as exc:
+                self._restarts += 1
+                if self._restarts > MAX_EMBEDDER_RESTARTS:
+                    self._embedder_failed = str(exc)
+                else:
+                    self.progress.message(f"embedding process stopped ({exc}); restarting it")
+                    # Put the texts back: they are still pending in the index.
+                    for p in self.store.pending_embeddings():
+                        if p.text_hash in batch.hashes:
+                            self._to_embed[p.text_hash] = p.embed_text
+                    self._embedder_ready.clear()
+                    threading.Thread(target=self._start_embedder, daemon=True).start()
+                continue
+            written = self.store.write_vectors(zip(batch.hashes, vectors))
+            self.stats.embedded += written
+            self._embed_done += len(batch.hashes)
+            self.progress.embedding(self._embed_done, self._embed_total)
+            self._feed()
+
+    def _embed_until_done(self) -> None:
+        if not self._to_embed and not self._in_flight:
+            return
+        self.progress.embedding(self._embed_done, self._embed_total)
+        while (self._to_embed or self._in_flight) and not self.should_stop():
+            if not self._embedder_ready.is_set():
+                self._embedder_ready.wait(0.2)
+                continue
+            if self._embedder_failed and not self._in_flight:
+                self.stats.errors.append(f"embedding failed: {self._embedder_failed}")
+                self.progress.message(f"embedding failed: {self._embedder_failed}; lexical search still works")
+                return
+            self._feed()
+            self._drain_embeddings(block=True)

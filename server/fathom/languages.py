@@ -1,0 +1,174 @@
+"""Which grammar reads which file, and which of its nodes are definitions.
+
+A definition is either a *function* (its whole body is one chunk) or a *scope*
+(a class, interface, module…: its chunk shows its own lines, with the functions
+inside collapsed to their first line). `symbol=False` scopes (a Rust `impl`)
+name a container but are not symbols themselves.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .models import SymbolKind
+
+K = SymbolKind
+
+
+@dataclass(frozen=True)
+class Definition:
+    kind: SymbolKind
+    role: str  # "function" | "scope"
+    symbol: bool = True
+    needs_body: bool = False  # C-family `struct S;` forward declarations are not definitions
+
+
+def _fn(kind: SymbolKind = K.Function) -> Definition:
+    return Definition(kind, "function")
+
+
+def _scope(kind: SymbolKind = K.Class, **kw) -> Definition:
+    return Definition(kind, "scope", **kw)
+
+
+_JS = {
+    "function_declaration": _fn(),
+    "generator_function_declaration": _fn(),
+    "class_declaration": _scope(),
+    "class": _scope(),
+    "method_definition": _fn(K.Method),
+    "variable_declarator": _fn(),  # only when its value is a function, see chunker
+}
+_TS = {
+    **_JS,
+    "abstract_class_declaration": _scope(),
+    "interface_declaration": _scope(K.Interface),
+    "type_alias_declaration": _fn(K.TypeParameter),
+    "enum_declaration": _scope(K.Enum),
+    "internal_module": _scope(K.Namespace),
+    "module": _scope(K.Module),
+    "function_signature": _fn(),
+    "abstract_method_signature": _fn(K.Method),
+}
+_C = {
+    "function_definition": _fn(),
+    "struct_specifier": _scope(K.Struct, needs_body=True),
+    "union_specifier": _scope(K.Struct, needs_body=True),
+    "enum_specifier": _scope(K.Enum, needs_body=True),
+}
+
+DEFINITIONS: dict[str, dict[str, Definition]] = {
+    "python": {"function_definition": _fn(), "class_definition": _scope()},
+    "javascript": _JS,
+    "typescript": _TS,
+    "tsx": _TS,
+    "go": {
+        "function_declaration": _fn(),
+        "method_declaration": _fn(K.Method),
+        "type_spec": _scope(K.Class),  # refined to Struct/Interface by its type
+    },
+    "rust": {
+        "function_item": _fn(),
+        "function_signature_item": _fn(),
+        "struct_item": _scope(K.Struct),
+        "enum_item": _scope(K.Enum),
+        "union_item": _scope(K.Struct),
+        "trait_item": _scope(K.Interface),
+        "impl_item": _scope(K.Class, symbol=False),
+        "mod_item": _scope(K.Module),
+        "macro_definition": _fn(),
+    },
+    "java": {
+        "class_declaration": _scope(),
+        "interface_declaration": _scope(K.Interface),
+        "enum_declaration": _scope(K.Enum),
+        "record_declaration": _scope(K.Struct),
+        "annotation_type_declaration": _scope(K.Interface),
+        "method_declaration": _fn(K.Method),
+        "constructor_declaration": _fn(K.Constructor),
+    },
+    "c": _C,
+    "cpp": {
+        **_C,
+        "class_specifier": _scope(K.Class, needs_body=True),
+        "namespace_definition": _scope(K.Namespace),
+    },
+    "csharp": {
+        "class_declaration": _scope(),
+        "interface_declaration": _scope(K.Interface),
+        "struct_declaration": _scope(K.Struct),
+        "enum_declaration": _scope(K.Enum),
+        "record_declaration": _scope(K.Struct),
+        "namespace_declaration": _scope(K.Namespace),
+        "method_declaration": _fn(K.Method),
+        "constructor_declaration": _fn(K.Constructor),
+        "local_function_statement": _fn(),
+    },
+    "ruby": {
+        "method": _fn(K.Method),
+        "singleton_method": _fn(K.Method),
+        "class": _scope(),
+        "module": _scope(K.Module),
+    },
+    "php": {
+        "function_definition": _fn(),
+        "method_declaration": _fn(K.Method),
+        "class_declaration": _scope(),
+        "interface_declaration": _scope(K.Interface),
+        "trait_declaration": _scope(K.Interface),
+        "enum_declaration": _scope(K.Enum),
+    },
+    "kotlin": {
+        "function_declaration": _fn(),
+        "class_declaration": _scope(),
+        "object_declaration": _scope(),
+    },
+    "swift": {
+        "function_declaration": _fn(),
+        "init_declaration": _fn(K.Constructor),
+        "class_declaration": _scope(),  # also struct/enum/extension: see chunker
+        "protocol_declaration": _scope(K.Interface),
+    },
+    "scala": {
+        "function_definition": _fn(),
+        "function_declaration": _fn(),
+        "class_definition": _scope(),
+        "object_definition": _scope(K.Module),
+        "trait_definition": _scope(K.Interface),
+    },
+    "lua": {"function_declaration": _fn()},
+    "bash": {"function_definition": _fn()},
+}
+
+# Nodes that wrap a definition and belong to its chunk (decorators, `export`).
+WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration", "lexical_declaration", "variable_declaration", "type_declaration"})
+
+EXTENSIONS = {
+    "py": "python", "pyi": "python", "pyw": "python",
+    "js": "javascript", "mjs": "javascript", "cjs": "javascript", "jsx": "javascript",
+    "ts": "typescript", "mts": "typescript", "cts": "typescript", "tsx": "tsx",
+    "go": "go", "rs": "rust", "java": "java",
+    "c": "c", "h": "c",
+    "cc": "cpp", "cpp": "cpp", "cxx": "cpp", "c++": "cpp", "hpp": "cpp", "hh": "cpp", "hxx": "cpp", "ipp": "cpp",
+    "cs": "csharp", "rb": "ruby", "rake": "ruby", "gemspec": "ruby", "php": "php",
+    "kt": "kotlin", "kts": "kotlin", "swift": "swift", "scala": "scala", "sc": "scala",
+    "lua": "lua", "sh": "bash", "bash": "bash", "zsh": "bash",
+}
+
+SHEBANGS = {"python": "python", "node": "javascript", "bash": "bash", "sh": "bash", "zsh": "bash", "ruby": "ruby", "lua": "lua", "php": "php"}
+
+
+def language_for(relpath: str, first_line: str = "") -> str | None:
+    name = relpath.rsplit("/", 1)[-1]
+    if name in ("Rakefile", "Gemfile"):
+        return "ruby"
+    if "." in name:
+        lang = EXTENSIONS.get(name.rsplit(".", 1)[-1].lower())
+        if lang:
+            return lang
+    if first_line.startswith("#!"):
+        words = first_line[2:].replace("/", " ").split()
+        for word in reversed(words):
+            for prefix, lang in SHEBANGS.items():
+                if word.startswith(prefix):
+                    return lang
+    return None

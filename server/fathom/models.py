@@ -1,0 +1,178 @@
+"""Typed values handed from one pipeline stage to the next.
+
+Every stage takes and returns these; none of them knows SQL, JSON-RPC or torch.
+Lines and characters are 0-based, as in LSP; `end_line` is inclusive of the last
+line of the range and `end_char` is the column just past its last character.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+
+class SymbolKind(IntEnum):
+    """LSP SymbolKind numbers; `.name` is the name the CLI and JSON output use."""
+
+    File = 1
+    Module = 2
+    Namespace = 3
+    Package = 4
+    Class = 5
+    Method = 6
+    Property = 7
+    Field = 8
+    Constructor = 9
+    Enum = 10
+    Interface = 11
+    Function = 12
+    Variable = 13
+    Constant = 14
+    String = 15
+    Struct = 23
+    TypeParameter = 26
+
+
+@dataclass(frozen=True)
+class Range:
+    start_line: int
+    start_char: int
+    end_line: int
+    end_char: int
+
+    def to_lsp(self) -> dict:
+        return {
+            "start": {"line": self.start_line, "character": self.start_char},
+            "end": {"line": self.end_line, "character": self.end_char},
+        }
+
+
+@dataclass(frozen=True)
+class FileStat:
+    size: int
+    mtime_ns: int
+    inode: int
+
+
+@dataclass(frozen=True)
+class DiscoveredFile:
+    """A file the workspace walk decided to consider (path filters passed)."""
+
+    relpath: str  # POSIX, relative to the workspace root
+    abspath: str
+    stat: FileStat
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """A file whose stat changed: the chunker reads, hashes and, if new, chunks it."""
+
+    relpath: str
+    abspath: str
+    stat: FileStat
+    known_hash: str | None  # content hash in the index, to skip unchanged content
+
+
+@dataclass(frozen=True)
+class Symbol:
+    name: str
+    kind: SymbolKind
+    container: str
+    range: Range
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One retrievable unit. `text` is the original source (or, for a class, its
+    own lines with nested definitions shown by their first line); `header` is the
+    short context the model sees in front of it."""
+
+    name: str
+    kind: SymbolKind
+    container: str
+    range: Range
+    header: str
+    text: str
+
+    @property
+    def embed_text(self) -> str:
+        return f"{self.header}\n{self.text}" if self.header else self.text
+
+    @property
+    def text_hash(self) -> str:
+        return content_hash(self.embed_text.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class ChunkedFile:
+    """The chunker's answer for one task."""
+
+    relpath: str
+    stat: FileStat
+    content_hash: str
+    language: str
+    status: str  # "indexed" | "unchanged" | "skipped"
+    reason: str = ""  # why skipped: "binary", "too large", "unreadable: ..."
+    symbols: list[Symbol] = field(default_factory=list)
+    chunks: list[Chunk] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PendingEmbedding:
+    text_hash: str
+    embed_text: str
+
+
+@dataclass
+class RunStats:
+    scanned: int = 0
+    changed: int = 0
+    removed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    chunks_written: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "scanned": self.scanned,
+            "changed": self.changed,
+            "removed": self.removed,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "embedded": self.embedded,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    relpath: str
+    range: Range
+    name: str
+    kind: SymbolKind
+    score: float
+    snippet: str
+
+
+@dataclass(frozen=True)
+class SymbolHit:
+    name: str
+    kind: SymbolKind
+    container: str
+    relpath: str
+    range: Range
+
+
+@dataclass(frozen=True)
+class IndexCounts:
+    files: int
+    symbols: int
+    chunks: int
+    pending: int
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()

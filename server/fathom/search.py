@@ -1,0 +1,124 @@
+"""Stage 6: answering queries from the index.
+
+`search` is hybrid: BM25 over identifier-split text and cosine KNN over the
+vectors, fused by reciprocal rank, with a boost for chunks whose own name the
+query spells out. `symbols` is fuzzy name matching for workspace/symbol.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pathspec
+
+from .models import SearchHit, SymbolHit
+from .store import Store
+from .textsplit import identifier_parts, query_terms
+
+RRF_K = 60
+CANDIDATES = 100
+LEXICAL_WEIGHT = 1.0
+DENSE_WEIGHT = 1.0
+NAME_BOOST = 1.0 / RRF_K  # worth a first place in one more ranking
+SNIPPET_LINES = 6
+SYMBOL_CANDIDATES = 5000
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[SearchHit]
+    partial: bool  # some chunks have no vector yet, or dense search was unavailable
+
+
+def fts_expression(terms: list[str]) -> str:
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
+class Searcher:
+    def __init__(self, store: Store, embed_query: Callable[[str], bytes] | None):
+        self.store = store
+        self.embed_query = embed_query
+
+    def search(self, query: str, limit: int = 20, path_globs: list[str] | None = None) -> SearchResult:
+        terms = query_terms(query)
+        pool = CANDIDATES if not path_globs else CANDIDATES * 5
+        lexical = self.store.lexical(fts_expression(terms), pool) if terms else []
+        dense: list[tuple[int, float]] = []
+        dense_ok = False
+        if self.embed_query is not None:
+            try:
+                dense = self.store.nearest(self.embed_query(query), pool)
+                dense_ok = True
+            except Exception:  # noqa: BLE001 - the embedder is down: lexical results still answer
+                dense = []
+        scores: dict[int, float] = {}
+        for weight, ranking in ((LEXICAL_WEIGHT, lexical), (DENSE_WEIGHT, dense)):
+            for rank, (chunk_id, _) in enumerate(ranking):
+                scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
+        rows = self.store.chunk_rows(scores)
+        wanted = {t for t in terms}
+        for chunk_id, (_path, chunk) in rows.items():
+            name_words = {chunk.name.lower(), *(p.lower() for p in identifier_parts(chunk.name))}
+            if chunk.name.lower() in wanted or (len(name_words) > 2 and name_words - {chunk.name.lower()} <= wanted):
+                scores[chunk_id] += NAME_BOOST
+        matcher = pathspec.GitIgnoreSpec.from_lines(path_globs) if path_globs else None
+        hits: list[SearchHit] = []
+        for chunk_id in sorted(rows, key=lambda i: -scores[i]):
+            path, chunk = rows[chunk_id]
+            if matcher is not None and not matcher.match_file(path):
+                continue
+            snippet = "\n".join(chunk.text.split("\n")[:SNIPPET_LINES])
+            hits.append(SearchHit(path, chunk.range, chunk.name, chunk.kind, round(scores[chunk_id] * RRF_K, 6), snippet))
+            if len(hits) >= limit:
+                break
+        partial = not dense_ok or self.store.has_pending()
+        return SearchResult(hits, partial)
+
+    def symbols(self, query: str, limit: int = 50) -> list[SymbolHit]:
+        query = query.strip()
+        if not query:
+            return []
+        escaped = [c if c not in "%_\\" else "\\" + c for c in query]
+        candidates = self.store.symbols_matching("%" + "%".join(escaped) + "%", SYMBOL_CANDIDATES)
+        ranked = []
+        for hit in candidates:
+            tier = symbol_tier(query, hit.name)
+            if tier is not None:
+                depth = hit.container.count(".") + (1 if hit.container else 0)
+                ranked.append(((tier, len(hit.name), depth, hit.relpath.count("/"), hit.relpath, hit.range.start_line), hit))
+        ranked.sort(key=lambda item: item[0])
+        return [hit for _, hit in ranked[:limit]]
+
+
+def symbol_tier(query: str, name: str) -> int | None:
+    """0 exact, 1 exact ignoring case, 2 prefix, 3 word-prefix (camel/snake humps),
+    4 subsequence; None when the name does not match at all."""
+    if name == query:
+        return 0
+    q, n = query.lower(), name.lower()
+    if n == q:
+        return 1
+    if n.startswith(q):
+        return 2
+    parts = tuple(p.lower() for p in identifier_parts(name))
+    if parts and _hump_match(q.replace("_", ""), parts):
+        return 3
+    it = iter(n)
+    if all(c in it for c in q):
+        return 4
+    return None
+
+
+@functools.lru_cache(maxsize=65536)
+def _hump_match(q: str, parts: tuple[str, ...]) -> bool:
+    """Whether q is a concatenation of prefixes of some parts, in order."""
+    if not q:
+        return True
+    for j, part in enumerate(parts):
+        k = 0
+        while k < len(part) and k < len(q) and part[k] == q[k]:
+            k += 1
+            if _hump_match(q[k:], parts[j + 1:]):
+                return True
+    return False

@@ -1,0 +1,423 @@
+"""Stage 4: the index database. The only module that knows SQL.
+
+One SQLite file per workspace, opened through apsw (it bundles a current SQLite
+with FTS5 and can load sqlite-vec everywhere). Vectors are keyed by the hash of
+the text that was embedded, not by chunk, so a moved file, a copied function or
+a branch switched back finds its vectors already there.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import apsw
+import sqlite_vec
+
+from .models import (
+    Chunk, ChunkedFile, FileStat, IndexCounts, PendingEmbedding, Range, SymbolHit, SymbolKind,
+)
+from .textsplit import expand_identifiers
+
+SCHEMA_VERSION = 3
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,
+    hash TEXT NOT NULL, language TEXT NOT NULL,
+    status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS symbols (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    name TEXT NOT NULL, kind INTEGER NOT NULL, container TEXT NOT NULL,
+    sl INTEGER NOT NULL, sc INTEGER NOT NULL, el INTEGER NOT NULL, ec INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS symbols_file ON symbols(file_id);
+CREATE INDEX IF NOT EXISTS symbols_name ON symbols(name COLLATE NOCASE);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    name TEXT NOT NULL, kind INTEGER NOT NULL, container TEXT NOT NULL,
+    sl INTEGER NOT NULL, sc INTEGER NOT NULL, el INTEGER NOT NULL, ec INTEGER NOT NULL,
+    header TEXT NOT NULL, text TEXT NOT NULL, text_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
+CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(text_hash);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunk_text USING fts5(
+    name, path, body, content='', contentless_delete=1, tokenize='porter unicode61'
+);
+-- Which text hashes have a vector: a plain index next to the vec0 table.
+CREATE TABLE IF NOT EXISTS embedded (text_hash TEXT PRIMARY KEY, vector_id INTEGER NOT NULL) WITHOUT ROWID;
+"""
+
+# bm25() weights for the name, path and body columns.
+FTS_WEIGHTS = (8.0, 3.0, 1.0)
+
+
+class StoreError(Exception):
+    """The database cannot be used (corrupt, unwritable, from the future)."""
+
+
+class Store:
+    def __init__(self, path: Path, *, readonly: bool = False):
+        self.path = Path(path)
+        self.readonly = readonly
+        self.notice = ""  # set when an unusable database was moved aside
+        self.conn = self._connect()
+
+    # -- opening -----------------------------------------------------------------------
+
+    def _connect(self) -> apsw.Connection:
+        if not self.readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(self.path.parent, 0o700)
+            try:
+                conn = self._open_and_check()
+            except (apsw.Error, StoreError) as exc:
+                self._move_aside(str(exc))
+                conn = self._open_and_check()
+            return conn
+        return self._open_connection()
+
+    def _open_connection(self) -> apsw.Connection:
+        flags = apsw.SQLITE_OPEN_READWRITE | (0 if self.readonly else apsw.SQLITE_OPEN_CREATE)
+        old_umask = os.umask(0o077)
+        try:
+            conn = apsw.Connection(str(self.path), flags=flags)
+        finally:
+            os.umask(old_umask)
+        conn.setbusytimeout(10_000)
+        conn.enable_load_extension(True)
+        conn.load_extension(sqlite_vec.loadable_path())
+        conn.enable_load_extension(False)
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    def _open_and_check(self) -> apsw.Connection:
+        conn = self._open_connection()
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            version = None
+            has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchall()
+            if has_meta:
+                row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall()
+                version = int(row[0][0]) if row else None
+            elif conn.execute("SELECT count(*) FROM sqlite_master").fetchall()[0][0]:
+                raise StoreError("not a Fathom index")
+            if has_meta and version != SCHEMA_VERSION:
+                raise StoreError(f"index schema {version} is not the current {SCHEMA_VERSION}")
+            check = conn.execute("PRAGMA quick_check").fetchall()
+            if check[0][0] != "ok":
+                raise StoreError(f"integrity check failed: {check[0][0]}")
+            with conn:
+                conn.execute(SCHEMA)
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
+        except Exception:
+            conn.close()
+            raise
+        for suffix in ("", "-wal", "-shm"):
+            p = Path(str(self.path) + suffix)
+            if p.exists():
+                os.chmod(p, 0o600)
+        return conn
+
+    def _move_aside(self, why: str) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        moved = self.path.with_name(f"{self.path.name}.broken-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            p = Path(str(self.path) + suffix)
+            if p.exists():
+                os.replace(p, Path(str(moved) + suffix))
+        self.notice = f"index at {self.path} was unusable ({why}); moved to {moved.name} and rebuilding"
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- meta --------------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchall()
+        return row[0][0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def last_run(self) -> dict | None:
+        raw = self.get_meta("last_run")
+        return json.loads(raw) if raw else None
+
+    def set_last_run(self, run: dict) -> None:
+        self.set_meta("last_run", json.dumps(run))
+
+    # -- files -------------------------------------------------------------------------
+
+    def file_states(self) -> dict[str, tuple[FileStat, str]]:
+        """path -> (stat, content hash) for every file in the index."""
+        return {
+            path: (FileStat(size, mtime, inode), digest)
+            for path, size, mtime, inode, digest in self.conn.execute(
+                "SELECT path, size, mtime_ns, inode, hash FROM files"
+            )
+        }
+
+    def write_files(self, results: Iterable[ChunkedFile]) -> int:
+        """Phase 1: a batch of chunked files, each replacing what it had before,
+        in one transaction. Returns how many chunks were written."""
+        written = 0
+        with self.conn:
+            for r in results:
+                st = r.stat
+                if r.status == "unchanged":
+                    self.conn.execute(
+                        "UPDATE files SET size=?, mtime_ns=?, inode=? WHERE path=?",
+                        (st.size, st.mtime_ns, st.inode, r.relpath),
+                    )
+                    continue
+                file_id = self._replace_file(r)
+                self.conn.executemany(
+                    "INSERT INTO symbols (file_id, name, kind, container, sl, sc, el, ec) VALUES (?,?,?,?,?,?,?,?)",
+                    [
+                        (file_id, s.name, int(s.kind), s.container, *_range_row(s.range))
+                        for s in r.symbols
+                    ],
+                )
+                for c in r.chunks:
+                    chunk_id = self.conn.execute(
+                        "INSERT INTO chunks (file_id, name, kind, container, sl, sc, el, ec, header, text, text_hash)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                        (file_id, c.name, int(c.kind), c.container, *_range_row(c.range),
+                         c.header, c.text, c.text_hash),
+                    ).fetchall()[0][0]
+                    self.conn.execute(
+                        "INSERT INTO chunk_text (rowid, name, path, body) VALUES (?,?,?,?)",
+                        (chunk_id, expand_identifiers(f"{c.container} {c.name}"),
+                         expand_identifiers(r.relpath.replace("/", " ").replace(".", " ")),
+                         expand_identifiers(c.text)),
+                    )
+                written += len(r.chunks)
+        return written
+
+    def _replace_file(self, r: ChunkedFile) -> int:
+        st = r.stat
+        row = self.conn.execute("SELECT id FROM files WHERE path=?", (r.relpath,)).fetchall()
+        if row:
+            file_id = row[0][0]
+            self._delete_file_contents(file_id)
+            self.conn.execute(
+                "UPDATE files SET size=?, mtime_ns=?, inode=?, hash=?, language=?, status=?, reason=? WHERE id=?",
+                (st.size, st.mtime_ns, st.inode, r.content_hash, r.language, r.status, r.reason, file_id),
+            )
+            return file_id
+        return self.conn.execute(
+            "INSERT INTO files (path, size, mtime_ns, inode, hash, language, status, reason)"
+            " VALUES (?,?,?,?,?,?,?,?) RETURNING id",
+            (r.relpath, st.size, st.mtime_ns, st.inode, r.content_hash, r.language, r.status, r.reason),
+        ).fetchall()[0][0]
+
+    def _delete_file_contents(self, file_id: int) -> None:
+        self.conn.execute(
+            "DELETE FROM chunk_text WHERE rowid IN (SELECT id FROM chunks WHERE file_id=?)", (file_id,)
+        )
+        self.conn.execute("DELETE FROM chunks WHERE file_id=?", (file_id,))
+        self.conn.execute("DELETE FROM symbols WHERE file_id=?", (file_id,))
+
+    def remove_files(self, paths: Iterable[str]) -> int:
+        removed = 0
+        with self.conn:
+            for path in paths:
+                row = self.conn.execute("SELECT id FROM files WHERE path=?", (path,)).fetchall()
+                if row:
+                    self._delete_file_contents(row[0][0])
+                    self.conn.execute("DELETE FROM files WHERE id=?", (row[0][0],))
+                    removed += 1
+        return removed
+
+    def indexed_paths(self) -> set[str]:
+        return {p for (p,) in self.conn.execute("SELECT path FROM files")}
+
+    # -- vectors -----------------------------------------------------------------------
+
+    def vector_model(self) -> tuple[str | None, int]:
+        return self.get_meta("vector_model"), int(self.get_meta("vector_dim", "0") or 0)
+
+    def use_vector_model(self, model_id: str, dim: int) -> bool:
+        """Make the vector table fit this model; returns True when vectors of another
+        model were dropped (they are not comparable)."""
+        current, current_dim = self.vector_model()
+        if current == model_id and current_dim == dim and self._has_vector_table():
+            return False
+        dropped = current is not None
+        with self.conn:
+            self.conn.execute("DROP TABLE IF EXISTS vectors")
+            self.conn.execute("DELETE FROM embedded")
+            self.conn.execute(
+                f"CREATE VIRTUAL TABLE vectors USING vec0(embedding float[{int(dim)}] distance_metric=cosine)"
+            )
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('vector_model', ?)", (model_id,))
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('vector_dim', ?)", (str(dim),))
+        return dropped
+
+    def _has_vector_table(self) -> bool:
+        return bool(self.conn.execute("SELECT 1 FROM sqlite_master WHERE name='vectors'").fetchall())
+
+    def pending_embeddings(self) -> list[PendingEmbedding]:
+        """Distinct texts that some chunk needs and no vector covers yet."""
+        rows = self.conn.execute(
+            "SELECT c.text_hash, c.header, c.text FROM chunks c"
+            " WHERE NOT EXISTS (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash)"
+            " GROUP BY c.text_hash"
+        )
+        return [
+            PendingEmbedding(h, f"{header}\n{text}" if header else text) for h, header, text in rows
+        ]
+
+    def embedded_among(self, hashes: list[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(hashes), 500):
+            part = hashes[i:i + 500]
+            marks = ",".join("?" * len(part))
+            found.update(h for (h,) in self.conn.execute(
+                f"SELECT text_hash FROM embedded WHERE text_hash IN ({marks})", part))
+        return found
+
+    def has_pending(self) -> bool:
+        return bool(self.conn.execute(
+            "SELECT 1 FROM chunks c WHERE NOT EXISTS"
+            " (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash) LIMIT 1"
+        ).fetchall())
+
+    def pending_count(self) -> int:
+        return self.conn.execute(
+            "SELECT count(DISTINCT c.text_hash) FROM chunks c"
+            " WHERE NOT EXISTS (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash)"
+        ).fetchall()[0][0]
+
+    def write_vectors(self, items: Iterable[tuple[str, list[float] | bytes]]) -> int:
+        """Phase 2: vectors as they arrive. Already known hashes are skipped."""
+        written = 0
+        with self.conn:
+            next_id = self.conn.execute("SELECT coalesce(max(vector_id), 0) + 1 FROM embedded").fetchall()[0][0]
+            for text_hash, vector in items:
+                if self.conn.execute("SELECT 1 FROM embedded WHERE text_hash=?", (text_hash,)).fetchall():
+                    continue
+                blob = vector if isinstance(vector, bytes) else struct.pack(f"{len(vector)}f", *vector)
+                self.conn.execute("INSERT INTO vectors (rowid, embedding) VALUES (?, ?)", (next_id, blob))
+                self.conn.execute("INSERT INTO embedded VALUES (?, ?)", (text_hash, next_id))
+                next_id += 1
+                written += 1
+        return written
+
+    def prune_vectors(self, keep_orphans: int) -> int:
+        """Vectors no chunk uses are kept as a cache (a branch switched back costs
+        nothing), but not without bound."""
+        orphans = [
+            (h, vid)
+            for h, vid in self.conn.execute(
+                "SELECT e.text_hash, e.vector_id FROM embedded e"
+                " WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.text_hash = e.text_hash)"
+                " ORDER BY e.vector_id"
+            )
+        ]
+        excess = orphans[: max(0, len(orphans) - keep_orphans)]
+        if not excess:
+            return 0
+        with self.conn:
+            for h, vid in excess:
+                self.conn.execute("DELETE FROM vectors WHERE rowid=?", (vid,))
+                self.conn.execute("DELETE FROM embedded WHERE text_hash=?", (h,))
+        return len(excess)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def counts(self) -> IndexCounts:
+        files, symbols, chunks = self.conn.execute(
+            "SELECT (SELECT count(*) FROM files WHERE status='indexed'), (SELECT count(*) FROM symbols),"
+            " (SELECT count(*) FROM chunks)"
+        ).fetchall()[0]
+        return IndexCounts(files, symbols, chunks, self.pending_count())
+
+    def lexical(self, fts_query: str, limit: int) -> list[tuple[int, float]]:
+        """(chunk id, bm25 score, higher is better) for an FTS5 MATCH expression."""
+        w = FTS_WEIGHTS
+        sql = (
+            f"SELECT rowid, -bm25(chunk_text, {w[0]}, {w[1]}, {w[2]}) AS score FROM chunk_text"
+            " WHERE chunk_text MATCH ? ORDER BY bm25(chunk_text, {0}, {1}, {2}) LIMIT ?"
+        ).format(*w)
+        try:
+            rows = self.conn.execute(sql, (fts_query, limit)).fetchall()
+        except apsw.SQLError:
+            return []
+        return [(int(r), float(s)) for r, s in rows]
+
+    def nearest(self, vector: bytes, k: int) -> list[tuple[int, float]]:
+        """(chunk id, cosine similarity) of the chunks nearest to a query vector."""
+        if not self._has_vector_table():
+            return []
+        rows = self.conn.execute(
+            "SELECT c.id, 1.0 - v.distance FROM"
+            " (SELECT rowid, distance FROM vectors WHERE embedding MATCH ? AND k = ?) v"
+            " JOIN embedded e ON e.vector_id = v.rowid JOIN chunks c ON c.text_hash = e.text_hash"
+            " ORDER BY v.distance",
+            (vector, k),
+        ).fetchall()
+        return [(int(i), float(s)) for i, s in rows]
+
+    def chunk_rows(self, ids: Iterable[int]) -> dict[int, tuple[str, Chunk]]:
+        """chunk id -> (relative path, chunk)."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.conn.execute(
+            "SELECT c.id, f.path, c.name, c.kind, c.container, c.sl, c.sc, c.el, c.ec, c.header, c.text"
+            f" FROM chunks c JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})",
+            ids,
+        )
+        return {
+            cid: (path, Chunk(name, SymbolKind(kind), container, Range(sl, sc, el, ec), header, text))
+            for cid, path, name, kind, container, sl, sc, el, ec, header, text in rows
+        }
+
+    def symbols_matching(self, like_pattern: str, limit: int) -> list[SymbolHit]:
+        rows = self.conn.execute(
+            "SELECT s.name, s.kind, s.container, f.path, s.sl, s.sc, s.el, s.ec FROM symbols s"
+            " JOIN files f ON f.id = s.file_id WHERE s.name LIKE ? ESCAPE '\\' LIMIT ?",
+            (like_pattern, limit),
+        )
+        return [
+            SymbolHit(name, SymbolKind(kind), container, path, Range(sl, sc, el, ec))
+            for name, kind, container, path, sl, sc, el, ec in rows
+        ]
+
+    def symbols_named(self, names: Iterable[str]) -> dict[str, int]:
+        """How many symbols carry each of these exact (case-insensitive) names."""
+        names = list(names)
+        if not names:
+            return {}
+        marks = ",".join("?" * len(names))
+        return {
+            n.lower(): c
+            for n, c in self.conn.execute(
+                f"SELECT name, count(*) FROM symbols WHERE name COLLATE NOCASE IN ({marks}) GROUP BY lower(name)",
+                names,
+            )
+        }
+
+    def integrity_ok(self) -> bool:
+        return self.conn.execute("PRAGMA integrity_check").fetchall()[0][0] == "ok"
+
+
+def _range_row(r: Range) -> tuple[int, int, int, int]:
+    return r.start_line, r.start_char, r.end_line, r.end_char
+

@@ -1,0 +1,79 @@
+"""A workspace: its root, its settings, its index database and its writer lock."""
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import time
+from pathlib import Path
+
+from .config import Settings, index_dir
+from .modelspec import ModelSpec, resolve_model
+from .store import Store
+
+
+class IndexBusy(RuntimeError):
+    pass
+
+
+class Workspace:
+    def __init__(self, root: Path, settings: Settings):
+        self.root = Path(root).resolve()
+        self.settings = settings
+        self.spec: ModelSpec = resolve_model(settings.model)
+        self.dir = index_dir(self.root)
+        self.db_path = self.dir / "index.db"
+        self._writer: Store | None = None
+        self._reader: Store | None = None
+
+    @property
+    def writer(self) -> Store:
+        if self._writer is None:
+            self._writer = Store(self.db_path)
+            self._writer.set_meta("root", str(self.root))
+        return self._writer
+
+    @property
+    def reader(self) -> Store:
+        """A second connection for queries, so they never wait on a write transaction."""
+        if self._reader is None:
+            self.writer  # creates the database and its schema first
+            self._reader = Store(self.db_path, readonly=True)
+        return self._reader
+
+    def exists(self) -> bool:
+        return self.db_path.exists()
+
+    @contextlib.contextmanager
+    def write_lock(self, wait: float = 600.0, on_wait=None):
+        """Only one process indexes a workspace at a time (CLI or server)."""
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.dir / "index.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + wait
+            told = False
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    if time.monotonic() > deadline:
+                        raise IndexBusy(f"index of {self.root} is busy (another Fathom is indexing it)") from None
+                    if not told and on_wait is not None:
+                        on_wait(f"waiting for another Fathom process indexing {self.root}")
+                        told = True
+                    time.sleep(0.1)
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+
+    def close(self) -> None:
+        for store in (self._reader, self._writer):
+            if store is not None:
+                store.close()
+        self._reader = self._writer = None

@@ -24,7 +24,7 @@ from .workspace import Workspace
 
 WRITE_BATCH_FILES = 32
 WRITE_BATCH_SECONDS = 0.5
-EMBED_REQUEST_TEXTS = 256
+EMBED_REQUEST_TEXTS = 128
 EMBED_REQUESTS_IN_FLIGHT = 2
 MAX_EMBEDDER_RESTARTS = 3
 
@@ -64,17 +64,22 @@ class Indexer:
             self._pool = None
 
     def run(self, paths: list[str] | None = None, *, progress: Progress | None = None,
-            embed: bool = True, should_stop: Callable[[], bool] = lambda: False) -> RunStats:
+            embed: bool = True, should_stop: Callable[[], bool] = lambda: False,
+            take_paths: Callable[[], list[str]] = lambda: []) -> RunStats:
         """Bring the index up to date: the whole workspace, or just `paths`
-        (relative or absolute; missing ones are removed from the index)."""
+        (relative or absolute; missing ones are removed from the index).
+
+        While the run waits on the embedding process it polls `take_paths` for
+        files saved meanwhile and indexes them at once, ahead of the backlog."""
         progress = progress or Progress()
         with self.ws.write_lock(on_wait=progress.message):
-            return _Run(self, progress, embed, should_stop).execute(paths)
+            return _Run(self, progress, embed, should_stop, take_paths).execute(paths)
 
 
 class _Run:
-    def __init__(self, indexer: Indexer, progress: Progress, embed: bool, should_stop):
+    def __init__(self, indexer: Indexer, progress: Progress, embed: bool, should_stop, take_paths):
         self.ix = indexer
+        self.take_paths = take_paths
         self.ws = indexer.ws
         self.store = indexer.ws.writer
         self.progress = progress
@@ -109,18 +114,7 @@ class _Run:
             self._to_embed[p.text_hash] = p.embed_text
         self._embed_total = len(self._to_embed)
 
-        if tasks:
-            total = len(tasks)
-            done = [0]
-
-            def on_result(result: ChunkedFile) -> None:
-                done[0] += 1
-                self._collect(result)
-                if done[0] % 8 == 0 or done[0] == total:
-                    self.progress.files(done[0], total)
-
-            self.ix._chunk_pool().chunk(tasks, on_result, self.should_stop)
-            self._flush()
+        self._chunk(tasks, report=True)
         if self.embed:
             self._embed_until_done()
         if not paths:
@@ -129,6 +123,29 @@ class _Run:
         if not paths:
             self.store.set_last_run(self.stats.to_json())
         return self.stats
+
+    def _chunk(self, tasks: list[ChunkTask], report: bool) -> None:
+        if not tasks:
+            return
+        total = len(tasks)
+        done = [0]
+
+        def on_result(result: ChunkedFile) -> None:
+            done[0] += 1
+            self._collect(result)
+            if report and (done[0] % 8 == 0 or done[0] == total):
+                self.progress.files(done[0], total)
+
+        self.ix._chunk_pool().chunk(tasks, on_result, self.should_stop)
+        self._flush(urgent=not report)
+
+    def _index_saved_files(self) -> None:
+        paths = self.take_paths()
+        if not paths:
+            return
+        tasks, removed = self._changes(paths)
+        self.store.remove_files(removed)
+        self._chunk(tasks, report=False)
 
     # -- changes -----------------------------------------------------------------------
 
@@ -152,8 +169,8 @@ class _Run:
                 if is_indexable_path(root, root / rel, settings.max_file_size, settings.exclude):
                     st = os.stat(absolute)
                     candidates.append(DiscoveredFile(rel, absolute, FileStat(st.st_size, st.st_mtime_ns, st.st_ino)))
-                elif rel in known:
-                    removed.append(rel)
+                else:  # deleted, or a deleted directory: everything under it goes
+                    removed.extend(k for k in known if k == rel or k.startswith(rel + "/"))
         self.stats.scanned = len(candidates)
         tasks = []
         for f in candidates:
@@ -176,7 +193,7 @@ class _Run:
             self._flush()
         self._drain_embeddings()
 
-    def _flush(self) -> None:
+    def _flush(self, urgent: bool = False) -> None:
         if not self._batch:
             return
         batch, self._batch = self._batch, []
@@ -187,10 +204,10 @@ class _Run:
         new = {c.text_hash: c.embed_text for r in batch if r.status == "indexed" for c in r.chunks}
         if new:
             have = self.store.embedded_among(list(new))
-            for h, text in new.items():
-                if h not in have and h not in self._to_embed:
-                    self._to_embed[h] = text
-                    self._embed_total += 1
+            fresh = {h: t for h, t in new.items() if h not in have and h not in self._to_embed}
+            self._embed_total += len(fresh)
+            # A file the user just saved goes ahead of the backlog.
+            self._to_embed = {**fresh, **self._to_embed} if urgent else {**self._to_embed, **fresh}
         self._feed()
 
     # -- phase 2 -----------------------------------------------------------------------
@@ -261,5 +278,6 @@ class _Run:
                 self.stats.errors.append(f"embedding failed: {self._embedder_failed}")
                 self.progress.message(f"embedding failed: {self._embedder_failed}; lexical search still works")
                 return
+            self._index_saved_files()
             self._feed()
             self._drain_embeddings(block=True)

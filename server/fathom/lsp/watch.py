@@ -1,0 +1,69 @@
+"""Changes made outside the editor (git checkout, code generation, rm -r),
+seen through watchdog when the client does not watch files for us."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from ..discover import ALWAYS_SKIPPED_DIRS
+
+DEBOUNCE_SECONDS = 0.3
+
+
+class Watcher(FileSystemEventHandler):
+    """Collects changed paths and hands them over in one batch once quiet."""
+
+    def __init__(self, root: Path, on_changes: Callable[[list[str]], None]):
+        self.root = root
+        self.on_changes = on_changes
+        self._paths: set[str] = set()
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+        self._observer = Observer()
+        self._observer.daemon = True
+
+    def start(self) -> None:
+        try:
+            self._observer.schedule(self, str(self.root), recursive=True)
+            self._observer.start()
+        except OSError:  # inotify limits: saves still reindex through didSave
+            pass
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+        if self._observer.is_alive():
+            self._observer.stop()
+            self._observer.join(5)
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        for raw in (event.src_path, getattr(event, "dest_path", "")):
+            if not raw:
+                continue
+            path = raw.decode() if isinstance(raw, bytes) else raw
+            try:
+                rel = Path(path).relative_to(self.root)
+            except ValueError:
+                continue
+            if any(part in ALWAYS_SKIPPED_DIRS for part in rel.parts):
+                continue
+            with self._lock:
+                self._paths.add(path)
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer = threading.Timer(DEBOUNCE_SECONDS, self._flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _flush(self) -> None:
+        with self._lock:
+            paths, self._paths = sorted(self._paths), set()
+        if paths:
+            self.on_changes(paths)

@@ -1,0 +1,182 @@
+"""One open workspace inside a long-running process (the language server):
+a background thread that keeps its index current, and the queries against it.
+
+Knows nothing of JSON-RPC: the LSP layer turns requests into calls here and the
+`Progress` it is given into `$/progress` notifications.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .chunk_pool import ChunkPool
+from .config import Settings
+from .embedder import Embedder
+from .indexer import Indexer, Progress
+from .search import Searcher, SearchResult
+from .workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+class WorkspaceService:
+    def __init__(self, root: Path, settings: Settings, embedder: Embedder, pool: ChunkPool,
+                 progress_factory: Callable[[str], Progress]):
+        self.ws = Workspace(root, settings)
+        self.embedder = embedder
+        self.indexer = Indexer(self.ws, embedder, pool)
+        self.progress_factory = progress_factory
+        self.state = "indexing"
+        self.error: str | None = None
+        self._cond = threading.Condition()
+        self._full_requested = True
+        self._paths: set[str] = set()
+        self._stopping = False
+        self._busy = False
+        self._thread = threading.Thread(target=self._loop, name=f"fathom-index-{self.ws.root.name}", daemon=True)
+
+    @property
+    def root(self) -> Path:
+        return self.ws.root
+
+    def start(self) -> None:
+        self._thread.start()
+        # Load the model now, not at the first search (it takes seconds).
+        threading.Thread(target=self._warm_embedder, daemon=True, name="fathom-embedder-start").start()
+
+    def _warm_embedder(self) -> None:
+        try:
+            self.embedder.ensure_started()
+        except Exception as exc:  # noqa: BLE001 - searches stay lexical and say partial
+            log.warning("embedding model unavailable: %s", exc)
+
+    # -- index maintenance -------------------------------------------------------------
+
+    def reindex(self, paths: list[str] | None = None) -> None:
+        """Queue a full pass (paths None) or just these files; returns at once."""
+        with self._cond:
+            if paths is None:
+                self._full_requested = True
+            else:
+                self._paths.update(paths)
+            self._cond.notify()
+
+    def _take_paths(self) -> list[str]:
+        with self._cond:
+            paths, self._paths = sorted(self._paths), set()
+        return paths
+
+    def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._busy or self._full_requested or self._paths:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping and not self._full_requested and not self._paths:
+                    self._busy = False
+                    self._cond.notify_all()
+                    self._cond.wait()
+                if self._stopping:
+                    self._busy = False
+                    self._cond.notify_all()
+                    return
+                self._busy = True
+                full, self._full_requested = self._full_requested, False
+                paths = [] if full else self._take_paths_locked()
+            self._run(full, paths)
+
+    def _take_paths_locked(self) -> list[str]:
+        paths, self._paths = sorted(self._paths), set()
+        return paths
+
+    def _run(self, full: bool, paths: list[str]) -> None:
+        progress = self.progress_factory(f"Indexing {self.ws.root.name}") if full else Progress()
+        self.state = "indexing"
+        try:
+            self.indexer.run(
+                None if full else paths,
+                progress=_StateTracking(self, progress),
+                should_stop=lambda: self._stopping,
+                take_paths=self._take_paths,
+            )
+            self.error = None
+            self.state = "idle"
+        except Exception as exc:  # noqa: BLE001 - the server keeps answering what it can
+            log.exception("indexing %s failed", self.ws.root)
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.state = "error"
+            progress.message(f"indexing failed: {self.error}")
+        finally:
+            done = getattr(progress, "done", None)
+            if done is not None:
+                done()
+        if self.ws.writer.get_meta("device") != self.embedder.device and self.embedder.device:
+            self.ws.writer.set_meta("device", self.embedder.device)
+
+    # -- queries -----------------------------------------------------------------------
+
+    def _embed_query(self, text: str) -> bytes:
+        if not self.embedder.alive:
+            raise RuntimeError("embedding process not running")
+        return self.embedder.embed_query(text, timeout=10)
+
+    def search(self, query: str, limit: int, paths: list[str] | None = None) -> SearchResult:
+        result = Searcher(self.ws.reader, self._embed_query).search(query, limit, paths)
+        if self.state != "idle" and not result.partial:
+            return SearchResult(result.hits, self.ws.reader.has_pending())
+        return result
+
+    def symbols(self, query: str, limit: int):
+        return Searcher(self.ws.reader, None).symbols(query, limit)
+
+    def status(self) -> dict:
+        counts = self.ws.reader.counts()
+        status = {
+            "root": str(self.ws.root),
+            "state": self.state,
+            "files": counts.files,
+            "chunks": counts.chunks,
+            "symbols": counts.symbols,
+            "pending": counts.pending,
+            "db": str(self.ws.db_path),
+            "model": self.ws.spec.model_id,
+            "device": self.embedder.device or self.ws.reader.get_meta("device") or "not started",
+        }
+        if self.error:
+            status["error"] = self.error
+        return status
+
+    def close(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join(30)
+        self.ws.close()
+
+
+class _StateTracking(Progress):
+    """Passes progress on, and tells the status request which phase is running."""
+
+    def __init__(self, service: WorkspaceService, inner: Progress):
+        self.service, self.inner = service, inner
+
+    def files(self, done: int, total: int) -> None:
+        self.service.state = "indexing"
+        self.inner.files(done, total)
+
+    def embedding(self, done: int, total: int) -> None:
+        self.service.state = "embedding"
+        self.inner.embedding(done, total)
+
+    def message(self, text: str) -> None:
+        self.inner.message(text)

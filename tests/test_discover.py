@@ -1,0 +1,85 @@
+import os
+from pathlib import Path
+
+from fathom.discover import discover, is_indexable_path
+
+
+def write(root: Path, rel: str, text: str = "x = 1\n") -> Path:
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text)
+    return p
+
+
+def paths(root, **kw):
+    return {f.relpath for f in discover(root, kw.pop("max_file_size", 1 << 20), **kw).files}
+
+
+def test_nested_gitignore_with_negation(tmp_path):
+    write(tmp_path, ".gitignore", "*.log\nbuild_out/\n")
+    write(tmp_path, "a.py")
+    write(tmp_path, "debug.log")
+    write(tmp_path, "build_out/gen.py")
+    write(tmp_path, "sub/.gitignore", "!keep.log\nlocal_*.py\n")
+    write(tmp_path, "sub/keep.log")
+    write(tmp_path, "sub/other.log")
+    write(tmp_path, "sub/local_x.py")
+    write(tmp_path, "sub/b.py")
+    write(tmp_path, "local_y.py")  # the sub/.gitignore rule does not apply above it
+    found = paths(tmp_path)
+    assert found == {".gitignore", "a.py", "sub/.gitignore", "sub/keep.log", "sub/b.py", "local_y.py"}
+
+
+def test_info_exclude_fathomignore_and_user_excludes(tmp_path):
+    write(tmp_path, ".git/info/exclude", "secret_dir/\n")
+    write(tmp_path, ".fathomignore", "generated/\n")
+    write(tmp_path, "secret_dir/a.py")
+    write(tmp_path, "generated/b.py")
+    write(tmp_path, "vendor/c.py")
+    write(tmp_path, "main.py")
+    assert paths(tmp_path, exclude=("vendor/",)) == {".fathomignore", "main.py"}
+
+
+def test_always_skipped_dirs_virtualenvs_secrets_and_size(tmp_path):
+    write(tmp_path, "node_modules/x.js")
+    write(tmp_path, ".git/config")
+    write(tmp_path, "myenv/pyvenv.cfg", "home = /usr\n")
+    write(tmp_path, "myenv/lib/site.py")
+    write(tmp_path, "dist/out.js")
+    write(tmp_path, ".env", "TOKEN=1")
+    write(tmp_path, ".env.local", "TOKEN=1")
+    write(tmp_path, "server.pem")
+    write(tmp_path, "id_rsa")
+    write(tmp_path, "big.py", "x" * 5000)
+    write(tmp_path, "logo.png")
+    write(tmp_path, "ok.py")
+    result = discover(tmp_path, 4096)
+    assert {f.relpath for f in result.files} == {"ok.py"}
+    assert ("big.py", "larger than 4096 bytes") in result.skipped
+
+
+def test_symlinks_outside_are_not_followed_and_loops_survive(tmp_path):
+    outside = tmp_path / "outside"
+    write(outside, "stolen.py", "SECRET = 1\n")
+    root = tmp_path / "ws"
+    write(root, "real.py")
+    os.symlink(outside, root / "link_dir")
+    os.symlink(outside / "stolen.py", root / "link_file.py")
+    os.symlink(root, root / "loop")
+    os.symlink(root / "missing", root / "dangling.py")
+    write(root, "inner/x.py")
+    os.symlink(root / "inner", root / "inner_link")
+    found = paths(root)
+    assert "real.py" in found and "inner/x.py" in found
+    assert not any("stolen" in p or p.startswith("link_") or p.startswith("loop") for p in found)
+
+
+def test_is_indexable_path_agrees_with_discover(tmp_path):
+    write(tmp_path, ".gitignore", "ignored/\n")
+    a = write(tmp_path, "src/a.py")
+    b = write(tmp_path, "ignored/b.py")
+    c = write(tmp_path, ".env")
+    assert is_indexable_path(tmp_path, a, 1 << 20)
+    assert not is_indexable_path(tmp_path, b, 1 << 20)
+    assert not is_indexable_path(tmp_path, c, 1 << 20)
+    assert not is_indexable_path(tmp_path, tmp_path.parent / "x.py", 1 << 20)

@@ -1,0 +1,97 @@
+import os
+import shutil
+
+from fathom.config import Settings
+from fathom.indexer import Indexer
+from fathom.search import Searcher
+from fathom.workspace import Workspace
+
+
+def run(root, embedder, **kw):
+    ws = Workspace(root, Settings(workers=2))
+    ix = Indexer(ws, embedder)
+    try:
+        return ws, ix.run(**kw)
+    finally:
+        ix.close()
+
+
+def test_index_then_nothing_changed_embeds_nothing(corpus, fake_embedder):
+    ws, first = run(corpus, fake_embedder)
+    counts = ws.writer.counts()
+    assert counts.files > 20 and counts.chunks > 300 and counts.pending == 0
+    assert first.embedded == len(set(fake_embedder.embedded)) > 0
+    fake_embedder.embedded.clear()
+    ws2, second = run(corpus, fake_embedder)
+    assert second.changed == 0 and second.embedded == 0 and fake_embedder.embedded == []
+
+
+def test_one_function_edit_reembeds_a_handful(corpus, fake_embedder):
+    run(corpus, fake_embedder)
+    target = corpus / "pathspec" / "util.py"
+    text = target.read_text()
+    target.write_text(text.replace("def normalize_file(", "def normalize_file(  # edited\n\t", 1))
+    fake_embedder.embedded.clear()
+    _, stats = run(corpus, fake_embedder)
+    assert stats.changed == 1
+    assert 1 <= stats.embedded <= 3
+    assert all("normalize_file" in t for t in fake_embedder.embedded)
+
+
+def test_touch_without_change_costs_nothing(corpus, fake_embedder):
+    ws, _ = run(corpus, fake_embedder)
+    target = corpus / "pathspec" / "util.py"
+    os.utime(target, ns=(1, 1))
+    fake_embedder.embedded.clear()
+    _, stats = run(corpus, fake_embedder)
+    assert stats.changed == 1 and stats.embedded == 0
+    assert ws.writer.file_states()["pathspec/util.py"][0].mtime_ns == 1
+
+
+def test_moved_and_copied_files_need_no_embedding(corpus, fake_embedder):
+    run(corpus, fake_embedder)
+    shutil.move(corpus / "platformdirs", corpus / "renamed_dirs")
+    shutil.copy(corpus / "pathspec" / "util.py", corpus / "util_copy.py")
+    fake_embedder.embedded.clear()
+    ws, stats = run(corpus, fake_embedder)
+    assert stats.removed > 5 and stats.embedded == 0
+    assert not any(p.startswith("platformdirs/") for p in ws.writer.indexed_paths())
+
+
+def test_deleted_files_leave_the_index(corpus, fake_embedder):
+    ws, _ = run(corpus, fake_embedder)
+    os.remove(corpus / "pathspec" / "util.py")
+    run(corpus, fake_embedder)
+    assert "pathspec/util.py" not in ws.writer.indexed_paths()
+    assert all(h.relpath != "pathspec/util.py" for h in Searcher(ws.reader, None).symbols("normalize_file", 10))
+
+
+def test_bad_files_are_reported_and_skipped(tmp_path, fake_embedder):
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "good.py").write_text("def fine():\n    return 1\n")
+    (root / "random.py").write_bytes(os.urandom(4000).replace(b"\0", b"\1") + b"\0")
+    (root / "latin1.py").write_bytes("def caf\xe9():\n    return 'na\xefve'\n".encode("latin-1"))
+    (root / "empty.py").write_text("")
+    (root / "locked.py").write_text("def hidden(): pass\n")
+    os.chmod(root / "locked.py", 0)
+    _, stats = run(root, fake_embedder)
+    ws = Workspace(root, Settings())
+    names = {h.name for h in Searcher(ws.reader, None).symbols("f", 50)}
+    assert "fine" in names
+    assert any(n.startswith("caf") for n in Searcher(ws.reader, None).symbols("caf", 5) for n in [n.name])
+    reasons = "\n".join(stats.errors)
+    assert "random.py: skipped, binary" in reasons
+    if os.geteuid() != 0:  # root reads anything
+        assert "locked.py: skipped, unreadable" in reasons
+
+
+def test_paths_run_reindexes_and_removes(corpus, fake_embedder):
+    ws, _ = run(corpus, fake_embedder)
+    new = corpus / "pathspec" / "fresh.py"
+    new.write_text("def brand_new_helper():\n    return 42\n")
+    run(corpus, fake_embedder, paths=[str(new)])
+    assert [h.name for h in Searcher(ws.reader, None).symbols("brand_new_helper", 5)] == ["brand_new_helper"]
+    shutil.rmtree(corpus / "platformdirs")
+    run(corpus, fake_embedder, paths=[str(corpus / "platformdirs")])
+    assert not any(p.startswith("platformdirs/") for p in ws.writer.indexed_paths())

@@ -1,0 +1,110 @@
+import struct
+
+from fathom.models import Chunk, ChunkedFile, FileStat, Range, Symbol, SymbolKind
+from fathom.search import Searcher, symbol_tier
+from fathom.store import SCHEMA_VERSION, Store
+from fathom.textsplit import expand_identifiers, query_terms
+
+
+def chunked(path, chunks, symbols=()):
+    return ChunkedFile(path, FileStat(1, 1, 1), f"h-{path}", "python", "indexed", "", list(symbols), chunks)
+
+
+def chunk(name, text, line=0, kind=SymbolKind.Function):
+    return Chunk(name, kind, "", Range(line, 0, line + 2, 1), f"p | {name}", text)
+
+
+def test_identifier_splitting():
+    assert "parse Http Date" in expand_identifiers("parseHttpDate(x)")
+    assert query_terms("where do we parse HTTP date headers?") == ["parse", "http", "date", "headers"]
+    assert query_terms("parse_http_date")[1:] == ["parse", "http", "date"]
+
+
+def test_lexical_matches_camel_and_snake(tmp_path):
+    store = Store(tmp_path / "i.db")
+    store.write_files([
+        chunked("a.py", [chunk("parseHttpDate", "def parseHttpDate(v): ...")]),
+        chunked("b.py", [chunk("parse_http_date", "def parse_http_date(v): ...")]),
+        chunked("c.py", [chunk("unrelated", "def unrelated(): return 1")]),
+    ])
+    hits = Searcher(store, None).search("http date", 10)
+    assert {h.relpath for h in hits.hits} == {"a.py", "b.py"}
+    assert hits.partial  # no vectors exist
+
+
+def test_vectors_are_keyed_by_text_hash_and_survive_moves(tmp_path):
+    store = Store(tmp_path / "i.db")
+    c = chunk("f", "def f(): pass")
+    store.write_files([chunked("a.py", [c])])
+    store.use_vector_model("m", 2)
+    assert [p.text_hash for p in store.pending_embeddings()] == [c.text_hash]
+    assert store.write_vectors([(c.text_hash, struct.pack("2f", 1, 0))]) == 1
+    assert store.pending_count() == 0
+    store.remove_files(["a.py"])
+    store.write_files([chunked("moved/a.py", [c])])  # same text elsewhere
+    assert store.pending_count() == 0
+    assert store.write_vectors([(c.text_hash, struct.pack("2f", 1, 0))]) == 0
+    near = store.nearest(struct.pack("2f", 1, 0), 5)
+    assert len(near) == 1 and near[0][1] > 0.99
+
+
+def test_model_change_drops_vectors(tmp_path):
+    store = Store(tmp_path / "i.db")
+    c = chunk("f", "def f(): pass")
+    store.write_files([chunked("a.py", [c])])
+    store.use_vector_model("m1", 2)
+    store.write_vectors([(c.text_hash, struct.pack("2f", 1, 0))])
+    assert store.use_vector_model("m2", 3) is True
+    assert store.pending_count() == 1
+
+
+def test_rewrite_replaces_and_file_removal_cleans_everything(tmp_path):
+    store = Store(tmp_path / "i.db")
+    sym = Symbol("f", SymbolKind.Function, "", Range(0, 0, 1, 1))
+    store.write_files([chunked("a.py", [chunk("f", "one"), chunk("g", "two")], [sym])])
+    store.write_files([chunked("a.py", [chunk("f", "three")], [sym])])
+    counts = store.counts()
+    assert (counts.files, counts.symbols, counts.chunks) == (1, 1, 1)
+    assert Searcher(store, None).search("two", 5).hits == []
+    store.remove_files(["a.py"])
+    counts = store.counts()
+    assert (counts.files, counts.symbols, counts.chunks) == (0, 0, 0)
+    assert store.integrity_ok()
+
+
+def test_corrupt_and_old_databases_are_moved_aside(tmp_path):
+    path = tmp_path / "i.db"
+    path.write_bytes(b"garbage" * 1000)
+    store = Store(path)
+    assert "moved to" in store.notice and store.counts().files == 0
+    store.set_meta("schema_version", str(SCHEMA_VERSION - 1))
+    store.close()
+    again = Store(path)
+    assert "schema" in again.notice
+
+
+def test_cache_files_are_private(tmp_path):
+    store = Store(tmp_path / "sub" / "i.db")
+    assert (tmp_path / "sub").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "sub" / "i.db").stat().st_mode & 0o777 == 0o600
+    store.close()
+
+
+def test_symbol_tiers():
+    assert symbol_tier("parse", "parse") == 0
+    assert symbol_tier("PARSE", "parse") == 1
+    assert symbol_tier("par", "parse_date") == 2
+    assert symbol_tier("pd", "parse_date") == 3
+    assert symbol_tier("httpDa", "parseHttpDate") == 3
+    assert symbol_tier("pae", "parse") == 4
+    assert symbol_tier("xyz", "parse") is None
+
+
+def test_symbol_ranking_order(tmp_path):
+    store = Store(tmp_path / "i.db")
+    def s(name, container=""):
+        return Symbol(name, SymbolKind.Function, container, Range(0, 0, 1, 0))
+    store.write_files([chunked("a.py", [], [s("get_date"), s("get"), s("gadget"), s("getter_long_name"), s("get", "Cls")])])
+    names = [(h.name, h.container) for h in Searcher(store, None).symbols("get", 10)]
+    assert names[:2] == [("get", ""), ("get", "Cls")]
+    assert names[2:] == [("get_date", ""), ("getter_long_name", ""), ("gadget", "")]

@@ -95,3 +95,10 @@ def test_paths_run_reindexes_and_removes(corpus, fake_embedder):
     shutil.rmtree(corpus / "platformdirs")
     run(corpus, fake_embedder, paths=[str(corpus / "platformdirs")])
     assert not any(p.startswith("platformdirs/") for p in ws.writer.indexed_paths())
+
+
+def test_paths_run_for_an_existing_directory_removes_nothing(corpus, fake_embedder):
+    ws, _ = run(corpus, fake_embedder)
+    before = ws.writer.counts()
+    _, stats = run(corpus, fake_embedder, paths=[str(corpus / "pathspec")])
+    assert stats.removed == 0 and ws.writer.counts() == before

@@ -169,8 +169,10 @@ class _Run:
                 if is_indexable_path(root, root / rel, settings.max_file_size, settings.exclude):
                     st = os.stat(absolute)
                     candidates.append(DiscoveredFile(rel, absolute, FileStat(st.st_size, st.st_mtime_ns, st.st_ino)))
-                else:  # deleted, or a deleted directory: everything under it goes
+                elif not os.path.lexists(absolute):  # deleted, or a deleted directory's contents
                     removed.extend(k for k in known if k == rel or k.startswith(rel + "/"))
+                elif rel in known:  # now ignored, too large or no longer a file
+                    removed.append(rel)
         self.stats.scanned = len(candidates)
         tasks = []
         for f in candidates:

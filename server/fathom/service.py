@@ -103,12 +103,14 @@ class WorkspaceService:
         progress = self.progress_factory(f"Indexing {self.ws.root.name}") if full else Progress()
         self.state = "indexing"
         try:
-            self.indexer.run(
+            stats = self.indexer.run(
                 None if full else paths,
                 progress=_StateTracking(self, progress),
                 should_stop=lambda: self._stopping,
                 take_paths=self._take_paths,
             )
+            log.info("indexed %s (%s): %s", self.ws.root, "full" if full else f"{len(paths)} paths",
+                     stats.to_json())
             self.error = None
             self.state = "idle"
         except Exception as exc:  # noqa: BLE001 - the server keeps answering what it can

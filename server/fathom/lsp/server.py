@@ -449,6 +449,8 @@ def serve(tcp: bool = False, host: str = "127.0.0.1", port: int = 2087,
     handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=getattr(logging, log_level), handlers=[handler], force=True)
+    if log_level != "DEBUG":
+        logging.getLogger("pygls").setLevel(logging.WARNING)  # it logs every message at INFO
     if tcp:
         server.start_tcp(host, port)
     else:

@@ -1,0 +1,82 @@
+"""The CLI end to end with the real model, real sqlite-vec and real tree-sitter."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import copy_corpus
+
+pytestmark = pytest.mark.slow
+
+
+def fathom(*args, env=None, check=True):
+    proc = subprocess.run([sys.executable, "-m", "fathom", *args], capture_output=True, text=True,
+                          env=env or os.environ.copy(), timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"fathom {args} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory):
+    root = copy_corpus(tmp_path_factory.mktemp("cli") / "corpus")
+    env = {**os.environ, "FATHOM_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+    first = fathom("index", str(root), env=env)
+    return root, env, first
+
+
+QUERIES = [
+    ("match a file path against gitignore patterns", "match_file"),
+    ("directory where the user's cache files are stored", "user_cache_dir"),
+    ("normalize a file path to use forward slashes", "normalize_file"),
+]
+
+
+def test_index_summary_and_status(indexed):
+    root, env, first = indexed
+    summary = first.stdout.strip().splitlines()[-1]
+    assert summary.endswith(" s") and "files," in summary and "newly embedded" in summary
+    status = json.loads(fathom("status", str(root), "--json", env=env).stdout)
+    assert status["pending"] == 0 and status["chunks"] > 300 and status["files"] > 20
+    assert os.path.isabs(status["db"]) and status["db"].startswith(env["FATHOM_CACHE_DIR"])
+    assert status["model"] == "all-MiniLM-L6-v2" and status["device"] == "cpu"
+    assert set(status["last_run"]) >= {"scanned", "changed", "embedded", "seconds"}
+
+
+@pytest.mark.parametrize("query,expected", QUERIES)
+def test_natural_language_queries_rank_the_right_function(indexed, query, expected):
+    root, env, _ = indexed
+    results = json.loads(fathom("search", query, "--path", str(root), "-k", "5", "--json", env=env).stdout)
+    assert expected in [r["name"] for r in results], results
+    top = results[0]
+    assert set(top) == {"path", "uri", "range", "name", "kind", "score", "snippet"}
+    assert top["uri"].startswith("file://") and not top["path"].startswith("/")
+    assert set(top["range"]) == {"start", "end"} and set(top["range"]["start"]) == {"line", "character"}
+    assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+
+
+def test_unchanged_reindex_embeds_nothing_and_one_edit_few(indexed):
+    root, env, _ = indexed
+    again = fathom("index", str(root), env=env)
+    assert ", 0 newly embedded," in again.stdout
+    target = root / "pathspec" / "util.py"
+    target.write_text(target.read_text().replace("def normalize_file(", "def normalize_file(  # edited\n\t", 1))
+    fathom("index", str(root), env=env)
+    status = json.loads(fathom("status", str(root), "--json", env=env).stdout)
+    assert 1 <= status["last_run"]["embedded"] <= 3
+
+
+def test_symbols_json(indexed):
+    root, env, _ = indexed
+    hits = json.loads(fathom("symbols", "usercachedir", "--path", str(root), "--json", env=env).stdout)
+    assert hits[0]["name"] == "user_cache_dir"
+    assert set(hits[0]) == {"name", "kind", "container", "path", "uri", "range"}
+
+
+def test_usage_errors_exit_2_with_one_line(tmp_path):
+    for args in (["search", "  ", "--path", str(tmp_path)], ["index", str(tmp_path / "missing")], ["index", "--bogus"]):
+        proc = fathom(*args, check=False)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr

@@ -118,7 +118,8 @@ def _parse_frames(data: bytes) -> list[dict]:
     return messages
 
 
-def test_exit_leaves_no_process_and_stdout_is_only_jsonrpc(tmp_path):
+def _start_raw_server(tmp_path) -> subprocess.Popen:
+    """A server on plain pipes, initialized on a small corpus, for checks pytest-lsp hides."""
     root = copy_corpus(tmp_path / "small")
     env = {**os.environ, "FATHOM_CACHE_DIR": str(tmp_path / "cache")}
     server = subprocess.Popen([sys.executable, "-m", "fathom", "serve"], stdin=subprocess.PIPE,
@@ -127,6 +128,11 @@ def test_exit_leaves_no_process_and_stdout_is_only_jsonrpc(tmp_path):
         "processId": os.getpid(), "rootUri": root.as_uri(), "capabilities": {}}}))
     server.stdin.write(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
     server.stdin.flush()
+    return server
+
+
+def test_exit_leaves_no_process_and_stdout_is_only_jsonrpc(tmp_path):
+    server = _start_raw_server(tmp_path)
     me = psutil.Process(server.pid)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not any("fathom" in " ".join(c.cmdline()) or c.name().startswith("python")
@@ -146,14 +152,7 @@ def test_exit_leaves_no_process_and_stdout_is_only_jsonrpc(tmp_path):
 
 
 def test_client_death_without_shutdown_stops_the_server(tmp_path):
-    root = copy_corpus(tmp_path / "small")
-    env = {**os.environ, "FATHOM_CACHE_DIR": str(tmp_path / "cache")}
-    server = subprocess.Popen([sys.executable, "-m", "fathom", "serve"], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-    server.stdin.write(_frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "processId": os.getpid(), "rootUri": root.as_uri(), "capabilities": {}}}))
-    server.stdin.write(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
-    server.stdin.flush()
+    server = _start_raw_server(tmp_path)
     time.sleep(5)
     children = psutil.Process(server.pid).children(recursive=True)
     server.stdin.close()  # the editor is gone: stdin hits EOF

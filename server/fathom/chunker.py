@@ -195,8 +195,7 @@ class Chunker:
             if parent is not None and parent.spec.role == "scope" and kind == SymbolKind.Function:
                 kind = SymbolKind.Method
             if "." in name or ":" in name:  # Lua `function M.h()`, `M:k()`
-                head, _, tail = name.replace(":", ".").rpartition(".")
-                name = tail or name
+                name = name.replace(":", ".").rpartition(".")[2] or name
             d = _Def(node, outer, spec, kind, name[:MAX_NAME], parent)
             ancestor = parent
             while ancestor is not None:

@@ -82,7 +82,7 @@ def _dispatch(args) -> int:
         from .lsp.server import serve
 
         return serve(tcp=args.tcp, host=args.host, port=args.port, log_file=args.log_file, log_level=args.log_level)
-    root = Path(args.path if args.command in ("index", "status") else args.path)
+    root = Path(args.path)
     if not root.is_dir():
         raise UsageError(f"no such directory: {root}")
     if args.command in ("search", "symbols"):

@@ -57,7 +57,7 @@ class Searcher:
             for rank, (chunk_id, _) in enumerate(ranking):
                 scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
         rows = self.store.chunk_rows(scores)
-        wanted = {t for t in terms}
+        wanted = set(terms)
         for chunk_id, (_path, chunk) in rows.items():
             name_words = {chunk.name.lower(), *(p.lower() for p in identifier_parts(chunk.name))}
             if chunk.name.lower() in wanted or (len(name_words) > 2 and name_words - {chunk.name.lower()} <= wanted):

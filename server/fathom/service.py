@@ -66,8 +66,7 @@ class WorkspaceService:
 
     def _take_paths(self) -> list[str]:
         with self._cond:
-            paths, self._paths = sorted(self._paths), set()
-        return paths
+            return self._take_paths_locked()
 
     def wait_idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

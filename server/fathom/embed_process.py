@@ -1,24 +1,25 @@
 """The body of the one long-lived embedding process (see `embedder`).
 
-It loads the model once and then serves requests from its pipe. Query requests
-jump ahead of document requests: documents are encoded in small length-sorted
-sub-batches and waiting queries are served between them, so a search waits for
-at most one sub-batch, never for an index build.
+It loads the model once and then serves requests from its pipe. Documents are
+encoded in length-sorted sub-batches (padding is what makes unsorted batches
+slow); queries are encoded on a second thread at once, never queued behind an
+index build.
 """
 from __future__ import annotations
 
 import logging
 import os
 import sys
+import queue
 import threading
 import warnings
 from collections import deque
 
 from .config import force_offline
 
-# A sub-batch holds at most this many texts and this many characters: small
-# enough that a query behind it waits ~0.1 s on a laptop CPU, large enough to
-# keep the matrix multiplications efficient.
+# A sub-batch holds at most this many texts and this many characters: large
+# enough to keep the matrix multiplications efficient, small enough that the
+# padded activations stay a few MB.
 SUB_BATCH_TEXTS = 64
 SUB_BATCH_CHARS = 12_000
 
@@ -59,10 +60,18 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
         return
     conn.send(("ready", dim, device))
 
-    queries: deque = deque()
     documents: deque = deque()
+    queries: queue.SimpleQueue = queue.SimpleQueue()
     wake = threading.Condition()
     closed = threading.Event()
+    send_lock = threading.Lock()
+    # Fast tokenizers refuse to be used from two threads at once ("Already borrowed").
+    tokenizer_lock = threading.Lock()
+    preprocess = getattr(model, "preprocess", None) or model.tokenize
+
+    def send(message: tuple) -> None:
+        with send_lock:
+            conn.send(message)
 
     def read_requests() -> None:
         while True:
@@ -72,33 +81,40 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
                 break
             if message[0] == "stop":
                 break
+            if message[0] == "query":
+                queries.put(message)
+                continue
             with wake:
-                (queries if message[0] == "query" else documents).append(message)
+                documents.append(message)
                 wake.notify()
         closed.set()
+        queries.put(None)
         with wake:
             wake.notify()
 
-    threading.Thread(target=read_requests, daemon=True).start()
-
     def encode(texts: list[str]) -> bytes:
+        with tokenizer_lock:
+            features = preprocess(texts)
+        features = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
         with torch.inference_mode():
-            vectors = model.encode(
-                texts, batch_size=len(texts), normalize_embeddings=True,
-                convert_to_numpy=True, show_progress_bar=False,
-            )
-        return vectors.astype("float32").tobytes()
+            vectors = model(features)["sentence_embedding"]
+            vectors = torch.nn.functional.normalize(vectors.float(), dim=1)
+        return vectors.cpu().numpy().astype("float32").tobytes()
 
     def serve_queries() -> None:
-        while queries:
-            _, request_id, texts = queries.popleft()
-            conn.send(("done", request_id, encode(texts)))
+        # Its own thread, so a query is encoded alongside a document batch instead of
+        # waiting for it: a search during indexing costs tens of milliseconds, not seconds.
+        while (message := queries.get()) is not None:
+            _, request_id, texts = message
+            send(("done", request_id, encode(texts)))
+
+    threading.Thread(target=read_requests, daemon=True).start()
+    threading.Thread(target=serve_queries, daemon=True).start()
 
     while not closed.is_set():
         with wake:
-            while not queries and not documents and not closed.is_set():
+            while not documents and not closed.is_set():
                 wake.wait()
-        serve_queries()
         if not documents:
             continue
         _, request_id, texts = documents.popleft()
@@ -118,5 +134,4 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
             for j, i in enumerate(batch):
                 out[i] = raw[j * width:(j + 1) * width]
             start = end
-            serve_queries()
-        conn.send(("done", request_id, b"".join(out)))
+        send(("done", request_id, b"".join(out)))

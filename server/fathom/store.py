@@ -55,6 +55,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunk_text USING fts5(
 );
 -- Which text hashes have a vector: a plain index next to the vec0 table.
 CREATE TABLE IF NOT EXISTS embedded (text_hash TEXT PRIMARY KEY, vector_id INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS embedded_vector ON embedded(vector_id);
 """
 
 # bm25() weights for the name, path and body columns.
@@ -364,14 +365,22 @@ class Store:
         """(chunk id, cosine similarity) of the chunks nearest to a query vector."""
         if not self._has_vector_table():
             return []
-        rows = self.conn.execute(
-            "SELECT c.id, 1.0 - v.distance FROM"
-            " (SELECT rowid, distance FROM vectors WHERE embedding MATCH ? AND k = ?) v"
-            " JOIN embedded e ON e.vector_id = v.rowid JOIN chunks c ON c.text_hash = e.text_hash"
-            " ORDER BY v.distance",
-            (vector, k),
+        # Two statements on purpose: joined in one, SQLite's planner runs the KNN
+        # once per chunk row (seconds instead of milliseconds).
+        neighbours = self.conn.execute(
+            "SELECT rowid, distance FROM vectors WHERE embedding MATCH ? AND k = ?", (vector, k)
         ).fetchall()
-        return [(int(i), float(s)) for i, s in rows]
+        if not neighbours:
+            return []
+        distance = {int(rowid): float(d) for rowid, d in neighbours}
+        marks = ",".join("?" * len(distance))
+        rows = self.conn.execute(
+            "SELECT c.id, e.vector_id FROM embedded e JOIN chunks c ON c.text_hash = e.text_hash"
+            f" WHERE e.vector_id IN ({marks})",
+            list(distance),
+        ).fetchall()
+        rows.sort(key=lambda r: (distance[r[1]], r[0]))
+        return [(int(chunk_id), 1.0 - distance[vector_id]) for chunk_id, vector_id in rows]
 
     def chunk_rows(self, ids: Iterable[int]) -> dict[int, tuple[str, Chunk]]:
         """chunk id -> (relative path, chunk)."""

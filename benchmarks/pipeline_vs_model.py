@@ -35,14 +35,18 @@ def main(tree: str) -> None:
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(ws.spec.load_path, device="cpu")
-    load_start = time.monotonic()
-    model.encode(sorted(texts, key=len), batch_size=64, show_progress_bar=False)
-    model_s = time.monotonic() - load_start
     n = len(texts)
     print(f"chunks: {n}")
     print(f"pipeline (cold fathom index, incl. model load): {pipeline_s:.1f} s = {n / pipeline_s:.1f} chunks/s")
-    print(f"model alone (same texts, sorted, batch 64): {model_s:.1f} s = {n / model_s:.1f} chunks/s")
-    print(f"ratio: {(n / pipeline_s) / (n / model_s):.2f}")
+    # The model's best case, whichever batch size gives it: the pipeline is held to that.
+    best = 0.0
+    for batch_size in (16, 32, 64):
+        begin = time.monotonic()
+        model.encode(sorted(texts, key=len), batch_size=batch_size, show_progress_bar=False)
+        rate = n / (time.monotonic() - begin)
+        best = max(best, rate)
+        print(f"model alone (same texts, sorted, batch {batch_size}, model already loaded): {rate:.1f} chunks/s")
+    print(f"ratio pipeline / best model: {(n / pipeline_s) / best:.2f}")
     print(f"no-change reindex: {nochange_s:.2f} s")
     shutil.rmtree(cache, ignore_errors=True)
 

@@ -17,11 +17,17 @@ from collections import deque
 
 from .config import force_offline
 
-# A sub-batch holds at most this many texts and this many characters: large
-# enough to keep the matrix multiplications efficient, small enough that the
-# padded activations stay a few MB.
-SUB_BATCH_TEXTS = 64
-SUB_BATCH_CHARS = 12_000
+# How many texts go through the model at once. On a CPU small batches win
+# (measured on 2 cores, MiniLM, ~150-token chunks: 16 texts 24 chunks/s, 32 19/s,
+# 64 17/s: the activations of bigger batches fall out of cache); a GPU wants
+# large ones to fill its cores. The character cap keeps one batch of long texts
+# from growing the padded activations past what the device holds comfortably.
+BATCH_TEXTS = {"cpu": 16, "default": 256}
+BATCH_CHARS_PER_TEXT = 1_000
+
+
+def batch_texts(device: str) -> int:
+    return BATCH_TEXTS.get(device, BATCH_TEXTS["default"])
 
 
 def pick_device(preference: str) -> str:
@@ -108,6 +114,8 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
             _, request_id, texts = message
             send(("done", request_id, encode(texts)))
 
+    max_texts = batch_texts(device)
+    max_chars = max_texts * BATCH_CHARS_PER_TEXT
     threading.Thread(target=read_requests, daemon=True).start()
     threading.Thread(target=serve_queries, daemon=True).start()
 
@@ -123,8 +131,8 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
         start = 0
         while start < len(order):
             end, chars = start, 0
-            while end < len(order) and end - start < SUB_BATCH_TEXTS and (
-                end == start or chars + len(texts[order[end]]) <= SUB_BATCH_CHARS
+            while end < len(order) and end - start < max_texts and (
+                end == start or chars + len(texts[order[end]]) <= max_chars
             ):
                 chars += len(texts[order[end]])
                 end += 1

@@ -8,6 +8,7 @@ pending, so a run that was killed simply carries on where it stopped.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import threading
@@ -18,13 +19,16 @@ from dataclasses import dataclass
 
 from .chunk_pool import ChunkPool
 from .discover import discover, is_indexable_path
+from .embed_process import batch_texts
 from .embedder import Embedder, EmbedderError
 from .models import ChunkedFile, ChunkTask, DiscoveredFile, FileStat, RunStats
 from .workspace import Workspace
 
 WRITE_BATCH_FILES = 32
 WRITE_BATCH_SECONDS = 0.5
-EMBED_REQUEST_TEXTS = 128
+# Texts per request to the embedding process: a few of its batches, so a
+# request is sorted by length as a whole and vectors come back steadily.
+EMBED_REQUEST_BATCHES = 8
 EMBED_REQUESTS_IN_FLIGHT = 2
 MAX_EMBEDDER_RESTARTS = 3
 
@@ -233,7 +237,8 @@ class _Run:
                 self._embed_total = len(self._to_embed) + self._embed_done
             self._vector_table_ready = True
         while self._to_embed and len(self._in_flight) < EMBED_REQUESTS_IN_FLIGHT:
-            hashes = list(self._to_embed)[:EMBED_REQUEST_TEXTS]
+            per_request = EMBED_REQUEST_BATCHES * batch_texts(self.ix.embedder.device or "cpu")
+            hashes = list(itertools.islice(self._to_embed, per_request))
             texts = [self._to_embed.pop(h) for h in hashes]
             batch = _EmbedBatch(hashes, self.ix.embedder.embed_documents(texts))
             batch.future.add_done_callback(lambda _f, b=batch: self._done_embeddings.put(b))

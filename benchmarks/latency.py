@@ -174,8 +174,11 @@ def save_to_searchable(client: LspClient, tree: Path, saves: int) -> dict:
     files = sorted(p for p in tree.rglob("*.py") if p.stat().st_size > 2000)[:saves]
     symbol_delays: list[float] = []
     search_delays: list[float] = []
+    rng = random.Random(11)
     for i, path in enumerate(files):
-        name = f"reticulate_splines_{i}_{os.getpid()}"
+        # A made-up word per save, so exactly one function answers its query.
+        word = "".join(rng.choice("bcdfghjklmnpqrstvwxz") for _ in range(9))
+        name = f"reticulate_{word}"
         path.write_text(path.read_text() + f"\n\ndef {name}(count):\n    return count * {i + 2}\n")
         saved = time.perf_counter()
         client.notify("textDocument/didSave", {"textDocument": {"uri": path.as_uri()}})

@@ -147,7 +147,11 @@ def _index(ws, embed: bool) -> int:
 
 
 def _ensure_index(ws, embedder) -> None:
-    if not ws.exists() or ws.writer.last_run() is None:
+    if ws.exists() and ws.writer.last_run() is None and ws.writer.counts().files:
+        # Another process (the language server, say) is still building it: answer
+        # from what is there rather than wait for it.
+        print(f"fathom: the index of {ws.root} is still being built; results may be incomplete", file=sys.stderr)
+    elif not ws.exists() or ws.writer.last_run() is None:
         print(f"fathom: no index for {ws.root} yet; building it", file=sys.stderr)
         _run_index(ws, embedder)
 

@@ -1,0 +1,196 @@
+-- Fathom for Neovim: starts `fathom serve` on Neovim's built-in LSP client and
+-- adds semantic search. Works on Neovim 0.7 and later.
+local M = {}
+
+local defaults = {
+  cmd = { "fathom", "serve" },
+  root_dir = nil, -- default: the nearest directory holding .git, else the cwd
+  settings = {}, -- sent as initializationOptions and answered to workspace/configuration
+  limit = 30,
+}
+
+M.config = nil
+M.client_id = nil
+
+local has_011 = vim.fn.has("nvim-0.11") == 1
+local has_010 = vim.fn.has("nvim-0.10") == 1
+
+local function find_root()
+  local git = vim.fn.finddir(".git", vim.fn.getcwd() .. ";")
+  if git ~= "" then
+    return vim.fn.fnamemodify(git, ":p:h:h")
+  end
+  return vim.fn.getcwd()
+end
+
+local function notify(message, level)
+  vim.schedule(function()
+    vim.notify("fathom: " .. message, level or vim.log.levels.INFO)
+  end)
+end
+
+-- Client methods are called with ':' from 0.11 on; '.' still works before it.
+local function client_request(client, method, params, handler, bufnr)
+  if has_011 then
+    return client:request(method, params, handler, bufnr)
+  end
+  return client.request(method, params, handler, bufnr)
+end
+
+function M.client()
+  if not M.client_id then
+    return nil
+  end
+  return vim.lsp.get_client_by_id(M.client_id)
+end
+
+local function under_root(bufnr)
+  local name = vim.api.nvim_buf_get_name(bufnr)
+  if name == "" or vim.bo[bufnr].buftype ~= "" then
+    return false
+  end
+  local root = M.config.root_dir
+  return name == root or name:sub(1, #root + 1) == root .. "/"
+end
+
+local function attach(bufnr)
+  if M.client_id and vim.api.nvim_buf_is_valid(bufnr) and under_root(bufnr) then
+    vim.lsp.buf_attach_client(bufnr, M.client_id)
+  end
+end
+
+-- Neovim 0.10+ turns $/progress into the LspProgress event and vim.lsp.status();
+-- on older versions the plugin says it itself, once per begin and end.
+local function progress_handler(default)
+  return function(err, result, ctx, config)
+    if default then
+      default(err, result, ctx, config)
+    end
+    local value = result and result.value
+    if type(value) == "table" and (value.kind == "begin" or value.kind == "end") then
+      local text = value.kind == "begin" and (value.title or "indexing") or ("done: " .. (value.message or "idle"))
+      vim.api.nvim_echo({ { "fathom: " .. text } }, false, {})
+    end
+  end
+end
+
+local function start()
+  local config = M.config
+  local client_config = {
+    name = "fathom",
+    cmd = config.cmd,
+    root_dir = config.root_dir,
+    workspace_folders = { { uri = vim.uri_from_fname(config.root_dir), name = vim.fn.fnamemodify(config.root_dir, ":t") } },
+    init_options = config.settings,
+    settings = { fathom = config.settings },
+    handlers = {},
+    on_exit = function(code, signal)
+      if code ~= 0 then
+        notify(string.format("server exited (code %d, signal %d); :FathomRestart starts it again", code, signal),
+          vim.log.levels.WARN)
+      end
+      M.client_id = nil
+    end,
+  }
+  client_config.handlers["workspace/configuration"] = function(_, params)
+    local answers = {}
+    for i, item in ipairs(params.items or {}) do
+      answers[i] = (item.section == nil or item.section == "fathom") and config.settings or vim.NIL
+    end
+    return answers
+  end
+  if not has_010 then
+    client_config.handlers["$/progress"] = progress_handler(vim.lsp.handlers["$/progress"])
+  end
+  if vim.fn.executable(config.cmd[1]) == 0 then
+    notify(string.format("'%s' not found: install Fathom (pip install fathom-lsp) or set cmd in setup()",
+      config.cmd[1]), vim.log.levels.ERROR)
+    return
+  end
+  if has_011 then
+    M.client_id = vim.lsp.start(client_config, { attach = false })
+  else
+    M.client_id = vim.lsp.start_client(client_config)
+  end
+  for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(bufnr) then
+      attach(bufnr)
+    end
+  end
+end
+
+function M.setup(opts)
+  M.config = vim.tbl_deep_extend("force", {}, defaults, opts or {})
+  M.config.root_dir = vim.fn.fnamemodify(M.config.root_dir or find_root(), ":p"):gsub("/$", "")
+  local group = vim.api.nvim_create_augroup("fathom", { clear = true })
+  vim.api.nvim_create_autocmd({ "BufReadPost", "BufNewFile" }, {
+    group = group,
+    callback = function(args)
+      attach(args.buf)
+    end,
+  })
+  require("fathom.commands").create()
+  start()
+end
+
+function M.restart()
+  local client = M.client()
+  if client then
+    if has_011 then client:stop() else client.stop() end
+  end
+  M.client_id = nil
+  start()
+end
+
+-- Calls fn(client) once the client has finished initializing; waits up to
+-- `timeout` ms (default 60 s) rather than failing while the server starts.
+local function with_client(fn, timeout)
+  local deadline = vim.loop.now() + (timeout or 60000)
+  local function try()
+    local client = M.client()
+    if client and client.initialized then
+      fn(client)
+    elseif vim.loop.now() > deadline or not M.config then
+      notify("no Fathom server is running (call require('fathom').setup())", vim.log.levels.ERROR)
+    else
+      vim.defer_fn(try, 50)
+    end
+  end
+  try()
+end
+
+-- Sends fathom/search and calls callback(results, response); results is the
+-- list of items ({uri, path, range, name, kind, score, snippet}).
+function M.search(query, opts, callback)
+  opts = opts or {}
+  with_client(function(client)
+    local params = { query = query, limit = opts.limit or M.config.limit }
+    if opts.paths then
+      params.paths = opts.paths
+    end
+    client_request(client, "fathom/search", params, function(err, result)
+      if err then
+        notify("search failed: " .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
+        callback({}, nil)
+        return
+      end
+      callback(result.results or {}, result)
+    end, 0)
+  end, opts.timeout)
+end
+
+function M.request(method, params, callback)
+  with_client(function(client)
+    client_request(client, method, params, function(err, result)
+      if err then
+        notify(method .. " failed: " .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
+        return
+      end
+      if callback then
+        callback(result)
+      end
+    end, 0)
+  end)
+end
+
+return M

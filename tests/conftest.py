@@ -73,3 +73,31 @@ def copy_corpus(dest: Path) -> Path:
 @pytest.fixture
 def corpus(tmp_path) -> Path:
     return copy_corpus(tmp_path / "corpus")
+
+
+@pytest.fixture(scope="session")
+def editor_workspace(tmp_path_factory) -> tuple[Path, dict]:
+    """One corpus indexed once with the real model, shared by the editor tests:
+    each editor's server then finds it current and embeds nothing."""
+    import os
+    import subprocess
+    import sys
+
+    root = copy_corpus(tmp_path_factory.mktemp("editors") / "workspace")
+    env = {**os.environ, "FATHOM_CACHE_DIR": str(tmp_path_factory.mktemp("editor-cache"))}
+    subprocess.run([sys.executable, "-m", "fathom", "index", str(root)], env=env, check=True,
+                   stdout=subprocess.DEVNULL, timeout=900)
+    return root, env
+
+
+def editor_binary(path: str | None, what: str) -> str:
+    """The editor to drive, or a skip; CI sets FATHOM_REQUIRE_EDITORS=1 so that a
+    missing editor fails instead."""
+    import os
+
+    if path and os.path.exists(path):
+        return path
+    message = f"{what} is not installed (tests/run.sh installs it)"
+    if os.environ.get("FATHOM_REQUIRE_EDITORS") == "1":
+        pytest.fail(message)
+    pytest.skip(message)

@@ -119,11 +119,34 @@ def _run_index(ws, embedder, embed: bool = True):
             stats = indexer.run(progress=progress, embed=embed)
     finally:
         indexer.close()
-    for line in stats.errors:
+    for line in _summarize_errors(stats.errors):
         print(f"fathom: {line}", file=sys.stderr)
     if embedder is not None and embedder.device:
         ws.writer.set_meta("device", embedder.device)
     return stats
+
+
+SKIPPED_EXAMPLES = 3
+
+
+def _summarize_errors(errors: list[str]) -> list[str]:
+    """Skipped files grouped by reason, a few named each: a tree with a thousand
+    binaries should not print a thousand lines."""
+    lines: list[str] = []
+    skipped: dict[str, list[str]] = {}
+    for error in errors:
+        path, marker, reason = error.partition(": skipped, ")
+        if marker:
+            skipped.setdefault(reason, []).append(path)
+        else:
+            lines.append(error)
+    for reason, paths in skipped.items():
+        if len(paths) <= SKIPPED_EXAMPLES:
+            lines.extend(f"{p}: skipped, {reason}" for p in paths)
+        else:
+            shown = ", ".join(paths[:SKIPPED_EXAMPLES])
+            lines.append(f"{len(paths)} files skipped, {reason}: {shown} and {len(paths) - SKIPPED_EXAMPLES} more")
+    return lines
 
 
 def _embedder(ws):

@@ -79,8 +79,16 @@ class Searcher:
         query = query.strip()
         if not query:
             return []
-        escaped = [c if c not in "%_\\" else "\\" + c for c in query]
-        candidates = self.store.symbols_matching("%" + "%".join(escaped) + "%", SYMBOL_CANDIDATES)
+        chars = [c if c not in "%_\\" else "\\" + c for c in query]
+        # Tiers 0-2 are all prefix matches: when there are enough of them, the
+        # slower word-prefix and subsequence tiers cannot reach the top `limit`.
+        prefixed = self.store.symbols_matching("".join(chars) + "%", SYMBOL_CANDIDATES)
+        if len(prefixed) >= limit and len(prefixed) < SYMBOL_CANDIDATES:
+            candidates = prefixed
+        else:
+            spread = "%" + "%".join(chars) + "%"
+            candidates = prefixed + [h for h in self.store.symbols_matching(spread, SYMBOL_CANDIDATES)
+                                     if not h.name.lower().startswith(query.lower())]
         ranked = []
         for hit in candidates:
             tier = symbol_tier(query, hit.name)

@@ -1,0 +1,230 @@
+// Fathom for VS Code: runs `fathom serve` for the open folders through
+// vscode-languageclient and adds semantic search, reindex and status commands.
+import * as vscode from "vscode";
+import {
+  CloseAction,
+  ErrorAction,
+  LanguageClient,
+  LanguageClientOptions,
+  ServerOptions,
+  State,
+  WorkDoneProgressBegin,
+  WorkDoneProgressEnd,
+  WorkDoneProgressReport,
+} from "vscode-languageclient/node";
+import { findServer, ServerCommand } from "./server";
+import { SearchResponse, StatusResponse, formatStatus, lineOf } from "./protocol";
+
+const MAX_RESTARTS = 3;
+const SEARCH_DEBOUNCE_MS = 200;
+
+let client: LanguageClient | undefined;
+let statusItem: vscode.StatusBarItem;
+let restarts = 0;
+let progressText: string | undefined;
+let statusTimer: NodeJS.Timeout | undefined;
+
+function settings(): Record<string, unknown> {
+  const config = vscode.workspace.getConfiguration("fathom");
+  return {
+    model: config.get<string>("model"),
+    device: config.get<string>("device"),
+    exclude: config.get<string[]>("exclude"),
+    maxFileSize: config.get<number>("maxFileSize"),
+    watcher: config.get<boolean>("watcher"),
+  };
+}
+
+async function showServerMissing(detail: string): Promise<void> {
+  const choice = await vscode.window.showErrorMessage(
+    `Fathom: ${detail} Install it with "pip install fathom-lsp" or set "fathom.serverPath".`,
+    "Open Settings",
+  );
+  if (choice === "Open Settings") {
+    await vscode.commands.executeCommand("workbench.action.openSettings", "fathom.serverPath");
+  }
+}
+
+function setStatus(text: string, tooltip: string): void {
+  statusItem.text = text;
+  statusItem.tooltip = tooltip;
+  statusItem.show();
+}
+
+async function refreshStatus(): Promise<void> {
+  if (!client || client.state !== State.Running) {
+    return;
+  }
+  if (progressText) {
+    setStatus(`$(sync~spin) Fathom: ${progressText}`, "Fathom is indexing this workspace");
+    return;
+  }
+  try {
+    const status = await client.sendRequest<StatusResponse>("fathom/status", {});
+    const pending = status.workspaces.reduce((n, ws) => n + ws.pending, 0);
+    const failed = status.workspaces.find((ws) => ws.state === "error");
+    if (failed) {
+      setStatus("$(error) Fathom", `Indexing failed: ${failed.error ?? "unknown error"}`);
+    } else if (pending > 0 || status.workspaces.some((ws) => ws.state !== "idle")) {
+      setStatus(`$(sync~spin) Fathom: ${pending.toLocaleString()} chunks pending`, formatStatus(status));
+    } else {
+      setStatus("$(check) Fathom", formatStatus(status));
+    }
+  } catch {
+    // The server is restarting: the next tick tells.
+  }
+}
+
+function onProgress(value: WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd): void {
+  if (value.kind === "end") {
+    progressText = undefined;
+  } else {
+    const percent = value.percentage !== undefined ? ` ${value.percentage}%` : "";
+    progressText = `${value.message ?? ("title" in value ? value.title : "indexing")}${percent}`;
+  }
+  void refreshStatus();
+}
+
+async function startClient(context: vscode.ExtensionContext): Promise<void> {
+  const server: ServerCommand | undefined = findServer(vscode.workspace.getConfiguration("fathom").get("serverPath"));
+  if (!server) {
+    setStatus("$(error) Fathom", "Fathom server not found");
+    await showServerMissing("the Fathom server (fathom) was not found.");
+    return;
+  }
+  const serverOptions: ServerOptions = { command: server.command, args: server.args };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: [{ scheme: "file" }],
+    initializationOptions: settings(),
+    synchronize: { configurationSection: "fathom" },
+    outputChannelName: "Fathom",
+    middleware: {
+      handleWorkDoneProgress: (token, params, next) => {
+        onProgress(params);
+        next(token, params);
+      },
+    },
+    errorHandler: {
+      error: () => ({ action: ErrorAction.Continue }),
+      closed: () => {
+        restarts += 1;
+        if (restarts <= MAX_RESTARTS) {
+          return { action: CloseAction.Restart, message: `Fathom server stopped; restarting (${restarts}/${MAX_RESTARTS})` };
+        }
+        void vscode.window.showErrorMessage(
+          "Fathom: the server keeps stopping. See the Fathom output channel, then run \"Fathom: Restart Server\".",
+          "Show Output",
+        ).then((choice) => choice && client?.outputChannel.show());
+        return { action: CloseAction.DoNotRestart, handled: true };
+      },
+    },
+  };
+  client = new LanguageClient("fathom", "Fathom", serverOptions, clientOptions);
+  try {
+    await client.start();
+  } catch (error) {
+    await showServerMissing(`the server "${server.command} ${server.args.join(" ")}" failed to start (${error}).`);
+    return;
+  }
+  context.subscriptions.push(client);
+  void refreshStatus();
+}
+
+async function search(): Promise<void> {
+  if (!client || client.state !== State.Running) {
+    void vscode.window.showWarningMessage("Fathom: the server is not running yet.");
+    return;
+  }
+  const running = client;
+  const pick = vscode.window.createQuickPick<vscode.QuickPickItem & { result?: SearchResponse["results"][number] }>();
+  pick.title = "Fathom Search";
+  pick.placeholder = "Describe what you are looking for, in plain words";
+  pick.matchOnDescription = false;
+  pick.matchOnDetail = false;
+  let timer: NodeJS.Timeout | undefined;
+  let sequence = 0;
+  pick.onDidChangeValue((value) => {
+    if (timer) {
+      clearTimeout(timer);
+    }
+    const query = value.trim();
+    if (!query) {
+      pick.items = [];
+      return;
+    }
+    timer = setTimeout(async () => {
+      const mine = ++sequence;
+      pick.busy = true;
+      try {
+        const response = await running.sendRequest<SearchResponse>("fathom/search", { query, limit: 50 });
+        if (mine !== sequence) {
+          return; // a newer query is on its way
+        }
+        pick.title = response.partial ? "Fathom Search (still embedding: partial results)" : "Fathom Search";
+        // alwaysShow: the server ranked these; the quick pick must not filter them by label.
+        pick.items = response.results.map((result) => ({
+          label: result.name || "(block)",
+          description: `${result.path}:${lineOf(result)}`,
+          detail: result.snippet.split("\n").find((line) => line.trim() !== "")?.trim() ?? "",
+          alwaysShow: true,
+          result,
+        }));
+      } catch (error) {
+        pick.title = `Fathom Search: ${error}`;
+      } finally {
+        if (mine === sequence) {
+          pick.busy = false;
+        }
+      }
+    }, SEARCH_DEBOUNCE_MS);
+  });
+  pick.onDidAccept(async () => {
+    const chosen = pick.selectedItems[0]?.result;
+    pick.hide();
+    if (!chosen) {
+      return;
+    }
+    const range = new vscode.Range(chosen.range.start.line, chosen.range.start.character,
+      chosen.range.start.line, chosen.range.start.character);
+    await vscode.window.showTextDocument(vscode.Uri.parse(chosen.uri), { selection: range });
+  });
+  pick.onDidHide(() => pick.dispose());
+  pick.show();
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
+  statusItem.command = "fathom.status";
+  setStatus("$(sync~spin) Fathom", "Fathom is starting");
+  context.subscriptions.push(
+    statusItem,
+    vscode.commands.registerCommand("fathom.search", search),
+    vscode.commands.registerCommand("fathom.reindex", async () => {
+      await client?.sendRequest("fathom/reindex", { full: false });
+      void vscode.window.showInformationMessage("Fathom: reindexing the workspace");
+    }),
+    vscode.commands.registerCommand("fathom.status", async () => {
+      if (!client || client.state !== State.Running) {
+        void vscode.window.showWarningMessage("Fathom: the server is not running.");
+        return;
+      }
+      const status = await client.sendRequest<StatusResponse>("fathom/status", {});
+      void vscode.window.showInformationMessage(`Fathom: ${formatStatus(status)}`);
+    }),
+    vscode.commands.registerCommand("fathom.restart", async () => {
+      restarts = 0;
+      if (client) {
+        await client.stop().catch(() => undefined);
+        client = undefined;
+      }
+      await startClient(context);
+    }),
+  );
+  statusTimer = setInterval(() => void refreshStatus(), 2000);
+  context.subscriptions.push({ dispose: () => statusTimer && clearInterval(statusTimer) });
+  await startClient(context);
+}
+
+export async function deactivate(): Promise<void> {
+  await client?.stop();
+}

@@ -1,0 +1,170 @@
+// End-to-end test of the packaged extension in a real VS Code: code-server with
+// the .vsix installed, driven through headless Chromium by playwright-core.
+//
+//   WORKSPACE=<folder> VSIX=<fathom.vsix> FATHOM_SERVER=<fathom executable> \
+//   SCREENSHOTS=<folder> node editors/vscode/test/e2e.mjs
+//
+// Opens the workspace, waits until the status bar says the index is current,
+// runs "Fathom: Search" with a plain-English query, checks the right function
+// is listed, selects it and checks the editor shows that file at that line.
+// Prints one line per step and exits non-zero on failure (screenshot saved).
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const codeServer = path.join(here, "node_modules", ".bin", "code-server");
+const workspace = process.env.WORKSPACE;
+const vsix = process.env.VSIX;
+const screenshots = process.env.SCREENSHOTS ?? fs.mkdtempSync(path.join(os.tmpdir(), "fathom-e2e-shots-"));
+const query = process.env.QUERY ?? "directory where the user's cache files are stored";
+const expected = process.env.EXPECTED ?? "user_cache_dir";
+
+function log(line) {
+  process.stdout.write(`${line}\n`);
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHttp(url, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(url);
+      if (response.status < 500) {
+        return;
+      }
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+}
+
+async function main() {
+  if (!workspace || !vsix) {
+    throw new Error("set WORKSPACE and VSIX");
+  }
+  fs.mkdirSync(screenshots, { recursive: true });
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), "fathom-e2e-"));
+  const userData = path.join(home, "user-data");
+  const extensions = path.join(home, "extensions");
+  fs.mkdirSync(path.join(userData, "User"), { recursive: true });
+  fs.writeFileSync(path.join(userData, "User", "settings.json"), JSON.stringify({
+    "workbench.startupEditor": "none",
+    "security.workspace.trust.enabled": false,
+    "telemetry.telemetryLevel": "off",
+    "extensions.autoCheckUpdates": false,
+    "extensions.autoUpdate": false,
+    "workbench.tips.enabled": false,
+    "fathom.serverPath": process.env.FATHOM_SERVER ?? "",
+  }, null, 2));
+  const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: path.join(home, ".config") };
+
+  const install = spawnSync(codeServer, ["--user-data-dir", userData, "--extensions-dir", extensions,
+    "--install-extension", vsix], { env, encoding: "utf8" });
+  if (install.status !== 0) {
+    throw new Error(`installing the vsix failed: ${install.stdout}${install.stderr}`);
+  }
+  log("ok   the .vsix installs into code-server");
+
+  const port = await freePort();
+  const server = spawn(codeServer, ["--auth", "none", "--bind-addr", `127.0.0.1:${port}`, "--user-data-dir", userData,
+    "--extensions-dir", extensions, "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust",
+    "--disable-getting-started-override", workspace], { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let serverLog = "";
+  server.stdout.on("data", (d) => { serverLog += d; });
+  server.stderr.on("data", (d) => { serverLog += d; });
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+      "--no-first-run", "--disable-sync", "--disable-quic"],
+  });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  let step = "start";
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}/healthz`, 60000);
+    step = "open the workspace";
+    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
+    await page.locator(".monaco-workbench").waitFor({ timeout: 120000 });
+    log("ok   VS Code opens the workspace");
+
+    step = "status bar shows the index is current";
+    const item = page.locator(".statusbar-item", { hasText: "Fathom" });
+    await item.first().waitFor({ timeout: 120000 });
+    await item.locator(".codicon-check").first().waitFor({ timeout: 300000 });
+    log("ok   the status bar shows Fathom, then the index as current");
+
+    step = "run Fathom: Search";
+    await page.locator(".monaco-workbench").click({ position: { x: 700, y: 400 } });
+    await page.keyboard.press("F1");
+    const input = page.locator(".quick-input-widget input");
+    await input.waitFor({ timeout: 30000 });
+    await input.fill(">Fathom: Search");
+    await page.locator(".quick-input-list .monaco-list-row", { hasText: "Fathom: Search" }).first().waitFor();
+    await page.keyboard.press("Enter");
+    await page.locator(".quick-input-widget", { hasText: "Fathom Search" }).waitFor({ timeout: 30000 });
+    await input.fill(query);
+    const row = page.locator(".quick-input-list .monaco-list-row", { hasText: expected }).first();
+    await row.waitFor({ timeout: 60000 });
+    const description = await row.locator(".label-description").first().innerText();
+    const location = description.match(/^(\S+):(\d+)$/);
+    if (!location) {
+      throw new Error(`result row shows no path:line: ${description}`);
+    }
+    log(`ok   a plain-English search lists ${expected} (${location[1]}:${location[2]})`);
+
+    step = "select the result";
+    await row.click();
+    const fileName = path.basename(location[1]);
+    await page.locator(".tab.active", { hasText: fileName }).waitFor({ timeout: 30000 });
+    const cursor = page.locator(".statusbar-item", { hasText: /Ln \d+, Col \d+/ }).first();
+    await cursor.waitFor({ timeout: 30000 });
+    const line = (await cursor.innerText()).match(/Ln (\d+)/)[1];
+    if (line !== location[2]) {
+      throw new Error(`editor is at line ${line}, expected ${location[2]}`);
+    }
+    await page.locator(".view-line", { hasText: `def ${expected}` }).first().waitFor({ timeout: 10000 });
+    log(`ok   selecting it opens ${fileName} at line ${line}, showing def ${expected}`);
+
+    step = "workspace symbols in Go to Symbol in Workspace";
+    await page.keyboard.press("F1");
+    await input.waitFor({ timeout: 30000 });
+    await input.fill("#usrcachedir");
+    await page.locator(".quick-input-list .monaco-list-row", { hasText: expected }).first().waitFor({ timeout: 30000 });
+    log(`ok   Go to Symbol in Workspace (#usrcachedir) lists ${expected}`);
+    await page.keyboard.press("Escape");
+    await page.screenshot({ path: path.join(screenshots, "final.png") });
+    log("6 passed, 0 failed");
+  } catch (error) {
+    const shot = path.join(screenshots, "failure.png");
+    await page.screenshot({ path: shot }).catch(() => undefined);
+    log(`FAIL ${step}: ${error.message}\nscreenshot: ${shot}\ncode-server log:\n${serverLog.slice(-4000)}`);
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+    try {
+      process.kill(-server.pid, "SIGTERM");
+    } catch {
+      // already gone
+    }
+  }
+}
+
+main().catch((error) => {
+  log(`FAIL ${error.message}`);
+  process.exit(1);
+});

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from lspclient import LspClient  # noqa: E402
 
 # Plain-English questions of the kind users ask; none names an identifier.

@@ -26,13 +26,15 @@ def test_plugin_in_real_neovim(version, editor_workspace, tmp_path):
     assert banner == f"NVIM v{version}", banner
     root, env = editor_workspace
     env = {**env, "FATHOM_TEST_ROOT": str(root), "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state"),
-           "FATHOM_SERVER_CMD": json.dumps([sys.executable, "-m", "fathom", "serve"])}
+           "FATHOM_SERVER_CMD": json.dumps([sys.executable, "-m", "fathom", "serve", "--log-file",
+                                            str(tmp_path / "server.log"), "--log-level", "DEBUG"])}
     run = subprocess.run(
         [nvim, "--headless", "-u", "NONE", "-i", "NONE", "--cmd", f"set rtp^={PLUGIN}",
          "-c", f"luafile {PLUGIN / 'tests' / 'run.lua'}"],
         env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
     )
-    output = run.stdout + run.stderr
+    log = tmp_path / "server.log"
+    output = run.stdout + run.stderr + "\nserver log (tail):\n" + (log.read_text()[-6000:] if log.exists() else "none")
     summary = re.search(r"(\d+) passed, (\d+) failed", output)
     assert summary, output
     assert summary.group(2) == "0", output

@@ -22,6 +22,9 @@ IDENTIFIER_TYPES = frozenset(
     }
 )
 WINDOW_LINES = 40
+# A line this long means minified or generated code: nobody navigates to its
+# "functions", and it would cost thousands of chunks to embed.
+MINIFIED_LINE_CHARS = 5_000
 MAX_NAME = 120
 
 
@@ -100,15 +103,20 @@ class Chunker:
             self._queries[lang] = Query(get_language(lang), pattern)
         return self._parsers[lang]
 
+    @staticmethod
+    def looks_minified(text: str) -> bool:
+        return any(len(line) > MINIFIED_LINE_CHARS for line in text.split("\n"))
+
     def chunk_source(self, relpath: str, text: str) -> tuple[str, list[Symbol], list[Chunk]]:
         first_line = text[:200].split("\n", 1)[0]
         lang = language_for(relpath, first_line)
+        lines = text.split("\n")
         if lang is None or not text.strip():
-            return lang or "text", [], self._windows(relpath, text.split("\n"), 0, len(text.split("\n")) - 1)
+            return lang or "text", [], self._windows(relpath, lines, 0, len(lines) - 1)
         try:
             symbols, chunks = self._chunk_code(relpath, text, lang)
         except Exception:  # a grammar's failure costs the file its symbols, not its text
-            symbols, lines = [], text.split("\n")
+            symbols = []
             chunks = self._windows(relpath, lines, 0, len(lines) - 1)
         return lang, symbols, chunks
 

@@ -89,3 +89,18 @@ def index_dir(workspace: Path) -> Path:
     resolved = str(workspace.resolve())
     digest = hashlib.sha256(resolved.encode("utf-8")).hexdigest()[:16]
     return cache_root() / f"{workspace.resolve().name or 'root'}-{digest}"
+
+
+def make_private_dir(path: Path) -> None:
+    """Create `path` and any missing parents as 0700 (the index reveals the code
+    it was built from); directories that already existed are left as they are,
+    except `path` itself, which is always made private."""
+    missing = []
+    current = Path(path)
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)
+    os.chmod(path, 0o700)

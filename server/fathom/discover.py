@@ -110,6 +110,10 @@ def discover(root: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> D
             continue
         for entry in entries:
             rel = f"{dir_rel}/{entry.name}" if dir_rel else entry.name
+            if not _valid_name(entry.name):
+                # The index, URIs and editors all need text names; such a file is reported, not read.
+                result.skipped.append((_printable(rel), "file name is not valid UTF-8"))
+                continue
             try:
                 is_link = entry.is_symlink()
                 st = os.stat(entry.path)  # follows links: what a reader would get
@@ -147,6 +151,18 @@ def discover(root: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> D
     return result
 
 
+def _valid_name(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _inside(root: Path, path: str) -> bool:
     try:
         real = os.path.realpath(path)
@@ -157,6 +173,8 @@ def _inside(root: Path, path: str) -> bool:
 
 def is_indexable_path(root: Path, path: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> bool:
     """Whether one path (from a save or a watcher event) would be discovered."""
+    if not _valid_name(str(path)):
+        return False
     try:
         rel = path.resolve().relative_to(root.resolve()).as_posix()
     except (ValueError, OSError):

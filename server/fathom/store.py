@@ -17,6 +17,7 @@ from pathlib import Path
 import apsw
 import sqlite_vec
 
+from .config import make_private_dir
 from .models import (
     Chunk, ChunkedFile, FileStat, IndexCounts, PendingEmbedding, Range, SymbolHit, SymbolKind,
 )
@@ -77,8 +78,7 @@ class Store:
 
     def _connect(self) -> apsw.Connection:
         if not self.readonly:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(self.path.parent, 0o700)
+            make_private_dir(self.path.parent)
             try:
                 conn = self._open_and_check()
             except (apsw.Error, StoreError) as exc:

@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from .config import Settings, index_dir
+from .config import Settings, index_dir, make_private_dir
 from .modelspec import ModelSpec, resolve_model
 from .store import Store
 
@@ -48,7 +48,7 @@ class Workspace:
     @contextlib.contextmanager
     def write_lock(self, wait: float = 600.0, on_wait=None):
         """Only one process indexes a workspace at a time (CLI or server)."""
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(self.dir)
         fd = os.open(self.dir / "index.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             deadline = time.monotonic() + wait

@@ -10,6 +10,10 @@ local cmd = vim.fn.json_decode(os.getenv("FATHOM_SERVER_CMD") or '["fathom", "se
 local has_010 = vim.fn.has("nvim-0.10") == 1
 
 local passed, failed = 0, 0
+local notified = {}
+vim.notify = function(message)
+  notified[#notified + 1] = message
+end
 local function out(line)
   io.stdout:write(line .. "\n")
   io.stdout:flush()
@@ -23,6 +27,7 @@ local function test(name, fn)
   else
     failed = failed + 1
     out("FAIL " .. name .. "\n" .. tostring(err))
+    out("  notifications so far: " .. vim.inspect(notified))
   end
 end
 
@@ -58,10 +63,6 @@ else
     end
     return echo(chunks, history, opts)
   end
-end
-local notified = {}
-vim.notify = function(message)
-  notified[#notified + 1] = message
 end
 
 local fathom = require("fathom")

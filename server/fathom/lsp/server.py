@@ -32,6 +32,7 @@ from .watch import Watcher
 log = logging.getLogger("fathom.lsp")
 
 MAX_LIMIT = 200
+FOLDERS_WAIT_SECONDS = 30
 PROGRESS_INTERVAL = 0.2
 
 
@@ -47,6 +48,9 @@ class FathomServer(LanguageServer):
         super().__init__("fathom", __version__)
         self.settings = Settings.from_env()
         self.services: dict[Path, WorkspaceService] = {}
+        # Set once the folders named at initialize are open: a request that comes
+        # sooner waits for them instead of finding no workspace.
+        self.folders_opened = threading.Event()
         self.embedder: Embedder | None = None
         self.pool: ChunkPool | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -241,6 +245,7 @@ def _plain(value):
 
 
 def _workspace_param(ls: FathomServer, params: dict) -> WorkspaceService:
+    ls.folders_opened.wait(FOLDERS_WAIT_SECONDS)
     folder = params.get("workspace")
     if folder is not None and not isinstance(folder, str):
         raise JsonRpcInvalidParams("'workspace' must be a folder URI string")
@@ -326,8 +331,16 @@ async def on_initialized(ls: FathomServer, params: types.InitializedParams) -> N
 
 
 def _open_all(ls: FathomServer) -> None:
-    for folder in ls.folders:
-        ls.open_folder(folder)
+    try:
+        for folder in ls.folders:
+            ls.open_folder(folder)
+    finally:
+        ls.folders_opened.set()
+
+
+def _services(ls: FathomServer) -> list[WorkspaceService]:
+    ls.folders_opened.wait(FOLDERS_WAIT_SECONDS)
+    return list(ls.services.values())
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
@@ -383,7 +396,7 @@ async def on_configuration(ls: FathomServer, params: types.DidChangeConfiguratio
 @server.thread()
 def on_workspace_symbol(ls: FathomServer, params: types.WorkspaceSymbolParams):
     results = []
-    for service in list(ls.services.values()):
+    for service in _services(ls):
         for hit in service.symbols(params.query, 100):
             results.append(
                 types.SymbolInformation(
@@ -422,7 +435,7 @@ def on_search(ls: FathomServer, params) -> dict:
 @server.feature("fathom/status")
 @server.thread()
 def on_status(ls: FathomServer, params) -> dict:
-    return {"workspaces": [s.status() for s in list(ls.services.values())]}
+    return {"workspaces": [s.status() for s in _services(ls)]}
 
 
 @server.feature("fathom/reindex")
@@ -432,7 +445,7 @@ def on_reindex(ls: FathomServer, params) -> dict:
     full = p.get("full", False)
     if not isinstance(full, bool):
         raise JsonRpcInvalidParams("'full' must be a boolean")
-    services = [_workspace_param(ls, p)] if p.get("workspace") is not None else list(ls.services.values())
+    services = [_workspace_param(ls, p)] if p.get("workspace") is not None else _services(ls)
     for service in services:
         service.reindex(None)
     return {"queued": [str(s.root) for s in services]}

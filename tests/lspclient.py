@@ -1,4 +1,5 @@
-"""A minimal synchronous JSON-RPC client for `fathom serve` over stdio.
+"""A minimal synchronous JSON-RPC client for `fathom serve` over stdio, shared by
+the tests that need raw access and by benchmarks/latency.py.
 
 The benchmarks time requests the way an editor sees them, so they talk to the
 real server process through pipes; nothing here knows Fathom's internals.

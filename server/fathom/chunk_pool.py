@@ -56,11 +56,9 @@ def chunk_file(task: ChunkTask) -> ChunkedFile:
     if b"\0" in data[:BINARY_PROBE]:
         return ChunkedFile(task.relpath, task.stat, digest, "", "skipped", "binary")
     text = data.decode("utf-8", errors="replace")
-    if _chunker.looks_minified(text):
-        from .chunker import MINIFIED_LINE_CHARS
-
-        return ChunkedFile(task.relpath, task.stat, digest, "", "skipped",
-                           f"minified or generated (a line over {MINIFIED_LINE_CHARS:,} characters)")
+    minified = _chunker.minified_reason(text)
+    if minified:
+        return ChunkedFile(task.relpath, task.stat, digest, "", "skipped", minified)
     lang, symbols, chunks = _chunker.chunk_source(task.relpath, text)
     return ChunkedFile(task.relpath, task.stat, digest, lang, "indexed", "", symbols, chunks)
 

@@ -104,8 +104,12 @@ class Chunker:
         return self._parsers[lang]
 
     @staticmethod
-    def looks_minified(text: str) -> bool:
-        return any(len(line) > MINIFIED_LINE_CHARS for line in text.split("\n"))
+    def minified_reason(text: str) -> str | None:
+        """Why a file is not worth indexing as code, or None. Short files cannot
+        hold such a line, so most files cost only a length check."""
+        if len(text) > MINIFIED_LINE_CHARS and any(len(line) > MINIFIED_LINE_CHARS for line in text.split("\n")):
+            return f"minified or generated (a line over {MINIFIED_LINE_CHARS:,} characters)"
+        return None
 
     def chunk_source(self, relpath: str, text: str) -> tuple[str, list[Symbol], list[Chunk]]:
         first_line = text[:200].split("\n", 1)[0]

@@ -212,8 +212,10 @@ class _Run:
             have = self.store.embedded_among(list(new))
             fresh = {h: t for h, t in new.items() if h not in have and h not in self._to_embed}
             self._embed_total += len(fresh)
-            # A file the user just saved goes ahead of the backlog.
-            self._to_embed = {**fresh, **self._to_embed} if urgent else {**self._to_embed, **fresh}
+            if urgent:  # a file the user just saved goes ahead of the backlog
+                self._to_embed = {**fresh, **self._to_embed}
+            else:
+                self._to_embed.update(fresh)
         self._feed()
 
     # -- phase 2 -----------------------------------------------------------------------

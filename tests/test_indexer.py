@@ -102,3 +102,26 @@ def test_paths_run_for_an_existing_directory_removes_nothing(corpus, fake_embedd
     before = ws.writer.counts()
     _, stats = run(corpus, fake_embedder, paths=[str(corpus / "pathspec")])
     assert stats.removed == 0 and ws.writer.counts() == before
+
+
+def test_a_worker_that_crashes_loses_only_its_file(corpus, fake_embedder):
+    from crashing_worker import CRASHING_NAME, chunk_or_segfault
+    from fathom.chunk_pool import ChunkPool
+
+    clean_ws, _ = run(corpus, fake_embedder, embed=False)
+    clean_files = clean_ws.reader.counts().files
+    (corpus / CRASHING_NAME).write_text("def never_indexed():\n    return 1\n")
+    for path in list(corpus.rglob("*.py"))[:20]:  # changed files keep crashing workers busy
+        path.write_text(path.read_text() + "\n# touched\n")
+    ws = Workspace(corpus, Settings(workers=2))
+    pool = ChunkPool(2, ws.spec.tokenizer_json, ws.spec.max_tokens, ws.settings.max_file_size,
+                     work=chunk_or_segfault)
+    try:
+        stats = Indexer(ws, fake_embedder, pool).run(embed=False)
+    finally:
+        pool.close()
+    assert f"{CRASHING_NAME}: skipped, chunk worker crashed on this file" in stats.errors
+    assert len(stats.errors) == 1, stats.errors
+    reader = Workspace(corpus, Settings()).reader
+    assert reader.counts().files == clean_files
+    assert not Searcher(reader, None).symbols("never_indexed", 5)

@@ -11,13 +11,9 @@ from hypothesis import strategies as st
 from conftest import copy_corpus
 from lspclient import LspClient, RpcError
 
-pytestmark = [
-    pytest.mark.slow,
-    # Found by this very test: `workspace/symbol` with params {} (no `query`) is never
-    # answered (pygls drops the request when lsprotocol cannot structure it), so the
-    # fuzz run hangs on its 60 s timeout. Off until the server answers it with -32602.
-    pytest.mark.skip(reason="workspace/symbol with malformed params is never answered; see module docstring"),
-]
+# This test found that `workspace/symbol` with params {} was never answered (pygls
+# drops a request lsprotocol cannot structure); the server now answers it -32602.
+pytestmark = pytest.mark.slow
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-2**63, 2**63) | st.floats(allow_nan=False) | st.text(max_size=50),
@@ -82,4 +78,12 @@ def test_workspace_symbol_params(server, params):
 @given(method=NOTIFICATIONS, params=JSON)
 def test_notifications_with_any_params(server, method, params):
     server.notify(method, params)
+    still_serving(server)
+
+
+def test_workspace_symbol_without_query_is_invalid_params(server):
+    with pytest.raises(RpcError) as info:
+        server.request("workspace/symbol", {}, timeout=60)
+    assert info.value.code == -32602
+    assert "query" in str(info.value), info.value
     still_serving(server)

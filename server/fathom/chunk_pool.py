@@ -64,8 +64,10 @@ def chunk_file(task: ChunkTask) -> ChunkedFile:
 
 
 class ChunkPool:
-    def __init__(self, workers: int, tokenizer_json: str | None, max_tokens: int, max_file_size: int):
+    def __init__(self, workers: int, tokenizer_json: str | None, max_tokens: int, max_file_size: int,
+                 work: Callable[[ChunkTask], ChunkedFile] = chunk_file):
         self.workers = workers
+        self._work = work  # a module-level function: workers are spawned and import it by name
         self._initargs = (tokenizer_json, max_tokens, max_file_size)
         self._executor: ProcessPoolExecutor | None = None
 
@@ -97,7 +99,7 @@ class ChunkPool:
                 # After a crash, each file that was in flight runs alone once.
                 task = suspects.pop()
                 try:
-                    result = self._pool().submit(chunk_file, task).result()
+                    result = self._pool().submit(self._work, task).result()
                 except BrokenProcessPool:
                     self._discard_pool()
                     result = ChunkedFile(task.relpath, task.stat, "", "", "skipped", "chunk worker crashed on this file")
@@ -106,7 +108,7 @@ class ChunkPool:
             while queue and len(in_flight) < window and not suspects:
                 task = queue.pop()
                 try:
-                    in_flight[self._pool().submit(chunk_file, task)] = task
+                    in_flight[self._pool().submit(self._work, task)] = task
                 except BrokenProcessPool:
                     self._discard_pool()
                     queue.append(task)

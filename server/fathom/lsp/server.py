@@ -16,9 +16,11 @@ import uuid
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import cattrs
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 
 from .. import __version__
 from ..chunk_pool import ChunkPool
@@ -43,9 +45,39 @@ def uri_to_path(uri: str) -> Path:
     return Path(unquote(parsed.path))
 
 
+_ALREADY_ANSWERED = object()
+
+
+class FathomProtocol(LanguageServerProtocol):
+    """Answers a request whose params lsprotocol cannot structure (say
+    `workspace/symbol` without `query`) with -32602: pygls only logs those, and
+    the client would wait for an answer forever."""
+
+    def structure_message(self, data):
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as error:
+            if not ("id" in data and "method" in data):
+                raise
+            detail = _validation_detail(error.__cause__) or str(error)
+            self._send_response(data["id"], error=JsonRpcInvalidParams(
+                f"invalid params for {data['method']}: {detail}").to_response_error())
+            return _ALREADY_ANSWERED
+
+    def handle_message(self, message):
+        if message is not _ALREADY_ANSWERED:
+            super().handle_message(message)
+
+
+def _validation_detail(cause: BaseException | None) -> str:
+    if isinstance(cause, cattrs.ClassValidationError):
+        return "; ".join(cattrs.transform_error(cause)[:3])
+    return ""
+
+
 class FathomServer(LanguageServer):
     def __init__(self):
-        super().__init__("fathom", __version__)
+        super().__init__("fathom", __version__, protocol_cls=FathomProtocol)
         self.settings = Settings.from_env()
         self.services: dict[Path, WorkspaceService] = {}
         # Set once the folders named at initialize are open: a request that comes
@@ -61,6 +93,11 @@ class FathomServer(LanguageServer):
         self.folders: list[Path] = []
         self._lock = threading.Lock()
         self._closed = False
+
+    def report_server_error(self, error: Exception, source) -> None:
+        # pygls pops these up in the editor; a malformed notification is the
+        # client's fault and not worth interrupting the user for.
+        log.warning("%s: %s", getattr(source, "__name__", source), error)
 
     # -- workspaces --------------------------------------------------------------------
 

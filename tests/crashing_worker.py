@@ -1,0 +1,14 @@
+"""A chunk function that kills its own worker process on one file, the way a
+grammar's segfault would. Imported by name in spawned pool workers."""
+import os
+import signal
+
+from fathom.chunk_pool import chunk_file
+
+CRASHING_NAME = "segfaults_the_parser.py"
+
+
+def chunk_or_segfault(task):
+    if task.relpath.endswith(CRASHING_NAME):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return chunk_file(task)

@@ -125,3 +125,12 @@ def test_a_worker_that_crashes_loses_only_its_file(corpus, fake_embedder):
     reader = Workspace(corpus, Settings()).reader
     assert reader.counts().files == clean_files
     assert not Searcher(reader, None).symbols("never_indexed", 5)
+
+
+def test_a_file_that_vanishes_before_it_is_read_is_reported(tmp_path):
+    from fathom.chunk_pool import chunk_file
+    from fathom.models import ChunkTask, FileStat
+
+    gone = tmp_path / "deleted_after_discovery.py"
+    result = chunk_file(ChunkTask(gone.name, str(gone), FileStat(10, 0, 0), None))
+    assert result.status == "skipped" and result.reason.startswith("unreadable"), result

@@ -18,9 +18,9 @@ import platformdirs
 pytestmark = pytest.mark.slow
 
 
-def fathom(*args, env, timeout=600, check=True):
-    run = subprocess.run([sys.executable, "-m", "fathom", *args], env=env, capture_output=True, text=True,
-                         timeout=timeout)
+def fathom(*args, env, timeout=600, check=True, prefix=()):
+    run = subprocess.run([*prefix, sys.executable, "-m", "fathom", *args], env=env, capture_output=True,
+                         text=True, timeout=timeout)
     if check and run.returncode != 0:
         raise AssertionError(f"fathom {' '.join(args)} exited {run.returncode}: {run.stderr}")
     return run

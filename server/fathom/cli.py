@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .config import Settings, force_offline
+from .store import StoreError
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -70,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fathom: interrupted", file=sys.stderr)
         return 130
+    except StoreError as exc:
+        print(f"fathom: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback on --debug
         if debug:
             raise
@@ -119,34 +123,11 @@ def _run_index(ws, embedder, embed: bool = True):
             stats = indexer.run(progress=progress, embed=embed)
     finally:
         indexer.close()
-    for line in _summarize_errors(stats.errors):
+    for line in stats.error_summary():
         print(f"fathom: {line}", file=sys.stderr)
     if embedder is not None and embedder.device:
         ws.writer.set_meta("device", embedder.device)
     return stats
-
-
-SKIPPED_EXAMPLES = 3
-
-
-def _summarize_errors(errors: list[str]) -> list[str]:
-    """Skipped files grouped by reason, a few named each: a tree with a thousand
-    binaries should not print a thousand lines."""
-    lines: list[str] = []
-    skipped: dict[str, list[str]] = {}
-    for error in errors:
-        path, marker, reason = error.partition(": skipped, ")
-        if marker:
-            skipped.setdefault(reason, []).append(path)
-        else:
-            lines.append(error)
-    for reason, paths in skipped.items():
-        if len(paths) <= SKIPPED_EXAMPLES:
-            lines.extend(f"{p}: skipped, {reason}" for p in paths)
-        else:
-            shown = ", ".join(paths[:SKIPPED_EXAMPLES])
-            lines.append(f"{len(paths)} files skipped, {reason}: {shown} and {len(paths) - SKIPPED_EXAMPLES} more")
-    return lines
 
 
 def _embedder(ws):
@@ -170,13 +151,19 @@ def _index(ws, embed: bool) -> int:
 
 
 def _ensure_index(ws, embedder) -> None:
-    if ws.exists() and ws.writer.last_run() is None and ws.writer.counts().files:
-        # Another process (the language server, say) is still building it: answer
-        # from what is there rather than wait for it.
-        print(f"fathom: the index of {ws.root} is still being built; results may be incomplete", file=sys.stderr)
-    elif not ws.exists() or ws.writer.last_run() is None:
-        print(f"fathom: no index for {ws.root} yet; building it", file=sys.stderr)
-        _run_index(ws, embedder)
+    if _has_index(ws):
+        if ws.reader.last_run() is None:
+            # Another process (the language server, say) is still building it:
+            # answer from what is there rather than wait for it.
+            print(f"fathom: the index of {ws.root} is still being built; results may be incomplete",
+                  file=sys.stderr)
+        return
+    print(f"fathom: no index for {ws.root} yet; building it", file=sys.stderr)
+    _run_index(ws, embedder)
+
+
+def _has_index(ws) -> bool:
+    return ws.exists() and (ws.reader.last_run() is not None or ws.reader.counts().files > 0)
 
 
 def _search(ws, query: str, k: int, as_json: bool) -> int:
@@ -210,7 +197,7 @@ def _symbols(ws, query: str, k: int, as_json: bool) -> int:
     from .results import symbol_hit_json
     from .search import Searcher
 
-    if not ws.exists() or ws.writer.last_run() is None:
+    if not _has_index(ws):
         embedder = _embedder(ws)
         try:
             _ensure_index(ws, embedder)

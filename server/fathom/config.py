@@ -94,7 +94,8 @@ def index_dir(workspace: Path) -> Path:
 def make_private_dir(path: Path) -> None:
     """Create `path` and any missing parents as 0700 (the index reveals the code
     it was built from); directories that already existed are left as they are,
-    except `path` itself, which is always made private."""
+    except that `path` itself loses any group and other permissions. Its owner's
+    bits are left alone: a cache the user made read-only stays read-only."""
     missing = []
     current = Path(path)
     while not current.exists():
@@ -103,4 +104,6 @@ def make_private_dir(path: Path) -> None:
     for directory in reversed(missing):
         directory.mkdir(mode=0o700, exist_ok=True)
         os.chmod(directory, 0o700)
-    os.chmod(path, 0o700)
+    mode = os.stat(path).st_mode
+    if mode & 0o077:
+        os.chmod(path, mode & 0o700)

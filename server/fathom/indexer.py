@@ -9,6 +9,7 @@ pending, so a run that was killed simply carries on where it stopped.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import queue
 import threading
@@ -23,6 +24,8 @@ from .embed_process import batch_texts
 from .embedder import Embedder, EmbedderError
 from .models import ChunkedFile, ChunkTask, DiscoveredFile, FileStat, RunStats
 from .workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 WRITE_BATCH_FILES = 32
 WRITE_BATCH_SECONDS = 0.5
@@ -41,6 +44,10 @@ class Progress:
     def embedding(self, done: int, total: int) -> None: ...
 
     def message(self, text: str) -> None: ...
+
+    def failed(self, text: str) -> None:
+        """The pass stopped; what is already indexed still answers."""
+        self.message(text)
 
 
 @dataclass
@@ -261,6 +268,7 @@ class _Run:
                 if self._restarts > MAX_EMBEDDER_RESTARTS:
                     self._embedder_failed = str(exc)
                 else:
+                    log.warning("embedding process stopped (%s); restarting it", exc)
                     self.progress.message(f"embedding process stopped ({exc}); restarting it")
                     # Put the texts back: they are still pending in the index.
                     for p in self.store.pending_embeddings():

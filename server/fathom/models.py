@@ -135,6 +135,25 @@ class RunStats:
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
 
+    def error_summary(self, examples: int = 3) -> list[str]:
+        """Skipped files grouped by reason, a few named each: a tree with a
+        thousand binaries should not print a thousand lines."""
+        lines: list[str] = []
+        skipped: dict[str, list[str]] = {}
+        for error in self.errors:
+            path, marker, reason = error.partition(": skipped, ")
+            if marker:
+                skipped.setdefault(reason, []).append(path)
+            else:
+                lines.append(error)
+        for reason, paths in skipped.items():
+            if len(paths) <= examples:
+                lines.extend(f"{p}: skipped, {reason}" for p in paths)
+            else:
+                shown = ", ".join(paths[:examples])
+                lines.append(f"{len(paths)} files skipped, {reason}: {shown} and {len(paths) - examples} more")
+        return lines
+
     def to_json(self) -> dict:
         return {
             "scanned": self.scanned,

@@ -17,6 +17,7 @@ from .config import Settings
 from .embedder import Embedder
 from .indexer import Indexer, Progress
 from .search import Searcher, SearchResult
+from .store import StoreError
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -110,19 +111,25 @@ class WorkspaceService:
             )
             log.info("indexed %s (%s): %s", self.ws.root, "full" if full else f"{len(paths)} paths",
                      stats.to_json())
+            for line in stats.error_summary():
+                log.info("%s: %s", self.ws.root.name, line)
+            if self.embedder.device and self.ws.writer.get_meta("device") != self.embedder.device:
+                self.ws.writer.set_meta("device", self.embedder.device)
             self.error = None
             self.state = "idle"
         except Exception as exc:  # noqa: BLE001 - the server keeps answering what it can
-            log.exception("indexing %s failed", self.ws.root)
-            self.error = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, StoreError):  # already in the user's terms
+                log.error("indexing %s failed: %s", self.ws.root, exc)
+                self.error = str(exc)
+            else:
+                log.exception("indexing %s failed", self.ws.root)
+                self.error = f"{type(exc).__name__}: {exc}"
             self.state = "error"
-            progress.message(f"indexing failed: {self.error}")
+            progress.failed(f"indexing {self.ws.root.name} failed: {self.error}; searches answer from what is indexed")
         finally:
             done = getattr(progress, "done", None)
             if done is not None:
                 done()
-        if self.ws.writer.get_meta("device") != self.embedder.device and self.embedder.device:
-            self.ws.writer.set_meta("device", self.embedder.device)
 
     # -- queries -----------------------------------------------------------------------
 
@@ -152,6 +159,7 @@ class WorkspaceService:
             "db": str(self.ws.db_path),
             "model": self.ws.spec.model_id,
             "device": self.embedder.device or self.ws.reader.get_meta("device") or "not started",
+            "embedder_pid": self.embedder.pid if self.embedder.alive else None,
         }
         if self.error:
             status["error"] = self.error

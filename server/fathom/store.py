@@ -7,6 +7,8 @@ a branch switched back finds its vectors already there.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import struct
@@ -64,7 +66,17 @@ FTS_WEIGHTS = (8.0, 3.0, 1.0)
 
 
 class StoreError(Exception):
-    """The database cannot be used (corrupt, unwritable, from the future)."""
+    """The database cannot be used (corrupt, not ours, from another schema)."""
+
+
+class IndexUnwritable(StoreError):
+    """The database may be fine but cannot be written here (read-only file or
+    directory, full disk): it is never moved aside for that."""
+
+
+# Only these mean the file itself is unusable; any other failure to open it
+# (permissions, a full disk, I/O) must not cost the user their index.
+_DAMAGED = (apsw.CorruptError, apsw.NotADBError, StoreError)
 
 
 class Store:
@@ -81,17 +93,33 @@ class Store:
             make_private_dir(self.path.parent)
             try:
                 conn = self._open_and_check()
-            except (apsw.Error, StoreError) as exc:
+            except _DAMAGED as exc:
                 self._move_aside(str(exc))
                 conn = self._open_and_check()
+            except (apsw.Error, OSError) as exc:
+                raise IndexUnwritable(f"cannot write the index in {self.path.parent}: {describe_write_error(exc)}") from exc
             return conn
-        return self._open_connection()
+        try:
+            conn = self._open_connection()
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+            return conn
+        except (apsw.CantOpenError, apsw.ReadOnlyError):
+            # A WAL database in a read-only directory without its -shm file:
+            # SQLite can still read it if told nothing will change it meanwhile.
+            return self._open_connection(immutable=True)
 
-    def _open_connection(self) -> apsw.Connection:
-        flags = apsw.SQLITE_OPEN_READWRITE | (0 if self.readonly else apsw.SQLITE_OPEN_CREATE)
+    def _open_connection(self, immutable: bool = False) -> apsw.Connection:
+        if self.readonly:
+            flags = apsw.SQLITE_OPEN_READONLY
+        else:
+            flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+        name = str(self.path)
+        if immutable:
+            flags |= apsw.SQLITE_OPEN_URI
+            name = self.path.as_uri() + "?immutable=1"
         old_umask = os.umask(0o077)
         try:
-            conn = apsw.Connection(str(self.path), flags=flags)
+            conn = apsw.Connection(name, flags=flags)
         finally:
             os.umask(old_umask)
         conn.setbusytimeout(10_000)
@@ -132,6 +160,16 @@ class Store:
                 os.chmod(p, 0o600)
         return conn
 
+    @contextlib.contextmanager
+    def _writing(self):
+        """One transaction; a disk that fills up or turns read-only mid-run rolls
+        it back and says so in the user's terms."""
+        try:
+            with self.conn:
+                yield
+        except (apsw.FullError, apsw.ReadOnlyError, apsw.IOError, apsw.CantOpenError) as exc:
+            raise IndexUnwritable(f"cannot write the index in {self.path.parent}: {describe_write_error(exc)}") from exc
+
     def _move_aside(self, why: str) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         moved = self.path.with_name(f"{self.path.name}.broken-{stamp}")
@@ -151,7 +189,7 @@ class Store:
         return row[0][0] if row else default
 
     def set_meta(self, key: str, value: str) -> None:
-        with self.conn:
+        with self._writing():
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def last_run(self) -> dict | None:
@@ -176,7 +214,7 @@ class Store:
         """Phase 1: a batch of chunked files, each replacing what it had before,
         in one transaction. Returns how many chunks were written."""
         written = 0
-        with self.conn:
+        with self._writing():
             for r in results:
                 st = r.stat
                 if r.status == "unchanged":
@@ -235,7 +273,7 @@ class Store:
 
     def remove_files(self, paths: Iterable[str]) -> int:
         removed = 0
-        with self.conn:
+        with self._writing():
             for path in paths:
                 row = self.conn.execute("SELECT id FROM files WHERE path=?", (path,)).fetchall()
                 if row:
@@ -259,7 +297,7 @@ class Store:
         if current == model_id and current_dim == dim and self._has_vector_table():
             return False
         dropped = current is not None
-        with self.conn:
+        with self._writing():
             self.conn.execute("DROP TABLE IF EXISTS vectors")
             self.conn.execute("DELETE FROM embedded")
             self.conn.execute(
@@ -307,7 +345,7 @@ class Store:
     def write_vectors(self, items: Iterable[tuple[str, list[float] | bytes]]) -> int:
         """Phase 2: vectors as they arrive. Already known hashes are skipped."""
         written = 0
-        with self.conn:
+        with self._writing():
             next_id = self.conn.execute("SELECT coalesce(max(vector_id), 0) + 1 FROM embedded").fetchall()[0][0]
             for text_hash, vector in items:
                 if self.conn.execute("SELECT 1 FROM embedded WHERE text_hash=?", (text_hash,)).fetchall():
@@ -333,7 +371,7 @@ class Store:
         excess = orphans[: max(0, len(orphans) - keep_orphans)]
         if not excess:
             return 0
-        with self.conn:
+        with self._writing():
             for h, vid in excess:
                 self.conn.execute("DELETE FROM vectors WHERE rowid=?", (vid,))
                 self.conn.execute("DELETE FROM embedded WHERE text_hash=?", (h,))
@@ -430,3 +468,13 @@ class Store:
 def _range_row(r: Range) -> tuple[int, int, int, int]:
     return r.start_line, r.start_char, r.end_line, r.end_char
 
+
+
+def describe_write_error(exc: BaseException) -> str:
+    if isinstance(exc, apsw.FullError):
+        return "the disk is full"
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return "the disk is full"
+    if isinstance(exc, (apsw.ReadOnlyError, apsw.CantOpenError, PermissionError)):
+        return "it is read-only or not accessible"
+    return str(exc) or type(exc).__name__

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .config import Settings, index_dir, make_private_dir
 from .modelspec import ModelSpec, resolve_model
-from .store import Store
+from .store import IndexUnwritable, Store, describe_write_error
 
 
 class IndexBusy(RuntimeError):
@@ -38,7 +38,12 @@ class Workspace:
     def reader(self) -> Store:
         """A second connection for queries, so they never wait on a write transaction."""
         if self._reader is None:
-            self.writer  # creates the database and its schema first
+            try:
+                self.writer  # creates the database and its schema first
+            except IndexUnwritable:
+                if not self.exists():
+                    raise
+                # A read-only cache: the index there still answers.
             self._reader = Store(self.db_path, readonly=True)
         return self._reader
 
@@ -48,8 +53,11 @@ class Workspace:
     @contextlib.contextmanager
     def write_lock(self, wait: float = 600.0, on_wait=None):
         """Only one process indexes a workspace at a time (CLI or server)."""
-        make_private_dir(self.dir)
-        fd = os.open(self.dir / "index.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            make_private_dir(self.dir)
+            fd = os.open(self.dir / "index.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise IndexUnwritable(f"cannot write the index in {self.dir}: {describe_write_error(exc)}") from exc
         try:
             deadline = time.monotonic() + wait
             told = False

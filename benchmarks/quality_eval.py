@@ -1,11 +1,13 @@
 """Docstring → code retrieval eval (issue #6).
 
 Takes real third-party Python projects, strips every docstring, and asks for
-each documented function or class with the first sentence of its removed
-docstring. A hit is a result in the right file whose line range covers the
-`def`/`class` line. Reports MRR@10 and Recall@10 for:
+each documented function (methods included) with the first sentence of its
+removed docstring. A hit is a result in the right file whose line range covers
+the `def` line; a *strict* hit must also start at the function (its first
+decorator or its `def`), so a whole class or module does not count. Reports
+MRR@10 and Recall@10, both ways, for:
 
-  bm25      bm25s over one chunk per function/class (the stripped source)
+  bm25      bm25s over one chunk per function (the stripped source)
   dense     plain all-MiniLM-L6-v2 over the same chunks, cosine
   rrf       reciprocal-rank fusion of the two (k=60)
   fathom    Fathom's `fathom/search` through `fathom serve` over stdio
@@ -41,13 +43,14 @@ class Query:
     project: str
     text: str
     path: str  # relative to the project's stripped copy
-    line: int  # 0-based line of the def/class in the stripped file
+    line: int  # 0-based line of the def in the stripped file
+    start: int  # 0-based line of its first decorator, or the def
     name: str
 
 
 @dataclass(frozen=True)
 class Unit:
-    """One chunk for the baselines: a function or class, whole."""
+    """One chunk for the baselines: a function, whole."""
     path: str
     start: int  # 0-based, inclusive
     end: int
@@ -69,7 +72,7 @@ def _docstring_node(node) -> ast.Expr | None:
 
 def strip_file(source: str) -> tuple[str, list[tuple[str, int, str]]]:
     """The source without docstrings, and (qualified name, new 0-based def line,
-    first sentence) for every documented function and class."""
+    new 0-based first decorator line, first sentence) for every documented function."""
     tree = ast.parse(source)
     lines = source.splitlines(keepends=True)
     cuts: list[tuple[int, int, str | None]] = []  # (first, last) 1-based lines, replacement
@@ -80,11 +83,12 @@ def strip_file(source: str) -> tuple[str, list[tuple[str, int, str]]]:
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 name = f"{prefix}{child.name}"
                 doc = _docstring_node(child)
-                if doc is not None and doc.lineno > child.body[0].lineno - 1 and doc.lineno != child.lineno:
+                if doc is not None and doc.lineno != child.lineno:
                     only = len(child.body) == 1
                     indent = re.match(r"\s*", lines[doc.lineno - 1]).group(0)
                     cuts.append((doc.lineno, doc.end_lineno, f"{indent}pass\n" if only else None))
-                    documented.append((child, name, first_sentence(doc.value.value)))
+                    if not isinstance(child, ast.ClassDef):
+                        documented.append((child, name, first_sentence(doc.value.value)))
                 visit(child, f"{name}.")
             else:
                 visit(child, prefix)
@@ -116,8 +120,8 @@ def strip_file(source: str) -> tuple[str, list[tuple[str, int, str]]]:
                 shift = total
         return old - shift - 1
 
-    found = [(name, new_line(node.lineno), sentence) for node, name, sentence in documented
-             if len(sentence.split()) >= MIN_QUERY_WORDS]
+    found = [(name, new_line(node.lineno), new_line(min([node.lineno] + [d.lineno for d in node.decorator_list])),
+              sentence) for node, name, sentence in documented if len(sentence.split()) >= MIN_QUERY_WORDS]
     return "".join(out), found
 
 
@@ -137,11 +141,11 @@ def prepare(projects: list[Path], work: Path) -> tuple[list[Query], list[Unit], 
             dest = root / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text(stripped, encoding="utf-8")
-            for name, line, sentence in documented:
-                queries.append(Query(project.name, sentence, rel, line, name))
+            for name, line, start, sentence in documented:
+                queries.append(Query(project.name, sentence, rel, line, start, name))
             stripped_lines = stripped.splitlines()
             for node in ast.walk(ast.parse(stripped)):
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
                     end = node.end_lineno - 1
                     units.append(Unit(f"{project.name}/{rel}", start, end,
@@ -149,19 +153,21 @@ def prepare(projects: list[Path], work: Path) -> tuple[list[Query], list[Unit], 
     return queries, units, roots
 
 
-def rank_of_hit(results: list[tuple[str, int, int]], query: Query) -> int | None:
+def rank_of_hit(results: list[tuple[str, int, int]], query: Query, strict: bool = False) -> int | None:
     target = f"{query.project}/{query.path}"
     for rank, (path, start, end) in enumerate(results[:K]):
-        if path == target and start <= query.line <= end:
+        if path == target and start <= query.line <= end and (not strict or start >= query.start):
             return rank
     return None
 
 
-def scores(ranks: list[int | None]) -> dict:
+def scores(ranks: list[int | None], strict_ranks: list[int | None]) -> dict:
     n = len(ranks)
     return {
         "mrr@10": round(sum(1.0 / (r + 1) for r in ranks if r is not None) / n, 4),
         "recall@10": round(sum(1 for r in ranks if r is not None) / n, 4),
+        "strict_mrr@10": round(sum(1.0 / (r + 1) for r in strict_ranks if r is not None) / n, 4),
+        "strict_recall@10": round(sum(1 for r in strict_ranks if r is not None) / n, 4),
         "n": n,
     }
 
@@ -216,7 +222,8 @@ def fathom_results(queries: list[Query], roots: list[Path], cache: Path) -> tupl
             client.initialize(root.as_uri(), os.getpid())
             while True:
                 ws = client.request("fathom/status", {})["workspaces"]
-                if ws and ws[0]["state"] in ("idle", "error"):
+                # Idle, and the model loaded: until then searches are lexical only (and say partial).
+                if ws and ws[0]["state"] in ("idle", "error") and ws[0].get("embedder_pid"):
                     break
                 time.sleep(0.5)
             timings[root.name] = round(time.monotonic() - started, 1)
@@ -236,9 +243,11 @@ def report(method_results: dict[str, list], queries: list[Query]) -> dict:
     projects = sorted({q.project for q in queries})
     for method, results in method_results.items():
         ranks = [rank_of_hit(r, q) for r, q in zip(results, queries)]
-        row = {"all": scores(ranks)}
+        strict = [rank_of_hit(r, q, strict=True) for r, q in zip(results, queries)]
+        row = {"all": scores(ranks, strict)}
         for project in projects:
-            row[project] = scores([r for r, q in zip(ranks, queries) if q.project == project])
+            mine = [i for i, q in enumerate(queries) if q.project == project]
+            row[project] = scores([ranks[i] for i in mine], [strict[i] for i in mine])
         table[method] = row
     return table
 
@@ -278,11 +287,13 @@ def main() -> int:
         out["fathom"], timings["fathom_index_s"] = fathom_results(queries, roots, work / "cache")
     table = report(out, queries)
     projects = sorted({q.project for q in queries})
-    print("| method | MRR@10 | Recall@10 | " + " | ".join(f"{p} MRR@10" for p in projects) + " |")
-    print("| --- | --- | --- | " + " | ".join("---" for _ in projects) + " |")
+    print("| method | MRR@10 | Recall@10 | strict MRR@10 | strict Recall@10 | "
+          + " | ".join(f"{p} MRR@10" for p in projects) + " |")
+    print("| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in projects) + " |")
     for method, row in table.items():
-        print(f"| {method} | {row['all']['mrr@10']:.3f} | {row['all']['recall@10']:.3f} | "
-              + " | ".join(f"{row[p]['mrr@10']:.3f}" for p in projects) + " |")
+        a = row["all"]
+        print(f"| {method} | {a['mrr@10']:.3f} | {a['recall@10']:.3f} | {a['strict_mrr@10']:.3f} | "
+              f"{a['strict_recall@10']:.3f} | " + " | ".join(f"{row[p]['mrr@10']:.3f}" for p in projects) + " |")
     print(f"queries: {len(queries)}; timings: {timings}")
     if args.json_out:
         args.json_out.write_text(json.dumps({"table": table, "timings": timings, "queries": len(queries),

@@ -14,7 +14,7 @@ import pathspec
 
 from .models import SearchHit, SymbolHit
 from .store import Store
-from .textsplit import identifier_parts, query_terms
+from .textsplit import IDENTIFIER as _IDENTIFIER, identifier_parts, query_terms
 
 RRF_K = 60
 CANDIDATES = 100
@@ -58,9 +58,9 @@ class Searcher:
                 scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
         rows = self.store.chunk_rows(scores)
         wanted = set(terms)
+        spelled = set(_IDENTIFIER.findall(query))
         for chunk_id, (_path, chunk) in rows.items():
-            name_words = {chunk.name.lower(), *(p.lower() for p in identifier_parts(chunk.name))}
-            if chunk.name.lower() in wanted or (len(name_words) > 2 and name_words - {chunk.name.lower()} <= wanted):
+            if names_chunk(chunk.name, spelled, wanted):
                 scores[chunk_id] += NAME_BOOST
         matcher = pathspec.GitIgnoreSpec.from_lines(path_globs) if path_globs else None
         hits: list[SearchHit] = []
@@ -97,6 +97,18 @@ class Searcher:
                 ranked.append(((tier, len(hit.name), depth, hit.relpath.count("/"), hit.relpath, hit.range.start_line), hit))
         ranked.sort(key=lambda item: item[0])
         return [hit for _, hit in ranked[:limit]]
+
+
+def names_chunk(name: str, spelled: set[str], wanted: set[str]) -> bool:
+    """Whether the query names this chunk: it spells a compound identifier
+    (`user_cache_dir`, `parseHttpDate`) or says all of its parts ("user cache
+    dir"), or it is just a word or two and one is the name ("Console"). A single
+    word inside a sentence does not count: descriptions mention related types
+    ("return a Style for the console") far more often than the code itself."""
+    parts = [p.lower() for p in identifier_parts(name)]
+    if len(parts) > 1:
+        return name in spelled or set(parts) <= wanted
+    return len(wanted) <= 2 and name.lower() in wanted
 
 
 def symbol_tier(query: str, name: str) -> int | None:

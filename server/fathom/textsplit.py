@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CAMEL_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _WORD = re.compile(r"[A-Za-z0-9]+")
 
@@ -35,14 +35,14 @@ def expand_identifiers(text: str) -> str:
             return word
         return f"{word} {' '.join(parts)}"
 
-    return _IDENTIFIER.sub(expand, text)
+    return IDENTIFIER.sub(expand, text)
 
 
 def query_terms(query: str) -> list[str]:
     """Lower-cased words of a query, identifiers split, stopwords dropped
     (unless nothing else is left), in first-seen order."""
     words: list[str] = []
-    for match in _IDENTIFIER.finditer(query):
+    for match in IDENTIFIER.finditer(query):
         token = match.group()
         words.append(token.lower())
         words.extend(p.lower() for p in identifier_parts(token))

@@ -1,0 +1,70 @@
+"""Query-side levers of Fathom's search, measured on the docstring → code eval.
+
+Reuses the stripped trees and the index that `quality_eval.py --work DIR` built
+(run that first), embeds each query once, then scores Fathom's `Searcher` with
+one setting changed at a time:
+
+    python benchmarks/quality_levers.py /tmp/eval /tmp/proj/flask-3.1.0/src/flask /tmp/proj/rich-13.9.4/rich
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality_eval import prepare, rank_of_hit, scores  # noqa: E402
+
+# name -> overrides of fathom.search's module constants
+VARIANTS: dict[str, dict] = {
+    "default": {},
+    "lexical only": {"DENSE_WEIGHT": 0.0},
+    "dense only": {"LEXICAL_WEIGHT": 0.0},
+    "lexical weight 0.5": {"LEXICAL_WEIGHT": 0.5},
+    "lexical weight 0.3": {"LEXICAL_WEIGHT": 0.3},
+    "no name boost": {"NAME_BOOST": 0.0},
+    "lexical 0.5, no name boost": {"LEXICAL_WEIGHT": 0.5, "NAME_BOOST": 0.0},
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("work", type=Path, help="the --work folder of a quality_eval.py run")
+    parser.add_argument("projects", nargs="+", type=Path)
+    args = parser.parse_args()
+    os.environ["FATHOM_CACHE_DIR"] = str(args.work / "cache")
+    from fathom import search as search_module
+    from fathom.config import Settings
+    from fathom.embedder import Embedder
+    from fathom.search import Searcher
+    from fathom.workspace import Workspace
+
+    queries, _, _ = prepare([p.resolve() for p in args.projects], Path(tempfile.mkdtemp()))
+    roots = {p.resolve().name: args.work / "trees" / p.resolve().name for p in args.projects}
+    workspaces = {name: Workspace(root, Settings.from_env()) for name, root in roots.items()}
+    embedder = Embedder(next(iter(workspaces.values())).spec, "cpu")
+    vectors = {q.text: embedder.embed_query(q.text, timeout=60) for q in queries}
+    embedder.close()
+    defaults = {k: getattr(search_module, k) for v in VARIANTS.values() for k in v}
+    print("| variant | MRR@10 | Recall@10 | strict MRR@10 | strict Recall@10 |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, overrides in VARIANTS.items():
+        for key, value in {**defaults, **overrides}.items():
+            setattr(search_module, key, value)
+        ranks, strict = [], []
+        for q in queries:
+            ws = workspaces[q.project]
+            hits = Searcher(ws.reader, vectors.__getitem__).search(q.text, 10).hits
+            results = [(f"{q.project}/{h.relpath}", h.range.start_line, h.range.end_line) for h in hits]
+            ranks.append(rank_of_hit(results, q))
+            strict.append(rank_of_hit(results, q, strict=True))
+        s = scores(ranks, strict)
+        print(f"| {name} | {s['mrr@10']:.3f} | {s['recall@10']:.3f} | {s['strict_mrr@10']:.3f} | "
+              f"{s['strict_recall@10']:.3f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -52,6 +52,22 @@ class TokenCounter:
             return [len(e.ids) for e in encoded]
         return [self._estimate(line) for line in lines]
 
+    def count_per_line(self, text: str) -> list[int]:
+        """Tokens on each line of `text`, from one pass over the whole file: the
+        model's pre-tokenizer splits at whitespace, so no token spans a newline
+        and a chunk of whole lines costs the sum of its lines."""
+        lines = text.split("\n")
+        if self._tokenizer is None:
+            return [self._estimate(line) for line in lines]
+        counts = [0] * len(lines)
+        line, next_start = 0, len(lines[0]) + 1
+        for start, _end in self._tokenizer.encode(text, add_special_tokens=False).offsets:
+            while start >= next_start:
+                line += 1
+                next_start += len(lines[line]) + 1
+            counts[line] += 1
+        return counts
+
     @staticmethod
     def _estimate(text: str) -> int:
         total = 0
@@ -88,6 +104,9 @@ class Chunker:
         self.max_tokens = max_tokens - 2
         self._parsers: dict[str, object] = {}
         self._queries: dict[str, object] = {}
+        self._file_text = ""
+        self._file_lines: list[str] = []
+        self._file_counts: list[int] | None = None
 
     def warm(self, languages=DEFINITIONS.keys()) -> None:
         for lang in languages:
@@ -115,6 +134,7 @@ class Chunker:
         first_line = text[:200].split("\n", 1)[0]
         lang = language_for(relpath, first_line)
         lines = text.split("\n")
+        self._file_text, self._file_lines, self._file_counts = text, lines, None
         if lang is None or not text.strip():
             return lang or "text", [], self._windows(relpath, lines, 0, len(lines) - 1)
         try:
@@ -331,13 +351,15 @@ class Chunker:
             header = name  # a document section's heading
         text = "\n".join(t for _, t in body)
         budget = self.max_tokens - self.counter.count(header) - 1
-        if len(text) <= budget or self.counter.count(text) <= budget:
+        if len(text) <= budget:
+            return [Chunk(name, kind, container, rng, header, text)]
+        counts = self._body_counts(body)
+        if sum(counts) <= budget:
             return [Chunk(name, kind, container, rng, header, text)]
         # Too long for the model: consecutive line windows, each under the budget.
         signature = body[0][1].strip()[:200]
         cont_header = f"{header}\n{signature} ..." if header else f"{signature} ..."
         cont_budget = max(16, self.max_tokens - self.counter.count(cont_header) - 1)
-        counts = self.counter.count_lines([t for _, t in body])
         parts: list[list[tuple[int, str]]] = [[]]
         used = 0
         for (line_no, line_text), n in zip(body, counts):
@@ -365,6 +387,15 @@ class Chunker:
                       "\n".join(t for _, t in part))
             )
         return chunks
+
+    def _body_counts(self, body: list[tuple[int, str]]) -> list[int]:
+        """Tokens per body line: whole source lines from the file's one
+        tokenizer pass, altered ones (a collapsed nested definition) counted alone."""
+        lines = self._file_lines
+        if self._file_counts is None:
+            self._file_counts = self.counter.count_per_line(self._file_text)
+        counts = self._file_counts
+        return [counts[i] if i < len(lines) and t == lines[i] else self.counter.count(t) for i, t in body]
 
     def _cut_line(self, line: str, budget: int) -> list[str]:
         pieces, i = [], 0

@@ -36,13 +36,15 @@ SECRET_PATTERNS = pathspec.GitIgnoreSpec.from_lines(
     ]
 )
 
-# Formats that are never source: skipping them by name saves opening them.
-BINARY_SUFFIXES = frozenset(
+# Formats that are never source, skipped by name without opening them: binaries,
+# and generated data nobody searches as code (lockfiles, minified bundles, source
+# maps, gettext catalogs: django's .po files alone are half its chunks).
+NOT_SOURCE_SUFFIXES = frozenset(
     """
     png jpg jpeg gif bmp ico icns webp tiff psd svgz pdf zip gz tgz bz2 xz zst 7z rar jar war
     ear whl egg so dylib dll exe bin o a lib obj class pyc pyo pyd wasm ttf otf woff woff2 eot
     mp3 mp4 m4a wav ogg flac avi mov mkv webm db sqlite sqlite3 parquet feather npy npz pkl
-    pickle pt pth onnx safetensors h5 ckpt lock min.js min.css map
+    pickle pt pth onnx safetensors h5 ckpt lock min.js min.css map po pot
     """.split()
 )
 
@@ -60,12 +62,12 @@ def _read_patterns(path: Path) -> list[str]:
         return []
 
 
-def _has_binary_suffix(name: str) -> bool:
+def _never_source(name: str) -> bool:
     lowered = name.lower()
     parts = lowered.split(".")
     if len(parts) < 2:
         return False
-    return parts[-1] in BINARY_SUFFIXES or ".".join(parts[-2:]) in BINARY_SUFFIXES
+    return parts[-1] in NOT_SOURCE_SUFFIXES or ".".join(parts[-2:]) in NOT_SOURCE_SUFFIXES
 
 
 class _IgnoreRules:
@@ -137,7 +139,7 @@ def discover(root: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> D
                 continue
             if not stat_module.S_ISREG(st.st_mode):
                 continue
-            if dir_rules.ignored(rel, is_dir=False) or _has_binary_suffix(entry.name):
+            if dir_rules.ignored(rel, is_dir=False) or _never_source(entry.name):
                 continue
             if SECRET_PATTERNS.match_file(rel):
                 continue
@@ -182,7 +184,7 @@ def is_indexable_path(root: Path, path: Path, max_file_size: int, exclude: tuple
     parts = rel.split("/")
     if any(p in ALWAYS_SKIPPED_DIRS or p.endswith(".egg-info") for p in parts[:-1]):
         return False
-    if _has_binary_suffix(parts[-1]) or SECRET_PATTERNS.match_file(rel):
+    if _never_source(parts[-1]) or SECRET_PATTERNS.match_file(rel):
         return False
     rules = _IgnoreRules(
         [("", pathspec.GitIgnoreSpec.from_lines(

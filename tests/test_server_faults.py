@@ -167,3 +167,32 @@ def test_full_disk_is_a_clear_error_and_loses_nothing(tmp_path, tiny_disk):
     assert not list(db.parent.glob("*.broken-*"))
     distinct = scalar(db, "SELECT count(DISTINCT text_hash) FROM chunks")
     assert final["last_run"]["embedded"] == distinct - embedded_before  # nothing embedded twice
+
+
+def test_idle_chunk_workers_are_stopped_and_come_back_for_a_save(tmp_path, monkeypatch):
+    import psutil
+
+    monkeypatch.setenv("FATHOM_POOL_IDLE_SECONDS", "2")
+    root = small_tree(tmp_path / "ws")
+    client = start_server(root, tmp_path / "cache", tmp_path)
+    try:
+        idle = wait_for(client, lambda ws: ws["state"] == "idle" and ws["embedder_pid"])
+        server = psutil.Process(client.process.pid)
+
+        def workers() -> list:
+            return [p for p in server.children(recursive=True)
+                    if p.pid != idle["embedder_pid"] and "spawn_main" in " ".join(p.cmdline())]
+
+        deadline = time.monotonic() + 60
+        while workers() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not workers(), "chunk workers still running after the idle time"
+        source = root / "platformdirs" / "api.py"
+        source.write_text(source.read_text() + "\n\ndef written_after_workers_stopped():\n    return 1\n")
+        client.notify("textDocument/didSave", {"textDocument": {"uri": source.as_uri()}})
+        deadline = time.monotonic() + 60
+        while not client.request("workspace/symbol", {"query": "written_after_workers_stopped"}):
+            assert time.monotonic() < deadline, "the saved function never appeared"
+            time.sleep(0.1)
+    finally:
+        client.close()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -70,6 +72,9 @@ class ChunkPool:
         self._work = work  # a module-level function: workers are spawned and import it by name
         self._initargs = (tokenizer_json, max_tokens, max_file_size)
         self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._active = 0  # chunk() calls running, from any thread
+        self._last_used = time.monotonic()
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
@@ -85,6 +90,26 @@ class ChunkPool:
     def chunk(self, tasks: Iterable[ChunkTask], on_result: Callable[[ChunkedFile], None],
               should_stop: Callable[[], bool] = lambda: False) -> None:
         """Chunk every task, calling `on_result` in this thread as each finishes."""
+        with self._lock:
+            self._active += 1
+        try:
+            self._chunk(tasks, on_result, should_stop)
+        finally:
+            with self._lock:
+                self._active -= 1
+                self._last_used = time.monotonic()
+
+    def release_if_idle(self, idle_seconds: float) -> bool:
+        """Stop the workers if nothing used them for `idle_seconds`; the next
+        chunk() starts them again."""
+        with self._lock:
+            if self._active or self._executor is None or time.monotonic() - self._last_used < idle_seconds:
+                return False
+            executor, self._executor = self._executor, None
+        executor.shutdown(wait=True, cancel_futures=True)
+        return True
+
+    def _chunk(self, tasks, on_result, should_stop) -> None:
         queue = list(tasks)
         queue.reverse()
         in_flight: dict[Future, ChunkTask] = {}

@@ -1,7 +1,7 @@
 """Settings and where things live on disk.
 
 Settings come, lowest priority first, from the defaults here, the environment
-(`FATHOM_MODEL`, `FATHOM_DEVICE`, `FATHOM_CACHE_DIR`) and the caller (CLI flags or
+(`FATHOM_MODEL`, `FATHOM_DEVICE`, `FATHOM_CACHE_DIR`, `FATHOM_POOL_IDLE_SECONDS`) and the caller (CLI flags or
 the editor's `fathom` settings section).
 """
 from __future__ import annotations
@@ -39,6 +39,9 @@ class Settings:
     exclude: tuple[str, ...] = ()
     watcher: bool = True
     workers: int = 0  # chunk pool size; 0 = usable cores
+    # The server stops its chunk workers after this long without work (they hold
+    # every grammar and the tokenizer); the next change starts them again.
+    pool_idle_seconds: float = 300.0
     extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -46,6 +49,7 @@ class Settings:
         return cls(
             model=os.environ.get("FATHOM_MODEL") or DEFAULT_MODEL,
             device=os.environ.get("FATHOM_DEVICE") or "auto",
+            pool_idle_seconds=float(os.environ.get("FATHOM_POOL_IDLE_SECONDS") or 300.0),
         )
 
     def merged(self, options: dict | None) -> "Settings":

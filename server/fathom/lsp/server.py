@@ -109,7 +109,15 @@ class FathomServer(LanguageServer):
             self.embedder = Embedder(spec, self.settings.device)
             self.pool = ChunkPool(self.settings.pool_size, spec.tokenizer_json, spec.max_tokens,
                                   self.settings.max_file_size)
+            threading.Thread(target=self._release_idle_workers, daemon=True, name="fathom-pool-idle").start()
         return self.embedder, self.pool
+
+    def _release_idle_workers(self) -> None:
+        idle = self.settings.pool_idle_seconds
+        while not self._closed:
+            time.sleep(min(30.0, max(0.5, idle / 4)))
+            if self.pool is not None and self.pool.release_if_idle(idle):
+                log.info("chunk workers stopped after %.0f s without work", idle)
 
     def open_folder(self, root: Path) -> None:
         root = root.resolve()

@@ -105,6 +105,7 @@ class _Run:
         self._embed_total = 0
         self._embed_done = 0
         self._embedder_ready = threading.Event()
+        self._embedder_requested = False
         self._embedder_failed: str | None = None
         self._restarts = 0
         self._vector_table_ready = False
@@ -119,8 +120,8 @@ class _Run:
         self.stats.changed = len(tasks)
 
         pending = self.store.pending_embeddings() if self.embed else []
-        if self.embed and (tasks or pending):
-            threading.Thread(target=self._start_embedder, daemon=True).start()
+        if pending:
+            self._start_embedder_soon()
         for p in pending:
             self._to_embed[p.text_hash] = p.embed_text
         self._embed_total = len(self._to_embed)
@@ -223,9 +224,18 @@ class _Run:
                 self._to_embed = {**fresh, **self._to_embed}
             else:
                 self._to_embed.update(fresh)
+            if fresh:
+                self._start_embedder_soon()
         self._feed()
 
     # -- phase 2 -----------------------------------------------------------------------
+
+    def _start_embedder_soon(self) -> None:
+        """Load the model, in the background, once the run finds a text that has
+        no vector: a branch switch back to known code never pays for it."""
+        if not self._embedder_requested:
+            self._embedder_requested = True
+            threading.Thread(target=self._start_embedder, daemon=True).start()
 
     def _start_embedder(self) -> None:
         try:

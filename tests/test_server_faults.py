@@ -196,3 +196,26 @@ def test_idle_chunk_workers_are_stopped_and_come_back_for_a_save(tmp_path, monke
             time.sleep(0.1)
     finally:
         client.close()
+
+
+def test_server_and_cli_index_the_same_workspace(tmp_path):
+    root = small_tree(tmp_path / "ws")
+    cache = tmp_path / "cache"
+    env = {**os.environ, "FATHOM_CACHE_DIR": str(cache)}
+    client = start_server(root, cache, tmp_path)
+    try:
+        added = root / "platformdirs" / "added_by_cli.py"
+        added.write_text("def written_while_the_server_indexes():\n    return 1\n")
+        cli = fathom("index", str(root), env=env)  # waits for the server's lock, or takes it first
+        assert "written_while" not in cli.stderr
+        deadline = time.monotonic() + 120
+        while not client.request("workspace/symbol", {"query": "written_while_the_server"}):
+            assert time.monotonic() < deadline, "the server never saw what the CLI indexed"
+            time.sleep(0.2)
+        idle = wait_for(client, lambda ws: ws["state"] == "idle" and ws["pending"] == 0)
+    finally:
+        client.close()
+    db = Path(idle["db"])
+    assert scalar(db, "PRAGMA integrity_check") == "ok"
+    assert scalar(db, "SELECT count(*) FROM files WHERE path = 'platformdirs/added_by_cli.py'") == 1
+    assert scalar(db, "SELECT count(*) FROM (SELECT path FROM files GROUP BY path HAVING count(*) > 1)") == 0

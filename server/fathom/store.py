@@ -8,9 +8,9 @@ a branch switched back finds its vectors already there.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import importlib.util
-import errno
 import json
 import os
 import struct
@@ -99,15 +99,15 @@ class Store:
 
     def _connect(self) -> apsw.Connection:
         if not self.readonly:
-            make_private_dir(self.path.parent)
             try:
-                conn = self._open_and_check()
-            except _DAMAGED as exc:
-                self._move_aside(str(exc))
-                conn = self._open_and_check()
+                make_private_dir(self.path.parent)
+                try:
+                    return self._open_and_check()
+                except _DAMAGED as exc:
+                    self._move_aside(str(exc))
+                    return self._open_and_check()
             except (apsw.Error, OSError) as exc:
-                raise IndexUnwritable(f"cannot write the index in {self.path.parent}: {describe_write_error(exc)}") from exc
-            return conn
+                raise self._unwritable(exc) from exc
         try:
             conn = self._open_connection()
             conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
@@ -177,7 +177,10 @@ class Store:
             with self.conn:
                 yield
         except (apsw.FullError, apsw.ReadOnlyError, apsw.IOError, apsw.CantOpenError) as exc:
-            raise IndexUnwritable(f"cannot write the index in {self.path.parent}: {describe_write_error(exc)}") from exc
+            raise self._unwritable(exc) from exc
+
+    def _unwritable(self, exc: BaseException) -> IndexUnwritable:
+        return IndexUnwritable(f"cannot write the index in {self.path.parent}: {describe_write_error(exc)}")
 
     def _move_aside(self, why: str) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")

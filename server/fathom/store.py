@@ -489,4 +489,6 @@ def describe_write_error(exc: BaseException) -> str:
         return "the disk is full"
     if isinstance(exc, (apsw.ReadOnlyError, apsw.CantOpenError, PermissionError)):
         return "it is read-only or not accessible"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror.lower()}: {exc.filename}" if exc.filename else exc.strerror.lower()
     return str(exc) or type(exc).__name__

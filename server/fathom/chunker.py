@@ -46,17 +46,10 @@ class TokenCounter:
             return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
         return self._estimate(text)
 
-    def count_lines(self, lines: list[str]) -> list[int]:
-        if self._tokenizer is not None:
-            encoded = self._tokenizer.encode_batch(lines, add_special_tokens=False)
-            return [len(e.ids) for e in encoded]
-        return [self._estimate(line) for line in lines]
-
-    def count_per_line(self, text: str) -> list[int]:
-        """Tokens on each line of `text`, from one pass over the whole file: the
-        model's pre-tokenizer splits at whitespace, so no token spans a newline
-        and a chunk of whole lines costs the sum of its lines."""
-        lines = text.split("\n")
+    def count_per_line(self, text: str, lines: list[str]) -> list[int]:
+        """Tokens on each of `lines` (`text` split at newlines), from one pass over
+        the whole file: the model's pre-tokenizer splits at whitespace, so no
+        token spans a newline and a chunk of whole lines costs the sum of its lines."""
         if self._tokenizer is None:
             return [self._estimate(line) for line in lines]
         counts = [0] * len(lines)
@@ -393,7 +386,7 @@ class Chunker:
         tokenizer pass, altered ones (a collapsed nested definition) counted alone."""
         lines = self._file_lines
         if self._file_counts is None:
-            self._file_counts = self.counter.count_per_line(self._file_text)
+            self._file_counts = self.counter.count_per_line(self._file_text, lines)
         counts = self._file_counts
         return [counts[i] if i < len(lines) and t == lines[i] else self.counter.count(t) for i, t in body]
 

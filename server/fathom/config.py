@@ -49,7 +49,7 @@ class Settings:
         return cls(
             model=os.environ.get("FATHOM_MODEL") or DEFAULT_MODEL,
             device=os.environ.get("FATHOM_DEVICE") or "auto",
-            pool_idle_seconds=float(os.environ.get("FATHOM_POOL_IDLE_SECONDS") or 300.0),
+            pool_idle_seconds=_seconds(os.environ.get("FATHOM_POOL_IDLE_SECONDS"), 300.0),
         )
 
     def merged(self, options: dict | None) -> "Settings":
@@ -74,6 +74,14 @@ class Settings:
     @property
     def pool_size(self) -> int:
         return self.workers or usable_cores()
+
+
+def _seconds(raw: str | None, default: float) -> float:
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 def usable_cores() -> int:

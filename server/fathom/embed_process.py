@@ -8,6 +8,7 @@ index build.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import queue
@@ -151,9 +152,16 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
 def _return_freed_memory() -> None:
     """Between indexing bursts the process idles for hours: hand the batches'
     freed activations back to the OS (glibc keeps them otherwise)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
     if not sys.platform.startswith("linux"):
-        return
+        return None
     try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, say)
+        return None

@@ -14,7 +14,7 @@ import pathspec
 
 from .models import SearchHit, SymbolHit
 from .store import Store
-from .textsplit import IDENTIFIER as _IDENTIFIER, identifier_parts, query_terms
+from .textsplit import IDENTIFIER, identifier_parts, query_terms
 
 RRF_K = 60
 CANDIDATES = 100
@@ -58,7 +58,7 @@ class Searcher:
                 scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
         rows = self.store.chunk_rows(scores)
         wanted = set(terms)
-        spelled = set(_IDENTIFIER.findall(query))
+        spelled = set(IDENTIFIER.findall(query))
         for chunk_id, (_path, chunk) in rows.items():
             if names_chunk(chunk.name, spelled, wanted):
                 scores[chunk_id] += NAME_BOOST

@@ -180,7 +180,7 @@ class Store:
             raise self._unwritable(exc) from exc
 
     def _unwritable(self, exc: BaseException) -> IndexUnwritable:
-        return IndexUnwritable(f"cannot write the index in {self.path.parent}: {describe_write_error(exc)}")
+        return unwritable(self.path.parent, exc)
 
     def _move_aside(self, why: str) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -480,6 +480,10 @@ class Store:
 def _range_row(r: Range) -> tuple[int, int, int, int]:
     return r.start_line, r.start_char, r.end_line, r.end_char
 
+
+
+def unwritable(directory: Path, exc: BaseException) -> IndexUnwritable:
+    return IndexUnwritable(f"cannot write the index in {directory}: {describe_write_error(exc)}")
 
 
 def describe_write_error(exc: BaseException) -> str:

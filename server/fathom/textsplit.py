@@ -25,17 +25,26 @@ def identifier_parts(identifier: str) -> list[str]:
     return parts
 
 
+_EXPANSIONS: dict[str, str] = {}
+_EXPANSIONS_LIMIT = 200_000
+
+
+def _expanded(match: re.Match) -> str:
+    # Code repeats its identifiers: split each distinct one once.
+    word = match.group()
+    expansion = _EXPANSIONS.get(word)
+    if expansion is None:
+        parts = identifier_parts(word)
+        expansion = word if len(parts) <= 1 else f"{word} {' '.join(parts)}"
+        if len(_EXPANSIONS) >= _EXPANSIONS_LIMIT:
+            _EXPANSIONS.clear()
+        _EXPANSIONS[word] = expansion
+    return expansion
+
+
 def expand_identifiers(text: str) -> str:
     """Text with every compound identifier followed by its parts, for FTS5."""
-
-    def expand(match: re.Match) -> str:
-        word = match.group()
-        parts = identifier_parts(word)
-        if len(parts) <= 1:
-            return word
-        return f"{word} {' '.join(parts)}"
-
-    return IDENTIFIER.sub(expand, text)
+    return IDENTIFIER.sub(_expanded, text)
 
 
 def query_terms(query: str) -> list[str]:

@@ -108,3 +108,37 @@ def test_symbol_ranking_order(tmp_path):
     names = [(h.name, h.container) for h in Searcher(store, None).symbols("get", 10)]
     assert names[:2] == [("get", ""), ("get", "Cls")]
     assert names[2:] == [("get_date", ""), ("getter_long_name", ""), ("gadget", "")]
+
+
+def test_first_opening_from_several_threads_at_once(tmp_path, monkeypatch):
+    """The server's indexing thread and its request handlers open a fresh
+    workspace's index together; that must give one writer, never 'database is locked'."""
+    import threading
+
+    from fathom.config import Settings
+    from fathom.workspace import Workspace
+
+    monkeypatch.setenv("FATHOM_CACHE_DIR", str(tmp_path / "cache"))
+    for attempt in range(15):
+        root = tmp_path / f"ws{attempt}"
+        root.mkdir()
+        ws = Workspace(root, Settings.from_env())
+        start = threading.Barrier(6)
+        errors, stores = [], []
+
+        def open_it(which: str) -> None:
+            start.wait()
+            try:
+                stores.append(getattr(ws, which))
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it, args=("writer" if i % 2 else "reader",)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        assert len({id(s) for s in stores if not s.readonly}) == 1
+        assert ws.reader.counts().files == 0
+        ws.close()

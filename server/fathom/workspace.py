@@ -5,6 +5,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -26,26 +27,36 @@ class Workspace:
         self.db_path = self.dir / "index.db"
         self._writer: Store | None = None
         self._reader: Store | None = None
+        # The server's indexing thread and its request handlers open these lazily,
+        # at once: two writers creating one fresh database make one of them fail.
+        self._opening = threading.RLock()
 
     @property
     def writer(self) -> Store:
-        if self._writer is None:
-            self._writer = Store(self.db_path)
-            self._writer.set_meta("root", str(self.root))
-        return self._writer
+        with self._opening:
+            if self._writer is None:
+                writer = Store(self.db_path)
+                try:
+                    writer.set_meta("root", str(self.root))
+                except BaseException:
+                    writer.close()
+                    raise
+                self._writer = writer
+            return self._writer
 
     @property
     def reader(self) -> Store:
         """A second connection for queries, so they never wait on a write transaction."""
-        if self._reader is None:
-            try:
-                self.writer  # creates the database and its schema first
-            except IndexUnwritable:
-                if not self.exists():
-                    raise
-                # A read-only cache: the index there still answers.
-            self._reader = Store(self.db_path, readonly=True)
-        return self._reader
+        with self._opening:
+            if self._reader is None:
+                try:
+                    self.writer  # creates the database and its schema first
+                except IndexUnwritable:
+                    if not self.exists():
+                        raise
+                    # A read-only cache: the index there still answers.
+                self._reader = Store(self.db_path, readonly=True)
+            return self._reader
 
     def exists(self) -> bool:
         return self.db_path.exists()
@@ -81,7 +92,8 @@ class Workspace:
             os.close(fd)  # closing releases the flock
 
     def close(self) -> None:
-        for store in (self._reader, self._writer):
-            if store is not None:
-                store.close()
-        self._reader = self._writer = None
+        with self._opening:
+            for store in (self._reader, self._writer):
+                if store is not None:
+                    store.close()
+            self._reader = self._writer = None

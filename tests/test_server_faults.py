@@ -1,6 +1,7 @@
 """Faults met by a running language server, with the real model: the embedding
 process killed mid-session, a hostile workspace with an unreadable file, a
-read-only cache, a full disk; and logs that never hold file contents."""
+read-only cache, a full disk; logs that never hold file contents; and
+background work that leaves the CPU to the user."""
 import json
 import os
 import shutil
@@ -219,3 +220,36 @@ def test_server_and_cli_index_the_same_workspace(tmp_path):
     assert scalar(db, "PRAGMA integrity_check") == "ok"
     assert scalar(db, "SELECT count(*) FROM files WHERE path = 'platformdirs/added_by_cli.py'") == 1
     assert scalar(db, "SELECT count(*) FROM (SELECT path FROM files GROUP BY path HAVING count(*) > 1)") == 0
+
+
+def thread_cpu_by_niceness(pid: int) -> dict[int, int]:
+    """Clock ticks of CPU each nice value's threads of `pid` have used."""
+    ticks: dict[int, int] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        utime, stime, nice = int(fields[11]), int(fields[12]), int(fields[16])
+        ticks[nice] = ticks.get(nice, 0) + utime + stime
+    return ticks
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_background_embedding_yields_the_cpu_but_searches_do_not(tmp_path):
+    root = small_tree(tmp_path / "ws")
+    client = start_server(root, tmp_path / "cache", tmp_path)
+    try:
+        idle = wait_for(client, lambda ws: ws["state"] == "idle" and ws["embedder_pid"], timeout=600)
+        pid = idle["embedder_pid"]
+        base = os.getpriority(os.PRIO_PROCESS, pid)
+        after_indexing = thread_cpu_by_niceness(pid)
+        assert after_indexing.get(base + 10, 0) > 100, after_indexing  # the embedding ran at +10
+        for i in range(40):
+            search(client, f"where is the cache directory of user number {i} kept")
+        after_searches = thread_cpu_by_niceness(pid)
+    finally:
+        client.close()
+    queries = after_searches.get(base, 0) - after_indexing.get(base, 0)
+    background = after_searches.get(base + 10, 0) - after_indexing.get(base + 10, 0)
+    assert queries > 0 and queries > background, (after_indexing, after_searches)

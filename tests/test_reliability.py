@@ -203,3 +203,38 @@ def test_no_network_at_run_time_and_private_cache(tmp_path):
         mode = path.stat().st_mode & 0o777
         assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
     assert (cache.stat().st_mode & 0o777) == 0o700
+
+
+def test_helpers_exit_when_their_parent_is_killed(tmp_path):
+    """kill -9 of the CLI alone (an editor killing its server does the same):
+    its chunk workers and embedding process must not linger as orphans."""
+    import psutil
+
+    root = small_tree(tmp_path / "ws")
+    env = {**os.environ, "FATHOM_CACHE_DIR": str(tmp_path / "cache")}
+    victim = subprocess.Popen([sys.executable, "-m", "fathom", "index", str(root)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        parent = psutil.Process(victim.pid)
+        deadline = time.monotonic() + 120
+        helpers: list = []
+        while time.monotonic() < deadline and victim.poll() is None:
+            helpers = parent.children(recursive=True)
+            spawned = []
+            for p in helpers:
+                try:
+                    if "spawn_main" in " ".join(p.cmdline()):
+                        spawned.append(p)
+                except psutil.NoSuchProcess:
+                    pass
+            if len(spawned) >= 3:  # two or more chunk workers and the embedding process
+                break
+            time.sleep(0.1)
+        assert len(helpers) >= 3, f"helpers never all ran: {helpers}"
+        victim.kill()
+        victim.wait()
+        gone, alive = psutil.wait_procs(helpers, timeout=20)
+        assert not alive, [p.cmdline() for p in alive]
+    finally:
+        if victim.poll() is None:
+            victim.kill()

@@ -9,6 +9,7 @@ kills a worker again is lost, and reported.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import sys
 import threading
@@ -32,6 +33,7 @@ def _init_worker(tokenizer_json: str | None, max_tokens: int, max_file_size: int
         os.nice(5)  # the editor's own processes come first
     except OSError:
         pass
+    _exit_with_parent()
     global _chunker, _max_file_size
     from .chunker import Chunker, TokenCounter
 
@@ -41,6 +43,20 @@ def _init_worker(tokenizer_json: str | None, max_tokens: int, max_file_size: int
 
 
 _max_file_size = 1 << 20
+
+
+def _exit_with_parent() -> None:
+    """A worker whose server or CLI was killed outright would otherwise wait on
+    its task queue forever, holding its memory."""
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="fathom-parent-watch").start()
 
 
 def chunk_file(task: ChunkTask) -> ChunkedFile:

@@ -37,8 +37,7 @@ def main() -> None:
 
     force_offline()
     ws = Workspace(args.tree, Settings.from_env())
-    texts = [t for (t,) in ws.reader.conn.execute(
-        "SELECT CASE WHEN header = '' THEN text ELSE header || char(10) || text END FROM chunks GROUP BY text_hash")]
+    texts = [p.embed_text for p in ws.reader.pending_embeddings()]  # phase 1 only: every distinct text
 
     import numpy as np
     import onnxruntime as ort

@@ -46,22 +46,18 @@ class TokenCounter:
         self._lowercases = False
         self._piece_tokens: dict[str, int] = {}
         if tokenizer_json:
-            import json
-
             from tokenizers import Tokenizer
 
             self._tokenizer = Tokenizer.from_file(tokenizer_json)
             self._tokenizer.no_truncation()
             self._tokenizer.no_padding()
-            with open(tokenizer_json, encoding="utf-8") as f:
-                spec = json.load(f)
-            normalizer = spec.get("normalizer") or {}
+            normalizer = self._tokenizer.normalizer
             self._splits_like_bert = (
-                normalizer.get("type") == "BertNormalizer"
-                and (spec.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
-                and (spec.get("model") or {}).get("type") == "WordPiece"
+                type(normalizer).__name__ == "BertNormalizer"
+                and type(self._tokenizer.pre_tokenizer).__name__ == "BertPreTokenizer"
+                and type(self._tokenizer.model).__name__ == "WordPiece"
             )
-            self._lowercases = bool(normalizer.get("lowercase"))
+            self._lowercases = bool(getattr(normalizer, "lowercase", False))
 
     def count(self, text: str) -> int:
         if self._tokenizer is None:

@@ -38,13 +38,14 @@ SECRET_PATTERNS = pathspec.GitIgnoreSpec.from_lines(
 
 # Formats that are never source, skipped by name without opening them: binaries,
 # and generated data nobody searches as code (lockfiles, minified bundles, source
-# maps, gettext catalogs: django's .po files alone are half its chunks).
+# maps, gettext catalogs, compiled or not: django's .po files alone are half its
+# chunks; SVG, which is a picture however textual).
 NOT_SOURCE_SUFFIXES = frozenset(
     """
     png jpg jpeg gif bmp ico icns webp tiff psd svgz pdf zip gz tgz bz2 xz zst 7z rar jar war
     ear whl egg so dylib dll exe bin o a lib obj class pyc pyo pyd wasm ttf otf woff woff2 eot
     mp3 mp4 m4a wav ogg flac avi mov mkv webm db sqlite sqlite3 parquet feather npy npz pkl
-    pickle pt pth onnx safetensors h5 ckpt lock min.js min.css map po pot
+    pickle pt pth onnx safetensors h5 ckpt lock min.js min.css map po pot mo svg
     """.split()
 )
 

@@ -244,12 +244,14 @@ class Store:
                     ],
                 )
                 for c in r.chunks:
-                    chunk_id = self.conn.execute(
+                    # last_insert_rowid, not RETURNING: RETURNING doubled the cost of a cold index's writes.
+                    self.conn.execute(
                         "INSERT INTO chunks (file_id, name, kind, container, sl, sc, el, ec, header, text, text_hash)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                         (file_id, c.name, int(c.kind), c.container, *_range_row(c.range),
                          c.header, c.text, c.text_hash),
-                    ).fetchall()[0][0]
+                    )
+                    chunk_id = self.conn.last_insert_rowid()
                     self.conn.execute(
                         "INSERT INTO chunk_text (rowid, name, path, body) VALUES (?,?,?,?)",
                         (chunk_id, expand_identifiers(f"{c.container} {c.name}"),
@@ -270,11 +272,12 @@ class Store:
                 (st.size, st.mtime_ns, st.inode, r.content_hash, r.language, r.status, r.reason, file_id),
             )
             return file_id
-        return self.conn.execute(
+        self.conn.execute(
             "INSERT INTO files (path, size, mtime_ns, inode, hash, language, status, reason)"
-            " VALUES (?,?,?,?,?,?,?,?) RETURNING id",
+            " VALUES (?,?,?,?,?,?,?,?)",
             (r.relpath, st.size, st.mtime_ns, st.inode, r.content_hash, r.language, r.status, r.reason),
-        ).fetchall()[0][0]
+        )
+        return self.conn.last_insert_rowid()
 
     def _delete_file_contents(self, file_id: int) -> None:
         self.conn.execute(

@@ -81,6 +81,10 @@ def chunk_file(task: ChunkTask) -> ChunkedFile:
     return ChunkedFile(task.relpath, task.stat, digest, lang, "indexed", "", symbols, chunks)
 
 
+def _started() -> bool:
+    return True
+
+
 class ChunkPool:
     def __init__(self, workers: int, tokenizer_json: str | None, max_tokens: int, max_file_size: int,
                  work: Callable[[ChunkTask], ChunkedFile] = chunk_file):
@@ -114,6 +118,17 @@ class ChunkPool:
             with self._lock:
                 self._active -= 1
                 self._last_used = time.monotonic()
+
+    def prestart(self) -> None:
+        """Start the workers now, so that they import and build their parsers
+        while the caller is still walking the tree."""
+        with self._lock:
+            self._last_used = time.monotonic()
+            try:
+                for _ in range(self.workers):
+                    self._pool().submit(_started)
+            except BrokenProcessPool:
+                self._discard_pool()
 
     def release_if_idle(self, idle_seconds: float) -> bool:
         """Stop the workers if nothing used them for `idle_seconds`; the next

@@ -115,6 +115,8 @@ class _Run:
         if self.store.notice:
             self.progress.message(self.store.notice)
             self.store.notice = ""
+        if paths is None and self.store.is_empty():
+            self.ix._chunk_pool().prestart()  # a first index: every file will need a worker
         tasks, removed = self._changes(paths)
         self.stats.removed = self.store.remove_files(removed)
         self.stats.changed = len(tasks)

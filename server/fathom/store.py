@@ -394,6 +394,9 @@ class Store:
 
     # -- reading -----------------------------------------------------------------------
 
+    def is_empty(self) -> bool:
+        return not self.conn.execute("SELECT 1 FROM files LIMIT 1").fetchall()
+
     def counts(self) -> IndexCounts:
         files, symbols, chunks = self.conn.execute(
             "SELECT (SELECT count(*) FROM files WHERE status='indexed'), (SELECT count(*) FROM symbols),"

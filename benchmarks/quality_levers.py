@@ -20,6 +20,7 @@ from quality_eval import prepare, rank_of_hit, scores  # noqa: E402
 # name -> overrides of fathom.search's module constants
 VARIANTS: dict[str, dict] = {
     "default": {},
+    "every window a hit": {"ONE_HIT_PER_DEFINITION": False},
     "lexical only": {"DENSE_WEIGHT": 0.0},
     "dense only": {"LEXICAL_WEIGHT": 0.0},
     "lexical weight 0.5": {"LEXICAL_WEIGHT": 0.5},

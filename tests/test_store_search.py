@@ -142,3 +142,28 @@ def test_first_opening_from_several_threads_at_once(tmp_path, monkeypatch):
         assert len({id(s) for s in stores if not s.readonly}) == 1
         assert ws.reader.counts().files == 0
         ws.close()
+
+
+def test_a_long_definition_is_one_hit_covering_it_whole(tmp_path):
+    from fathom.chunker import Chunker, TokenCounter
+
+    body = "\n".join(f"    total += frobnicate_widget(x, {i})" for i in range(60))
+    source = (
+        f"def long_one(x):\n    total = 0\n{body}\n    return total\n\n\n"
+        "class Box:\n"
+        "    @property\n    def frobnicate_level(self):\n        return self._level\n\n"
+        "    @frobnicate_level.setter\n    def frobnicate_level(self, v):\n        self._level = v\n"
+    )
+    lang, symbols, chunks = Chunker(TokenCounter(None), 96).chunk_source("m.py", source)
+    windows = [c for c in chunks if c.name == "long_one"]
+    assert len(windows) > 2 and sum(c.continues_a_definition for c in windows) == len(windows) - 1
+    store = Store(tmp_path / "i.db")
+    store.write_files([chunked("m.py", chunks, symbols)])
+
+    hits = Searcher(store, None).search("frobnicate widget", 10).hits
+    long_hits = [h for h in hits if h.name == "long_one"]
+    assert len(long_hits) == 1
+    assert (long_hits[0].range.start_line, long_hits[0].range.end_line) == (0, 62)
+    # Two definitions that share a name (a property and its setter) stay two hits.
+    level = [h.range.start_line for h in hits if h.name == "frobnicate_level"]
+    assert sorted(level) == [66, 70]

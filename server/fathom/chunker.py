@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from .languages import DEFINITIONS, WRAPPERS, Definition, language_for
-from .models import Chunk, Range, Symbol, SymbolKind
+from .models import CONTINUED, Chunk, Range, Symbol, SymbolKind
 
 FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function"})
 IDENTIFIER_TYPES = frozenset(
@@ -393,7 +393,7 @@ class Chunker:
             return [Chunk(name, kind, container, rng, header, text)]
         # Too long for the model: consecutive line windows, each under the budget.
         signature = body[0][1].strip()[:200]
-        cont_header = f"{header}\n{signature} ..." if header else f"{signature} ..."
+        cont_header = f"{header}\n{signature}{CONTINUED}" if header else f"{signature}{CONTINUED}"
         cont_budget = max(16, self.max_tokens - self.counter.count(cont_header) - 1)
         parts: list[list[tuple[int, str]]] = [[]]
         used = 0

@@ -81,6 +81,10 @@ class Symbol:
     range: Range
 
 
+# Ends the header of each window after the first of a definition too long for one.
+CONTINUED = " ..."
+
+
 @dataclass(frozen=True)
 class Chunk:
     """One retrievable unit. `text` is the original source (or, for a class, its
@@ -101,6 +105,10 @@ class Chunk:
     @property
     def text_hash(self) -> str:
         return content_hash(self.embed_text.encode("utf-8"))
+
+    @property
+    def continues_a_definition(self) -> bool:
+        return self.header.endswith(CONTINUED)
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,20 @@
 
 `search` is hybrid: BM25 over identifier-split text and cosine KNN over the
 vectors, fused by reciprocal rank, with a boost for chunks whose own name the
-query spells out. `symbols` is fuzzy name matching for workspace/symbol.
+query spells out. A definition too long for one chunk is one hit however many
+of its windows match: its range is the whole definition, its snippet the best
+window's. `symbols` is fuzzy name matching for workspace/symbol.
 """
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pathspec
 
-from .models import SearchHit, SymbolHit
+from .models import Chunk, Range, SearchHit, SymbolHit
 from .store import Store
 from .textsplit import IDENTIFIER, identifier_parts, query_terms
 
@@ -23,6 +26,7 @@ DENSE_WEIGHT = 1.0
 NAME_BOOST = 1.0 / RRF_K  # worth a first place in one more ranking
 SNIPPET_LINES = 6
 SYMBOL_CANDIDATES = 5000
+ONE_HIT_PER_DEFINITION = True
 
 
 @dataclass(frozen=True)
@@ -64,16 +68,51 @@ class Searcher:
                 scores[chunk_id] += NAME_BOOST
         matcher = pathspec.GitIgnoreSpec.from_lines(path_globs) if path_globs else None
         hits: list[SearchHit] = []
-        for chunk_id in sorted(rows, key=lambda i: -scores[i]):
+        ranked = sorted(rows, key=lambda i: -scores[i])
+        if matcher is not None:
+            ranked = [i for i in ranked if matcher.match_file(rows[i][0])]
+        extents = self._definition_extents(rows, ranked[: limit * 4]) if ONE_HIT_PER_DEFINITION else {}
+        seen: set = set()
+        for chunk_id in ranked:
             path, chunk = rows[chunk_id]
-            if matcher is not None and not matcher.match_file(path):
-                continue
+            rng = chunk.range
+            extent = extents.get(chunk_id)
+            if extent is not None:
+                if extent in seen:
+                    continue  # a lower-ranked window of a definition already listed
+                seen.add(extent)
+                rng = extent[1]
             snippet = "\n".join(chunk.text.split("\n")[:SNIPPET_LINES])
-            hits.append(SearchHit(path, chunk.range, chunk.name, chunk.kind, round(scores[chunk_id] * RRF_K, 6), snippet))
+            hits.append(SearchHit(path, rng, chunk.name, chunk.kind, round(scores[chunk_id] * RRF_K, 6), snippet))
             if len(hits) >= limit:
                 break
         partial = not dense_ok or self.store.has_pending()
         return SearchResult(hits, partial)
+
+    def _definition_extents(self, rows: dict[int, tuple[str, Chunk]], ids: list[int]) -> dict[int, tuple[str, Range]]:
+        """For each of `ids` that is one window of a definition too long for one
+        chunk, (path, the whole definition's range): the definition is one hit."""
+        def key(i: int) -> tuple:
+            path, chunk = rows[i]
+            return path, chunk.name, chunk.container, chunk.kind
+
+        repeated = Counter(key(i) for i in ids)
+        windows = {i: rows[i] for i in ids if repeated[key(i)] > 1 or rows[i][1].continues_a_definition}
+        if not windows:
+            return {}
+        symbols = self.store.definitions_of((path, chunk.name) for path, chunk in windows.values())
+        by_key: dict[tuple, list[Range]] = {}
+        for s in symbols:
+            by_key.setdefault((s.relpath, s.name, s.container, s.kind), []).append(s.range)
+        extents: dict[int, tuple[str, Range]] = {}
+        for chunk_id, (path, chunk) in windows.items():
+            r = chunk.range
+            for d in by_key.get((path, chunk.name, chunk.container, chunk.kind), ()):
+                if d.start_line <= r.end_line and r.start_line <= d.end_line:
+                    start = min((r.start_line, r.start_char), (d.start_line, d.start_char))
+                    extents[chunk_id] = (path, Range(*start, d.end_line, d.end_char))
+                    break
+        return extents
 
     def symbols(self, query: str, limit: int = 50) -> list[SymbolHit]:
         query = query.strip()

@@ -454,6 +454,25 @@ class Store:
             for cid, path, name, kind, container, sl, sc, el, ec, header, text in rows
         }
 
+    def definitions_of(self, paths_and_names: Iterable[tuple[str, str]]) -> list[SymbolHit]:
+        """The symbols called `name` in `path`, for each pair."""
+        pairs = set(paths_and_names)
+        if not pairs:
+            return []
+        paths = sorted({path for path, _ in pairs})
+        names = sorted({name for _, name in pairs})
+        rows = self.conn.execute(
+            "SELECT s.name, s.kind, s.container, f.path, s.sl, s.sc, s.el, s.ec FROM files f"
+            f" JOIN symbols s ON s.file_id = f.id WHERE f.path IN ({','.join('?' * len(paths))})"
+            f" AND s.name IN ({','.join('?' * len(names))})",
+            paths + names,
+        )
+        return [
+            SymbolHit(name, SymbolKind(kind), container, path, Range(sl, sc, el, ec))
+            for name, kind, container, path, sl, sc, el, ec in rows
+            if (path, name) in pairs
+        ]
+
     def symbols_matching(self, like_pattern: str, limit: int) -> list[SymbolHit]:
         rows = self.conn.execute(
             "SELECT s.name, s.kind, s.container, f.path, s.sl, s.sc, s.el, s.ec FROM symbols s"

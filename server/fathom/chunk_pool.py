@@ -145,9 +145,8 @@ class ChunkPool:
         queue.reverse()
         in_flight: dict[Future, ChunkTask] = {}
         suspects: list[ChunkTask] = []
-        # Enough queued work that the workers never wait while this thread writes a batch
-        # (4 per worker left them idle: 5.1 s against 4.8 s for django); a crash retries
-        # at most this many files one at a time.
+        # Enough queued work that the workers never run dry while this thread writes a
+        # batch; a crash retries at most this many files, one at a time.
         window = self.workers * 16
         while queue or in_flight or suspects:
             if should_stop():

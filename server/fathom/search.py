@@ -109,8 +109,7 @@ class Searcher:
             r = chunk.range
             for d in by_key.get((path, chunk.name, chunk.container, chunk.kind), ()):
                 if d.start_line <= r.end_line and r.start_line <= d.end_line:
-                    start = min((r.start_line, r.start_char), (d.start_line, d.start_char))
-                    extents[chunk_id] = (path, Range(*start, d.end_line, d.end_char))
+                    extents[chunk_id] = (path, d)
                     break
         return extents
 

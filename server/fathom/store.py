@@ -461,28 +461,17 @@ class Store:
             return []
         paths = sorted({path for path, _ in pairs})
         names = sorted({name for _, name in pairs})
-        rows = self.conn.execute(
-            "SELECT s.name, s.kind, s.container, f.path, s.sl, s.sc, s.el, s.ec FROM files f"
-            f" JOIN symbols s ON s.file_id = f.id WHERE f.path IN ({','.join('?' * len(paths))})"
+        hits = _symbol_hits(self.conn.execute(
+            f"{_SYMBOL_COLUMNS} WHERE f.path IN ({','.join('?' * len(paths))})"
             f" AND s.name IN ({','.join('?' * len(names))})",
             paths + names,
-        )
-        return [
-            SymbolHit(name, SymbolKind(kind), container, path, Range(sl, sc, el, ec))
-            for name, kind, container, path, sl, sc, el, ec in rows
-            if (path, name) in pairs
-        ]
+        ))
+        return [h for h in hits if (h.relpath, h.name) in pairs]
 
     def symbols_matching(self, like_pattern: str, limit: int) -> list[SymbolHit]:
-        rows = self.conn.execute(
-            "SELECT s.name, s.kind, s.container, f.path, s.sl, s.sc, s.el, s.ec FROM symbols s"
-            " JOIN files f ON f.id = s.file_id WHERE s.name LIKE ? ESCAPE '\\' LIMIT ?",
-            (like_pattern, limit),
-        )
-        return [
-            SymbolHit(name, SymbolKind(kind), container, path, Range(sl, sc, el, ec))
-            for name, kind, container, path, sl, sc, el, ec in rows
-        ]
+        return _symbol_hits(self.conn.execute(
+            f"{_SYMBOL_COLUMNS} WHERE s.name LIKE ? ESCAPE '\\' LIMIT ?", (like_pattern, limit)
+        ))
 
     def symbols_named(self, names: Iterable[str]) -> dict[str, int]:
         """How many symbols carry each of these exact (case-insensitive) names."""
@@ -500,6 +489,19 @@ class Store:
 
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA integrity_check").fetchall()[0][0] == "ok"
+
+
+_SYMBOL_COLUMNS = (
+    "SELECT s.name, s.kind, s.container, f.path, s.sl, s.sc, s.el, s.ec"
+    " FROM symbols s JOIN files f ON f.id = s.file_id"
+)
+
+
+def _symbol_hits(rows) -> list[SymbolHit]:
+    return [
+        SymbolHit(name, SymbolKind(kind), container, path, Range(sl, sc, el, ec))
+        for name, kind, container, path, sl, sc, el, ec in rows
+    ]
 
 
 def _range_row(r: Range) -> tuple[int, int, int, int]:

@@ -30,38 +30,51 @@ VARIANTS: dict[str, dict] = {
 }
 
 
+def load_eval(work: Path, projects: list[Path]):
+    """The eval's queries, a Workspace per project over `work`'s index, and
+    each query's vector (embedded once, here)."""
+    os.environ["FATHOM_CACHE_DIR"] = str(work / "cache")
+    from fathom.config import Settings
+    from fathom.embedder import Embedder
+    from fathom.workspace import Workspace
+
+    queries, _, _ = prepare([p.resolve() for p in projects], Path(tempfile.mkdtemp()))
+    roots = {p.resolve().name: work / "trees" / p.resolve().name for p in projects}
+    workspaces = {name: Workspace(root, Settings.from_env()) for name, root in roots.items()}
+    embedder = Embedder(next(iter(workspaces.values())).spec, "cpu")
+    vectors = {q.text: embedder.embed_query(q.text, timeout=60) for q in queries}
+    embedder.close()
+    return queries, workspaces, vectors
+
+
+def score_search(queries, workspaces, vectors) -> dict:
+    """quality_eval's scores for Fathom's Searcher as the module stands now."""
+    from fathom.search import Searcher
+
+    ranks, strict = [], []
+    for q in queries:
+        hits = Searcher(workspaces[q.project].reader, vectors.__getitem__).search(q.text, 10).hits
+        results = [(f"{q.project}/{h.relpath}", h.range.start_line, h.range.end_line) for h in hits]
+        ranks.append(rank_of_hit(results, q))
+        strict.append(rank_of_hit(results, q, strict=True))
+    return scores(ranks, strict)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("work", type=Path, help="the --work folder of a quality_eval.py run")
     parser.add_argument("projects", nargs="+", type=Path)
     args = parser.parse_args()
-    os.environ["FATHOM_CACHE_DIR"] = str(args.work / "cache")
     from fathom import search as search_module
-    from fathom.config import Settings
-    from fathom.embedder import Embedder
-    from fathom.search import Searcher
-    from fathom.workspace import Workspace
 
-    queries, _, _ = prepare([p.resolve() for p in args.projects], Path(tempfile.mkdtemp()))
-    roots = {p.resolve().name: args.work / "trees" / p.resolve().name for p in args.projects}
-    workspaces = {name: Workspace(root, Settings.from_env()) for name, root in roots.items()}
-    embedder = Embedder(next(iter(workspaces.values())).spec, "cpu")
-    vectors = {q.text: embedder.embed_query(q.text, timeout=60) for q in queries}
-    embedder.close()
+    queries, workspaces, vectors = load_eval(args.work, args.projects)
     defaults = {k: getattr(search_module, k) for v in VARIANTS.values() for k in v}
     print("| variant | MRR@10 | Recall@10 | strict MRR@10 | strict Recall@10 |")
     print("| --- | --- | --- | --- | --- |")
     for name, overrides in VARIANTS.items():
         for key, value in {**defaults, **overrides}.items():
             setattr(search_module, key, value)
-        ranks, strict = [], []
-        for q in queries:
-            ws = workspaces[q.project]
-            hits = Searcher(ws.reader, vectors.__getitem__).search(q.text, 10).hits
-            results = [(f"{q.project}/{h.relpath}", h.range.start_line, h.range.end_line) for h in hits]
-            ranks.append(rank_of_hit(results, q))
-            strict.append(rank_of_hit(results, q, strict=True))
-        s = scores(ranks, strict)
+        s = score_search(queries, workspaces, vectors)
         print(f"| {name} | {s['mrr@10']:.3f} | {s['recall@10']:.3f} | {s['strict_mrr@10']:.3f} | "
               f"{s['strict_recall@10']:.3f} |", flush=True)
     return 0

@@ -134,3 +134,17 @@ def test_a_file_that_vanishes_before_it_is_read_is_reported(tmp_path):
     gone = tmp_path / "deleted_after_discovery.py"
     result = chunk_file(ChunkTask(gone.name, str(gone), FileStat(10, 0, 0), None))
     assert result.status == "skipped" and result.reason.startswith("unreadable"), result
+
+
+def test_first_windows_of_definitions_are_embedded_before_the_windows_continuing_them(tmp_path, fake_embedder):
+    from fathom.models import CONTINUED
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    body = "\n".join(f"    total += frobnicate_widget(x, {i}, 'a longer argument')" for i in range(80))
+    shorts = "\n\n".join(f"def short_{i}(x):\n    return x + {i}\n" for i in range(5))
+    (root / "m.py").write_text(f"def long_one(x):\n    total = 0\n{body}\n    return total\n\n\n{shorts}")
+    run(root, fake_embedder)
+    continues = [CONTINUED + "\n" in t for t in fake_embedder.embedded]
+    assert sum(continues) >= 2 and len(continues) - sum(continues) == 6
+    assert continues == sorted(continues), "a continuation window went to the model before a first window"

@@ -168,3 +168,20 @@ def test_a_long_definition_is_one_hit_covering_it_whole(tmp_path):
     # Two definitions that share a name (a property and its setter) stay two hits.
     level = [h.range.start_line for h in hits if h.name == "frobnicate_level"]
     assert sorted(level) == [67, 71]
+
+
+def test_a_chunk_still_waiting_for_its_vector_keeps_its_lexical_rank(tmp_path):
+    store = Store(tmp_path / "i.db")
+    waiting = chunk("parse_http_date", "def parse_http_date(value): parse an http date header")
+    embedded = chunk("format_date", "def format_date(value): format a date")
+    store.write_files([chunked("a.py", [waiting]), chunked("b.py", [embedded])])
+    store.use_vector_model("m", 2)
+    store.write_vectors([(embedded.text_hash, struct.pack("2f", 1, 0))])
+    near_embedded = lambda _query: struct.pack("2f", 1, 0)  # noqa: E731
+
+    # The better lexical match has no vector yet: having one must not be what wins.
+    result = Searcher(store, near_embedded).search("http date", 10)
+    assert result.partial and [h.name for h in result.hits] == ["parse_http_date", "format_date"]
+    store.write_vectors([(waiting.text_hash, struct.pack("2f", 0, 1))])
+    result = Searcher(store, near_embedded).search("http date", 10)
+    assert not result.partial and {h.name for h in result.hits} == {"format_date", "parse_http_date"}

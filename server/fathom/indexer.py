@@ -8,7 +8,6 @@ pending, so a run that was killed simply carries on where it stopped.
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import queue
@@ -56,6 +55,43 @@ class _EmbedBatch:
     future: Future
 
 
+class EmbedBacklog:
+    """Texts waiting for a vector, in the order they go to the model: those of
+    a file just saved, then the first window of every definition, then the
+    windows that continue long definitions. Search finds a definition by its
+    first window; the rest add detail, and are a third to a half of the work."""
+
+    def __init__(self) -> None:
+        self._saved: dict[str, str] = {}
+        self._first: dict[str, str] = {}
+        self._continuing: dict[str, str] = {}
+
+    def add(self, text_hash: str, text: str, *, continues_a_definition: bool, saved: bool = False) -> None:
+        if saved:
+            self._first.pop(text_hash, None)
+            self._continuing.pop(text_hash, None)
+            self._saved[text_hash] = text
+        elif text_hash not in self:
+            (self._continuing if continues_a_definition else self._first)[text_hash] = text
+
+    def take(self, n: int) -> tuple[list[str], list[str]]:
+        """Up to n (hashes, texts), first in line first."""
+        hashes: list[str] = []
+        texts: list[str] = []
+        for tier in (self._saved, self._first, self._continuing):
+            while tier and len(hashes) < n:
+                h = next(iter(tier))
+                hashes.append(h)
+                texts.append(tier.pop(h))
+        return hashes, texts
+
+    def __contains__(self, text_hash: str) -> bool:
+        return text_hash in self._saved or text_hash in self._first or text_hash in self._continuing
+
+    def __len__(self) -> int:
+        return len(self._saved) + len(self._first) + len(self._continuing)
+
+
 class Indexer:
     def __init__(self, workspace: Workspace, embedder: Embedder | None, pool: ChunkPool | None = None):
         self.ws = workspace
@@ -99,7 +135,7 @@ class _Run:
         self.stats = RunStats()
         self._batch: list[ChunkedFile] = []
         self._batch_started = time.monotonic()
-        self._to_embed: dict[str, str] = {}
+        self._to_embed = EmbedBacklog()
         self._in_flight: list[_EmbedBatch] = []
         self._done_embeddings: queue.Queue = queue.Queue()
         self._embed_total = 0
@@ -125,7 +161,7 @@ class _Run:
         if pending:
             self._start_embedder_soon()
         for p in pending:
-            self._to_embed[p.text_hash] = p.embed_text
+            self._to_embed.add(p.text_hash, p.embed_text, continues_a_definition=p.continues_a_definition)
         self._embed_total = len(self._to_embed)
 
         self._chunk(tasks, report=True)
@@ -217,15 +253,14 @@ class _Run:
         self.stats.chunks_written += self.store.write_files(batch)
         if not self.embed:
             return
-        new = {c.text_hash: c.embed_text for r in batch if r.status == "indexed" for c in r.chunks}
+        new = {c.text_hash: c for r in batch if r.status == "indexed" for c in r.chunks}
         if new:
             have = self.store.embedded_among(list(new))
-            fresh = {h: t for h, t in new.items() if h not in have and h not in self._to_embed}
-            self._embed_total += len(fresh)
-            if urgent:  # a file the user just saved goes ahead of the backlog
-                self._to_embed = {**fresh, **self._to_embed}
-            else:
-                self._to_embed.update(fresh)
+            fresh = [c for h, c in new.items() if h not in have and (urgent or h not in self._to_embed)]
+            self._embed_total += sum(c.text_hash not in self._to_embed for c in fresh)
+            for c in fresh:
+                self._to_embed.add(c.text_hash, c.embed_text,
+                                   continues_a_definition=c.continues_a_definition, saved=urgent)
             if fresh:
                 self._start_embedder_soon()
         self._feed()
@@ -254,13 +289,13 @@ class _Run:
             emb = self.ix.embedder
             if self.store.use_vector_model(emb.model_id, emb.dim):
                 self.progress.message(f"model changed to {emb.model_id}: vectors will be recomputed")
-                self._to_embed.update({p.text_hash: p.embed_text for p in self.store.pending_embeddings()})
+                for p in self.store.pending_embeddings():
+                    self._to_embed.add(p.text_hash, p.embed_text, continues_a_definition=p.continues_a_definition)
                 self._embed_total = len(self._to_embed) + self._embed_done
             self._vector_table_ready = True
         while self._to_embed and len(self._in_flight) < EMBED_REQUESTS_IN_FLIGHT:
             per_request = EMBED_REQUEST_BATCHES * batch_texts(self.ix.embedder.device or "cpu")
-            hashes = list(itertools.islice(self._to_embed, per_request))
-            texts = [self._to_embed.pop(h) for h in hashes]
+            hashes, texts = self._to_embed.take(per_request)
             batch = _EmbedBatch(hashes, self.ix.embedder.embed_documents(texts))
             batch.future.add_done_callback(lambda _f, b=batch: self._done_embeddings.put(b))
             self._in_flight.append(batch)
@@ -285,7 +320,8 @@ class _Run:
                     # Put the texts back: they are still pending in the index.
                     for p in self.store.pending_embeddings():
                         if p.text_hash in batch.hashes:
-                            self._to_embed[p.text_hash] = p.embed_text
+                            self._to_embed.add(p.text_hash, p.embed_text,
+                                               continues_a_definition=p.continues_a_definition)
                     self._embedder_ready.clear()
                     threading.Thread(target=self._start_embedder, daemon=True).start()
                 continue

@@ -129,6 +129,7 @@ class ChunkedFile:
 class PendingEmbedding:
     text_hash: str
     embed_text: str
+    continues_a_definition: bool = False
 
 
 @dataclass

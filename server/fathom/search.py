@@ -27,6 +27,7 @@ NAME_BOOST = 1.0 / RRF_K  # worth a first place in one more ranking
 SNIPPET_LINES = 6
 SYMBOL_CANDIDATES = 5000
 ONE_HIT_PER_DEFINITION = True
+IMPUTE_DENSE_RANK = True
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,15 @@ class Searcher:
         for weight, ranking in ((LEXICAL_WEIGHT, lexical), (DENSE_WEIGHT, dense)):
             for rank, (chunk_id, _) in enumerate(ranking):
                 scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (RRF_K + rank + 1)
+        pending = self.store.has_pending()
+        if pending and dense and IMPUTE_DENSE_RANK:
+            # While the index is still embedding, a chunk without a vector cannot
+            # place in the dense ranking, and any chunk that has one would outrank
+            # it on that alone. It is taken to rank on meaning as it does on words.
+            unembedded = self.store.without_vectors([i for i, _ in lexical])
+            for rank, (chunk_id, _) in enumerate(lexical):
+                if chunk_id in unembedded:
+                    scores[chunk_id] += DENSE_WEIGHT / (RRF_K + rank + 1)
         rows = self.store.chunk_rows(scores)
         wanted = set(terms)
         spelled = set(IDENTIFIER.findall(query))
@@ -86,8 +96,7 @@ class Searcher:
             hits.append(SearchHit(path, rng, chunk.name, chunk.kind, round(scores[chunk_id] * RRF_K, 6), snippet))
             if len(hits) >= limit:
                 break
-        partial = not dense_ok or self.store.has_pending()
-        return SearchResult(hits, partial)
+        return SearchResult(hits, partial=not dense_ok or pending)
 
     def _definition_extents(self, rows: dict[int, tuple[str, Chunk]], ids: list[int]) -> dict[int, tuple[str, Range]]:
         """For each of `ids` that is one window of a definition too long for one

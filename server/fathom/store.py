@@ -22,7 +22,7 @@ import apsw
 
 from .config import make_private_dir
 from .models import (
-    Chunk, ChunkedFile, FileStat, IndexCounts, PendingEmbedding, Range, SymbolHit, SymbolKind,
+    CONTINUED, Chunk, ChunkedFile, FileStat, IndexCounts, PendingEmbedding, Range, SymbolHit, SymbolKind,
 )
 from .textsplit import expand_identifiers
 
@@ -330,10 +330,11 @@ class Store:
         rows = self.conn.execute(
             "SELECT c.text_hash, c.header, c.text FROM chunks c"
             " WHERE NOT EXISTS (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash)"
-            " GROUP BY c.text_hash"
+            " GROUP BY c.text_hash ORDER BY min(c.id)"
         )
         return [
-            PendingEmbedding(h, f"{header}\n{text}" if header else text) for h, header, text in rows
+            PendingEmbedding(h, f"{header}\n{text}" if header else text, header.endswith(CONTINUED))
+            for h, header, text in rows
         ]
 
     def embedded_among(self, hashes: list[str]) -> set[str]:
@@ -350,6 +351,15 @@ class Store:
             "SELECT 1 FROM chunks c WHERE NOT EXISTS"
             " (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash) LIMIT 1"
         ).fetchall())
+
+    def without_vectors(self, chunk_ids: list[int]) -> set[int]:
+        """Those of `chunk_ids` whose text has no vector yet."""
+        if not chunk_ids:
+            return set()
+        marks = ",".join("?" * len(chunk_ids))
+        return {cid for (cid,) in self.conn.execute(
+            f"SELECT c.id FROM chunks c WHERE c.id IN ({marks})"
+            " AND NOT EXISTS (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash)", chunk_ids)}
 
     def pending_count(self) -> int:
         return self.conn.execute(

@@ -1,7 +1,7 @@
 import os
 from pathlib import Path
 
-from fathom.discover import discover, is_indexable_path
+from fathom.discover import discover, is_indexable_path, is_vendored
 
 
 def write(root: Path, rel: str, text: str = "x = 1\n") -> Path:
@@ -83,3 +83,11 @@ def test_is_indexable_path_agrees_with_discover(tmp_path):
     assert not is_indexable_path(tmp_path, b, 1 << 20)
     assert not is_indexable_path(tmp_path, c, 1 << 20)
     assert not is_indexable_path(tmp_path, tmp_path.parent / "x.py", 1 << 20)
+
+
+def test_vendored_directories_are_recognised_by_name():
+    assert is_vendored("vendor/github.com/pkg/errors/errors.go")
+    assert is_vendored("src/pip/_vendor/requests/api.py")
+    assert is_vendored("static/admin/js/vendor/jquery/jquery.js")
+    assert is_vendored("third_party/zlib/inflate.c")
+    assert not is_vendored("vendor.py") and not is_vendored("src/vendors_api/client.py")

@@ -148,3 +148,17 @@ def test_first_windows_of_definitions_are_embedded_before_the_windows_continuing
     continues = [CONTINUED + "\n" in t for t in fake_embedder.embedded]
     assert sum(continues) >= 2 and len(continues) - sum(continues) == 6
     assert continues == sorted(continues), "a continuation window went to the model before a first window"
+
+
+def test_vendored_code_is_found_by_name_and_words_but_never_embedded(tmp_path, fake_embedder):
+    root = tmp_path / "ws"
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "_vendor" / "six").mkdir(parents=True)
+    (root / "app" / "views.py").write_text("def render_dashboard(request):\n    return 'ok'\n")
+    (root / "app" / "_vendor" / "six" / "moves.py").write_text("def lazy_module_loader(name):\n    return name\n")
+    ws, stats = run(root, fake_embedder)
+    assert fake_embedder.embedded and all("lazy_module_loader" not in t for t in fake_embedder.embedded)
+    assert ws.reader.counts().pending == 0 and stats.embedded == 1
+    assert [h.relpath for h in Searcher(ws.reader, None).symbols("lazy_module_loader", 5)] == ["app/_vendor/six/moves.py"]
+    hits = Searcher(ws.reader, fake_embedder.embed_query).search("lazy module loader", 5)
+    assert not hits.partial and hits.hits[0].name == "lazy_module_loader"

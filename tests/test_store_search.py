@@ -77,10 +77,40 @@ def test_corrupt_and_old_databases_are_moved_aside(tmp_path):
     path.write_bytes(b"garbage" * 1000)
     store = Store(path)
     assert "moved to" in store.notice and store.counts().files == 0
-    store.set_meta("schema_version", str(SCHEMA_VERSION - 1))
+    store.set_meta("schema_version", "2")  # older than any migration reaches
     store.close()
     again = Store(path)
     assert "schema" in again.notice
+
+
+def test_an_index_one_schema_behind_is_migrated_keeping_its_vectors(tmp_path):
+    path = tmp_path / "i.db"
+    store = Store(path)
+    c = chunk("f", "def f(): pass")
+    store.write_files([chunked("a.py", [c])])
+    store.use_vector_model("m", 2)
+    store.write_vectors([(c.text_hash, struct.pack("2f", 1, 0))])
+    store.conn.execute("ALTER TABLE chunks DROP COLUMN embed")  # the schema 3 layout
+    store.set_meta("schema_version", "3")
+    store.close()
+    again = Store(path)
+    assert again.notice == "" and again.get_meta("schema_version") == str(SCHEMA_VERSION)
+    assert again.counts().chunks == 1 and again.pending_count() == 0
+    assert again.nearest(struct.pack("2f", 1, 0), 5)[0][1] > 0.99
+
+
+def test_chunks_of_a_file_not_to_embed_are_never_pending(tmp_path):
+    from dataclasses import replace
+
+    store = Store(tmp_path / "i.db")
+    own, vendored = chunk("own_helper", "def own_helper(): pass"), chunk("lib_helper", "def lib_helper(): pass")
+    store.write_files([chunked("a.py", [own]), replace(chunked("vendor/lib.py", [vendored]), embed=False)])
+    store.use_vector_model("m", 2)
+    assert [p.text_hash for p in store.pending_embeddings()] == [own.text_hash]
+    store.write_vectors([(own.text_hash, struct.pack("2f", 1, 0))])
+    assert not store.has_pending() and store.pending_count() == 0
+    result = Searcher(store, lambda _q: struct.pack("2f", 1, 0)).search("helper", 10)
+    assert not result.partial and [h.name for h in result.hits] == ["own_helper", "lib_helper"]
 
 
 def test_cache_files_are_private(tmp_path):

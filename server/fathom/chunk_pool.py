@@ -78,7 +78,7 @@ def chunk_file(task: ChunkTask) -> ChunkedFile:
     if minified:
         return ChunkedFile(task.relpath, task.stat, digest, "", "skipped", minified)
     lang, symbols, chunks = _chunker.chunk_source(task.relpath, text)
-    return ChunkedFile(task.relpath, task.stat, digest, lang, "indexed", "", symbols, chunks)
+    return ChunkedFile(task.relpath, task.stat, digest, lang, "indexed", "", symbols, chunks, task.embed)
 
 
 def _started() -> bool:

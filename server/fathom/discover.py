@@ -26,6 +26,19 @@ ALWAYS_SKIPPED_DIRS = frozenset(
     }
 )
 
+# Other people's code copied into the tree. It is indexed for symbols and
+# lexical search, so navigation reaches it, but not embedded: it would cost as
+# much as the project's own code to embed (more, in a Go tree with its modules
+# vendored) and answer questions about the project with library internals.
+VENDORED_DIRS = frozenset(
+    {"vendor", "vendors", "_vendor", "vendored", "third_party", "third-party", "thirdparty", "3rdparty"}
+)
+
+
+def is_vendored(relpath: str) -> bool:
+    return any(part in VENDORED_DIRS for part in relpath.split("/")[:-1])
+
+
 # Credentials are never read, whatever the ignore files say.
 SECRET_PATTERNS = pathspec.GitIgnoreSpec.from_lines(
     [

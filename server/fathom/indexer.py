@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from .chunk_pool import ChunkPool
-from .discover import discover, is_indexable_path
+from .discover import discover, is_indexable_path, is_vendored
 from .embed_process import batch_texts
 from .embedder import Embedder, EmbedderError
 from .models import ChunkedFile, ChunkTask, DiscoveredFile, FileStat, RunStats
@@ -229,7 +229,8 @@ class _Run:
             previous = known.get(f.relpath)
             if previous is not None and previous[0] == f.stat:
                 continue  # stat unchanged: not even read
-            tasks.append(ChunkTask(f.relpath, f.abspath, f.stat, previous[1] if previous else None))
+            tasks.append(ChunkTask(f.relpath, f.abspath, f.stat, previous[1] if previous else None,
+                                   embed=not is_vendored(f.relpath)))
         return tasks, removed
 
     # -- phase 1 -----------------------------------------------------------------------
@@ -253,7 +254,7 @@ class _Run:
         self.stats.chunks_written += self.store.write_files(batch)
         if not self.embed:
             return
-        new = {c.text_hash: c for r in batch if r.status == "indexed" for c in r.chunks}
+        new = {c.text_hash: c for r in batch if r.status == "indexed" and r.embed for c in r.chunks}
         if new:
             have = self.store.embedded_among(list(new))
             fresh = [c for h, c in new.items() if h not in have and (urgent or h not in self._to_embed)]

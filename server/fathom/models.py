@@ -71,6 +71,7 @@ class ChunkTask:
     abspath: str
     stat: FileStat
     known_hash: str | None  # content hash in the index, to skip unchanged content
+    embed: bool = True  # False: symbols and lexical search only (vendored code)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class ChunkedFile:
     reason: str = ""  # why skipped: "binary", "too large", "unreadable: ..."
     symbols: list[Symbol] = field(default_factory=list)
     chunks: list[Chunk] = field(default_factory=list)
+    embed: bool = True  # whether its chunks are to have vectors
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from .models import (
 )
 from .textsplit import expand_identifiers
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
     name TEXT NOT NULL, kind INTEGER NOT NULL, container TEXT NOT NULL,
     sl INTEGER NOT NULL, sc INTEGER NOT NULL, el INTEGER NOT NULL, ec INTEGER NOT NULL,
-    header TEXT NOT NULL, text TEXT NOT NULL, text_hash TEXT NOT NULL
+    header TEXT NOT NULL, text TEXT NOT NULL, text_hash TEXT NOT NULL,
+    embed INTEGER NOT NULL DEFAULT 1  -- 0: symbols and lexical search only, never pending
 );
 CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(text_hash);
@@ -61,6 +62,12 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunk_text USING fts5(
 CREATE TABLE IF NOT EXISTS embedded (text_hash TEXT PRIMARY KEY, vector_id INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS embedded_vector ON embedded(vector_id);
 """
+
+# An index one schema behind is brought up to date in place rather than rebuilt:
+# rebuilding would embed the whole workspace again.
+MIGRATIONS = {
+    3: "ALTER TABLE chunks ADD COLUMN embed INTEGER NOT NULL DEFAULT 1",
+}
 
 # bm25() weights for the name, path and body columns.
 FTS_WEIGHTS = (8.0, 3.0, 1.0)
@@ -150,6 +157,12 @@ class Store:
                 version = int(row[0][0]) if row else None
             elif conn.execute("SELECT count(*) FROM sqlite_master").fetchall()[0][0]:
                 raise StoreError("not a Fathom index")
+            if has_meta and version in MIGRATIONS:
+                with conn:
+                    while version in MIGRATIONS:
+                        conn.execute(MIGRATIONS[version])
+                        version += 1
+                    conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
             if has_meta and version != SCHEMA_VERSION:
                 raise StoreError(f"index schema {version} is not the current {SCHEMA_VERSION}")
             check = conn.execute("PRAGMA quick_check").fetchall()
@@ -246,10 +259,10 @@ class Store:
                 for c in r.chunks:
                     # last_insert_rowid, not RETURNING: RETURNING doubled the cost of a cold index's writes.
                     self.conn.execute(
-                        "INSERT INTO chunks (file_id, name, kind, container, sl, sc, el, ec, header, text, text_hash)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                        "INSERT INTO chunks (file_id, name, kind, container, sl, sc, el, ec, header, text, text_hash, embed)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                         (file_id, c.name, int(c.kind), c.container, *_range_row(c.range),
-                         c.header, c.text, c.text_hash),
+                         c.header, c.text, c.text_hash, r.embed),
                     )
                     chunk_id = self.conn.last_insert_rowid()
                     self.conn.execute(
@@ -329,7 +342,7 @@ class Store:
         """Distinct texts that some chunk needs and no vector covers yet."""
         rows = self.conn.execute(
             "SELECT c.text_hash, c.header, c.text FROM chunks c"
-            " WHERE NOT EXISTS (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash)"
+            " WHERE c.embed AND NOT EXISTS (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash)"
             " GROUP BY c.text_hash ORDER BY min(c.id)"
         )
         return [
@@ -348,7 +361,7 @@ class Store:
 
     def has_pending(self) -> bool:
         return bool(self.conn.execute(
-            "SELECT 1 FROM chunks c WHERE NOT EXISTS"
+            "SELECT 1 FROM chunks c WHERE c.embed AND NOT EXISTS"
             " (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash) LIMIT 1"
         ).fetchall())
 
@@ -358,13 +371,13 @@ class Store:
             return set()
         marks = ",".join("?" * len(chunk_ids))
         return {cid for (cid,) in self.conn.execute(
-            f"SELECT c.id FROM chunks c WHERE c.id IN ({marks})"
+            f"SELECT c.id FROM chunks c WHERE c.id IN ({marks}) AND c.embed"
             " AND NOT EXISTS (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash)", chunk_ids)}
 
     def pending_count(self) -> int:
         return self.conn.execute(
             "SELECT count(DISTINCT c.text_hash) FROM chunks c"
-            " WHERE NOT EXISTS (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash)"
+            " WHERE c.embed AND NOT EXISTS (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash)"
         ).fetchall()[0][0]
 
     def write_vectors(self, items: Iterable[tuple[str, list[float] | bytes]]) -> int:

@@ -18,7 +18,6 @@ for the chunks that have no vector yet:
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
@@ -26,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality_levers import load_eval, score_search  # noqa: E402
+from quality_levers import eval_arguments, load_eval, score_search  # noqa: E402
 
 SHARES = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
 
@@ -83,10 +82,7 @@ def keep_only(store, hashes: set[str]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("work", type=Path, help="the --work folder of a quality_eval.py run")
-    parser.add_argument("projects", nargs="+", type=Path)
-    args = parser.parse_args()
+    args = eval_arguments(__doc__)
     queries, workspaces, vectors = load_eval(args.work, args.projects)
     from fathom.chunker import TokenCounter
     from fathom.config import Settings

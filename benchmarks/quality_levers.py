@@ -60,11 +60,15 @@ def score_search(queries, workspaces, vectors) -> dict:
     return scores(ranks, strict)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def eval_arguments(doc: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("work", type=Path, help="the --work folder of a quality_eval.py run")
     parser.add_argument("projects", nargs="+", type=Path)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = eval_arguments(__doc__)
     from fathom import search as search_module
 
     queries, workspaces, vectors = load_eval(args.work, args.projects)

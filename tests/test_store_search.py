@@ -1,8 +1,10 @@
 import struct
 
+import apsw
+
 from fathom.models import Chunk, ChunkedFile, FileStat, Range, Symbol, SymbolKind
 from fathom.search import Searcher, symbol_tier
-from fathom.store import SCHEMA_VERSION, Store
+from fathom.store import SCHEMA_VERSION, Store, _migrate
 from fathom.textsplit import expand_identifiers, query_terms
 
 
@@ -93,10 +95,17 @@ def test_an_index_one_schema_behind_is_migrated_keeping_its_vectors(tmp_path):
     store.conn.execute("ALTER TABLE chunks DROP COLUMN embed")  # the schema 3 layout
     store.set_meta("schema_version", "3")
     store.close()
+    # The server and a CLI command may open it at the same moment.
+    stale = apsw.Connection(str(path))
+    stale.execute("BEGIN")
+    stale.execute("SELECT count(*) FROM chunks").fetchall()  # holds a snapshot of the old layout
     again = Store(path)
+    stale.execute("ROLLBACK")
     assert again.notice == "" and again.get_meta("schema_version") == str(SCHEMA_VERSION)
     assert again.counts().chunks == 1 and again.pending_count() == 0
     assert again.nearest(struct.pack("2f", 1, 0), 5)[0][1] > 0.99
+    assert _migrate(stale) == SCHEMA_VERSION  # a second opener that read version 3 before the first migrated
+    assert again.counts().chunks == 1
 
 
 def test_chunks_of_a_file_not_to_embed_are_never_pending(tmp_path):

@@ -158,11 +158,7 @@ class Store:
             elif conn.execute("SELECT count(*) FROM sqlite_master").fetchall()[0][0]:
                 raise StoreError("not a Fathom index")
             if has_meta and version in MIGRATIONS:
-                with conn:
-                    while version in MIGRATIONS:
-                        conn.execute(MIGRATIONS[version])
-                        version += 1
-                    conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
+                version = _migrate(conn)
             if has_meta and version != SCHEMA_VERSION:
                 raise StoreError(f"index schema {version} is not the current {SCHEMA_VERSION}")
             check = conn.execute("PRAGMA quick_check").fetchall()
@@ -518,6 +514,23 @@ _SYMBOL_COLUMNS = (
     "SELECT s.name, s.kind, s.container, f.path, s.sl, s.sc, s.el, s.ec"
     " FROM symbols s JOIN files f ON f.id = s.file_id"
 )
+
+
+def _migrate(conn: apsw.Connection) -> int:
+    """Bring an older schema up to date in place. Another process may be opening
+    the same index: the version is read again under the write lock."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall()[0][0])
+        while version in MIGRATIONS:
+            conn.execute(MIGRATIONS[version])
+            version += 1
+        conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return version
 
 
 def _symbol_hits(rows) -> list[SymbolHit]:

@@ -224,3 +224,17 @@ def test_a_chunk_still_waiting_for_its_vector_keeps_its_lexical_rank(tmp_path):
     store.write_vectors([(waiting.text_hash, struct.pack("2f", 0, 1))])
     result = Searcher(store, near_embedded).search("http date", 10)
     assert not result.partial and {h.name for h in result.hits} == {"format_date", "parse_http_date"}
+
+
+def test_pending_is_seen_by_a_reader_as_soon_as_the_writer_commits(tmp_path):
+    writer = Store(tmp_path / "i.db")
+    reader = Store(tmp_path / "i.db", readonly=True)
+    first, second = chunk("f", "def f(): pass"), chunk("g", "def g(): pass")
+    writer.use_vector_model("m", 2)
+    assert not reader.has_pending() and not reader.has_pending()
+    writer.write_files([chunked("a.py", [first])])
+    assert reader.has_pending()
+    writer.write_vectors([(first.text_hash, struct.pack("2f", 1, 0))])
+    assert not reader.has_pending()
+    writer.write_files([chunked("b.py", [second])])
+    assert reader.has_pending() and writer.has_pending()

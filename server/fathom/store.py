@@ -100,6 +100,8 @@ class Store:
         self.path = Path(path)
         self.readonly = readonly
         self.notice = ""  # set when an unusable database was moved aside
+        self._pending = True
+        self._pending_as_of: tuple[int, int] | None = None
         self.conn = self._connect()
 
     # -- opening -----------------------------------------------------------------------
@@ -356,10 +358,17 @@ class Store:
         return found
 
     def has_pending(self) -> bool:
-        return bool(self.conn.execute(
-            "SELECT 1 FROM chunks c WHERE c.embed AND NOT EXISTS"
-            " (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash) LIMIT 1"
-        ).fetchall())
+        # Every search asks, and when nothing is pending the answer takes a full
+        # scan (12 ms on django): it is worked out again only after a commit,
+        # by another connection (data_version) or this one (total_changes).
+        version = (self.conn.execute("PRAGMA data_version").fetchall()[0][0], self.conn.total_changes())
+        if version != self._pending_as_of:
+            self._pending = bool(self.conn.execute(
+                "SELECT 1 FROM chunks c WHERE c.embed AND NOT EXISTS"
+                " (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash) LIMIT 1"
+            ).fetchall())
+            self._pending_as_of = version
+        return self._pending
 
     def without_vectors(self, chunk_ids: list[int]) -> set[int]:
         """Those of `chunk_ids` whose text has no vector yet."""

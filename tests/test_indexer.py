@@ -162,3 +162,17 @@ def test_vendored_code_is_found_by_name_and_words_but_never_embedded(tmp_path, f
     assert [h.relpath for h in Searcher(ws.reader, None).symbols("lazy_module_loader", 5)] == ["app/_vendor/six/moves.py"]
     hits = Searcher(ws.reader, fake_embedder.embed_query).search("lazy module loader", 5)
     assert not hits.partial and hits.hits[0].name == "lazy_module_loader"
+
+
+def test_embed_backlog_serves_saved_files_then_first_windows_then_continuations():
+    from fathom.indexer import EmbedBacklog
+
+    backlog = EmbedBacklog()
+    backlog.add("cont", "c", continues_a_definition=True)
+    backlog.add("head", "h", continues_a_definition=False)
+    backlog.add("saved", "s", continues_a_definition=True, saved=True)
+    backlog.add("cont", "c", continues_a_definition=True, saved=True)  # its file was saved: it moves up
+    backlog.add("head", "h", continues_a_definition=False)  # already waiting: no second copy
+    assert len(backlog) == 3
+    assert backlog.take(2) == (["saved", "cont"], ["s", "c"])
+    assert backlog.take(5) == (["head"], ["h"]) and len(backlog) == 0

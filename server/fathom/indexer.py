@@ -13,6 +13,7 @@ import os
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -62,9 +63,11 @@ class EmbedBacklog:
     first window; the rest add detail, and are a third to a half of the work."""
 
     def __init__(self) -> None:
-        self._saved: dict[str, str] = {}
-        self._first: dict[str, str] = {}
-        self._continuing: dict[str, str] = {}
+        # OrderedDict, not dict: taking from the front of a plain dict again and
+        # again rescans the holes its earlier deletions left, quadratic in a large tree.
+        self._saved: OrderedDict[str, str] = OrderedDict()
+        self._first: OrderedDict[str, str] = OrderedDict()
+        self._continuing: OrderedDict[str, str] = OrderedDict()
 
     def add(self, text_hash: str, text: str, *, continues_a_definition: bool, saved: bool = False) -> None:
         if saved:
@@ -80,9 +83,9 @@ class EmbedBacklog:
         texts: list[str] = []
         for tier in (self._saved, self._first, self._continuing):
             while tier and len(hashes) < n:
-                h = next(iter(tier))
+                h, text = tier.popitem(last=False)
                 hashes.append(h)
-                texts.append(tier.pop(h))
+                texts.append(text)
         return hashes, texts
 
     def __contains__(self, text_hash: str) -> bool:

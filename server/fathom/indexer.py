@@ -69,13 +69,16 @@ class EmbedBacklog:
         self._first: OrderedDict[str, str] = OrderedDict()
         self._continuing: OrderedDict[str, str] = OrderedDict()
 
-    def add(self, text_hash: str, text: str, *, continues_a_definition: bool, saved: bool = False) -> None:
+    def add(self, text_hash: str, text: str, *, continues_a_definition: bool, saved: bool = False) -> bool:
+        """Queue a text (a saved file's moves up if already waiting); True if it was not waiting."""
+        new = text_hash not in self
         if saved:
             self._first.pop(text_hash, None)
             self._continuing.pop(text_hash, None)
             self._saved[text_hash] = text
-        elif text_hash not in self:
+        elif new:
             (self._continuing if continues_a_definition else self._first)[text_hash] = text
+        return new
 
     def take(self, n: int) -> tuple[list[str], list[str]]:
         """Up to n (hashes, texts), first in line first."""
@@ -260,12 +263,12 @@ class _Run:
         new = {c.text_hash: c for r in batch if r.status == "indexed" and r.embed for c in r.chunks}
         if new:
             have = self.store.embedded_among(list(new))
-            fresh = [c for h, c in new.items() if h not in have and (urgent or h not in self._to_embed)]
-            self._embed_total += sum(c.text_hash not in self._to_embed for c in fresh)
-            for c in fresh:
-                self._to_embed.add(c.text_hash, c.embed_text,
-                                   continues_a_definition=c.continues_a_definition, saved=urgent)
-            if fresh:
+            added = sum(
+                self._to_embed.add(h, c.embed_text, continues_a_definition=c.continues_a_definition, saved=urgent)
+                for h, c in new.items() if h not in have
+            )
+            self._embed_total += added
+            if added:
                 self._start_embedder_soon()
         self._feed()
 

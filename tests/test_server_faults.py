@@ -3,11 +3,13 @@ process killed mid-session, a hostile workspace with an unreadable file, a
 read-only cache, a full disk; logs that never hold file contents; and
 background work that leaves the CPU to the user."""
 import json
+import multiprocessing
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -253,3 +255,71 @@ def test_background_embedding_yields_the_cpu_but_searches_do_not(tmp_path):
     queries = after_searches.get(base, 0) - after_indexing.get(base, 0)
     background = after_searches.get(base + 10, 0) - after_indexing.get(base + 10, 0)
     assert queries > 0 and queries > background, (after_indexing, after_searches)
+
+
+def thread_cpu_by_tid(pid: int) -> dict[int, tuple[int, int]]:
+    """(nice value, clock ticks of CPU) of each live thread of `pid`."""
+    threads: dict[int, tuple[int, int]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        threads[int(task.name)] = (int(fields[16]), int(fields[11]) + int(fields[12]))
+    return threads
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_the_model_loads_at_background_priority():
+    """Importing torch and loading the model is seconds of CPU on a cold start,
+    while phase 1 (and the user's editor) want the cores."""
+    from fathom.embedder import Embedder
+    from fathom.modelspec import resolve_model
+
+    embedder = Embedder(resolve_model("all-MiniLM-L6-v2"), "cpu")
+    loading = threading.Thread(target=embedder.ensure_started)
+    loading.start()
+    seen: dict[int, tuple[int, int]] = {}
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        while loading.is_alive():
+            for child in multiprocessing.active_children():
+                if child.name == "fathom-embedder":
+                    try:
+                        seen.update(thread_cpu_by_tid(child.pid))
+                    except OSError:  # exited meanwhile
+                        pass
+            time.sleep(0.05)
+        assert embedder.alive
+    finally:
+        embedder.close()
+    by_nice: dict[int, int] = {}
+    for nice, ticks in seen.values():
+        by_nice[nice] = by_nice.get(nice, 0) + ticks
+    assert by_nice.get(base + 10, 0) > 3 * by_nice.get(base, 0), by_nice
+
+
+def test_closing_the_embedder_abandons_a_load_in_progress():
+    """A run that finds nothing to embed closes the embedder it started early:
+    closing must not wait seconds for a model nobody needs."""
+    from fathom.embedder import Embedder, EmbedderError
+    from fathom.modelspec import resolve_model
+
+    embedder = Embedder(resolve_model("all-MiniLM-L6-v2"), "cpu")
+    outcome: list = []
+
+    def start() -> None:
+        try:
+            embedder.ensure_started()
+            outcome.append("loaded")
+        except EmbedderError as exc:
+            outcome.append(str(exc))
+
+    loading = threading.Thread(target=start)
+    loading.start()
+    time.sleep(0.5)
+    embedder.close()
+    loading.join(30)
+    assert outcome == ["embedder is closed"]
+    assert not embedder.alive
+    assert not [p for p in multiprocessing.active_children() if p.name == "fathom-embedder"]

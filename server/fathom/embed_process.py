@@ -53,23 +53,24 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
     force_offline()
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore")
+    loaded: dict = {}
+    # Importing torch and loading the model is seconds of CPU that the first
+    # index's symbols and lexical search (and the user's editor) need more: it
+    # runs on a thread of its own at the background priority.
+    loader = threading.Thread(target=_load_model, args=(load_path, device_preference, threads, loaded),
+                              name="load", daemon=True)
+    loader.start()
+    loader.join()
     try:
-        import torch
-        from sentence_transformers import SentenceTransformer
-
-        if threads:
-            torch.set_num_threads(threads)
-        device = pick_device(device_preference)
-        model = SentenceTransformer(load_path, device=device)
-        if device == "cuda":
-            model.half()
-        model.eval()
-        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        dim = dimension()
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which explains it
-        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        if "error" in loaded:
+            conn.send(("failed", loaded["error"]))
+            return
+        conn.send(("ready", loaded["dim"], loaded["device"]))
+    except OSError:  # the parent is gone: nobody to serve
         return
-    conn.send(("ready", dim, device))
+    import torch
+
+    model, device = loaded["model"], loaded["device"]
 
     documents: deque = deque()
     queries: queue.SimpleQueue = queue.SimpleQueue()
@@ -162,6 +163,25 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
     documents_thread = threading.Thread(target=serve_documents, daemon=True, name="documents")
     documents_thread.start()
     documents_thread.join()
+
+
+def _load_model(load_path: str, device_preference: str, threads: int, loaded: dict) -> None:
+    lower_this_threads_priority(DOCUMENT_NICENESS)
+    try:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if threads:
+            torch.set_num_threads(threads)
+        device = pick_device(device_preference)
+        model = SentenceTransformer(load_path, device=device)
+        if device == "cuda":
+            model.half()
+        model.eval()
+        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        loaded.update(model=model, device=device, dim=dimension())
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which explains it
+        loaded["error"] = f"{type(exc).__name__}: {exc}"
 
 
 def lower_this_threads_priority(increment: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import threading
+import time
 from concurrent.futures import Future
 
 from . import embed_process
@@ -36,7 +37,7 @@ class Embedder:
         self._conn = None
         self._pending: dict[int, tuple[Future, int]] = {}
         self._ids = itertools.count(1)
-        self._closed = False
+        self._closed = threading.Event()
 
     @property
     def model_id(self) -> str:
@@ -45,7 +46,7 @@ class Embedder:
     def ensure_started(self, timeout: float = 300.0) -> None:
         """Start the process (if it is not running) and wait until the model is loaded."""
         with self._lock:
-            if self._closed:
+            if self._closed.is_set():
                 raise EmbedderError("embedder is closed")
             if self._process is not None and self._process.is_alive():
                 return
@@ -61,9 +62,16 @@ class Embedder:
             )
             process.start()
             child.close()
-            if not parent.poll(timeout):
-                process.kill()
-                raise EmbedderError(f"model {self.spec.name} did not load within {timeout:.0f} s")
+            deadline = time.monotonic() + timeout
+            # Polled, so that closing (a CLI run that found nothing to embed) need
+            # not wait for a load it no longer wants.
+            while not parent.poll(0.1):
+                if self._closed.is_set() or time.monotonic() > deadline:
+                    process.kill()
+                    process.join(5)
+                    if self._closed.is_set():
+                        raise EmbedderError("embedder is closed")
+                    raise EmbedderError(f"model {self.spec.name} did not load within {timeout:.0f} s")
             try:
                 message = parent.recv()
             except EOFError:
@@ -127,8 +135,8 @@ class Embedder:
         return self._process.pid if self._process is not None else None
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
-            self._closed = True
             process, conn = self._process, self._conn
             self._process = self._conn = None
         if process is None:

@@ -158,7 +158,11 @@ class _Run:
             self.progress.message(self.store.notice)
             self.store.notice = ""
         if paths is None and self.store.is_empty():
-            self.ix._chunk_pool().prestart()  # a first index: every file will need a worker
+            # A first index: every file will need a worker, and nearly every text a
+            # vector. The model loads at background priority, behind phase 1.
+            self.ix._chunk_pool().prestart()
+            if self.embed:
+                self._start_embedder_soon()
         tasks, removed = self._changes(paths)
         self.stats.removed = self.store.remove_files(removed)
         self.stats.changed = len(tasks)

@@ -323,3 +323,45 @@ def test_closing_the_embedder_abandons_a_load_in_progress():
     assert outcome == ["embedder is closed"]
     assert not embedder.alive
     assert not [p for p in multiprocessing.active_children() if p.name == "fathom-embedder"]
+
+
+def test_changes_made_outside_the_editor_are_indexed(tmp_path):
+    """A client that does not watch files (this one) leaves it to the server's
+    own watcher: new, edited, moved and deleted files, and a removed folder."""
+    root = small_tree(tmp_path / "ws")
+    client = start_server(root, tmp_path / "cache", tmp_path)
+
+    def where(name: str) -> set[str]:
+        return {Path(s["location"]["uri"]).name for s in client.request("workspace/symbol", {"query": name})
+                if s["name"] == name}
+
+    def eventually(name: str, expected: set[str]) -> None:
+        deadline = time.monotonic() + 60
+        while (found := where(name)) != expected:
+            assert time.monotonic() < deadline, (name, found, expected)
+            time.sleep(0.1)
+
+    try:
+        wait_for(client, lambda ws: ws["state"] != "indexing")
+        made = root / "platformdirs" / "made_outside.py"
+        made.write_text("def created_outside_the_editor():\n    return 1\n")
+        eventually("created_outside_the_editor", {"made_outside.py"})
+
+        made.write_text("def edited_outside_the_editor():\n    return 2\n")
+        eventually("edited_outside_the_editor", {"made_outside.py"})
+        eventually("created_outside_the_editor", set())
+
+        made.rename(made.with_name("moved_outside.py"))
+        eventually("edited_outside_the_editor", {"moved_outside.py"})
+
+        generated = root / "generated"
+        generated.mkdir()
+        (generated / "tables.py").write_text("def generated_lookup_table():\n    return {}\n")
+        eventually("generated_lookup_table", {"tables.py"})
+        shutil.rmtree(generated)
+        eventually("generated_lookup_table", set())
+
+        (root / "platformdirs" / "moved_outside.py").unlink()
+        eventually("edited_outside_the_editor", set())
+    finally:
+        client.close()

@@ -2,7 +2,7 @@ import struct
 
 import apsw
 
-from fathom.models import Chunk, ChunkedFile, FileStat, Range, Symbol, SymbolKind
+from fathom.models import Chunk, ChunkedFile, FileStat, IndexCounts, Range, Symbol, SymbolKind
 from fathom.search import Searcher, symbol_tier
 from fathom.store import SCHEMA_VERSION, Store, _migrate
 from fathom.textsplit import expand_identifiers, query_terms
@@ -232,9 +232,14 @@ def test_pending_is_seen_by_a_reader_as_soon_as_the_writer_commits(tmp_path):
     first, second = chunk("f", "def f(): pass"), chunk("g", "def g(): pass")
     writer.use_vector_model("m", 2)
     assert not reader.has_pending() and not reader.has_pending()
+    assert reader.counts() == IndexCounts(0, 0, 0, 0)
     writer.write_files([chunked("a.py", [first])])
     assert reader.has_pending()
+    assert reader.counts().pending == 1 and reader.counts().files == 1
     writer.write_vectors([(first.text_hash, struct.pack("2f", 1, 0))])
     assert not reader.has_pending()
+    assert reader.counts().pending == 0
     writer.write_files([chunked("b.py", [second])])
     assert reader.has_pending() and writer.has_pending()
+    assert reader.counts().pending == writer.counts().pending == 1
+    assert reader.counts().files == writer.counts().files == 2

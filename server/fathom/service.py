@@ -178,13 +178,18 @@ class _StateTracking(Progress):
 
     def __init__(self, service: WorkspaceService, inner: Progress):
         self.service, self.inner = service, inner
+        self._files_left = False
 
     def files(self, done: int, total: int) -> None:
         self.service.state = "indexing"
+        self._files_left = done < total
         self.inner.files(done, total)
 
     def embedding(self, done: int, total: int) -> None:
-        self.service.state = "embedding"
+        # Vectors can arrive before the last files are read: "indexing" until
+        # every file is searchable by name and words.
+        if not self._files_left:
+            self.service.state = "embedding"
         self.inner.embedding(done, total)
 
     def message(self, text: str) -> None:

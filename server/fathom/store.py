@@ -100,8 +100,8 @@ class Store:
         self.path = Path(path)
         self.readonly = readonly
         self.notice = ""  # set when an unusable database was moved aside
-        self._pending = True
-        self._pending_as_of: tuple[int, int] | None = None
+        # Answers that take a full scan, kept until the next commit: (commit version, value).
+        self._as_of: dict[str, tuple[tuple[int, int], object]] = {}
         self.conn = self._connect()
 
     # -- opening -----------------------------------------------------------------------
@@ -357,18 +357,25 @@ class Store:
                 f"SELECT text_hash FROM embedded WHERE text_hash IN ({marks})", part))
         return found
 
+    def _commit_version(self) -> tuple[int, int]:
+        """Changes whenever anything commits: another connection (data_version)
+        or this one (total_changes)."""
+        return self.conn.execute("PRAGMA data_version").fetchall()[0][0], self.conn.total_changes()
+
+    def _until_next_commit(self, name: str, compute):
+        version = self._commit_version()
+        kept = self._as_of.get(name)
+        if kept is None or kept[0] != version:
+            kept = self._as_of[name] = (version, compute())
+        return kept[1]
+
     def has_pending(self) -> bool:
         # Every search asks, and when nothing is pending the answer takes a full
-        # scan (12 ms on django): it is worked out again only after a commit,
-        # by another connection (data_version) or this one (total_changes).
-        version = (self.conn.execute("PRAGMA data_version").fetchall()[0][0], self.conn.total_changes())
-        if version != self._pending_as_of:
-            self._pending = bool(self.conn.execute(
-                "SELECT 1 FROM chunks c WHERE c.embed AND NOT EXISTS"
-                " (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash) LIMIT 1"
-            ).fetchall())
-            self._pending_as_of = version
-        return self._pending
+        # scan (12 ms on django).
+        return self._until_next_commit("has_pending", lambda: bool(self.conn.execute(
+            "SELECT 1 FROM chunks c WHERE c.embed AND NOT EXISTS"
+            " (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash) LIMIT 1"
+        ).fetchall()))
 
     def without_vectors(self, chunk_ids: list[int]) -> set[int]:
         """Those of `chunk_ids` whose text has no vector yet."""
@@ -426,6 +433,11 @@ class Store:
         return not self.conn.execute("SELECT 1 FROM files LIMIT 1").fetchall()
 
     def counts(self) -> IndexCounts:
+        # Editors ask for status on every progress report; counting what is
+        # pending is a full scan (24 ms on django), worth doing once per commit.
+        return self._until_next_commit("counts", self._count)
+
+    def _count(self) -> IndexCounts:
         files, symbols, chunks = self.conn.execute(
             "SELECT (SELECT count(*) FROM files WHERE status='indexed'), (SELECT count(*) FROM symbols),"
             " (SELECT count(*) FROM chunks)"

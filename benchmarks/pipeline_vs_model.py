@@ -20,23 +20,36 @@ import tempfile
 import time
 
 
-def steady_rate(tree: str, settings, device: str) -> tuple[float, float, float]:
-    """A cold index in this process, timed by its progress reports: (seconds
-    until the first vectors were written, texts/s from then on, total seconds).
-    Separates the embedding process's start (imports, model load) from its pace."""
+def steady_rate(tree: str, settings, device: str) -> tuple[dict[str, float], float, float]:
+    """A cold index in this process, timed by its progress reports: (seconds from
+    start at which phase 1 ended, the model was ready and the first vectors were
+    written; texts/s from then on; total seconds). Separates the embedding
+    process's start (imports, model load) from its pace."""
     from fathom.embedder import Embedder
     from fathom.indexer import Indexer, Progress
     from fathom.workspace import Workspace
 
     start = time.monotonic()
     marks: list[tuple[float, int]] = []
+    moments: dict[str, float] = {}
 
     class Marks(Progress):
+        def files(self, done: int, total: int) -> None:
+            if done == total:
+                moments.setdefault("phase 1 done", time.monotonic() - start)
+
         def embedding(self, done: int, total: int) -> None:
             marks.append((time.monotonic() - start, done))
 
     ws = Workspace(tree, settings)
     embedder = Embedder(ws.spec, device)
+    load = embedder.ensure_started
+
+    def timed_load(*args, **kwargs):
+        load(*args, **kwargs)
+        moments.setdefault("model ready", time.monotonic() - start)
+
+    embedder.ensure_started = timed_load
     indexer = Indexer(ws, embedder)
     try:
         indexer.run(progress=Marks())
@@ -45,8 +58,9 @@ def steady_rate(tree: str, settings, device: str) -> tuple[float, float, float]:
         embedder.close()
     total = time.monotonic() - start
     first = next(m for m in marks if m[1] > 0)
+    moments["first vectors written"] = first[0]
     last = marks[-1]
-    return first[0], (last[1] - first[1]) / max(1e-9, last[0] - first[0]), total
+    return moments, (last[1] - first[1]) / max(1e-9, last[0] - first[0]), total
 
 
 def main() -> None:
@@ -109,10 +123,11 @@ def main() -> None:
     print(f"no-change reindex (whole process): {nochange_s:.2f} s")
     if args.steady:
         os.environ["FATHOM_CACHE_DIR"] = tempfile.mkdtemp(prefix="fathom-bench-")
-        first_s, rate, total_s = steady_rate(args.tree, settings, args.device)
+        moments, rate, total_s = steady_rate(args.tree, settings, args.device)
         shutil.rmtree(os.environ["FATHOM_CACHE_DIR"], ignore_errors=True)
-        print(f"in process: first vectors written after {first_s:.1f} s, then {rate:.1f} chunks/s "
-              f"({rate / best:.2f} of the model alone); {total_s:.1f} s in all")
+        print("in process: " + ", ".join(f"{name} at {at:.1f} s" for name, at in sorted(moments.items(),
+                                                                                    key=lambda m: m[1])))
+        print(f"in process: then {rate:.1f} chunks/s ({rate / best:.2f} of the model alone); {total_s:.1f} s in all")
     shutil.rmtree(cache, ignore_errors=True)
 
 

@@ -80,3 +80,17 @@ def test_usage_errors_exit_2_with_one_line(tmp_path):
         proc = fathom(*args, check=False)
         assert proc.returncode == 2, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_model_that_cannot_load_is_a_clear_error_and_keeps_symbols_and_words(tmp_path):
+    root = copy_corpus(tmp_path / "corpus")
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    env = {**os.environ, "FATHOM_CACHE_DIR": str(tmp_path / "cache")}
+    run = fathom("index", str(root), "--model", str(broken), env=env, check=False)
+    assert run.returncode == 1
+    assert f"cannot load model {broken}" in run.stderr and "lexical search still works" in run.stderr
+    assert "Traceback" not in run.stderr
+    symbols = json.loads(fathom("symbols", "match_file", "--path", str(root), "--json", env=env).stdout)
+    assert "match_file" in [s["name"] for s in symbols]

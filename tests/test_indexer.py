@@ -2,7 +2,7 @@ import os
 import shutil
 
 from fathom.config import Settings
-from fathom.indexer import Indexer
+from fathom.indexer import Indexer, Progress
 from fathom.search import Searcher
 from fathom.workspace import Workspace
 
@@ -176,3 +176,19 @@ def test_embed_backlog_serves_saved_files_then_first_windows_then_continuations(
     assert len(backlog) == 3
     assert backlog.take(2) == (["saved", "cont"], ["s", "c"])
     assert backlog.take(5) == (["head"], ["h"]) and len(backlog) == 0
+
+
+def test_status_says_indexing_until_the_last_file_is_read_even_when_vectors_come_first():
+    from types import SimpleNamespace
+
+    from fathom.service import _StateTracking
+
+    service = SimpleNamespace(state="indexing")
+    progress = _StateTracking(service, Progress())
+    progress.files(500, 1165)
+    progress.embedding(128, 15144)  # the first vectors, written while files are still being read
+    assert service.state == "indexing"
+    progress.files(1165, 1165)
+    assert service.state == "indexing"
+    progress.embedding(256, 15144)
+    assert service.state == "embedding"

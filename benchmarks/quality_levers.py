@@ -27,6 +27,9 @@ VARIANTS: dict[str, dict] = {
     "lexical weight 0.3": {"LEXICAL_WEIGHT": 0.3},
     "no name boost": {"NAME_BOOST": 0.0},
     "lexical 0.5, no name boost": {"LEXICAL_WEIGHT": 0.5, "NAME_BOOST": 0.0},
+    "no name-prefix match": {"NAME_PREFIX_MATCH": False},
+    "name-prefix match from 3 characters": {"NAME_PREFIX_MIN_CHARS": 3},
+    "name-prefix match from 5 characters": {"NAME_PREFIX_MIN_CHARS": 5},
 }
 
 

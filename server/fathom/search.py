@@ -28,6 +28,10 @@ SNIPPET_LINES = 6
 SYMBOL_CANDIDATES = 5000
 ONE_HIT_PER_DEFINITION = True
 IMPUTE_DENSE_RANK = True
+# A query word that begins a definition's name finds it ("slug" -> slugify,
+# "serial" -> serializer); shorter words would begin half the names.
+NAME_PREFIX_MIN_CHARS = 4
+NAME_PREFIX_MATCH = True
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,10 @@ class SearchResult:
 
 
 def fts_expression(terms: list[str]) -> str:
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+    quoted = ['"' + t.replace('"', '""') + '"' for t in terms]
+    if NAME_PREFIX_MATCH:
+        quoted += [f"name : {q} *" for t, q in zip(terms, quoted) if len(t) >= NAME_PREFIX_MIN_CHARS]
+    return " OR ".join(quoted)
 
 
 class Searcher:

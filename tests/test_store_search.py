@@ -34,6 +34,19 @@ def test_lexical_matches_camel_and_snake(tmp_path):
     assert hits.partial  # no vectors exist
 
 
+def test_a_query_word_finds_a_name_that_begins_with_it(tmp_path):
+    store = Store(tmp_path / "i.db")
+    store.write_files([
+        chunked("text.py", [chunk("slugify", "def slugify(value):\n    return re.sub(r'[-\\s]+', '-', value)")]),
+        chunked("other.py", [chunk("unrelated", "def unrelated(): return 1")]),
+        chunked("short.py", [chunk("strip_all", "def strip_all(v): return v")]),
+    ])
+    hits = Searcher(store, None).search("convert a string to a slug", 10).hits
+    assert [h.name for h in hits] == ["slugify"]
+    # "str" is too short to stand for the start of a name: it would begin half of them.
+    assert Searcher(store, None).search("str", 10).hits == []
+
+
 def test_vectors_are_keyed_by_text_hash_and_survive_moves(tmp_path):
     store = Store(tmp_path / "i.db")
     c = chunk("f", "def f(): pass")

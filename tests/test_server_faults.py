@@ -224,17 +224,28 @@ def test_server_and_cli_index_the_same_workspace(tmp_path):
     assert scalar(db, "SELECT count(*) FROM (SELECT path FROM files GROUP BY path HAVING count(*) > 1)") == 0
 
 
-def thread_cpu_by_niceness(pid: int) -> dict[int, int]:
-    """Clock ticks of CPU each nice value's threads of `pid` have used."""
-    ticks: dict[int, int] = {}
+def thread_cpu_by_tid(pid: int) -> dict[int, tuple[int, int]]:
+    """(nice value, clock ticks of CPU) of each live thread of `pid`."""
+    threads: dict[int, tuple[int, int]] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             fields = (task / "stat").read_text().rpartition(")")[2].split()
         except OSError:  # the thread ended meanwhile
             continue
-        utime, stime, nice = int(fields[11]), int(fields[12]), int(fields[16])
-        ticks[nice] = ticks.get(nice, 0) + utime + stime
+        threads[int(task.name)] = (int(fields[16]), int(fields[11]) + int(fields[12]))
+    return threads
+
+
+def ticks_by_niceness(threads) -> dict[int, int]:
+    ticks: dict[int, int] = {}
+    for nice, used in threads:
+        ticks[nice] = ticks.get(nice, 0) + used
     return ticks
+
+
+def thread_cpu_by_niceness(pid: int) -> dict[int, int]:
+    """Clock ticks of CPU each nice value's threads of `pid` have used."""
+    return ticks_by_niceness(thread_cpu_by_tid(pid).values())
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
@@ -255,18 +266,6 @@ def test_background_embedding_yields_the_cpu_but_searches_do_not(tmp_path):
     queries = after_searches.get(base, 0) - after_indexing.get(base, 0)
     background = after_searches.get(base + 10, 0) - after_indexing.get(base + 10, 0)
     assert queries > 0 and queries > background, (after_indexing, after_searches)
-
-
-def thread_cpu_by_tid(pid: int) -> dict[int, tuple[int, int]]:
-    """(nice value, clock ticks of CPU) of each live thread of `pid`."""
-    threads: dict[int, tuple[int, int]] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            fields = (task / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        threads[int(task.name)] = (int(fields[16]), int(fields[11]) + int(fields[12]))
-    return threads
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
@@ -293,9 +292,7 @@ def test_the_model_loads_at_background_priority():
         assert embedder.alive
     finally:
         embedder.close()
-    by_nice: dict[int, int] = {}
-    for nice, ticks in seen.values():
-        by_nice[nice] = by_nice.get(nice, 0) + ticks
+    by_nice = ticks_by_niceness(seen.values())
     assert by_nice.get(base + 10, 0) > 3 * by_nice.get(base, 0), by_nice
 
 

@@ -65,12 +65,12 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
         if "error" in loaded:
             conn.send(("failed", loaded["error"]))
             return
-        conn.send(("ready", loaded["dim"], loaded["device"]))
+        conn.send(("ready", loaded["dim"], loaded["device"], loaded["backend"]))
     except OSError:  # the parent is gone: nobody to serve
         return
     import torch
 
-    model, device = loaded["model"], loaded["device"]
+    encoder = loaded["encoder"]
 
     documents: deque = deque()
     queries: queue.SimpleQueue = queue.SimpleQueue()
@@ -79,7 +79,6 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
     send_lock = threading.Lock()
     # Fast tokenizers refuse to be used from two threads at once ("Already borrowed").
     tokenizer_lock = threading.Lock()
-    preprocess = getattr(model, "preprocess", None) or model.tokenize
 
     def send(message: tuple) -> None:
         with send_lock:
@@ -106,11 +105,9 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
 
     def encode(texts: list[str]) -> bytes:
         with tokenizer_lock:
-            features = preprocess(texts)
-        features = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+            tokens = encoder.tokenize(texts)
         with torch.inference_mode():
-            vectors = model(features)["sentence_embedding"]
-            vectors = torch.nn.functional.normalize(vectors.float(), dim=1)
+            vectors = torch.nn.functional.normalize(encoder.embed(tokens).float(), dim=1)
         return vectors.cpu().numpy().astype("float32").tobytes()
 
     def serve_queries() -> None:
@@ -120,7 +117,7 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
             _, request_id, texts = message
             send(("done", request_id, encode(texts)))
 
-    max_texts = batch_texts(device)
+    max_texts = batch_texts(loaded["device"])
     max_chars = max_texts * BATCH_CHARS_PER_TEXT
 
     def serve_documents() -> None:
@@ -169,19 +166,54 @@ def _load_model(load_path: str, device_preference: str, threads: int, loaded: di
     lower_this_threads_priority(DOCUMENT_NICENESS)
     try:
         import torch
-        from sentence_transformers import SentenceTransformer
 
         if threads:
             torch.set_num_threads(threads)
         device = pick_device(device_preference)
+        # Only on the CPU: that is where start-up and memory matter most, and the
+        # only device where the two paths are checked against each other here.
+        encoder = _plain_bert(load_path) if device == "cpu" else None
+        if encoder is None:
+            encoder = _SentenceTransformersEncoder(load_path, device)
+        loaded.update(encoder=encoder, device=device, dim=encoder.dim, backend=encoder.backend)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which explains it
+        loaded["error"] = f"{type(exc).__name__}: {exc}"
+
+
+def _plain_bert(load_path: str):
+    from . import bert_encoder
+
+    try:
+        return bert_encoder.load(load_path)
+    except Exception:  # noqa: BLE001 - sentence-transformers reads what this cannot
+        return None
+
+
+class _SentenceTransformersEncoder:
+    """Any model sentence-transformers can load, behind `bert_encoder`'s two steps."""
+
+    backend = "sentence-transformers"
+
+    def __init__(self, load_path: str, device: str):
+        from sentence_transformers import SentenceTransformer
+
         model = SentenceTransformer(load_path, device=device)
         if device == "cuda":
             model.half()
         model.eval()
+        self.model, self.device = model, device
+        self._preprocess = getattr(model, "preprocess", None) or model.tokenize
         dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        loaded.update(model=model, device=device, dim=dimension())
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which explains it
-        loaded["error"] = f"{type(exc).__name__}: {exc}"
+        self.dim = dimension()
+
+    def tokenize(self, texts: list[str]):
+        return self._preprocess(texts)
+
+    def embed(self, features):
+        import torch
+
+        features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+        return self.model(features)["sentence_embedding"]
 
 
 def lower_this_threads_priority(increment: int) -> None:

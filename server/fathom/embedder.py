@@ -36,6 +36,7 @@ class Embedder:
         self.threads = threads or usable_cores()
         self.device: str | None = None
         self.dim: int | None = None
+        self.backend: str | None = None  # what runs the model: "torch" alone or "sentence-transformers"
         self.restarts = 0
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
@@ -86,7 +87,7 @@ class Embedder:
             if message[0] == "failed":
                 process.join(5)
                 raise EmbedderError(f"cannot load model {self.spec.name}: {message[1]}")
-            _, self.dim, self.device = message
+            _, self.dim, self.device, self.backend = message
             self._process, self._conn = process, parent
             threading.Thread(target=self._receive, args=(process, parent), daemon=True,
                              name="fathom-embedder-results").start()

@@ -1,0 +1,97 @@
+"""The torch-only forward pass must give sentence-transformers' vectors, and must
+decline any model directory it does not read exactly."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fathom import bert_encoder
+from fathom.embedder import Embedder
+from fathom.modelspec import resolve_model
+
+MODEL_DIR = Path(resolve_model("all-MiniLM-L6-v2").load_path)
+CODE_DIR = Path(__file__).resolve().parents[1] / "server" / "fathom"
+
+
+def real_texts() -> list[str]:
+    """Chunks of this project's own code, from a few words to far past the token window."""
+    texts = ["", "parse http date", "naïve café — 日本語のテキスト", "x" * 5_000]
+    for path in sorted(CODE_DIR.glob("*.py"))[:6]:
+        source = path.read_text()
+        texts += [source[i:i + size] for size in (120, 900, 4_000) for i in range(0, min(len(source), 8_000), size)]
+    return texts
+
+
+@pytest.mark.slow
+def test_vectors_match_sentence_transformers():
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    texts = real_texts()
+    reference = SentenceTransformer(str(MODEL_DIR), device="cpu").encode(
+        texts, batch_size=16, convert_to_tensor=True, normalize_embeddings=True)
+    encoder = bert_encoder.load(MODEL_DIR)
+    assert encoder is not None and encoder.dim == reference.shape[1]
+    with torch.inference_mode():
+        ours = torch.cat([
+            torch.nn.functional.normalize(encoder.embed(encoder.tokenize(texts[i:i + 16])), dim=1)
+            for i in range(0, len(texts), 16)
+        ])
+    assert ours.shape == reference.shape
+    assert (ours - reference).abs().max().item() < 1e-5
+
+
+@pytest.mark.slow
+def test_the_embedding_process_runs_the_default_model_without_sentence_transformers():
+    embedder = Embedder(resolve_model("all-MiniLM-L6-v2"), "cpu")
+    try:
+        embedder.ensure_started()
+        assert (embedder.backend, embedder.device, embedder.dim) == ("torch", "cpu", 384)
+        [document] = embedder.embed_documents(["def parse_http_date(value): ..."]).result(60)
+        assert len(document) == 384 * 4
+    finally:
+        embedder.close()
+
+
+def model_copy(tmp_path: Path) -> Path:
+    """The model's small files, copied so that a test can change them; the weights linked."""
+    copy = tmp_path / "model"
+    shutil.copytree(MODEL_DIR, copy, ignore=shutil.ignore_patterns("model.safetensors", "*.md"))
+    (copy / "model.safetensors").symlink_to(MODEL_DIR / "model.safetensors")
+    return copy
+
+
+def edit_json(path: Path, change) -> None:
+    value = json.loads(path.read_text())
+    change(value)
+    path.write_text(json.dumps(value))
+
+
+def test_the_packaged_model_is_read():
+    layout = bert_encoder.read_layout(MODEL_DIR)
+    assert layout is not None
+    assert (layout.max_tokens, layout.layers, layout.heads) == (256, 6, 12)
+
+
+@pytest.mark.parametrize("change", [
+    pytest.param(lambda d: edit_json(d / "1_Pooling" / "config.json",
+                                     lambda c: c.update(pooling_mode_mean_tokens=False, pooling_mode_cls_token=True)),
+                 id="cls-pooling"),
+    pytest.param(lambda d: edit_json(d / "modules.json", lambda m: m.insert(2, {
+        "idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})),
+                 id="dense-layer"),
+    pytest.param(lambda d: edit_json(d / "config.json", lambda c: c.update(model_type="roberta")), id="not-bert"),
+    pytest.param(lambda d: edit_json(d / "tokenizer_config.json", lambda c: c.update(do_lower_case=False)),
+                 id="tokenizer-config-disagrees"),
+    pytest.param(lambda d: edit_json(d / "config_sentence_transformers.json",
+                                     lambda c: c.update(prompts={"query": "query: "}, default_prompt_name="query")),
+                 id="prompts"),
+    pytest.param(lambda d: (d / "tokenizer.json").unlink(), id="no-fast-tokenizer"),
+    pytest.param(lambda d: (d / "modules.json").write_text("{not json"), id="corrupt-modules"),
+])
+def test_anything_else_is_left_to_sentence_transformers(tmp_path, change):
+    directory = model_copy(tmp_path)
+    assert bert_encoder.read_layout(directory) is not None
+    change(directory)
+    assert bert_encoder.read_layout(directory) is None

@@ -95,3 +95,18 @@ def test_anything_else_is_left_to_sentence_transformers(tmp_path, change):
     assert bert_encoder.read_layout(directory) is not None
     change(directory)
     assert bert_encoder.read_layout(directory) is None
+
+
+def test_weights_that_do_not_fit_fail_at_load_and_leave_the_model_to_sentence_transformers(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from fathom.embed_process import _plain_bert
+
+    directory = model_copy(tmp_path)
+    weights = load_file(str(MODEL_DIR / "model.safetensors"))
+    (directory / "model.safetensors").unlink()
+    save_file({k: v for k, v in weights.items() if ".layer.5." not in k}, str(directory / "model.safetensors"))
+    assert bert_encoder.read_layout(directory) is not None
+    with pytest.raises(KeyError):
+        bert_encoder.load(directory)
+    assert _plain_bert(str(directory)) is None

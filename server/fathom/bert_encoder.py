@@ -112,12 +112,16 @@ class BertEncoder:
 
         self.layout = layout
         weights = load_file(str(layout.transformer_dir / "model.safetensors"))
-        self.weights = {key.removeprefix(_WEIGHTS_PREFIX): tensor for key, tensor in weights.items()}
+        # sentence-transformers computes in float32 on a CPU whatever the checkpoint stores.
+        self.weights = {key.removeprefix(_WEIGHTS_PREFIX): tensor.float() for key, tensor in weights.items()}
         self.dim = int(self.weights["embeddings.word_embeddings.weight"].shape[1])
         self.tokenizer = Tokenizer.from_file(str(layout.transformer_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(layout.max_tokens)
         pad_id = self.tokenizer.token_to_id("[PAD]")
         self.tokenizer.enable_padding(pad_id=pad_id or 0, pad_token="[PAD]")
+        # Weights that do not fit the config (a missing layer, a wrong shape) fail
+        # here, where the caller can still choose sentence-transformers instead.
+        self.embed(self.tokenize(["def check(): pass"]))
 
     def tokenize(self, texts: list[str]):
         import torch
@@ -145,12 +149,12 @@ class BertEncoder:
         heads = self.layout.heads
         head_dim = x.shape[-1] // heads
         attend = mask[:, None, None, :]
+
+        def split_heads(t):
+            return t.view(batch, length, heads, head_dim).transpose(1, 2)
+
         for i in range(self.layout.layers):
             layer = f"encoder.layer.{i}."
-
-            def split_heads(t):
-                return t.view(batch, length, heads, head_dim).transpose(1, 2)
-
             q = split_heads(self._linear(x, layer + "attention.self.query"))
             k = split_heads(self._linear(x, layer + "attention.self.key"))
             v = split_heads(self._linear(x, layer + "attention.self.value"))
@@ -160,8 +164,8 @@ class BertEncoder:
                                  layer + "attention.output.LayerNorm")
             hidden = F.gelu(self._linear(x, layer + "intermediate.dense"))
             x = self._layer_norm(self._linear(hidden, layer + "output.dense") + x, layer + "output.LayerNorm")
-        weights = mask[..., None].to(x.dtype)
-        return (x * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+        real_tokens = mask[..., None].to(x.dtype)
+        return (x * real_tokens).sum(1) / real_tokens.sum(1).clamp(min=1e-9)
 
     def _linear(self, x, name: str):
         import torch.nn.functional as F
@@ -176,5 +180,6 @@ class BertEncoder:
 
 
 def load(directory: str | Path) -> BertEncoder | None:
+    """None for a model this module does not read; raises if it should but cannot."""
     layout = read_layout(directory)
     return BertEncoder(layout) if layout is not None else None

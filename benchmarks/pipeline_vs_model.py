@@ -6,8 +6,8 @@ model alone on the very same chunk texts, in one run.
 The model-alone figure is the model's best case: texts sorted by length, the
 best of several batch sizes and of the two ways to run it (sentence-transformers,
 and the torch-only forward pass the pipeline uses on a CPU), model already
-loaded (its load time is printed apart). The pipeline figure is a cold `fathom index` from process start to exit,
-model load included.
+loaded (its load time is printed apart). The pipeline figure is a cold
+`fathom index` from process start to exit, model load included.
 """
 from __future__ import annotations
 

@@ -1,13 +1,18 @@
 """Pipeline vs model: chunks/s of a full `fathom index` against chunks/s of the
 model alone on the very same chunk texts, in one run.
 
-    .venv/bin/python benchmarks/pipeline_vs_model.py TREE [--device cpu|cuda|mps] [--model NAME_OR_DIR] [--steady]
+    .venv/bin/python benchmarks/pipeline_vs_model.py TREE [--device cpu|cuda|mps] [--model NAME_OR_DIR] [--steady] [--rounds N]
 
 The model-alone figure is the model's best case: texts sorted by length, the
 best of several batch sizes and of the two ways to run it (sentence-transformers,
 and the torch-only forward pass the pipeline uses on a CPU), model already
 loaded (its load time is printed apart). The pipeline figure is a cold
 `fathom index` from process start to exit, model load included.
+
+This VM's speed drifts by several per cent within minutes, so `--rounds N`
+repeats the cold index and the model-alone pass alternately (pipeline, model,
+pipeline, model, ...) and sets each later pipeline run against the mean of the
+model-alone passes on either side of it.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,6 +70,14 @@ def steady_rate(tree: str, settings, device: str) -> tuple[dict[str, float], flo
     return moments, (last[1] - first[1]) / max(1e-9, last[0] - first[0]), total
 
 
+def cold_index_seconds(tree: str, options: list[str], env: dict) -> float:
+    """A `fathom index` of TREE into the empty cache `env` names, process start to exit."""
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-m", "fathom", "index", tree, *options], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+    return time.monotonic() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("tree")
@@ -71,14 +85,13 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--steady", action="store_true",
                         help="also index once in process to split start-up time from embedding pace")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternate cold index and model-alone pass this many times")
     args = parser.parse_args()
     cache = tempfile.mkdtemp(prefix="fathom-bench-")
     env = {**os.environ, "FATHOM_CACHE_DIR": cache}
     options = ["--device", args.device] + (["--model", args.model] if args.model else [])
-    start = time.monotonic()
-    subprocess.run([sys.executable, "-m", "fathom", "index", args.tree, *options], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
-    pipeline_s = time.monotonic() - start
+    pipeline_s = cold_index_seconds(args.tree, options, env)
     again = time.monotonic()
     subprocess.run([sys.executable, "-m", "fathom", "index", args.tree, *options], check=True, env=env,
                    stdout=subprocess.DEVNULL)
@@ -128,16 +141,42 @@ def main() -> None:
         # The forward pass the pipeline itself runs on a CPU: the ratio is taken
         # against whichever of the two is faster.
         batch_size = batch_texts(args.device)
-        with torch.inference_mode():
-            begin = time.monotonic()
-            for i in range(0, n, batch_size):
-                torch.nn.functional.normalize(lean.embed(lean.tokenize(ordered[i:i + batch_size])), dim=1)
-            rate = n / (time.monotonic() - begin)
+
+        def torch_only_rate() -> float:
+            with torch.inference_mode():
+                begin = time.monotonic()
+                for i in range(0, n, batch_size):
+                    torch.nn.functional.normalize(lean.embed(lean.tokenize(ordered[i:i + batch_size])), dim=1)
+                return n / (time.monotonic() - begin)
+
+        rate = torch_only_rate()
         best = max(best, rate)
         print(f"model alone (torch only, as the pipeline runs it, batch {batch_size}, loaded): {rate:.1f} chunks/s")
     print(f"ratio pipeline / best model: {(n / pipeline_s) / best:.2f}")
     print(f"ratio pipeline / best model with its load time: {(n / pipeline_s) / (n / (n / best + load_s)):.2f}")
     print(f"no-change reindex (whole process): {nochange_s:.2f} s")
+    if args.rounds > 1:
+        if lean is not None and rate >= best:
+            model_rate, how = torch_only_rate, f"torch only, batch {batch_size}"
+        else:
+            best_batch = 16 if args.device == "cpu" else 256
+            def model_rate() -> float:
+                begin = time.monotonic()
+                model.encode(ordered, batch_size=best_batch, show_progress_bar=False)
+                return n / (time.monotonic() - begin)
+            how = f"sentence-transformers, batch {best_batch}"
+        model_rates = [best]
+        ratios = []
+        for round_no in range(2, args.rounds + 1):
+            shutil.rmtree(cache, ignore_errors=True)
+            again_s = cold_index_seconds(args.tree, options, env)
+            model_rates.append(model_rate())
+            around = (model_rates[-2] + model_rates[-1]) / 2
+            ratios.append((n / again_s) / around)
+            print(f"round {round_no}: pipeline {again_s:.1f} s = {n / again_s:.1f} chunks/s; model alone ({how}) "
+                  f"{model_rates[-2]:.1f} before, {model_rates[-1]:.1f} after; ratio {ratios[-1]:.2f}")
+        print(f"ratio, median of rounds 2-{args.rounds} (each against the model passes on either side): "
+              f"{statistics.median(ratios):.2f}")
     if args.steady:
         os.environ["FATHOM_CACHE_DIR"] = tempfile.mkdtemp(prefix="fathom-bench-")
         moments, rate, total_s = steady_rate(args.tree, settings, args.device)

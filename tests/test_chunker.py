@@ -104,6 +104,28 @@ def test_syntax_error_keeps_intact_functions(chunker):
     assert {"good_one", "good_two"} <= names
 
 
+def test_a_grammar_that_will_not_load_costs_only_its_own_files(monkeypatch):
+    """Parsers are built at the first file of their language, in the worker:
+    a grammar that fails there must leave that file its text and every other
+    language its symbols."""
+    import tree_sitter_language_pack
+
+    real_get_parser = tree_sitter_language_pack.get_parser
+
+    def get_parser(lang):
+        if lang == "go":
+            raise RuntimeError("grammar failed to load")
+        return real_get_parser(lang)
+
+    monkeypatch.setattr(tree_sitter_language_pack, "get_parser", get_parser)
+    fresh = Chunker(TokenCounter(TOKENIZER), 256)
+    lang, symbols, chunks = fresh.chunk_source("m.go", "package m\nfunc Handle() {}\n")
+    assert (lang, symbols) == ("go", [])
+    assert "func Handle" in chunks[0].text
+    _, symbols, _ = fresh.chunk_source("a.py", "def parse_date(s):\n    return s\n")
+    assert [s.name for s in symbols] == ["parse_date"]
+
+
 def test_markdown_falls_back_to_sections(chunker):
     source = "# Title\nintro\n## Install\npip install x\n## Usage\nrun it\n"
     lang, symbols, chunks = chunker.chunk_source("README.md", source)

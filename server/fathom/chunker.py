@@ -143,10 +143,6 @@ class Chunker:
         self._file_lines: list[str] = []
         self._file_counts: list[int] | None = None
 
-    def warm(self, languages=DEFINITIONS.keys()) -> None:
-        for lang in languages:
-            self._parser(lang)
-
     def _parser(self, lang: str):
         if lang not in self._parsers:
             from tree_sitter import Query

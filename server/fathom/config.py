@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import platformdirs
@@ -40,9 +40,8 @@ class Settings:
     watcher: bool = True
     workers: int = 0  # chunk pool size; 0 = usable cores
     # The server stops its chunk workers after this long without work (they hold
-    # every grammar and the tokenizer); the next change starts them again.
+    # their grammars and the tokenizer); the next change starts them again.
     pool_idle_seconds: float = 300.0
-    extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
     def from_env(cls) -> "Settings":

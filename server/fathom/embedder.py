@@ -37,7 +37,6 @@ class Embedder:
         self.device: str | None = None
         self.dim: int | None = None
         self.backend: str | None = None  # what runs the model: "torch" alone or "sentence-transformers"
-        self.restarts = 0
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._process = None
@@ -57,8 +56,6 @@ class Embedder:
                 raise EmbedderError("embedder is closed")
             if self._process is not None and self._process.is_alive():
                 return
-            if self._process is not None:
-                self.restarts += 1
             ctx = multiprocessing.get_context("spawn")
             parent, child = ctx.Pipe()
             process = ctx.Process(

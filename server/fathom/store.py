@@ -254,6 +254,7 @@ class Store:
                         for s in r.symbols
                     ],
                 )
+                path_words = expand_identifiers(r.relpath.replace("/", " ").replace(".", " "))
                 for c in r.chunks:
                     # last_insert_rowid, not RETURNING: RETURNING doubled the cost of a cold index's writes.
                     self.conn.execute(
@@ -265,8 +266,7 @@ class Store:
                     chunk_id = self.conn.last_insert_rowid()
                     self.conn.execute(
                         "INSERT INTO chunk_text (rowid, name, path, body) VALUES (?,?,?,?)",
-                        (chunk_id, expand_identifiers(f"{c.container} {c.name}"),
-                         expand_identifiers(r.relpath.replace("/", " ").replace(".", " ")),
+                        (chunk_id, expand_identifiers(f"{c.container} {c.name}"), path_words,
                          expand_identifiers(c.text)),
                     )
                 written += len(r.chunks)
@@ -512,20 +512,6 @@ class Store:
         return _symbol_hits(self.conn.execute(
             f"{_SYMBOL_COLUMNS} WHERE s.name LIKE ? ESCAPE '\\' LIMIT ?", (like_pattern, limit)
         ))
-
-    def symbols_named(self, names: Iterable[str]) -> dict[str, int]:
-        """How many symbols carry each of these exact (case-insensitive) names."""
-        names = list(names)
-        if not names:
-            return {}
-        marks = ",".join("?" * len(names))
-        return {
-            n.lower(): c
-            for n, c in self.conn.execute(
-                f"SELECT name, count(*) FROM symbols WHERE name COLLATE NOCASE IN ({marks}) GROUP BY lower(name)",
-                names,
-            )
-        }
 
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA integrity_check").fetchall()[0][0] == "ok"

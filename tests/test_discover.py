@@ -45,6 +45,8 @@ def test_always_skipped_dirs_virtualenvs_secrets_and_size(tmp_path):
     write(tmp_path, ".git/config")
     write(tmp_path, "myenv/pyvenv.cfg", "home = /usr\n")
     write(tmp_path, "myenv/lib/site.py")
+    write(tmp_path, "condaenv/conda-meta/history", "")
+    write(tmp_path, "condaenv/lib/site.py")
     write(tmp_path, "dist/out.js")
     write(tmp_path, ".env", "TOKEN=1")
     write(tmp_path, ".env.local", "TOKEN=1")

@@ -26,6 +26,8 @@ ALWAYS_SKIPPED_DIRS = frozenset(
     }
 )
 
+IGNORE_FILES = (".gitignore", ".fathomignore")
+
 # Other people's code copied into the tree. It is indexed for symbols and
 # lexical search, so navigation reaches it, but not embedded: it would cost as
 # much as the project's own code to embed (more, in a Go tree with its modules
@@ -90,8 +92,15 @@ class _IgnoreRules:
     def __init__(self, layers: list[tuple[str, pathspec.GitIgnoreSpec]]):
         self.layers = layers
 
-    def descend(self, dir_rel: str, dir_abs: Path) -> "_IgnoreRules":
-        lines = _read_patterns(dir_abs / ".gitignore") + _read_patterns(dir_abs / ".fathomignore")
+    def descend(self, dir_rel: str, dir_abs: Path, names: set[str] | None = None) -> "_IgnoreRules":
+        """The rules inside `dir_abs`; `names`, when the caller has listed the
+        directory anyway, spares an open() of each ignore file it lacks."""
+        lines = [
+            line
+            for ignore_file in IGNORE_FILES
+            if names is None or ignore_file in names
+            for line in _read_patterns(dir_abs / ignore_file)
+        ]
         if not lines:
             return self
         return _IgnoreRules(self.layers + [(dir_rel, pathspec.GitIgnoreSpec.from_lines(lines))])
@@ -105,8 +114,14 @@ class _IgnoreRules:
         return False
 
 
-def _is_virtualenv(path: Path) -> bool:
-    return (path / "pyvenv.cfg").is_file() or (path / "conda-meta").is_dir()
+def _is_virtualenv(entries: list[os.DirEntry]) -> bool:
+    for entry in entries:
+        try:
+            if (entry.name == "pyvenv.cfg" and entry.is_file()) or (entry.name == "conda-meta" and entry.is_dir()):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def discover(root: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> Discovery:
@@ -116,14 +131,19 @@ def discover(root: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> D
     rules = _IgnoreRules([("", pathspec.GitIgnoreSpec.from_lines(base_lines))] if base_lines else [])
     root_key = os.stat(root)
     visited_dirs = {(root_key.st_dev, root_key.st_ino)}
-    stack: list[tuple[str, Path, _IgnoreRules]] = [("", root, rules.descend("", root))]
+    # Each directory is listed once: whether it is a virtualenv and which ignore
+    # files it holds are read off that listing, not asked of the disk again.
+    stack: list[tuple[str, Path, _IgnoreRules]] = [("", root, rules)]
     while stack:
-        dir_rel, dir_abs, dir_rules = stack.pop()
+        dir_rel, dir_abs, outer_rules = stack.pop()
         try:
             entries = sorted(os.scandir(dir_abs), key=lambda e: e.name)
         except OSError as exc:
             result.skipped.append((dir_rel or ".", f"unreadable directory: {exc.strerror}"))
             continue
+        if dir_rel and _is_virtualenv(entries):
+            continue
+        dir_rules = outer_rules.descend(dir_rel, dir_abs, {e.name for e in entries})
         for entry in entries:
             rel = f"{dir_rel}/{entry.name}" if dir_rel else entry.name
             if not _valid_name(entry.name):
@@ -145,11 +165,10 @@ def discover(root: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> D
                     or entry.name.endswith(".egg-info")
                     or key in visited_dirs
                     or dir_rules.ignored(rel, is_dir=True)
-                    or _is_virtualenv(Path(entry.path))
                 ):
                     continue
                 visited_dirs.add(key)
-                stack.append((rel, Path(entry.path), dir_rules.descend(rel, Path(entry.path))))
+                stack.append((rel, Path(entry.path), dir_rules))
                 continue
             if not stat_module.S_ISREG(st.st_mode):
                 continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat as stat_module
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,7 +93,7 @@ class _IgnoreRules:
     def __init__(self, layers: list[tuple[str, pathspec.GitIgnoreSpec]]):
         self.layers = layers
 
-    def descend(self, dir_rel: str, dir_abs: Path, names: set[str] | None = None) -> "_IgnoreRules":
+    def descend(self, dir_rel: str, dir_abs: Path, names: Collection[str] | None = None) -> "_IgnoreRules":
         """The rules inside `dir_abs`; `names`, when the caller has listed the
         directory anyway, spares an open() of each ignore file it lacks."""
         lines = [
@@ -114,14 +115,12 @@ class _IgnoreRules:
         return False
 
 
-def _is_virtualenv(entries: list[os.DirEntry]) -> bool:
-    for entry in entries:
-        try:
-            if (entry.name == "pyvenv.cfg" and entry.is_file()) or (entry.name == "conda-meta" and entry.is_dir()):
-                return True
-        except OSError:
-            continue
-    return False
+def _is_virtualenv(by_name: dict[str, os.DirEntry]) -> bool:
+    marker, conda = by_name.get("pyvenv.cfg"), by_name.get("conda-meta")
+    try:
+        return (marker is not None and marker.is_file()) or (conda is not None and conda.is_dir())
+    except OSError:
+        return False
 
 
 def discover(root: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> Discovery:
@@ -141,9 +140,10 @@ def discover(root: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> D
         except OSError as exc:
             result.skipped.append((dir_rel or ".", f"unreadable directory: {exc.strerror}"))
             continue
-        if dir_rel and _is_virtualenv(entries):
+        by_name = {entry.name: entry for entry in entries}
+        if dir_rel and _is_virtualenv(by_name):
             continue
-        dir_rules = outer_rules.descend(dir_rel, dir_abs, {e.name for e in entries})
+        dir_rules = outer_rules.descend(dir_rel, dir_abs, by_name.keys())
         for entry in entries:
             rel = f"{dir_rel}/{entry.name}" if dir_rel else entry.name
             if not _valid_name(entry.name):

@@ -98,14 +98,16 @@ class Chunk:
     range: Range
     header: str
     text: str
+    # Computed where the chunk is made, in a chunk worker, not in the process
+    # that writes the index and looks it up more than once.
+    text_hash: str = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text_hash", content_hash(self.embed_text.encode("utf-8")))
 
     @property
     def embed_text(self) -> str:
         return f"{self.header}\n{self.text}" if self.header else self.text
-
-    @property
-    def text_hash(self) -> str:
-        return content_hash(self.embed_text.encode("utf-8"))
 
     @property
     def continues_a_definition(self) -> bool:

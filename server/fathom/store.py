@@ -255,20 +255,28 @@ class Store:
                     ],
                 )
                 path_words = expand_identifiers(r.relpath.replace("/", " ").replace(".", " "))
-                for c in r.chunks:
-                    # last_insert_rowid, not RETURNING: RETURNING doubled the cost of a cold index's writes.
-                    self.conn.execute(
-                        "INSERT INTO chunks (file_id, name, kind, container, sl, sc, el, ec, header, text, text_hash, embed)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (file_id, c.name, int(c.kind), c.container, *_range_row(c.range),
-                         c.header, c.text, c.text_hash, r.embed),
-                    )
-                    chunk_id = self.conn.last_insert_rowid()
-                    self.conn.execute(
-                        "INSERT INTO chunk_text (rowid, name, path, body) VALUES (?,?,?,?)",
+                # Ids chosen here rather than read back per row, so both tables
+                # take one executemany per file. No other writer can interleave:
+                # SQLite holds the write lock for the whole transaction.
+                first_id = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM chunks").fetchall()[0][0]
+                ids = range(first_id, first_id + len(r.chunks))
+                self.conn.executemany(
+                    "INSERT INTO chunks (id, file_id, name, kind, container, sl, sc, el, ec, header, text, text_hash, embed)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [
+                        (chunk_id, file_id, c.name, int(c.kind), c.container, *_range_row(c.range),
+                         c.header, c.text, c.text_hash, r.embed)
+                        for chunk_id, c in zip(ids, r.chunks)
+                    ],
+                )
+                self.conn.executemany(
+                    "INSERT INTO chunk_text (rowid, name, path, body) VALUES (?,?,?,?)",
+                    [
                         (chunk_id, expand_identifiers(f"{c.container} {c.name}"), path_words,
-                         expand_identifiers(c.text)),
-                    )
+                         expand_identifiers(c.text))
+                        for chunk_id, c in zip(ids, r.chunks)
+                    ],
+                )
                 written += len(r.chunks)
         return written
 

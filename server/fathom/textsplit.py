@@ -25,26 +25,33 @@ def identifier_parts(identifier: str) -> list[str]:
     return parts
 
 
-_EXPANSIONS: dict[str, str] = {}
-_EXPANSIONS_LIMIT = 200_000
+# identifier -> its parts joined by spaces, "" for an identifier of one part.
+_PARTS: dict[str, str] = {}
+_PARTS_LIMIT = 200_000
 
 
-def _expanded(match: re.Match) -> str:
-    # Code repeats its identifiers: split each distinct one once.
-    word = match.group()
-    expansion = _EXPANSIONS.get(word)
-    if expansion is None:
-        parts = identifier_parts(word)
-        expansion = word if len(parts) <= 1 else f"{word} {' '.join(parts)}"
-        if len(_EXPANSIONS) >= _EXPANSIONS_LIMIT:
-            _EXPANSIONS.clear()
-        _EXPANSIONS[word] = expansion
-    return expansion
+def _parts_text(identifier: str) -> str:
+    parts = identifier_parts(identifier)
+    return " ".join(parts) if len(parts) > 1 else ""
 
 
 def expand_identifiers(text: str) -> str:
-    """Text with every compound identifier followed by its parts, for FTS5."""
-    return IDENTIFIER.sub(_expanded, text)
+    """Text for FTS5, followed by the parts of each compound identifier in it
+    (once per occurrence, each identifier's parts side by side). The ranking
+    reads words and their counts, and phrases only within one identifier, so
+    parts at the end rank as they would inline, and the whole pass stays in C
+    but for each distinct identifier's first split."""
+    identifiers = IDENTIFIER.findall(text)
+    try:
+        parts = list(map(_PARTS.__getitem__, identifiers))
+    except KeyError:
+        if len(_PARTS) >= _PARTS_LIMIT:
+            _PARTS.clear()
+        for identifier in set(identifiers).difference(_PARTS):
+            _PARTS[identifier] = _parts_text(identifier)
+        parts = list(map(_PARTS.__getitem__, identifiers))
+    extra = " ".join(filter(None, parts))
+    return f"{text}\n{extra}" if extra else text
 
 
 def query_terms(query: str) -> list[str]:

@@ -1,10 +1,11 @@
+import json
 import struct
 
 import apsw
 
 from fathom.models import Chunk, ChunkedFile, FileStat, IndexCounts, Range, Symbol, SymbolKind
 from fathom.search import Searcher, symbol_tier
-from fathom.store import SCHEMA_VERSION, Store, _migrate
+from fathom.store import SCHEMA_VERSION, VERIFIED_FOR_S, Store, _migrate
 from fathom.textsplit import expand_identifiers, query_terms
 
 
@@ -96,6 +97,46 @@ def test_corrupt_and_old_databases_are_moved_aside(tmp_path):
     store.close()
     again = Store(path)
     assert "schema" in again.notice
+
+
+def test_the_full_integrity_check_is_skipped_only_for_a_file_left_as_it_was(tmp_path):
+    path = tmp_path / "i.db"
+    store = Store(path)
+    store.write_files([chunked("a.py", [chunk("f", "def f(): pass")])])
+    assert store.integrity_checked
+    store.close()
+
+    again = Store(path)  # closed cleanly by us a moment ago: nothing to re-read
+    assert not again.integrity_checked and again.counts().chunks == 1
+    again.close()
+
+    # Another program wrote into it, same size: the new mtime has the whole file checked.
+    with open(path, "r+b") as f:
+        f.seek(101)  # into the first b-tree page's header
+        f.write(b"\xff")
+    touched = Store(path)
+    assert touched.integrity_checked and "integrity check failed" in touched.notice
+    touched.close()
+
+    # A check more than a day old no longer vouches for the file.
+    stamp = json.loads((tmp_path / "i.db-verified").read_text())
+    stamp["verified_at"] -= VERIFIED_FOR_S + 1
+    (tmp_path / "i.db-verified").write_text(json.dumps(stamp))
+    assert Store(path).integrity_checked
+
+    # A writer that never closed (a crash, or one still running) leaves the -wal file.
+    store, reader = Store(path), Store(path, readonly=True)
+    reader.counts()
+    store.close()  # the reader keeps the -wal file in place
+    assert Store(path).integrity_checked
+
+
+def test_a_damaged_file_with_a_stale_stamp_is_still_moved_aside(tmp_path):
+    path = tmp_path / "i.db"
+    Store(path).close()
+    path.write_bytes(b"garbage" * 1000)
+    store = Store(path)
+    assert "moved to" in store.notice and store.counts().files == 0
 
 
 def test_an_index_one_schema_behind_is_migrated_keeping_its_vectors(tmp_path):

@@ -90,6 +90,9 @@ class IndexUnwritable(StoreError):
     directory, full disk): it is never moved aside for that."""
 
 
+# How long a full integrity check vouches for a file that nobody wrote since.
+VERIFIED_FOR_S = 24 * 3600
+
 # Only these mean the file itself is unusable; any other failure to open it
 # (permissions, a full disk, I/O) must not cost the user their index.
 _DAMAGED = (apsw.CorruptError, apsw.NotADBError, StoreError)
@@ -102,6 +105,8 @@ class Store:
         self.notice = ""  # set when an unusable database was moved aside
         # Answers that take a full scan, kept until the next commit: (commit version, value).
         self._as_of: dict[str, tuple[tuple[int, int], object]] = {}
+        self._verified_at: float | None = None  # when a full check last passed (writable stores)
+        self.integrity_checked = False  # whether opening ran that check
         self.conn = self._connect()
 
     # -- opening -----------------------------------------------------------------------
@@ -148,6 +153,7 @@ class Store:
         return conn
 
     def _open_and_check(self) -> apsw.Connection:
+        vouched = self._still_verified()
         conn = self._open_connection()
         try:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -163,9 +169,12 @@ class Store:
                 version = _migrate(conn)
             if has_meta and version != SCHEMA_VERSION:
                 raise StoreError(f"index schema {version} is not the current {SCHEMA_VERSION}")
-            check = conn.execute("PRAGMA quick_check").fetchall()
-            if check[0][0] != "ok":
-                raise StoreError(f"integrity check failed: {check[0][0]}")
+            if vouched is None:
+                check = conn.execute("PRAGMA quick_check").fetchall()
+                if check[0][0] != "ok":
+                    raise StoreError(f"integrity check failed: {check[0][0]}")
+            self._verified_at = vouched if vouched is not None else time.time()
+            self.integrity_checked = vouched is None
             with conn:
                 conn.execute(SCHEMA)
                 conn.execute(
@@ -193,6 +202,43 @@ class Store:
     def _unwritable(self, exc: BaseException) -> IndexUnwritable:
         return unwritable(self.path.parent, exc)
 
+    # The full check reads the whole file (about 8 s a gigabyte), so it is skipped
+    # when the file is exactly as this program left it at a clean close, within
+    # VERIFIED_FOR_S of a check that passed. Anything else that writes the file
+    # changes its size or mtime; a crash leaves the -wal file behind.
+
+    @property
+    def _stamp_path(self) -> Path:
+        return Path(f"{self.path}-verified")
+
+    def _still_verified(self) -> float | None:
+        """When the last full check passed, if it still vouches for the file."""
+        try:
+            stamp = json.loads(self._stamp_path.read_text())
+            st = os.stat(self.path)
+            if Path(f"{self.path}-wal").exists():
+                return None
+            same_file = [stamp["size"], stamp["mtime_ns"], stamp["inode"]] == [st.st_size, st.st_mtime_ns, st.st_ino]
+            verified_at = float(stamp["verified_at"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return verified_at if same_file and 0 <= time.time() - verified_at < VERIFIED_FOR_S else None
+
+    def _record_clean_close(self) -> None:
+        try:
+            if self._verified_at is None or Path(f"{self.path}-wal").exists():
+                return  # another connection still has it open: its writes are not vouched for
+            st = os.stat(self.path)
+            stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino,
+                     "verified_at": self._verified_at}
+            partial = self._stamp_path.with_name(self._stamp_path.name + ".tmp")
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(stamp))
+            os.replace(partial, self._stamp_path)
+        except OSError:
+            pass  # without a stamp the next open checks in full
+
     def _move_aside(self, why: str) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         moved = self.path.with_name(f"{self.path.name}.broken-{stamp}")
@@ -200,10 +246,13 @@ class Store:
             p = Path(str(self.path) + suffix)
             if p.exists():
                 os.replace(p, Path(str(moved) + suffix))
+        self._stamp_path.unlink(missing_ok=True)
         self.notice = f"index at {self.path} was unusable ({why}); moved to {moved.name} and rebuilding"
 
     def close(self) -> None:
         self.conn.close()
+        if not self.readonly:
+            self._record_clean_close()
 
     # -- meta --------------------------------------------------------------------------
 

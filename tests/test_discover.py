@@ -1,7 +1,7 @@
 import os
 from pathlib import Path
 
-from fathom.discover import discover, is_indexable_path, is_vendored
+from fathom.discover import discover, is_indexable_path, is_test_code, is_vendored
 
 
 def write(root: Path, rel: str, text: str = "x = 1\n") -> Path:
@@ -93,3 +93,13 @@ def test_vendored_directories_are_recognised_by_name():
     assert is_vendored("static/admin/js/vendor/jquery/jquery.js")
     assert is_vendored("third_party/zlib/inflate.c")
     assert not is_vendored("vendor.py") and not is_vendored("src/vendors_api/client.py")
+
+
+def test_test_code_is_recognised_by_its_usual_names():
+    for path in ["tests/test_api.py", "sympy/core/tests/test_basic.py", "test_cli.py", "pkg/conftest.py",
+                 "server/handler_test.go", "src/app.test.ts", "web/button.spec.jsx", "spec/models/user_spec.rb",
+                 "src/test/java/org/acme/ParserTest.java", "__tests__/render.js"]:
+        assert is_test_code(path), path
+    for path in ["src/testing_utils.py", "contest.py", "attestation/verify.py", "django/testing/client.py",
+                 "latest.py", "src/protest/app.ts"]:
+        assert not is_test_code(path), path

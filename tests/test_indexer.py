@@ -164,18 +164,36 @@ def test_vendored_code_is_found_by_name_and_words_but_never_embedded(tmp_path, f
     assert not hits.partial and hits.hits[0].name == "lazy_module_loader"
 
 
-def test_embed_backlog_serves_saved_files_then_first_windows_then_continuations():
+def test_embed_backlog_serves_saved_files_then_first_windows_then_continuations_then_tests():
     from fathom.indexer import EmbedBacklog
 
+    def tier(continues=False, in_tests=False, saved=False):
+        return EmbedBacklog.tier(continues_a_definition=continues, in_tests=in_tests, saved=saved)
+
     backlog = EmbedBacklog()
-    backlog.add("cont", "c", continues_a_definition=True)
-    backlog.add("head", "h", continues_a_definition=False)
-    backlog.add("saved", "s", continues_a_definition=True, saved=True)
-    backlog.add("cont", "c", continues_a_definition=True, saved=True)  # its file was saved: it moves up
-    backlog.add("head", "h", continues_a_definition=False)  # already waiting: no second copy
-    assert len(backlog) == 3
+    assert backlog.add("test", "t", tier(in_tests=True))
+    assert backlog.add("cont", "c", tier(continues=True))
+    assert backlog.add("head", "h", tier())
+    assert backlog.add("saved", "s", tier(continues=True, saved=True))
+    assert not backlog.add("cont", "c", tier(continues=True, saved=True))  # its file was saved: it moves up
+    assert not backlog.add("head", "h", tier())  # already waiting: no second copy
+    assert not backlog.add("head", "h", tier(in_tests=True))  # a test's copy of it does not move it back
+    assert len(backlog) == 4 and "test" in backlog
     assert backlog.take(2) == (["saved", "cont"], ["s", "c"])
-    assert backlog.take(5) == (["head"], ["h"]) and len(backlog) == 0
+    assert backlog.take(5) == (["head", "test"], ["h", "t"]) and len(backlog) == 0 and "test" not in backlog
+
+
+def test_a_first_index_embeds_test_code_last(tmp_path, fake_embedder):
+    root = tmp_path / "proj"
+    (root / "tests").mkdir(parents=True)
+    # Named so that the walk meets the tests first.
+    (root / "conftest.py").write_text("def fixture_db():\n    return None\n")
+    (root / "date_test.py").write_text("def test_format_date():\n    assert format_date(1)\n")
+    (root / "parsing.py").write_text("def parse_date(text):\n    return text.split('-')\n")
+    (root / "tests" / "test_parsing.py").write_text("def test_parse_date():\n    assert parse_date('x')\n")
+    run(root, fake_embedder)
+    order = [t.splitlines()[0] for t in fake_embedder.embedded]
+    assert order.index("parse_date") < min(order.index(t) for t in ("fixture_db", "test_format_date", "test_parse_date"))
 
 
 def test_status_says_indexing_until_the_last_file_is_read_even_when_vectors_come_first():

@@ -53,7 +53,7 @@ def test_vectors_are_keyed_by_text_hash_and_survive_moves(tmp_path):
     c = chunk("f", "def f(): pass")
     store.write_files([chunked("a.py", [c])])
     store.use_vector_model("m", 2)
-    assert [p.text_hash for p in store.pending_embeddings()] == [c.text_hash]
+    assert [(p.text_hash, p.relpath) for p in store.pending_embeddings()] == [(c.text_hash, "a.py")]
     assert store.write_vectors([(c.text_hash, struct.pack("2f", 1, 0))]) == 1
     assert store.pending_count() == 0
     store.remove_files(["a.py"])

@@ -42,6 +42,26 @@ def is_vendored(relpath: str) -> bool:
     return any(part in VENDORED_DIRS for part in relpath.split("/")[:-1])
 
 
+# Test code is indexed and embedded like any other, but last: questions about
+# what a project does are answered by its own code first. Only the order of
+# embedding depends on this, so a wrong guess costs nothing but time.
+TEST_DIRS = frozenset({"test", "tests", "__tests__", "spec", "specs"})
+TEST_FILE_PREFIXES = ("test_",)
+TEST_FILE_SUFFIXES = ("_test.py", "_tests.py", "_test.go", "_spec.rb", "Test.java", "Tests.java", "Test.kt", "Tests.cs")
+TEST_FILE_INFIXES = (".test.", ".spec.")
+
+
+def is_test_code(relpath: str) -> bool:
+    *dirs, name = relpath.split("/")
+    return (
+        any(part in TEST_DIRS for part in dirs)
+        or name.startswith(TEST_FILE_PREFIXES)
+        or name.endswith(TEST_FILE_SUFFIXES)
+        or any(infix in name for infix in TEST_FILE_INFIXES)
+        or name == "conftest.py"
+    )
+
+
 # Credentials are never read, whatever the ignore files say.
 SECRET_PATTERNS = pathspec.GitIgnoreSpec.from_lines(
     [

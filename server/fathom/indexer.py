@@ -19,10 +19,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from .chunk_pool import ChunkPool
-from .discover import discover, is_indexable_path, is_vendored
+from .discover import discover, is_indexable_path, is_test_code, is_vendored
 from .embed_process import batch_texts
 from .embedder import Embedder, EmbedderError
-from .models import ChunkedFile, ChunkTask, DiscoveredFile, FileStat, RunStats
+from .models import ChunkedFile, ChunkTask, DiscoveredFile, FileStat, PendingEmbedding, RunStats
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -59,43 +59,59 @@ class _EmbedBatch:
 class EmbedBacklog:
     """Texts waiting for a vector, in the order they go to the model: those of
     a file just saved, then the first window of every definition, then the
-    windows that continue long definitions. Search finds a definition by its
-    first window; the rest add detail, and are a third to a half of the work."""
+    windows that continue long definitions, then test code. Search finds a
+    definition by its first window; the rest add detail, and are a third to a
+    half of the work. Tests are another third of some projects (sympy's)."""
+
+    SAVED, FIRST_WINDOW, CONTINUATION, TEST_CODE = range(4)
 
     def __init__(self) -> None:
         # OrderedDict, not dict: taking from the front of a plain dict again and
         # again rescans the holes its earlier deletions left, quadratic in a large tree.
-        self._saved: OrderedDict[str, str] = OrderedDict()
-        self._first: OrderedDict[str, str] = OrderedDict()
-        self._continuing: OrderedDict[str, str] = OrderedDict()
+        self._tiers: list[OrderedDict[str, str]] = [OrderedDict() for _ in range(4)]
+        self._tier_of: dict[str, int] = {}
 
-    def add(self, text_hash: str, text: str, *, continues_a_definition: bool, saved: bool = False) -> bool:
-        """Queue a text (a saved file's moves up if already waiting); True if it was not waiting."""
-        new = text_hash not in self
+    @classmethod
+    def tier(cls, *, continues_a_definition: bool, in_tests: bool, saved: bool = False) -> int:
         if saved:
-            self._first.pop(text_hash, None)
-            self._continuing.pop(text_hash, None)
-            self._saved[text_hash] = text
-        elif new:
-            (self._continuing if continues_a_definition else self._first)[text_hash] = text
-        return new
+            return cls.SAVED
+        if in_tests:
+            return cls.TEST_CODE
+        return cls.CONTINUATION if continues_a_definition else cls.FIRST_WINDOW
+
+    def add(self, text_hash: str, text: str, tier: int) -> bool:
+        """Queue a text, or move it up to `tier` if it waits further back;
+        True if it was not waiting."""
+        waiting = self._tier_of.get(text_hash)
+        if waiting is not None:
+            if waiting <= tier:
+                return False
+            del self._tiers[waiting][text_hash]
+        self._tiers[tier][text_hash] = text
+        self._tier_of[text_hash] = tier
+        return waiting is None
 
     def take(self, n: int) -> tuple[list[str], list[str]]:
         """Up to n (hashes, texts), first in line first."""
         hashes: list[str] = []
         texts: list[str] = []
-        for tier in (self._saved, self._first, self._continuing):
+        for tier in self._tiers:
             while tier and len(hashes) < n:
                 h, text = tier.popitem(last=False)
+                del self._tier_of[h]
                 hashes.append(h)
                 texts.append(text)
         return hashes, texts
 
     def __contains__(self, text_hash: str) -> bool:
-        return text_hash in self._saved or text_hash in self._first or text_hash in self._continuing
+        return text_hash in self._tier_of
 
     def __len__(self) -> int:
-        return len(self._saved) + len(self._first) + len(self._continuing)
+        return len(self._tier_of)
+
+
+def _pending_tier(p: PendingEmbedding) -> int:
+    return EmbedBacklog.tier(continues_a_definition=p.continues_a_definition, in_tests=is_test_code(p.relpath))
 
 
 class Indexer:
@@ -171,7 +187,7 @@ class _Run:
         if pending:
             self._start_embedder_soon()
         for p in pending:
-            self._to_embed.add(p.text_hash, p.embed_text, continues_a_definition=p.continues_a_definition)
+            self._to_embed.add(p.text_hash, p.embed_text, _pending_tier(p))
         self._embed_total = len(self._to_embed)
 
         self._chunk(tasks, report=True)
@@ -264,13 +280,18 @@ class _Run:
         self.stats.chunks_written += self.store.write_files(batch)
         if not self.embed:
             return
-        new = {c.text_hash: c for r in batch if r.status == "indexed" and r.embed for c in r.chunks}
+        new: dict[str, tuple[str, int]] = {}
+        for r in batch:
+            if r.status == "indexed" and r.embed:
+                in_tests = is_test_code(r.relpath)
+                for c in r.chunks:
+                    tier = EmbedBacklog.tier(continues_a_definition=c.continues_a_definition, in_tests=in_tests,
+                                             saved=urgent)
+                    if c.text_hash not in new or tier < new[c.text_hash][1]:
+                        new[c.text_hash] = (c.embed_text, tier)
         if new:
             have = self.store.embedded_among(list(new))
-            added = sum(
-                self._to_embed.add(h, c.embed_text, continues_a_definition=c.continues_a_definition, saved=urgent)
-                for h, c in new.items() if h not in have
-            )
+            added = sum(self._to_embed.add(h, text, tier) for h, (text, tier) in new.items() if h not in have)
             self._embed_total += added
             if added:
                 self._start_embedder_soon()
@@ -301,7 +322,7 @@ class _Run:
             if self.store.use_vector_model(emb.model_id, emb.dim):
                 self.progress.message(f"model changed to {emb.model_id}: vectors will be recomputed")
                 for p in self.store.pending_embeddings():
-                    self._to_embed.add(p.text_hash, p.embed_text, continues_a_definition=p.continues_a_definition)
+                    self._to_embed.add(p.text_hash, p.embed_text, _pending_tier(p))
                 self._embed_total = len(self._to_embed) + self._embed_done
             self._vector_table_ready = True
         while self._to_embed and len(self._in_flight) < EMBED_REQUESTS_IN_FLIGHT:
@@ -331,8 +352,7 @@ class _Run:
                     # Put the texts back: they are still pending in the index.
                     for p in self.store.pending_embeddings():
                         if p.text_hash in batch.hashes:
-                            self._to_embed.add(p.text_hash, p.embed_text,
-                                               continues_a_definition=p.continues_a_definition)
+                            self._to_embed.add(p.text_hash, p.embed_text, _pending_tier(p))
                     self._embedder_ready.clear()
                     threading.Thread(target=self._start_embedder, daemon=True).start()
                 continue

@@ -134,6 +134,7 @@ class PendingEmbedding:
     text_hash: str
     embed_text: str
     continues_a_definition: bool = False
+    relpath: str = ""  # a file with a chunk of this text
 
 
 @dataclass

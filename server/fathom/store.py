@@ -395,14 +395,16 @@ class Store:
 
     def pending_embeddings(self) -> list[PendingEmbedding]:
         """Distinct texts that some chunk needs and no vector covers yet."""
+        # With min() among the results, SQLite takes the other columns from that row.
         rows = self.conn.execute(
-            "SELECT c.text_hash, c.header, c.text FROM chunks c"
+            "SELECT c.text_hash, c.header, c.text, f.path, min(c.id) AS first FROM chunks c"
+            " JOIN files f ON f.id = c.file_id"
             " WHERE c.embed AND NOT EXISTS (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash)"
-            " GROUP BY c.text_hash ORDER BY min(c.id)"
+            " GROUP BY c.text_hash ORDER BY first"
         )
         return [
-            PendingEmbedding(h, f"{header}\n{text}" if header else text, header.endswith(CONTINUED))
-            for h, header, text in rows
+            PendingEmbedding(h, f"{header}\n{text}" if header else text, header.endswith(CONTINUED), path)
+            for h, header, text, path, _first in rows
         ]
 
     def embedded_among(self, hashes: list[str]) -> set[str]:

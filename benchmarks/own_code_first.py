@@ -11,7 +11,6 @@ the same tree, for a comparison taken in the same minutes.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -20,9 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE_SERVER = Path(__file__).resolve().parent.parent / "server"
-sys.path.insert(0, str(HERE_SERVER))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from phase1_vs_ctags import HERE_SERVER, checkout_arguments  # noqa: E402
 
+sys.path.insert(0, str(HERE_SERVER))
 from fathom.discover import is_test_code  # noqa: E402
 
 _PENDING_BY_PATH = (
@@ -89,13 +89,7 @@ def one_run(tree: str, server_dir: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("tree")
-    parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--before", type=Path, help="another checkout's server/ directory, run first in each round")
-    args = parser.parse_args()
-    sides = [("before", args.before)] if args.before else []
-    sides.append(("this checkout", HERE_SERVER))
+    args, sides = checkout_arguments(__doc__, rounds=1)
     for round_no in range(1, args.rounds + 1):
         for name, server_dir in sides:
             done = one_run(args.tree, server_dir)

@@ -68,16 +68,22 @@ def run_fathom(tree: str, server_dir: Path) -> dict:
     return {"process_wall_s": process_wall, **timing, "files": files, "chunks": chunks}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def checkout_arguments(doc: str, rounds: int) -> tuple[argparse.Namespace, list[tuple[str, Path]]]:
+    """TREE, --rounds and --before, and the checkouts each round runs: (name, its server/ directory)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("tree")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--before", type=Path, help="another checkout's server/ directory, run first in each round")
     args = parser.parse_args()
-    if shutil.which("ctags") is None:
-        raise SystemExit("universal-ctags is not installed (Debian: apt install universal-ctags)")
     sides = [("before", args.before)] if args.before else []
     sides.append(("this checkout", HERE_SERVER))
+    return args, sides
+
+
+def main() -> None:
+    args, sides = checkout_arguments(__doc__, rounds=3)
+    if shutil.which("ctags") is None:
+        raise SystemExit("universal-ctags is not installed (Debian: apt install universal-ctags)")
     results: dict[str, list[dict]] = {name: [] for name, _ in sides}
     ctags: list[float] = []
     for round_no in range(1, args.rounds + 1):

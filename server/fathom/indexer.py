@@ -280,18 +280,17 @@ class _Run:
         self.stats.chunks_written += self.store.write_files(batch)
         if not self.embed:
             return
-        new: dict[str, tuple[str, int]] = {}
-        for r in batch:
-            if r.status == "indexed" and r.embed:
-                in_tests = is_test_code(r.relpath)
-                for c in r.chunks:
-                    tier = EmbedBacklog.tier(continues_a_definition=c.continues_a_definition, in_tests=in_tests,
-                                             saved=urgent)
-                    if c.text_hash not in new or tier < new[c.text_hash][1]:
-                        new[c.text_hash] = (c.embed_text, tier)
+        new = [
+            (c, EmbedBacklog.tier(continues_a_definition=c.continues_a_definition, in_tests=is_test_code(r.relpath),
+                                  saved=urgent))
+            for r in batch if r.status == "indexed" and r.embed for c in r.chunks
+        ]
         if new:
-            have = self.store.embedded_among(list(new))
-            added = sum(self._to_embed.add(h, text, tier) for h, (text, tier) in new.items() if h not in have)
+            have = self.store.embedded_among(list({c.text_hash for c, _ in new}))
+            # A text met twice waits in the better of its two places (`add` moves it up).
+            added = sum(
+                self._to_embed.add(c.text_hash, c.embed_text, tier) for c, tier in new if c.text_hash not in have
+            )
             self._embed_total += added
             if added:
                 self._start_embedder_soon()

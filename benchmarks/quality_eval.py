@@ -254,16 +254,25 @@ def report(method_results: dict[str, list], queries: list[Query]) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="fathom-eval-"))
+    queries, units, roots = prepare([p.resolve() for p in args.projects], work / "trees")
+    return evaluate(queries, units, roots, work, args)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("projects", nargs="+", type=Path)
     parser.add_argument("--methods", default="bm25,dense,rrf,fathom")
     parser.add_argument("--work", type=Path, help="keep the stripped copies and the index here")
     parser.add_argument("--json", dest="json_out", type=Path)
     parser.add_argument("--model-path", help="sentence-transformers model for the dense baseline "
                                              "(default: the bundled all-MiniLM-L6-v2)")
-    args = parser.parse_args()
+
+
+def evaluate(queries: list[Query], units: list[Unit], roots: list[Path], work: Path, args) -> int:
+    """Every method of `args.methods` over the prepared trees, printed as a table."""
     methods = args.methods.split(",")
-    work = args.work or Path(tempfile.mkdtemp(prefix="fathom-eval-"))
-    queries, units, roots = prepare([p.resolve() for p in args.projects], work / "trees")
     print(f"{len(queries)} queries, {len(units)} functions/classes, projects: "
           + ", ".join(f"{r.name} ({sum(q.project == r.name for q in queries)})" for r in roots), file=sys.stderr)
     if args.model_path is None:

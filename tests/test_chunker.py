@@ -55,6 +55,53 @@ def test_languages_produce_symbols_and_chunks(chunker, path):
     assert chunks, "every file with code yields chunks"
 
 
+def test_every_languages_definitions_compile_as_a_query():
+    """A node type a grammar does not have fails the whole query, and every file
+    of that language would quietly lose its symbols."""
+    from tree_sitter import Query
+    from tree_sitter_language_pack import get_language
+
+    from fathom.languages import DEFINITIONS
+
+    for lang, table in DEFINITIONS.items():
+        Query(get_language(lang), "\n".join(f"({node}) @def" for node in table))
+
+
+def test_javascript_functions_bound_by_assignment_are_definitions(chunker):
+    source = (
+        "/**\n * Adds key path / schema type pairs to this schema.\n */\n\n"
+        "Schema.prototype.add = function add(obj) {\n  return obj;\n};\n"
+        "exports.parse = function (s) { return s; };\n"
+        "module.exports = function createApplication() { return 1; };\n"
+        "var routes = { get: function (p) {}, post: (p) => p };\n"
+        "class View { render = () => 1; static cache = function () {}; size = 3; }\n"
+        "table[key] = function () {};\n"
+    )
+    _, symbols, chunks = chunker.chunk_source("lib/schema.js", source)
+    assert {(s.name, s.kind.name, s.container) for s in symbols} == {
+        ("add", "Method", "Schema"), ("parse", "Function", ""), ("createApplication", "Function", ""),
+        ("get", "Method", ""), ("post", "Method", ""),
+        ("View", "Class", ""), ("render", "Method", "View"), ("cache", "Method", "View"),
+    }
+    add = next(c for c in chunks if c.name == "add")
+    # The JSDoc a blank line above is the function's, for the model to read with it.
+    assert (add.range.start_line, add.range.end_line) == (0, 6) and add.header == "Schema.add"
+    assert "Adds key path" in add.text
+
+
+def test_typescript_class_fields_holding_functions_are_methods(chunker):
+    source = "class Form {\n  private n = 3;\n  onSubmit = (e: Event): void => {\n    e.preventDefault();\n  };\n}\n"
+    _, symbols, _ = chunker.chunk_source("form.ts", source)
+    assert {(s.name, s.kind.name, s.container) for s in symbols} == {("Form", "Class", ""), ("onSubmit", "Method", "Form")}
+
+
+def test_only_doc_comments_reach_across_a_blank_line(chunker):
+    source = "// TODO: unrelated note\n\nfunction f() {}\n/* a block */\n\nfunction g() {}\n"
+    _, _, chunks = chunker.chunk_source("a.js", source)
+    starts = {c.name: c.range.start_line for c in chunks}
+    assert starts["f"] == 2 and starts["g"] == 5
+
+
 def test_ranges_are_exact_and_zero_based(chunker):
     source = "import os\n\n\nclass Parser:\n    def parse_date(self, s):\n        return s\n"
     _, symbols, chunks = chunker.chunk_source("pkg/p.py", source)

@@ -13,6 +13,14 @@ from .languages import DEFINITIONS, WRAPPERS, Definition, language_for
 from .models import CONTINUED, Chunk, Range, Symbol, SymbolKind
 
 FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function"})
+# Nodes that define a function only when this field holds one.
+FUNCTION_VALUE_FIELD = {
+    "variable_declarator": "value", "assignment_expression": "right", "pair": "value",
+    "field_definition": "value", "public_field_definition": "value",
+}
+# `exports.f = …`, `A.prototype.f = …`: these parts of an assignment's target say
+# nothing a reader would call a container.
+_NOT_CONTAINERS = frozenset({"prototype", "exports", "module", "this"})
 IDENTIFIER_TYPES = frozenset(
     {
         "identifier", "type_identifier", "field_identifier", "property_identifier",
@@ -121,6 +129,7 @@ class _Def:
     name: str
     parent: "_Def | None" = None
     chunked: bool = True
+    owner: str = ""  # what a dotted name says it belongs to: `A` of `A.prototype.f = …`
 
     @property
     def qualified_container(self) -> str:
@@ -129,7 +138,7 @@ class _Def:
         while p is not None:
             names.append(p.name)
             p = p.parent
-        return ".".join(reversed(names))
+        return ".".join(reversed(names)) or self.owner
 
 
 class Chunker:
@@ -241,14 +250,16 @@ class Chunker:
             spec = table[node.type]
             if spec.needs_body and node.child_by_field_name("body") is None:
                 continue
-            if node.type == "variable_declarator":
-                value = node.child_by_field_name("value")
+            value_field = FUNCTION_VALUE_FIELD.get(node.type)
+            if value_field is not None:
+                value = node.child_by_field_name(value_field)
                 if value is None or value.type not in FUNCTION_VALUES:
                     continue
             name = self._name_of(node, data)
             if not name:
                 continue
             kind = self._refine_kind(node, spec.kind)
+            owner = ""
             outer = node
             while outer.parent is not None and outer.parent.type in WRAPPERS and outer.parent.named_child_count <= 3:
                 outer = outer.parent
@@ -257,9 +268,14 @@ class Chunker:
             parent = open_defs[-1] if open_defs else None
             if parent is not None and parent.spec.role == "scope" and kind == SymbolKind.Function:
                 kind = SymbolKind.Method
-            if "." in name or ":" in name:  # Lua `function M.h()`, `M:k()`
-                name = name.replace(":", ".").rpartition(".")[2] or name
-            d = _Def(node, outer, spec, kind, name[:MAX_NAME], parent)
+            if "." in name or ":" in name:  # Lua `function M.h()`, `M:k()`; JS `A.prototype.f = …`
+                prefix, _, last = name.replace(":", ".").rpartition(".")
+                parts = prefix.split(".")
+                if "prototype" in parts and kind == SymbolKind.Function:
+                    kind = SymbolKind.Method
+                owner = ".".join(part for part in parts if part not in _NOT_CONTAINERS)
+                name = last or name
+            d = _Def(node, outer, spec, kind, name[:MAX_NAME], parent, owner=owner[:MAX_NAME])
             ancestor = parent
             while ancestor is not None:
                 if ancestor.spec.role == "function":
@@ -281,6 +297,11 @@ class Chunker:
         named = node.child_by_field_name("name")
         if named is not None:
             return text(named).strip()
+        if node.type == "assignment_expression":
+            return Chunker._assigned_name(node, text)
+        named = node.child_by_field_name("key") or node.child_by_field_name("property")
+        if named is not None and named.type in ("property_identifier", "private_property_identifier", "string"):
+            return text(named).strip("'\"` ")
         declarator = node.child_by_field_name("declarator")
         while declarator is not None:
             if declarator.type in IDENTIFIER_TYPES:
@@ -290,6 +311,19 @@ class Chunker:
             if child.type in IDENTIFIER_TYPES:
                 return text(child)
         return ""
+
+    @staticmethod
+    def _assigned_name(node, text) -> str:
+        """`f`, or the dotted `A.prototype.f`, for `… = function …`; `module.exports =
+        function createApp()` is called by the function's own name."""
+        target = node.child_by_field_name("left")
+        if target is None or target.type not in ("identifier", "member_expression"):
+            return ""
+        dotted = text(target)
+        if dotted.rpartition(".")[2] in _NOT_CONTAINERS:
+            own = node.child_by_field_name("right").child_by_field_name("name")
+            return text(own) if own is not None else ""
+        return dotted if "(" not in dotted and "[" not in dotted else ""
 
     @staticmethod
     def _refine_kind(node, kind: SymbolKind) -> SymbolKind:
@@ -309,10 +343,15 @@ class Chunker:
 
     @staticmethod
     def _leading_comment_start(node, lines: list[str]) -> int:
-        """Doc comments above a definition belong to its chunk."""
+        """Doc comments above a definition belong to its chunk: those that touch it,
+        and a `/**` block a blank line above it (a common JSDoc layout)."""
         start = node.start_point[0]
         prev = node.prev_named_sibling
-        while prev is not None and "comment" in prev.type and prev.end_point[0] >= start - 1:
+        while prev is not None and "comment" in prev.type:
+            gap = start - 1 - prev.end_point[0]
+            if gap > 1 or (gap == 1 and not (lines[prev.start_point[0]].lstrip().startswith("/**")
+                                             and not lines[start - 1].strip())):
+                break
             start = prev.start_point[0]
             prev = prev.prev_named_sibling
         return start

@@ -36,10 +36,16 @@ _JS = {
     "class_declaration": _scope(),
     "class": _scope(),
     "method_definition": _fn(K.Method),
-    "variable_declarator": _fn(),  # only when its value is a function, see chunker
+    # These four only when their value is a function (see chunker): `const f = () => …`,
+    # `Schema.prototype.add = function (…) {…}`, `{ parse: function (…) {…} }`, `onClick = (e) => …`.
+    "variable_declarator": _fn(),
+    "assignment_expression": _fn(),
+    "pair": _fn(K.Method),
+    "field_definition": _fn(K.Method),
 }
 _TS = {
-    **_JS,
+    **{node: spec for node, spec in _JS.items() if node != "field_definition"},
+    "public_field_definition": _fn(K.Method),
     "abstract_class_declaration": _scope(),
     "interface_declaration": _scope(K.Interface),
     "type_alias_declaration": _fn(K.TypeParameter),
@@ -140,7 +146,7 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
 }
 
 # Nodes that wrap a definition and belong to its chunk (decorators, `export`).
-WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration", "lexical_declaration", "variable_declaration", "type_declaration"})
+WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration", "lexical_declaration", "variable_declaration", "type_declaration", "expression_statement"})
 
 EXTENSIONS = {
     "py": "python", "pyi": "python", "pyw": "python",

@@ -6,7 +6,8 @@ one directly above a function (a declaration, a method, or an arrow function
 or function expression bound to a name, a class field or a property) becomes a query: its
 first sentence, before any `@tag`. A hit is a result in the right file whose
 range covers the function's first line; a strict hit starts there too (or at
-its first decorator). Same methods, same scoring, same table:
+its first decorator, or at the first of its TypeScript overload signatures).
+Same methods, same scoring, same table:
 
     python benchmarks/quality_eval_js.py /tmp/npmeval/rxjs-7.8.1/package/src ...
 
@@ -125,8 +126,23 @@ def strip_file(source: str, parser) -> tuple[str, list[tuple[str, int, int, str]
         return data[named.start_byte:named.end_byte].decode() if named is not None else "?"
 
     def first_line(node) -> int:
+        """Its first decorator, or the first of the overload signatures right above
+        it: in TypeScript those are part of the function's declaration."""
         decorators = [c for c in node.children if c.type == "decorator"]
-        return min([node.start_point[0]] + [d.start_point[0] for d in decorators])
+        first = min([node.start_point[0]] + [d.start_point[0] for d in decorators])
+        name = name_of(node)
+        previous = node.prev_named_sibling
+        while previous is not None:
+            if previous.type != "comment":
+                signature = previous.child_by_field_name("declaration") \
+                    if previous.type == "export_statement" else previous
+                named = signature.child_by_field_name("name") if signature is not None else None
+                if signature is None or signature.type != "function_signature" or named is None \
+                        or data[named.start_byte:named.end_byte].decode() != name:
+                    break
+                first = previous.start_point[0]
+            previous = previous.prev_named_sibling
+        return first
 
     found = []
     for node, sentence in documented:

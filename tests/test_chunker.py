@@ -95,6 +95,26 @@ def test_typescript_class_fields_holding_functions_are_methods(chunker):
     assert {(s.name, s.kind.name, s.container) for s in symbols} == {("Form", "Class", ""), ("onSubmit", "Method", "Form")}
 
 
+def test_typescript_overloads_and_their_implementation_are_one_definition(chunker):
+    source = (
+        "export function map<T, R>(project: (v: T) => R): Op<T, R>;\n"
+        "export function map<T, R, A>(project: (v: T) => R, thisArg: A): Op<T, R>;\n"
+        "\n"
+        "export function map<T, R>(project: (v: T) => R, thisArg?: any): Op<T, R> {\n"
+        "  return operate(project);\n"
+        "}\n"
+        "declare function parse(s: string): number;\n"
+        "declare function parse(s: string, radix: number): number;\n"
+        "function other(): void;\n"
+        "function unrelated() {}\n"
+    )
+    _, symbols, chunks = chunker.chunk_source("map.ts", source)
+    assert [(s.name, s.range.start_line, s.range.end_line) for s in symbols] == [
+        ("map", 0, 5), ("parse", 6, 7), ("other", 8, 8), ("unrelated", 9, 9)]
+    map_chunk = next(c for c in chunks if c.name == "map")
+    assert map_chunk.text.count("export function map") == 3
+
+
 def test_only_doc_comments_reach_across_a_blank_line(chunker):
     source = "// TODO: unrelated note\n\nfunction f() {}\n/* a block */\n\nfunction g() {}\n"
     _, _, chunks = chunker.chunk_source("a.js", source)

@@ -21,6 +21,8 @@ FUNCTION_VALUE_FIELD = {
 # `exports.f = …`, `A.prototype.f = …`: these parts of an assignment's target say
 # nothing a reader would call a container.
 _NOT_CONTAINERS = frozenset({"prototype", "exports", "module", "this"})
+# TypeScript overloads: signatures that the next definition of the same name implements.
+OVERLOAD_SIGNATURES = frozenset({"function_signature"})
 IDENTIFIER_TYPES = frozenset(
     {
         "identifier", "type_identifier", "field_identifier", "property_identifier",
@@ -130,6 +132,11 @@ class _Def:
     parent: "_Def | None" = None
     chunked: bool = True
     owner: str = ""  # what a dotted name says it belongs to: `A` of `A.prototype.f = …`
+    first: object = None  # the outer node of its first overload signature, if it has any
+
+    @property
+    def start_node(self):
+        return self.first if self.first is not None else self.outer
 
     @property
     def qualified_container(self) -> str:
@@ -205,8 +212,12 @@ class Chunker:
             (sl, sc), (el, ec) = node.start_point, node.end_point
             return Range(sl, char_col(sl, sc), el, char_col(el, ec))
 
+        def span_range(d: _Def) -> Range:
+            start, end = node_range(d.start_node), node_range(d.outer)
+            return Range(start.start_line, start.start_char, end.end_line, end.end_char)
+
         symbols = [
-            Symbol(d.name, d.kind, d.qualified_container, node_range(d.outer))
+            Symbol(d.name, d.kind, d.qualified_container, span_range(d))
             for d in defs
             if d.spec.symbol
         ]
@@ -220,13 +231,14 @@ class Chunker:
         chunks: list[Chunk] = []
         covered = [False] * len(lines)
         for d in chunked:
-            start = self._leading_comment_start(d.outer, lines)
+            first = d.start_node
+            start = self._leading_comment_start(first, lines)
             end = d.outer.end_point[0]
             if d.parent is None:
                 for i in range(start, min(end, len(lines) - 1) + 1):
                     covered[i] = True
             body = self._collapsed(lines, start, end, children.get(id(d), []))
-            rng = Range(start, 0 if start < d.outer.start_point[0] else char_col(start, d.outer.start_point[1]),
+            rng = Range(start, 0 if start < first.start_point[0] else char_col(start, first.start_point[1]),
                         end, char_col(end, d.outer.end_point[1]))
             chunks.extend(self._fit(relpath, d.name, d.kind, d.qualified_container, rng, body, lines))
 
@@ -276,6 +288,13 @@ class Chunker:
                 owner = ".".join(part for part in parts if part not in _NOT_CONTAINERS)
                 name = last or name
             d = _Def(node, outer, spec, kind, name[:MAX_NAME], parent, owner=owner[:MAX_NAME])
+            overloaded = defs[-1] if defs else None
+            if overloaded is not None and overloaded.node.type in OVERLOAD_SIGNATURES \
+                    and overloaded.name == d.name and overloaded.parent is parent:
+                # One definition from the first signature to the implementation:
+                # one symbol, one chunk that reads every signature with the body.
+                d.first = overloaded.start_node
+                defs.pop()
             ancestor = parent
             while ancestor is not None:
                 if ancestor.spec.role == "function":

@@ -115,6 +115,15 @@ def test_typescript_overloads_and_their_implementation_are_one_definition(chunke
     assert map_chunk.text.count("export function map") == 3
 
 
+def test_definitions_sharing_a_line_store_it_once(chunker):
+    """Minified code puts dozens of functions on one line; chunks are whole lines."""
+    line = "!function(){" + "".join(f"function f{i}(a){{return a+{i}}}" for i in range(40)) \
+        + "return{" + ",".join(f"m{i}:function(){{return {i}}}" for i in range(40)) + "}}();"
+    _, symbols, chunks = chunker.chunk_source("bundle.js", "/* header */\n" + line + "\n")
+    assert len(symbols) == 80
+    assert sum(len(c.text) for c in chunks) < 1.1 * len(line) + 20
+
+
 def test_only_doc_comments_reach_across_a_blank_line(chunker):
     source = "// TODO: unrelated note\n\nfunction f() {}\n/* a block */\n\nfunction g() {}\n"
     _, _, chunks = chunker.chunk_source("a.js", source)

@@ -222,6 +222,7 @@ class Chunker:
             if d.spec.symbol
         ]
 
+        self._share_lines_once(defs)
         chunked = [d for d in defs if d.chunked]
         children: dict[int, list[_Def]] = {}
         for d in chunked:
@@ -253,6 +254,21 @@ class Chunker:
                 block_start = None
         chunks.sort(key=lambda c: (c.range.start_line, c.range.end_line))
         return symbols, chunks
+
+    @staticmethod
+    def _share_lines_once(defs: list[_Def]) -> None:
+        """Chunks are whole lines. A definition on lines that an earlier one's chunk
+        already holds (a dozen functions on one line of minified code) gets no chunk
+        of its own, or that line would be stored and embedded once per definition."""
+        held_to = -1
+        for d in defs:
+            if d.parent is not None:
+                d.chunked = d.chunked and d.parent.chunked
+            elif d.chunked:
+                if d.outer.end_point[0] <= held_to:
+                    d.chunked = False
+                else:
+                    held_to = d.outer.end_point[0]
 
     def _definitions(self, nodes, lang: str, data: bytes) -> list[_Def]:
         table = DEFINITIONS[lang]

@@ -38,6 +38,24 @@ def test_one_function_edit_reembeds_a_handful(corpus, fake_embedder):
     assert all("normalize_file" in t for t in fake_embedder.embedded)
 
 
+def test_a_new_chunker_version_chunks_everything_again_and_embeds_nothing_unchanged(corpus, fake_embedder):
+    from fathom.chunker import CHUNKER_VERSION
+    from fathom.indexer import CHUNKED_BY
+
+    ws, first = run(corpus, fake_embedder)
+    assert ws.writer.get_meta(CHUNKED_BY) == CHUNKER_VERSION
+    ws.writer.set_meta(CHUNKED_BY, "an older one")
+    ws.close()
+    fake_embedder.embedded.clear()
+    ws, again = run(corpus, fake_embedder)
+    assert again.changed == first.changed > 20  # every file read and chunked again
+    assert again.embedded == 0 and fake_embedder.embedded == []  # the same texts keep their vectors
+    assert ws.writer.get_meta(CHUNKED_BY) == CHUNKER_VERSION
+    ws.close()
+    _, third = run(corpus, fake_embedder)
+    assert third.changed == 0
+
+
 def test_touch_without_change_costs_nothing(corpus, fake_embedder):
     ws, _ = run(corpus, fake_embedder)
     target = corpus / "pathspec" / "util.py"

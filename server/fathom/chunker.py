@@ -13,6 +13,11 @@ from .languages import DEFINITIONS, WRAPPERS, Definition, language_for
 from .models import CONTINUED, Chunk, Range, Symbol, SymbolKind
 
 FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function"})
+# Raised whenever the same source would chunk differently: a workspace chunked by
+# another version is chunked again on its next full run (its vectors stay cached by
+# text, so only texts that really changed are embedded again).
+CHUNKER_VERSION = "2"
+
 # Nodes that define a function only when this field holds one.
 FUNCTION_VALUE_FIELD = {
     "variable_declarator": "value", "assignment_expression": "right", "pair": "value",

@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from .chunk_pool import ChunkPool
+from .chunker import CHUNKER_VERSION
 from .discover import discover, is_indexable_path, is_test_code, is_vendored
 from .embed_process import batch_texts
 from .embedder import Embedder, EmbedderError
@@ -54,6 +55,10 @@ class Progress:
 class _EmbedBatch:
     hashes: list[str]
     future: Future
+
+
+# The index meta key saying which chunker version chunked every file.
+CHUNKED_BY = "chunker_version"
 
 
 class EmbedBacklog:
@@ -191,6 +196,8 @@ class _Run:
         self._embed_total = len(self._to_embed)
 
         self._chunk(tasks, report=True)
+        if paths is None and not self.should_stop():
+            self.store.set_meta(CHUNKED_BY, CHUNKER_VERSION)
         if self.embed:
             self._embed_until_done()
         if not paths:
@@ -250,13 +257,15 @@ class _Run:
                 elif rel in known:  # now ignored, too large or no longer a file
                     removed.append(rel)
         self.stats.scanned = len(candidates)
+        # Chunked by another version of the chunker: every file is read and chunked again.
+        rechunk = paths is None and self.store.get_meta(CHUNKED_BY) != CHUNKER_VERSION
         tasks = []
         for f in candidates:
             previous = known.get(f.relpath)
-            if previous is not None and previous[0] == f.stat:
+            if not rechunk and previous is not None and previous[0] == f.stat:
                 continue  # stat unchanged: not even read
-            tasks.append(ChunkTask(f.relpath, f.abspath, f.stat, previous[1] if previous else None,
-                                   embed=not is_vendored(f.relpath)))
+            known_hash = previous[1] if previous is not None and not rechunk else None
+            tasks.append(ChunkTask(f.relpath, f.abspath, f.stat, known_hash, embed=not is_vendored(f.relpath)))
         return tasks, removed
 
     # -- phase 1 -----------------------------------------------------------------------

@@ -26,6 +26,7 @@ FUNCTION_VALUE_FIELD = {
 # `exports.f = …`, `A.prototype.f = …`: these parts of an assignment's target say
 # nothing a reader would call a container.
 _NOT_CONTAINERS = frozenset({"prototype", "exports", "module", "this"})
+_DOTTED_NAME = re.compile(r"[\w$]+(?:\.[\w$]+)*")
 # TypeScript overloads: signatures that the next definition of the same name implements.
 OVERLOAD_SIGNATURES = frozenset({"function_signature"})
 IDENTIFIER_TYPES = frozenset(
@@ -339,8 +340,10 @@ class Chunker:
             return text(named).strip()
         if node.type == "assignment_expression":
             return Chunker._assigned_name(node, text)
-        named = node.child_by_field_name("key") or node.child_by_field_name("property")
-        if named is not None and named.type in ("property_identifier", "private_property_identifier", "string"):
+        if node.type in ("pair", "field_definition"):  # `{ parse: function … }`, `onClick = () => …`
+            named = node.child_by_field_name("key") or node.child_by_field_name("property")
+            if named is None or named.type not in ("property_identifier", "private_property_identifier", "string"):
+                return ""
             return text(named).strip("'\"` ")
         declarator = node.child_by_field_name("declarator")
         while declarator is not None:
@@ -363,7 +366,7 @@ class Chunker:
         if dotted.rpartition(".")[2] in _NOT_CONTAINERS:
             own = node.child_by_field_name("right").child_by_field_name("name")
             return text(own) if own is not None else ""
-        return dotted if "(" not in dotted and "[" not in dotted else ""
+        return dotted if _DOTTED_NAME.fullmatch(dotted) else ""  # not `a[i] = …`, `f().g = …`
 
     @staticmethod
     def _refine_kind(node, kind: SymbolKind) -> SymbolKind:

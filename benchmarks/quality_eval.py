@@ -138,11 +138,9 @@ def prepare(projects: list[Path], work: Path) -> tuple[list[Query], list[Unit], 
                 stripped, documented = strip_file(path.read_text(encoding="utf-8"))
             except (SyntaxError, UnicodeDecodeError):
                 continue
-            dest = root / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text(stripped, encoding="utf-8")
-            for name, line, start, sentence in documented:
-                queries.append(Query(project.name, sentence, rel, line, start, name))
+            write_copy(root / rel, stripped)
+            queries.extend(Query(project.name, sentence, rel, line, start, name)
+                           for name, line, start, sentence in documented)
             stripped_lines = stripped.splitlines()
             for node in ast.walk(ast.parse(stripped)):
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -151,6 +149,11 @@ def prepare(projects: list[Path], work: Path) -> tuple[list[Query], list[Unit], 
                     units.append(Unit(f"{project.name}/{rel}", start, end,
                                       "\n".join(stripped_lines[start:end + 1])))
     return queries, units, roots
+
+
+def write_copy(dest: Path, text: str) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(text, encoding="utf-8")
 
 
 def rank_of_hit(results: list[tuple[str, int, int]], query: Query, strict: bool = False) -> int | None:
@@ -253,21 +256,23 @@ def report(method_results: dict[str, list], queries: list[Query]) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="fathom-eval-"))
-    queries, units, roots = prepare([p.resolve() for p in args.projects], work / "trees")
-    return evaluate(queries, units, roots, work, args)
+    return run(__doc__, prepare, "fathom-eval-")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def run(doc: str, prepare_trees, scratch_prefix: str) -> int:
+    """The command line of an eval whose `prepare_trees(projects, work)` strips the
+    projects' documentation into copies and returns (queries, units, roots)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("projects", nargs="+", type=Path)
     parser.add_argument("--methods", default="bm25,dense,rrf,fathom")
     parser.add_argument("--work", type=Path, help="keep the stripped copies and the index here")
     parser.add_argument("--json", dest="json_out", type=Path)
     parser.add_argument("--model-path", help="sentence-transformers model for the dense baseline "
                                              "(default: the bundled all-MiniLM-L6-v2)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix=scratch_prefix))
+    queries, units, roots = prepare_trees([p.resolve() for p in args.projects], work / "trees")
+    return evaluate(queries, units, roots, work, args)
 
 
 def evaluate(queries: list[Query], units: list[Unit], roots: list[Path], work: Path, args) -> int:

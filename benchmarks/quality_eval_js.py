@@ -15,16 +15,14 @@ Nothing here knows the projects: any folder of .ts/.tsx/.js/.mjs/.cjs works.
 """
 from __future__ import annotations
 
-import argparse
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from quality_eval import MIN_QUERY_WORDS, Query, Unit, add_arguments, evaluate, first_sentence  # noqa: E402
+from quality_eval import MIN_QUERY_WORDS, Query, Unit, first_sentence, run, write_copy  # noqa: E402
 
 GRAMMARS = {".ts": "typescript", ".tsx": "tsx", ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript",
             ".jsx": "javascript"}
@@ -181,11 +179,9 @@ def prepare(projects: list[Path], work: Path) -> tuple[list[Query], list[Unit], 
                 stripped, documented, spans = strip_file(path.read_text(encoding="utf-8"), parsers[grammar])
             except (UnicodeDecodeError, KeyError):
                 continue
-            dest = root / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text(stripped, encoding="utf-8")
-            for fn_name, line, start, sentence in documented:
-                queries.append(Query(name, sentence, rel.as_posix(), line, start, fn_name))
+            write_copy(root / rel, stripped)
+            queries.extend(Query(name, sentence, rel.as_posix(), line, start, fn_name)
+                           for fn_name, line, start, sentence in documented)
             stripped_lines = stripped.split("\n")
             for first, last in spans:
                 units.append(Unit(f"{name}/{rel.as_posix()}", first, last, "\n".join(stripped_lines[first:last + 1])))
@@ -193,12 +189,7 @@ def prepare(projects: list[Path], work: Path) -> tuple[list[Query], list[Unit], 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="fathom-eval-js-"))
-    queries, units, roots = prepare([p.resolve() for p in args.projects], work / "trees")
-    return evaluate(queries, units, roots, work, args)
+    return run(__doc__, prepare, "fathom-eval-js-")
 
 
 if __name__ == "__main__":

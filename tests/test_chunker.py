@@ -238,5 +238,6 @@ def test_fast_token_count_equals_the_tokenizer(text):
 
 
 def test_fast_token_count_on_long_and_odd_words():
-    for text in ["x" * 150, "A" * 101 + " b", "snake_case_name CamelCase 12345abc", "naïve café 東京 x", "a\x00b\x1bc"]:
+    for text in ["x" * 150, "A" * 101 + " b", "snake_case_name CamelCase 12345abc", "naïve café 東京 x", "a\x00b\x1bc",
+                 "[PAD]", "x[CLS]y = a[i]", "a [MASK] b [mask] [SEP"]:
         assert _COUNTER.count(text) == len(_TOKENIZER.encode(text, add_special_tokens=False).ids), text

@@ -61,6 +61,7 @@ class TokenCounter:
         self._splits_like_bert = False
         self._lowercases = False
         self._piece_tokens: dict[str, int] = {}
+        self._added_token = None  # `[CLS]`, `[MASK]`… in the text are one token each, whole
         if tokenizer_json:
             from tokenizers import Tokenizer
 
@@ -74,12 +75,17 @@ class TokenCounter:
                 and type(self._tokenizer.model).__name__ == "WordPiece"
             )
             self._lowercases = bool(getattr(normalizer, "lowercase", False))
+            added = sorted({t.content for t in self._tokenizer.get_added_tokens_decoder().values() if t.content},
+                           key=len, reverse=True)
+            if added:
+                self._added_token = re.compile("|".join(map(re.escape, added)))
 
     def count(self, text: str) -> int:
         if self._tokenizer is None:
             return self._estimate(text)
         if self._splits_like_bert:
-            return sum(self._count_bert_line(line) for line in text.split("\n"))
+            count_line = self._count_line if self._holds_added_token(text) else self._count_bert_line
+            return sum(map(count_line, text.split("\n")))
         return self._encoded_length(text)
 
     def _encoded_length(self, text: str) -> int:
@@ -92,7 +98,8 @@ class TokenCounter:
         if self._tokenizer is None:
             return [self._estimate(line) for line in lines]
         if self._splits_like_bert:
-            return [self._count_bert_line(line) for line in lines]
+            count_line = self._count_line if self._holds_added_token(text) else self._count_bert_line
+            return list(map(count_line, lines))
         counts = [0] * len(lines)
         line, next_start = 0, len(lines[0]) + 1
         for start, _end in self._tokenizer.encode(text, add_special_tokens=False).offsets:
@@ -118,6 +125,12 @@ class TokenCounter:
                 n = cache[piece] = len(self._tokenizer.model.tokenize(piece.lower() if self._lowercases else piece))
             total += n
         return total
+
+    def _holds_added_token(self, text: str) -> bool:
+        return self._added_token is not None and self._added_token.search(text) is not None
+
+    def _count_line(self, line: str) -> int:
+        return self._encoded_length(line) if self._holds_added_token(line) else self._count_bert_line(line)
 
     @staticmethod
     def _estimate(text: str) -> int:

@@ -84,8 +84,7 @@ class TokenCounter:
         if self._tokenizer is None:
             return self._estimate(text)
         if self._splits_like_bert:
-            count_line = self._count_line if self._holds_added_token(text) else self._count_bert_line
-            return sum(map(count_line, text.split("\n")))
+            return sum(self.count_per_line(text, text.split("\n")))
         return self._encoded_length(text)
 
     def _encoded_length(self, text: str) -> int:

@@ -1,7 +1,7 @@
 import os
 from pathlib import Path
 
-from fathom.discover import discover, is_indexable_path, is_test_code, is_vendored
+from fathom.discover import LARGEST_EMBEDDED_DATA_FILE, discover, is_bulk_data, is_indexable_path, is_test_code, is_vendored
 
 
 def write(root: Path, rel: str, text: str = "x = 1\n") -> Path:
@@ -93,6 +93,26 @@ def test_vendored_directories_are_recognised_by_name():
     assert is_vendored("static/admin/js/vendor/jquery/jquery.js")
     assert is_vendored("third_party/zlib/inflate.c")
     assert not is_vendored("vendor.py") and not is_vendored("src/vendors_api/client.py")
+
+
+def test_lockfiles_are_never_indexed_whatever_their_format(tmp_path):
+    for name in ["package-lock.json", "web/npm-shrinkwrap.json", "pnpm-lock.yaml", "bun.lockb", "go.sum",
+                 "Cargo.lock", "poetry.lock", "src/packages.lock.json"]:
+        write(tmp_path, name, "{}\n")
+    write(tmp_path, "package.json", "{}\n")
+    write(tmp_path, "go.mod", "module example.com/m\n")
+    assert paths(tmp_path) == {"package.json", "go.mod"}
+
+
+def test_only_large_files_in_data_formats_are_bulk_data():
+    big = LARGEST_EMBEDDED_DATA_FILE + 1
+    assert is_bulk_data("locales/ru/messages.json", big)
+    assert is_bulk_data("api/openapi.YAML", big)
+    assert is_bulk_data("src/__snapshots__/app.test.ts.snap", big)
+    assert not is_bulk_data("package.json", 2_000)
+    assert not is_bulk_data("src/generated_parser.py", big)
+    assert not is_bulk_data("docs/guide.md", big)
+    assert not is_bulk_data("json", big)
 
 
 def test_test_code_is_recognised_by_its_usual_names():

@@ -1,7 +1,9 @@
+import json
 import os
 import shutil
 
 from fathom.config import Settings
+from fathom.discover import LARGEST_EMBEDDED_DATA_FILE
 from fathom.indexer import Indexer, Progress
 from fathom.search import Searcher
 from fathom.workspace import Workspace
@@ -180,6 +182,22 @@ def test_vendored_code_is_found_by_name_and_words_but_never_embedded(tmp_path, f
     assert [h.relpath for h in Searcher(ws.reader, None).symbols("lazy_module_loader", 5)] == ["app/_vendor/six/moves.py"]
     hits = Searcher(ws.reader, fake_embedder.embed_query).search("lazy module loader", 5)
     assert not hits.partial and hits.hits[0].name == "lazy_module_loader"
+
+
+def test_large_data_files_are_found_by_words_but_never_embedded(tmp_path, fake_embedder):
+    root = tmp_path / "ws"
+    (root / "locales").mkdir(parents=True)
+    (root / "app.py").write_text("def greet(user):\n    return translate('welcome_back', user)\n")
+    (root / "package.json").write_text('{"name": "greeter", "version": "1.0.0"}\n')
+    catalogue = {f"message_{i}": f"Willkommen zurück, Nutzer Nummer {i}" for i in range(3000)}
+    catalogue["welcome_back"] = "Schön, dass du wieder da bist"
+    (root / "locales" / "de.json").write_text(json.dumps(catalogue, indent=2, ensure_ascii=False))
+    assert (root / "locales" / "de.json").stat().st_size > LARGEST_EMBEDDED_DATA_FILE
+    ws, stats = run(root, fake_embedder)
+    assert ws.reader.counts().pending == 0 and stats.embedded == 2  # app.py and package.json
+    assert all("Willkommen" not in t for t in fake_embedder.embedded)
+    hits = Searcher(ws.reader, None).search("wieder da", 5).hits
+    assert [h.relpath for h in hits] == ["locales/de.json"] and "wieder da" in hits[0].snippet
 
 
 def test_embed_backlog_serves_saved_files_then_first_windows_then_continuations_then_tests():

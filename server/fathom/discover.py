@@ -42,6 +42,21 @@ def is_vendored(relpath: str) -> bool:
     return any(part in VENDORED_DIRS for part in relpath.split("/")[:-1])
 
 
+# Data, not code: a configuration file is written by hand and rarely runs past a
+# thousand lines; beyond that a file in these formats is a translation catalogue,
+# an API schema, a fixture or a snapshot. Those are indexed for lexical search but
+# not embedded: they are most of the text of the trees that hold them (botocore's
+# service models: 120,687 texts to embed, 23,533 without them) and little of what
+# a question about the code is answered by.
+DATA_SUFFIXES = frozenset("json jsonl ndjson geojson yaml yml csv tsv xml snap".split())
+LARGEST_EMBEDDED_DATA_FILE = 32 * 1024
+
+
+def is_bulk_data(relpath: str, size: int) -> bool:
+    name = relpath.rsplit("/", 1)[-1]
+    return size > LARGEST_EMBEDDED_DATA_FILE and "." in name and name.rsplit(".", 1)[-1].lower() in DATA_SUFFIXES
+
+
 # Test code is indexed and embedded like any other, but last: questions about
 # what a project does are answered by its own code first. Only the order of
 # embedding depends on this, so a wrong guess costs nothing but time.
@@ -84,6 +99,11 @@ NOT_SOURCE_SUFFIXES = frozenset(
     pickle pt pth onnx safetensors h5 ckpt lock min.js min.css map po pot mo svg
     """.split()
 )
+# Lockfiles whose format does not say so: dependency pins and checksums, often
+# thousands of lines that no question about the code is answered by.
+NOT_SOURCE_NAMES = frozenset(
+    {"package-lock.json", "npm-shrinkwrap.json", "pnpm-lock.yaml", "bun.lockb", "go.sum", "packages.lock.json"}
+)
 
 
 @dataclass
@@ -101,6 +121,8 @@ def _read_patterns(path: Path) -> list[str]:
 
 def _never_source(name: str) -> bool:
     lowered = name.lower()
+    if lowered in NOT_SOURCE_NAMES:
+        return True
     parts = lowered.split(".")
     if len(parts) < 2:
         return False

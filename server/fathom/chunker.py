@@ -14,9 +14,10 @@ from .models import CONTINUED, Chunk, Range, Symbol, SymbolKind
 
 FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function"})
 # Raised whenever the same source would chunk differently, or its chunks would be
-# embedded or not by other rules (discover.is_vendored, is_bulk_data): a workspace
-# chunked by another version is chunked again on its next full run (its vectors stay
-# cached by text, so only texts that really changed are embedded again).
+# embedded or not by other rules (discover.is_vendored, discover.is_bulk_data,
+# chunk_pool.is_generated): a workspace chunked by another version is chunked again
+# on its next full run (its vectors stay cached by text, so only texts that really
+# changed are embedded again).
 CHUNKER_VERSION = "3"
 
 # Nodes that define a function only when this field holds one.

@@ -15,17 +15,27 @@ import pytest
 import pathspec
 import platformdirs
 
+from fathom.embed.interface import Embedder, EmbedderIdentity
 
-class FakeEmbedder:
-    """Deterministic bag-of-words vectors; counts what it was asked to embed."""
+
+class FakeEmbedder(Embedder):
+    """Deterministic bag-of-words vectors; counts what it was asked to embed.
+    Declared against the real interface: `test_the_fake_embedder_implements_the_interface`
+    fails when the interface grows and the fake does not."""
 
     model_id = "fake-bow"
     dim = 64
     device = "cpu"
+    batch_size = 16
+    pid = None
+    alive = False
 
     def __init__(self):
         self.embedded: list[str] = []
         self.alive = False
+
+    def identity(self):
+        return EmbedderIdentity(self.model_id, self.dim, "fake")
 
     def ensure_started(self):
         self.alive = True

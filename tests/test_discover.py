@@ -1,7 +1,8 @@
 import os
 from pathlib import Path
 
-from fathom.discover import LARGEST_EMBEDDED_DATA_FILE, discover, is_bulk_data, is_indexable_path, is_test_code, is_vendored
+from fathom.index.policy import LARGEST_EMBEDDED_DATA_FILE, is_bulk_data, is_test_code, is_vendored
+from fathom.index.walk import discover, is_indexable_path
 
 
 def write(root: Path, rel: str, text: str = "x = 1\n") -> Path:

@@ -272,8 +272,8 @@ def test_background_embedding_yields_the_cpu_but_searches_do_not(tmp_path):
 def test_the_model_loads_at_background_priority():
     """Importing torch and loading the model is seconds of CPU on a cold start,
     while phase 1 (and the user's editor) want the cores."""
-    from fathom.embedder import Embedder
-    from fathom.modelspec import resolve_model
+    from fathom.embed.local import LocalEmbedder as Embedder
+    from fathom.embed.modelspec import resolve_model
 
     embedder = Embedder(resolve_model("all-MiniLM-L6-v2"), "cpu")
     loading = threading.Thread(target=embedder.ensure_started)
@@ -299,8 +299,8 @@ def test_the_model_loads_at_background_priority():
 def test_closing_the_embedder_abandons_a_load_in_progress():
     """A run that finds nothing to embed closes the embedder it started early:
     closing must not wait seconds for a model nobody needs."""
-    from fathom.embedder import Embedder, EmbedderError
-    from fathom.modelspec import resolve_model
+    from fathom.embed.local import EmbedderError, LocalEmbedder as Embedder
+    from fathom.embed.modelspec import resolve_model
 
     embedder = Embedder(resolve_model("all-MiniLM-L6-v2"), "cpu")
     outcome: list = []

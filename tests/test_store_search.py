@@ -3,6 +3,7 @@ import struct
 
 import apsw
 
+from fathom.index.lexical import with_lexical
 from fathom.models import Chunk, ChunkedFile, FileStat, IndexCounts, Range, Symbol, SymbolKind
 from fathom.search import Searcher, symbol_tier
 from fathom.store import SCHEMA_VERSION, VERIFIED_FOR_S, Store, _migrate
@@ -10,7 +11,7 @@ from fathom.textsplit import expand_identifiers, query_terms
 
 
 def chunked(path, chunks, symbols=()):
-    return ChunkedFile(path, FileStat(1, 1, 1), f"h-{path}", "python", "indexed", "", list(symbols), chunks)
+    return with_lexical(ChunkedFile(path, FileStat(1, 1, 1), f"h-{path}", "python", "indexed", "", list(symbols), chunks))
 
 
 def chunk(name, text, line=0, kind=SymbolKind.Function):
@@ -238,7 +239,8 @@ def test_first_opening_from_several_threads_at_once(tmp_path, monkeypatch):
 
 
 def test_a_long_definition_is_one_hit_covering_it_whole(tmp_path):
-    from fathom.chunker import Chunker, TokenCounter
+    from fathom.index.chunker import Chunker
+    from fathom.index.tokens import TokenCounter
 
     body = "\n".join(f"    total += frobnicate_widget(x, {i})" for i in range(60))
     source = (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import Enum, IntEnum
 
 
 class SymbolKind(IntEnum):
@@ -86,6 +86,12 @@ class Symbol:
 CONTINUED = " ..."
 
 
+def embed_text(header: str, text: str) -> str:
+    """The exact text the model reads for a chunk, and whose hash keys its vector.
+    Changing it changes every hash: every workspace is embedded again."""
+    return f"{header}\n{text}" if header else text
+
+
 @dataclass(frozen=True)
 class Chunk:
     """One retrievable unit. `text` is the original source (or, for a class, its
@@ -107,11 +113,28 @@ class Chunk:
 
     @property
     def embed_text(self) -> str:
-        return f"{self.header}\n{self.text}" if self.header else self.text
+        return embed_text(self.header, self.text)
 
     @property
     def continues_a_definition(self) -> bool:
         return self.header.endswith(CONTINUED)
+
+
+@dataclass(frozen=True)
+class LexicalText:
+    """What the full-text index reads of one chunk: its name, its file's path and
+    its text, each followed by the parts of the compound identifiers in it."""
+
+    name: str
+    path: str
+    body: str
+
+
+class ChunkStatus(str, Enum):
+    INDEXED = "indexed"  # read and chunked
+    UNCHANGED = "unchanged"  # read: same content as the index has, only its stat moved
+    SKIPPED = "skipped"  # not indexed; `reason` says why
+    CRASHED = "crashed"  # its chunk worker died on it, twice: skipped, and counted as a failure
 
 
 @dataclass(frozen=True)
@@ -122,11 +145,19 @@ class ChunkedFile:
     stat: FileStat
     content_hash: str
     language: str
-    status: str  # "indexed" | "unchanged" | "skipped"
+    status: ChunkStatus
     reason: str = ""  # why skipped: "binary", "too large", "unreadable: ..."
     symbols: list[Symbol] = field(default_factory=list)
     chunks: list[Chunk] = field(default_factory=list)
     embed: bool = True  # whether its chunks are to have vectors
+    lexical: list[LexicalText] = field(default_factory=list)  # one per chunk, for the full-text index
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", ChunkStatus(self.status))
+
+    @property
+    def not_indexed(self) -> bool:
+        return self.status in (ChunkStatus.SKIPPED, ChunkStatus.CRASHED)
 
 
 @dataclass(frozen=True)
@@ -135,6 +166,17 @@ class PendingEmbedding:
     embed_text: str
     continues_a_definition: bool = False
     relpath: str = ""  # a file with a chunk of this text
+
+    @classmethod
+    def of(cls, text_hash: str, header: str, text: str, relpath: str) -> "PendingEmbedding":
+        """From a stored chunk's header and text."""
+        return cls(text_hash, embed_text(header, text), header.endswith(CONTINUED), relpath)
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    relpath: str
+    reason: str
 
 
 @dataclass
@@ -147,19 +189,29 @@ class RunStats:
     chunks_written: int = 0
     embedded: int = 0
     seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
+    skipped_files: list[SkippedFile] = field(default_factory=list)
+    embedding_error: str | None = None  # why the run stopped embedding, if it did
+
+    def skip(self, relpath: str, reason: str, crashed: bool = False) -> None:
+        self.skipped += 1
+        self.failed += crashed
+        self.skipped_files.append(SkippedFile(relpath, reason))
+
+    @property
+    def errors(self) -> list[str]:
+        """Every problem, one line each."""
+        lines = [f"{s.relpath}: skipped, {s.reason}" for s in self.skipped_files]
+        if self.embedding_error:
+            lines.append(f"embedding failed: {self.embedding_error}")
+        return lines
 
     def error_summary(self, examples: int = 3) -> list[str]:
         """Skipped files grouped by reason, a few named each: a tree with a
         thousand binaries should not print a thousand lines."""
-        lines: list[str] = []
         skipped: dict[str, list[str]] = {}
-        for error in self.errors:
-            path, marker, reason = error.partition(": skipped, ")
-            if marker:
-                skipped.setdefault(reason, []).append(path)
-            else:
-                lines.append(error)
+        for s in self.skipped_files:
+            skipped.setdefault(s.reason, []).append(s.relpath)
+        lines = [f"embedding failed: {self.embedding_error}"] if self.embedding_error else []
         for reason, paths in skipped.items():
             if len(paths) <= examples:
                 lines.extend(f"{p}: skipped, {reason}" for p in paths)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from .config import Settings, index_dir, make_private_dir
-from .modelspec import ModelSpec, resolve_model
+from .embed.modelspec import ModelSpec, resolve_model
 from .store import IndexUnwritable, Store, unwritable
 
 

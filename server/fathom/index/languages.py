@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .models import SymbolKind
+from ..models import SymbolKind
 
 K = SymbolKind
 

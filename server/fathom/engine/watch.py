@@ -20,7 +20,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from ..discover import ALWAYS_SKIPPED_DIRS
+from ..index.policy import skipped_dir
 
 DEBOUNCE_SECONDS = 0.3
 # Only changes. Left to its defaults the kernel also reports every file opened
@@ -68,7 +68,7 @@ class Watcher(FileSystemEventHandler):
                 rel = Path(path).relative_to(self.root)
             except ValueError:
                 continue
-            if any(part in ALWAYS_SKIPPED_DIRS for part in rel.parts):
+            if any(skipped_dir(part) for part in rel.parts):
                 continue
             with self._lock:
                 self._paths.add(path)

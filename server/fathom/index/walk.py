@@ -1,4 +1,4 @@
-"""Stage 1: walk a workspace and decide which files are worth indexing.
+"""Stage 1: walk a workspace and list the files worth indexing (policy.py says which).
 
 Only names and `stat` are looked at here; file contents are read later, and only
 for files whose stat changed. Ignore rules follow git: every `.gitignore` applies
@@ -15,96 +15,10 @@ from pathlib import Path
 
 import pathspec
 
-from .models import DiscoveredFile, FileStat
-
-ALWAYS_SKIPPED_DIRS = frozenset(
-    {
-        ".git", ".hg", ".svn", ".jj", "node_modules", "bower_components",
-        "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox",
-        ".venv", "venv", ".eggs", ".gradle", ".idea", ".vscode-test", ".next", ".nuxt",
-        ".cache", ".parcel-cache", ".terraform", "build", "dist", "target", "coverage",
-        ".coverage", "htmlcov", "site-packages",
-    }
-)
+from ..models import DiscoveredFile, FileStat
+from .policy import is_secret, never_indexed, skipped_dir
 
 IGNORE_FILES = (".gitignore", ".fathomignore")
-
-# Other people's code copied into the tree. It is indexed for symbols and
-# lexical search, so navigation reaches it, but not embedded: it would cost as
-# much as the project's own code to embed (more, in a Go tree with its modules
-# vendored) and answer questions about the project with library internals.
-VENDORED_DIRS = frozenset(
-    {"vendor", "vendors", "_vendor", "vendored", "third_party", "third-party", "thirdparty", "3rdparty"}
-)
-
-
-def is_vendored(relpath: str) -> bool:
-    return any(part in VENDORED_DIRS for part in relpath.split("/")[:-1])
-
-
-# Data, not code: a configuration file is written by hand and rarely runs past a
-# thousand lines; beyond that a file in these formats is a translation catalogue,
-# an API schema, a fixture or a snapshot. Those are indexed for lexical search but
-# not embedded: they are most of the text of the trees that hold them (botocore's
-# service models: 120,687 texts to embed, 23,533 without them) and little of what
-# a question about the code is answered by.
-DATA_SUFFIXES = frozenset("json jsonl ndjson geojson yaml yml csv tsv xml snap".split())
-LARGEST_EMBEDDED_DATA_FILE = 32 * 1024
-
-
-def is_bulk_data(relpath: str, size: int) -> bool:
-    name = relpath.rsplit("/", 1)[-1]
-    return size > LARGEST_EMBEDDED_DATA_FILE and "." in name and name.rsplit(".", 1)[-1].lower() in DATA_SUFFIXES
-
-
-# Test code is indexed and embedded like any other, but last: questions about
-# what a project does are answered by its own code first. Only the order of
-# embedding depends on this, so a wrong guess costs nothing but time.
-TEST_DIRS = frozenset({"test", "tests", "__tests__", "spec", "specs"})
-TEST_FILE_PREFIXES = ("test_",)
-TEST_FILE_SUFFIXES = ("_test.py", "_tests.py", "_test.go", "_spec.rb", "Test.java", "Tests.java", "Test.kt", "Tests.cs")
-TEST_FILE_INFIXES = (".test.", ".spec.")
-
-
-def is_test_code(relpath: str) -> bool:
-    *dirs, name = relpath.split("/")
-    return (
-        any(part in TEST_DIRS for part in dirs)
-        or name.startswith(TEST_FILE_PREFIXES)
-        or name.endswith(TEST_FILE_SUFFIXES)
-        or any(infix in name for infix in TEST_FILE_INFIXES)
-        or name == "conftest.py"
-    )
-
-
-# Credentials are never read, whatever the ignore files say.
-SECRET_PATTERNS = pathspec.GitIgnoreSpec.from_lines(
-    [
-        ".env", ".env.*", "*.env", ".envrc", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks",
-        "*.keystore", "*.kdbx", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
-        ".netrc", ".pgpass", ".npmrc", ".pypirc", "*.gpg", "*.asc", "credentials",
-        "credentials.json", "secrets.*", "*.secret", "*.tfstate", "*.tfstate.*",
-    ]
-)
-
-# Formats that are never source, skipped by name without opening them: binaries,
-# and generated data nobody searches as code (lockfiles, minified bundles, source
-# maps, gettext catalogs, compiled or not: django's .po files alone are half its
-# chunks; SVG, which is a picture however textual).
-NOT_SOURCE_SUFFIXES = frozenset(
-    """
-    png jpg jpeg gif bmp ico icns webp tiff psd svgz pdf zip gz tgz bz2 xz zst 7z rar jar war
-    ear whl egg so dylib dll exe bin o a lib obj class pyc pyo pyd wasm ttf otf woff woff2 eot
-    mp3 mp4 m4a wav ogg flac avi mov mkv webm db sqlite sqlite3 parquet feather npy npz pkl
-    pickle pt pth onnx safetensors h5 ckpt lock min.js min.css map po pot mo svg
-    """.split()
-)
-# Lockfiles whose format does not say so: dependency pins and checksums, often
-# thousands of lines that no question about the code is answered by.
-NOT_SOURCE_NAMES = frozenset(
-    {"package-lock.json", "npm-shrinkwrap.json", "pnpm-lock.yaml", "bun.lockb", "go.sum", "packages.lock.json"}
-)
-
 
 @dataclass
 class Discovery:
@@ -117,16 +31,6 @@ def _read_patterns(path: Path) -> list[str]:
         return path.read_text("utf-8", errors="replace").splitlines()
     except OSError:
         return []
-
-
-def _never_source(name: str) -> bool:
-    lowered = name.lower()
-    if lowered in NOT_SOURCE_NAMES:
-        return True
-    parts = lowered.split(".")
-    if len(parts) < 2:
-        return False
-    return parts[-1] in NOT_SOURCE_SUFFIXES or ".".join(parts[-2:]) in NOT_SOURCE_SUFFIXES
 
 
 class _IgnoreRules:
@@ -203,8 +107,7 @@ def discover(root: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> D
             if stat_module.S_ISDIR(st.st_mode):
                 key = (st.st_dev, st.st_ino)
                 if (
-                    entry.name in ALWAYS_SKIPPED_DIRS
-                    or entry.name.endswith(".egg-info")
+                    skipped_dir(entry.name)
                     or key in visited_dirs
                     or dir_rules.ignored(rel, is_dir=True)
                 ):
@@ -214,9 +117,9 @@ def discover(root: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> D
                 continue
             if not stat_module.S_ISREG(st.st_mode):
                 continue
-            if dir_rules.ignored(rel, is_dir=False) or _never_source(entry.name):
+            if dir_rules.ignored(rel, is_dir=False) or never_indexed(entry.name):
                 continue
-            if SECRET_PATTERNS.match_file(rel):
+            if is_secret(rel):
                 continue
             if st.st_size > max_file_size:
                 result.skipped.append((rel, f"larger than {max_file_size} bytes"))
@@ -257,9 +160,9 @@ def is_indexable_path(root: Path, path: Path, max_file_size: int, exclude: tuple
     except (ValueError, OSError):
         return False
     parts = rel.split("/")
-    if any(p in ALWAYS_SKIPPED_DIRS or p.endswith(".egg-info") for p in parts[:-1]):
+    if any(skipped_dir(p) for p in parts[:-1]):
         return False
-    if _never_source(parts[-1]) or SECRET_PATTERNS.match_file(rel):
+    if never_indexed(parts[-1]) or is_secret(rel):
         return False
     rules = _IgnoreRules(
         [("", pathspec.GitIgnoreSpec.from_lines(

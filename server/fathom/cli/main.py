@@ -1,4 +1,4 @@
-"""`fathom index|search|symbols|status|serve`: the command-line client of the library."""
+"""`fathom index|search|symbols|status|serve`: the command line, over the same engine as the servers."""
 from __future__ import annotations
 
 import argparse
@@ -6,8 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from .config import Settings, force_offline
-from .store import StoreError
+from ..config import Settings, force_offline
+from ..store import StoreError
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args) -> int:
     if args.command == "serve":
-        from .lsp.server import serve
+        from ..lsp.server import serve
 
         return serve(tcp=args.tcp, host=args.host, port=args.port, log_file=args.log_file, log_level=args.log_level)
     root = Path(args.path)
@@ -98,86 +98,37 @@ def _dispatch(args) -> int:
     overrides = {"model": args.model, "device": args.device, "maxFileSize": args.max_file_size}
     settings = settings.merged({k: v for k, v in overrides.items() if v is not None})
 
-    from .workspace import Workspace
+    from ..engine import Engine
 
-    ws = Workspace(root, settings)
-    try:
+    with Engine(settings) as engine:
         if args.command == "index":
-            return _index(ws, embed=not args.no_embed)
+            return _index(engine, root, embed=not args.no_embed)
         if args.command == "status":
-            return _status(ws, args.json)
+            return _status(engine, root, args.json)
         if args.command == "symbols":
-            return _symbols(ws, args.query, args.k, args.json)
-        return _search(ws, args.query, args.k, args.json)
-    finally:
-        ws.close()
+            return _symbols(engine, root, args.query, args.k, args.json)
+        return _search(engine, root, args.query, args.k, args.json)
 
 
-def _run_index(ws, embedder, embed: bool = True):
-    from .indexer import Indexer
+def _index(engine, root: Path, embed: bool) -> int:
     from .progress_bar import BarProgress
 
-    indexer = Indexer(ws, embedder if embed else None)
-    try:
-        with BarProgress() as progress:
-            stats = indexer.run(progress=progress, embed=embed)
-    finally:
-        indexer.close()
+    with BarProgress() as progress:
+        stats, counts = engine.index(root, progress, embed=embed)
     for line in stats.error_summary():
         print(f"fathom: {line}", file=sys.stderr)
-    if embedder is not None and embedder.device:
-        ws.writer.set_meta("device", embedder.device)
-    return stats
-
-
-def _embedder(ws):
-    from .embedder import Embedder
-
-    return Embedder(ws.spec, ws.settings.device)
-
-
-def _index(ws, embed: bool) -> int:
-    embedder = _embedder(ws) if embed else None
-    try:
-        stats = _run_index(ws, embedder, embed)
-    finally:
-        if embedder is not None:
-            embedder.close()
-    counts = ws.writer.counts()
     print(f"{counts.files} files, {counts.chunks} chunks, {stats.embedded} newly embedded, {stats.seconds:.1f} s")
-    if any(e.startswith("embedding failed") for e in stats.errors):
-        return EXIT_FAILURE
-    return 0
+    return EXIT_FAILURE if stats.embedding_error else 0
 
 
-def _ensure_index(ws, embedder) -> None:
-    if _has_index(ws):
-        if ws.reader.last_run() is None:
-            # Another process (the language server, say) is still building it:
-            # answer from what is there rather than wait for it.
-            print(f"fathom: the index of {ws.root} is still being built; results may be incomplete",
-                  file=sys.stderr)
-        return
-    print(f"fathom: no index for {ws.root} yet; building it", file=sys.stderr)
-    _run_index(ws, embedder)
+def _search(engine, root: Path, query: str, k: int, as_json: bool) -> int:
+    from ..results import search_hit_json
+    from .progress_bar import BarProgress
 
-
-def _has_index(ws) -> bool:
-    return ws.exists() and (ws.reader.last_run() is not None or ws.reader.counts().files > 0)
-
-
-def _search(ws, query: str, k: int, as_json: bool) -> int:
-    from .results import search_hit_json
-    from .search import Searcher
-
-    embedder = _embedder(ws)
-    try:
-        _ensure_index(ws, embedder)
-        result = Searcher(ws.reader, embedder.embed_query).search(query, k)
-    finally:
-        embedder.close()
+    with BarProgress() as progress:
+        result = engine.search(root, query, k, progress=progress)
     if as_json:
-        print(json.dumps([search_hit_json(ws.root, h) for h in result.hits], indent=2))
+        print(json.dumps([search_hit_json(root.resolve(), h) for h in result.hits], indent=2))
         return 0
     from rich.console import Console
     from rich.markup import escape
@@ -193,19 +144,14 @@ def _search(ws, query: str, k: int, as_json: bool) -> int:
     return 0
 
 
-def _symbols(ws, query: str, k: int, as_json: bool) -> int:
-    from .results import symbol_hit_json
-    from .search import Searcher
+def _symbols(engine, root: Path, query: str, k: int, as_json: bool) -> int:
+    from ..results import symbol_hit_json
+    from .progress_bar import BarProgress
 
-    if not _has_index(ws):
-        embedder = _embedder(ws)
-        try:
-            _ensure_index(ws, embedder)
-        finally:
-            embedder.close()
-    hits = Searcher(ws.reader, None).symbols(query, k)
+    with BarProgress() as progress:
+        hits = engine.symbols(root, query, k, progress=progress)
     if as_json:
-        print(json.dumps([symbol_hit_json(ws.root, h) for h in hits], indent=2))
+        print(json.dumps([symbol_hit_json(root.resolve(), h) for h in hits], indent=2))
         return 0
     for hit in hits:
         where = f"{hit.relpath}:{hit.range.start_line + 1}"
@@ -214,20 +160,8 @@ def _symbols(ws, query: str, k: int, as_json: bool) -> int:
     return 0
 
 
-def _status(ws, as_json: bool) -> int:
-    counts = ws.reader.counts() if ws.exists() else None
-    store = ws.reader if ws.exists() else None
-    status = {
-        "root": str(ws.root),
-        "db": str(ws.db_path),
-        "files": counts.files if counts else 0,
-        "symbols": counts.symbols if counts else 0,
-        "chunks": counts.chunks if counts else 0,
-        "pending": counts.pending if counts else 0,
-        "model": ws.spec.model_id,
-        "device": (store.get_meta("device") if store else None) or "not started",
-        "last_run": (store.last_run() if store else None) or {},
-    }
+def _status(engine, root: Path, as_json: bool) -> int:
+    status = engine.status(root)
     if as_json:
         print(json.dumps(status, indent=2))
     else:

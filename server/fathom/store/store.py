@@ -1,258 +1,54 @@
-"""Stage 4: the index database. The only module that knows SQL.
+"""Stage 4: the index's data. With `database.py`, the only code that knows SQL.
 
 One SQLite file per workspace, opened through apsw (it bundles a current SQLite
 with FTS5 and can load sqlite-vec everywhere). Vectors are keyed by the hash of
 the text that was embedded, not by chunk, so a moved file, a copied function or
-a branch switched back finds its vectors already there.
+a branch switched back finds its vectors already there. The store writes what
+the pipeline hands it (chunks, their full-text fields, vectors) and computes none of it.
 """
 from __future__ import annotations
 
-import contextlib
-import errno
-import functools
-import importlib.util
 import json
-import os
 import struct
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import apsw
 
-from .config import make_private_dir
-from .models import (
-    CONTINUED, Chunk, ChunkedFile, FileStat, IndexCounts, PendingEmbedding, Range, SymbolHit, SymbolKind,
+from ..models import (
+    Chunk, ChunkedFile, ChunkStatus, FileStat, IndexCounts, PendingEmbedding, Range, SymbolHit, SymbolKind,
 )
-from .textsplit import expand_identifiers
-
-SCHEMA_VERSION = 4
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS files (
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL UNIQUE,
-    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,
-    hash TEXT NOT NULL, language TEXT NOT NULL,
-    status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS symbols (
-    id INTEGER PRIMARY KEY,
-    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-    name TEXT NOT NULL, kind INTEGER NOT NULL, container TEXT NOT NULL,
-    sl INTEGER NOT NULL, sc INTEGER NOT NULL, el INTEGER NOT NULL, ec INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS symbols_file ON symbols(file_id);
-CREATE INDEX IF NOT EXISTS symbols_name ON symbols(name COLLATE NOCASE);
-CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY,
-    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-    name TEXT NOT NULL, kind INTEGER NOT NULL, container TEXT NOT NULL,
-    sl INTEGER NOT NULL, sc INTEGER NOT NULL, el INTEGER NOT NULL, ec INTEGER NOT NULL,
-    header TEXT NOT NULL, text TEXT NOT NULL, text_hash TEXT NOT NULL,
-    embed INTEGER NOT NULL DEFAULT 1  -- 0: symbols and lexical search only, never pending
-);
-CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
-CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(text_hash);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunk_text USING fts5(
-    name, path, body, content='', contentless_delete=1, tokenize='porter unicode61'
-);
--- Which text hashes have a vector: a plain index next to the vec0 table.
-CREATE TABLE IF NOT EXISTS embedded (text_hash TEXT PRIMARY KEY, vector_id INTEGER NOT NULL) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS embedded_vector ON embedded(vector_id);
-"""
-
-# An index one schema behind is brought up to date in place rather than rebuilt:
-# rebuilding would embed the whole workspace again.
-MIGRATIONS = {
-    3: "ALTER TABLE chunks ADD COLUMN embed INTEGER NOT NULL DEFAULT 1",
-}
+from .database import IndexFile
 
 # bm25() weights for the name, path and body columns.
 FTS_WEIGHTS = (8.0, 3.0, 1.0)
 
 
-@functools.cache
-def _vec_extension() -> str:
-    """sqlite-vec's loadable library, found without importing the package
-    (whose __init__ imports numpy: a fifth of a no-change reindex)."""
-    spec = importlib.util.find_spec("sqlite_vec")
-    return os.path.join(spec.submodule_search_locations[0], "vec0")
-
-
-class StoreError(Exception):
-    """The database cannot be used (corrupt, not ours, from another schema)."""
-
-
-class IndexUnwritable(StoreError):
-    """The database may be fine but cannot be written here (read-only file or
-    directory, full disk): it is never moved aside for that."""
-
-
-# How long a full integrity check vouches for a file that nobody wrote since.
-VERIFIED_FOR_S = 24 * 3600
-
-# Only these mean the file itself is unusable; any other failure to open it
-# (permissions, a full disk, I/O) must not cost the user their index.
-_DAMAGED = (apsw.CorruptError, apsw.NotADBError, StoreError)
-
-
 class Store:
     def __init__(self, path: Path, *, readonly: bool = False):
-        self.path = Path(path)
+        self.file = IndexFile(path, readonly=readonly)
+        self.path = self.file.path
         self.readonly = readonly
-        self.notice = ""  # set when an unusable database was moved aside
+        self.conn = self.file.conn
+        self._writing = self.file.writing
         # Answers that take a full scan, kept until the next commit: (commit version, value).
         self._as_of: dict[str, tuple[tuple[int, int], object]] = {}
-        self._verified_at: float | None = None  # when a full check last passed (writable stores)
-        self.integrity_checked = False  # whether opening ran that check
-        self.conn = self._connect()
-
-    # -- opening -----------------------------------------------------------------------
-
-    def _connect(self) -> apsw.Connection:
-        if not self.readonly:
-            try:
-                make_private_dir(self.path.parent)
-                try:
-                    return self._open_and_check()
-                except _DAMAGED as exc:
-                    self._move_aside(str(exc))
-                    return self._open_and_check()
-            except (apsw.Error, OSError) as exc:
-                raise self._unwritable(exc) from exc
-        try:
-            conn = self._open_connection()
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
-            return conn
-        except (apsw.CantOpenError, apsw.ReadOnlyError):
-            # A WAL database in a read-only directory without its -shm file:
-            # SQLite can still read it if told nothing will change it meanwhile.
-            return self._open_connection(immutable=True)
-
-    def _open_connection(self, immutable: bool = False) -> apsw.Connection:
-        if self.readonly:
-            flags = apsw.SQLITE_OPEN_READONLY
-        else:
-            flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
-        name = str(self.path)
-        if immutable:
-            flags |= apsw.SQLITE_OPEN_URI
-            name = self.path.as_uri() + "?immutable=1"
-        old_umask = os.umask(0o077)
-        try:
-            conn = apsw.Connection(name, flags=flags)
-        finally:
-            os.umask(old_umask)
-        conn.setbusytimeout(10_000)
-        conn.enable_load_extension(True)
-        conn.load_extension(_vec_extension())
-        conn.enable_load_extension(False)
-        conn.execute("PRAGMA foreign_keys=ON")
-        return conn
-
-    def _open_and_check(self) -> apsw.Connection:
-        vouched = self._still_verified()
-        conn = self._open_connection()
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            version = None
-            has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchall()
-            if has_meta:
-                row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall()
-                version = int(row[0][0]) if row else None
-            elif conn.execute("SELECT count(*) FROM sqlite_master").fetchall()[0][0]:
-                raise StoreError("not a Fathom index")
-            if has_meta and version in MIGRATIONS:
-                version = _migrate(conn)
-            if has_meta and version != SCHEMA_VERSION:
-                raise StoreError(f"index schema {version} is not the current {SCHEMA_VERSION}")
-            if vouched is None:
-                check = conn.execute("PRAGMA quick_check").fetchall()
-                if check[0][0] != "ok":
-                    raise StoreError(f"integrity check failed: {check[0][0]}")
-            self._verified_at = vouched if vouched is not None else time.time()
-            self.integrity_checked = vouched is None
-            with conn:
-                conn.execute(SCHEMA)
-                conn.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
-        except Exception:
-            conn.close()
-            raise
-        for suffix in ("", "-wal", "-shm"):
-            p = Path(str(self.path) + suffix)
-            if p.exists():
-                os.chmod(p, 0o600)
-        return conn
-
-    @contextlib.contextmanager
-    def _writing(self):
-        """One transaction; a disk that fills up or turns read-only mid-run rolls
-        it back and says so in the user's terms."""
-        try:
-            with self.conn:
-                yield
-        except (apsw.FullError, apsw.ReadOnlyError, apsw.IOError, apsw.CantOpenError) as exc:
-            raise self._unwritable(exc) from exc
-
-    def _unwritable(self, exc: BaseException) -> IndexUnwritable:
-        return unwritable(self.path.parent, exc)
-
-    # The full check reads the whole file (about 8 s a gigabyte), so it is skipped
-    # when the file is exactly as this program left it at a clean close, within
-    # VERIFIED_FOR_S of a check that passed. Anything else that writes the file
-    # changes its size or mtime; a crash leaves the -wal file behind.
 
     @property
-    def _stamp_path(self) -> Path:
-        return Path(f"{self.path}-verified")
+    def notice(self) -> str:
+        """Set when an unusable database was moved aside; read once."""
+        return self.file.notice
 
-    def _still_verified(self) -> float | None:
-        """When the last full check passed, if it still vouches for the file."""
-        try:
-            stamp = json.loads(self._stamp_path.read_text())
-            st = os.stat(self.path)
-            if Path(f"{self.path}-wal").exists():
-                return None
-            same_file = [stamp["size"], stamp["mtime_ns"], stamp["inode"]] == [st.st_size, st.st_mtime_ns, st.st_ino]
-            verified_at = float(stamp["verified_at"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        return verified_at if same_file and 0 <= time.time() - verified_at < VERIFIED_FOR_S else None
+    def take_notice(self) -> str:
+        notice, self.file.notice = self.file.notice, ""
+        return notice
 
-    def _record_clean_close(self) -> None:
-        try:
-            if self._verified_at is None or Path(f"{self.path}-wal").exists():
-                return  # another connection still has it open: its writes are not vouched for
-            st = os.stat(self.path)
-            stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino,
-                     "verified_at": self._verified_at}
-            partial = self._stamp_path.with_name(self._stamp_path.name + ".tmp")
-            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(json.dumps(stamp))
-            os.replace(partial, self._stamp_path)
-        except OSError:
-            pass  # without a stamp the next open checks in full
-
-    def _move_aside(self, why: str) -> None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        moved = self.path.with_name(f"{self.path.name}.broken-{stamp}")
-        for suffix in ("", "-wal", "-shm"):
-            p = Path(str(self.path) + suffix)
-            if p.exists():
-                os.replace(p, Path(str(moved) + suffix))
-        self._stamp_path.unlink(missing_ok=True)
-        self.notice = f"index at {self.path} was unusable ({why}); moved to {moved.name} and rebuilding"
+    @property
+    def integrity_checked(self) -> bool:
+        return self.file.integrity_checked
 
     def close(self) -> None:
-        self.conn.close()
-        if not self.readonly:
-            self._record_clean_close()
+        self.file.close()
 
     # -- meta --------------------------------------------------------------------------
 
@@ -289,7 +85,7 @@ class Store:
         with self._writing():
             for r in results:
                 st = r.stat
-                if r.status == "unchanged":
+                if r.status == ChunkStatus.UNCHANGED:
                     self.conn.execute(
                         "UPDATE files SET size=?, mtime_ns=?, inode=? WHERE path=?",
                         (st.size, st.mtime_ns, st.inode, r.relpath),
@@ -303,7 +99,8 @@ class Store:
                         for s in r.symbols
                     ],
                 )
-                path_words = expand_identifiers(r.relpath.replace("/", " ").replace(".", " "))
+                if r.chunks and len(r.lexical) != len(r.chunks):
+                    raise ValueError(f"{r.relpath}: chunks without their full-text fields (index.lexical)")
                 # Ids chosen here rather than read back per row, so both tables
                 # take one executemany per file. No other writer can interleave:
                 # SQLite holds the write lock for the whole transaction.
@@ -320,11 +117,7 @@ class Store:
                 )
                 self.conn.executemany(
                     "INSERT INTO chunk_text (rowid, name, path, body) VALUES (?,?,?,?)",
-                    [
-                        (chunk_id, expand_identifiers(f"{c.container} {c.name}"), path_words,
-                         expand_identifiers(c.text))
-                        for chunk_id, c in zip(ids, r.chunks)
-                    ],
+                    [(chunk_id, t.name, t.path, t.body) for chunk_id, t in zip(ids, r.lexical)],
                 )
                 written += len(r.chunks)
         return written
@@ -337,13 +130,13 @@ class Store:
             self._delete_file_contents(file_id)
             self.conn.execute(
                 "UPDATE files SET size=?, mtime_ns=?, inode=?, hash=?, language=?, status=?, reason=? WHERE id=?",
-                (st.size, st.mtime_ns, st.inode, r.content_hash, r.language, r.status, r.reason, file_id),
+                (st.size, st.mtime_ns, st.inode, r.content_hash, r.language, r.status.value, r.reason, file_id),
             )
             return file_id
         self.conn.execute(
             "INSERT INTO files (path, size, mtime_ns, inode, hash, language, status, reason)"
             " VALUES (?,?,?,?,?,?,?,?)",
-            (r.relpath, st.size, st.mtime_ns, st.inode, r.content_hash, r.language, r.status, r.reason),
+            (r.relpath, st.size, st.mtime_ns, st.inode, r.content_hash, r.language, r.status.value, r.reason),
         )
         return self.conn.last_insert_rowid()
 
@@ -403,7 +196,7 @@ class Store:
             " GROUP BY c.text_hash ORDER BY first"
         )
         return [
-            PendingEmbedding(h, f"{header}\n{text}" if header else text, header.endswith(CONTINUED), path)
+            PendingEmbedding.of(h, header, text, path)
             for h, header, text, path, _first in rows
         ]
 
@@ -582,23 +375,6 @@ _SYMBOL_COLUMNS = (
 )
 
 
-def _migrate(conn: apsw.Connection) -> int:
-    """Bring an older schema up to date in place. Another process may be opening
-    the same index: the version is read again under the write lock."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = int(conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchall()[0][0])
-        while version in MIGRATIONS:
-            conn.execute(MIGRATIONS[version])
-            version += 1
-        conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return version
-
-
 def _symbol_hits(rows) -> list[SymbolHit]:
     return [
         SymbolHit(name, SymbolKind(kind), container, path, Range(sl, sc, el, ec))
@@ -611,17 +387,3 @@ def _range_row(r: Range) -> tuple[int, int, int, int]:
 
 
 
-def unwritable(directory: Path, exc: BaseException) -> IndexUnwritable:
-    return IndexUnwritable(f"cannot write the index in {directory}: {describe_write_error(exc)}")
-
-
-def describe_write_error(exc: BaseException) -> str:
-    if isinstance(exc, apsw.FullError):
-        return "the disk is full"
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return "the disk is full"
-    if isinstance(exc, (apsw.ReadOnlyError, apsw.CantOpenError, PermissionError)):
-        return "it is read-only or not accessible"
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.strerror.lower()}: {exc.filename}" if exc.filename else exc.strerror.lower()
-    return str(exc) or type(exc).__name__

@@ -1,4 +1,4 @@
-"""The body of the one long-lived embedding process (see `embedder`).
+"""The body of the one long-lived embedding process (see `local`).
 
 It loads the model once and then serves requests from its pipe. Documents are
 encoded in length-sorted sub-batches (padding is what makes unsorted batches
@@ -17,7 +17,8 @@ import threading
 import warnings
 from collections import deque
 
-from .config import force_offline
+from ..config import force_offline
+from .messages import EmbedRequest, LoadFailed, Ready, Stop, Vectors
 
 # How many texts go through the model at once. On a CPU small batches win
 # (measured on 2 cores, MiniLM, ~150-token chunks: 16 texts 24 chunks/s, 32 19/s,
@@ -63,9 +64,9 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
     loader.join()
     try:
         if "error" in loaded:
-            conn.send(("failed", loaded["error"]))
+            conn.send(LoadFailed(loaded["error"]))
             return
-        conn.send(("ready", loaded["dim"], loaded["device"], loaded["backend"]))
+        conn.send(Ready(loaded["dim"], loaded["device"], loaded["backend"], batch_texts(loaded["device"])))
     except OSError:  # the parent is gone: nobody to serve
         return
     import torch
@@ -80,7 +81,7 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
     # Fast tokenizers refuse to be used from two threads at once ("Already borrowed").
     tokenizer_lock = threading.Lock()
 
-    def send(message: tuple) -> None:
+    def send(message: Vectors) -> None:
         with send_lock:
             conn.send(message)
 
@@ -90,9 +91,9 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
                 message = conn.recv()
             except (EOFError, OSError):
                 break
-            if message[0] == "stop":
+            if isinstance(message, Stop):
                 break
-            if message[0] == "query":
+            if message.query:
                 queries.put(message)
                 continue
             with wake:
@@ -114,8 +115,7 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
         # Its own thread, so a query is encoded alongside a document batch instead of
         # waiting for it: a search during indexing costs tens of milliseconds, not seconds.
         while (message := queries.get()) is not None:
-            _, request_id, texts = message
-            send(("done", request_id, encode(texts)))
+            send(Vectors(message.request_id, encode(message.texts)))
 
     max_texts = batch_texts(loaded["device"])
     max_chars = max_texts * BATCH_CHARS_PER_TEXT
@@ -131,8 +131,8 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
                     wake.wait()
             if not documents:
                 continue
-            _, request_id, texts = documents.popleft()
-            send(("done", request_id, encode_sorted(texts)))
+            request: EmbedRequest = documents.popleft()
+            send(Vectors(request.request_id, encode_sorted(request.texts)))
             if not documents:
                 _return_freed_memory()
 
@@ -181,16 +181,16 @@ def _load_model(load_path: str, device_preference: str, threads: int, loaded: di
 
 
 def _plain_bert(load_path: str):
-    from . import bert_encoder
+    from . import bert
 
     try:
-        return bert_encoder.load(load_path)
+        return bert.load(load_path)
     except Exception:  # noqa: BLE001 - sentence-transformers reads what this cannot
         return None
 
 
 class _SentenceTransformersEncoder:
-    """Any model sentence-transformers can load, behind `bert_encoder`'s two steps."""
+    """Any model sentence-transformers can load, behind `bert`'s two steps."""
 
     backend = "sentence-transformers"
 

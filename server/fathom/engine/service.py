@@ -1,8 +1,9 @@
-"""One open workspace inside a long-running process (the language server):
-a background thread that keeps its index current, and the queries against it.
+"""One open workspace inside a long-running process (the language server, the
+MCP server): a background thread that keeps its index current, the watcher that
+feeds it changes made outside the editor, and the queries against it.
 
-Knows nothing of JSON-RPC: the LSP layer turns requests into calls here and the
-`Progress` it is given into `$/progress` notifications.
+Knows nothing of JSON-RPC: the protocol layers reach it through the `Engine`,
+and the `Progress` it is given becomes their notifications.
 """
 from __future__ import annotations
 
@@ -12,28 +13,34 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .chunk_pool import ChunkPool
-from .config import Settings
-from .embedder import Embedder
-from .indexer import Indexer, Progress
-from .search import Searcher, SearchResult
-from .store import StoreError
-from .workspace import Workspace
+from ..config import Settings
+from ..embed.interface import Embedder, EmbedderError
+from ..index.pool import ChunkPool
+from ..index.progress import Progress
+from ..index.run import Indexer
+from ..models import SymbolHit
+from ..search import Searcher, SearchResult
+from ..store import StoreError
+from ..workspace import Workspace
+from .watch import Watcher
 
 log = logging.getLogger(__name__)
 
 
 class WorkspaceService:
     def __init__(self, root: Path, settings: Settings, embedder: Embedder, pool: ChunkPool,
-                 progress_factory: Callable[[str], Progress]):
+                 progress_factory: Callable[[str], Progress], watch: bool = False):
         self.ws = Workspace(root, settings)
         self.embedder = embedder
         self.indexer = Indexer(self.ws, embedder, pool)
         self.progress_factory = progress_factory
+        # Changes made outside the editor, when no client reports them.
+        self.watcher = Watcher(self.ws.root, self.reindex) if watch and settings.watcher else None
         self.state = "indexing"
         self.error: str | None = None
         self._cond = threading.Condition()
         self._full_requested = True
+        self._rechunk_requested = False
         self._paths: set[str] = set()
         self._stopping = False
         self._busy = False
@@ -45,6 +52,8 @@ class WorkspaceService:
 
     def start(self) -> None:
         self._thread.start()
+        if self.watcher is not None:
+            self.watcher.start()
         # Load the model now, not at the first search (it takes seconds).
         threading.Thread(target=self._warm_embedder, daemon=True, name="fathom-embedder-start").start()
 
@@ -56,11 +65,16 @@ class WorkspaceService:
 
     # -- index maintenance -------------------------------------------------------------
 
-    def reindex(self, paths: list[str] | None = None) -> None:
-        """Queue a full pass (paths None) or just these files; returns at once."""
+    def reindex(self, paths: list[str] | None = None, *, rechunk: bool = False) -> None:
+        """Queue a full pass (paths None) or just these files; returns at once.
+        `rechunk`: the full pass reads and chunks every file again, whatever its
+        stat says (vectors stay: they are keyed by the exact text embedded)."""
         with self._cond:
+            if self._stopping:
+                return
             if paths is None:
                 self._full_requested = True
+                self._rechunk_requested |= rechunk
             else:
                 self._paths.update(paths)
             self._cond.notify()
@@ -92,14 +106,15 @@ class WorkspaceService:
                     return
                 self._busy = True
                 full, self._full_requested = self._full_requested, False
+                rechunk, self._rechunk_requested = self._rechunk_requested and full, False
                 paths = [] if full else self._take_paths_locked()
-            self._run(full, paths)
+            self._run(full, paths, rechunk)
 
     def _take_paths_locked(self) -> list[str]:
         paths, self._paths = sorted(self._paths), set()
         return paths
 
-    def _run(self, full: bool, paths: list[str]) -> None:
+    def _run(self, full: bool, paths: list[str], rechunk: bool = False) -> None:
         progress = self.progress_factory(f"Indexing {self.ws.root.name}") if full else Progress()
         self.state = "indexing"
         try:
@@ -108,6 +123,7 @@ class WorkspaceService:
                 progress=_StateTracking(self, progress),
                 should_stop=lambda: self._stopping,
                 take_paths=self._take_paths,
+                rechunk=rechunk,
             )
             log.info("indexed %s (%s): %s", self.ws.root, "full" if full else f"{len(paths)} paths",
                      stats.to_json())
@@ -135,7 +151,7 @@ class WorkspaceService:
 
     def _embed_query(self, text: str) -> bytes:
         if not self.embedder.alive:
-            raise RuntimeError("embedding process not running")
+            raise EmbedderError("embedding process not running")
         return self.embedder.embed_query(text, timeout=10)
 
     def search(self, query: str, limit: int, paths: list[str] | None = None) -> SearchResult:
@@ -144,7 +160,7 @@ class WorkspaceService:
             return SearchResult(result.hits, self.ws.reader.has_pending())
         return result
 
-    def symbols(self, query: str, limit: int):
+    def symbols(self, query: str, limit: int) -> list[SymbolHit]:
         return Searcher(self.ws.reader, None).symbols(query, limit)
 
     def status(self) -> dict:
@@ -166,10 +182,13 @@ class WorkspaceService:
         return status
 
     def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        self._thread.join(30)
+        if self._thread.is_alive():
+            self._thread.join(30)
         self.ws.close()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
 
-from .indexer import Progress
+from ..index.progress import Progress
 
 
 class BarProgress(Progress):
@@ -35,4 +35,4 @@ class BarProgress(Progress):
         self._bars.update(self._chunks, completed=done, total=total)
 
     def message(self, text: str) -> None:
-        self.console.print(f"fathom: {text}")
+        self.console.print(f"fathom: {text}", markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,266 @@
+"""The engine: what every protocol (LSP, CLI, MCP) shares, and the only way they
+reach the pipeline.
+
+One `Engine` per process owns the settings, the embedder, the chunk pool and the
+thread that stops its idle workers, and the open workspaces, all under one lock.
+A long-running server opens workspaces (`open`), which then keep their indexes
+current in the background; a one-shot caller (the CLI) asks `index`, `search`,
+`symbols` and `status` of a folder, and the engine opens what it needs for the call.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from ..config import Settings
+from ..embed.interface import Embedder
+from ..embed.modelspec import ModelSpec, resolve_model
+from ..index.pool import ChunkPool
+from ..index.progress import Progress
+from ..index.run import Indexer
+from ..models import IndexCounts, RunStats, SymbolHit
+from ..search import Searcher, SearchResult
+from ..workspace import Workspace
+from .service import WorkspaceService
+
+log = logging.getLogger(__name__)
+
+EmbedderFactory = Callable[[ModelSpec, Settings], Embedder]
+
+
+def local_embedder(spec: ModelSpec, settings: Settings) -> Embedder:
+    from ..embed.local import LocalEmbedder
+
+    return LocalEmbedder(spec, settings.device)
+
+
+class Engine:
+    def __init__(self, settings: Settings | None = None, *,
+                 progress_factory: Callable[[str], Progress] = lambda _title: Progress(),
+                 embedder_factory: EmbedderFactory = local_embedder):
+        self.settings = settings if settings is not None else Settings.from_env()
+        self.progress_factory = progress_factory
+        self._make_embedder = embedder_factory
+        # Guards everything below: the server's handlers, its folder changes (on
+        # their own threads) and the reaper all reach these at once.
+        self._lock = threading.RLock()
+        self._embedder: Embedder | None = None
+        self._pool: ChunkPool | None = None
+        self._services: dict[Path, WorkspaceService] = {}
+        self._watching: dict[Path, bool] = {}
+        self._closing = threading.Event()
+        self._reaper: threading.Thread | None = None
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    # -- what the workspaces share -----------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        """The one embedder, made at first use (starting it is its own business)."""
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = self._make_embedder(resolve_model(self.settings.model), self.settings)
+            return self._embedder
+
+    @property
+    def pool(self) -> ChunkPool:
+        """The one chunk pool; its workers stop after `pool_idle_seconds` without work."""
+        with self._lock:
+            if self._pool is None:
+                s, spec = self.settings, resolve_model(self.settings.model)
+                self._pool = ChunkPool(s.pool_size, spec.tokenizer_json, spec.max_tokens, s.max_file_size)
+            if self._reaper is None:
+                self._reaper = threading.Thread(target=self._release_idle_workers, daemon=True,
+                                                name="fathom-pool-idle")
+                self._reaper.start()
+            return self._pool
+
+    def _release_idle_workers(self) -> None:
+        while True:
+            idle = self.settings.pool_idle_seconds
+            if self._closing.wait(min(30.0, max(0.5, idle / 4))):
+                return
+            with self._lock:
+                pool = self._pool
+            if pool is not None and pool.release_if_idle(idle):
+                log.info("chunk workers stopped after %.0f s without work", idle)
+
+    # -- open workspaces (long-running servers) ----------------------------------------
+
+    def open(self, root: Path, *, watch: bool = False) -> WorkspaceService | None:
+        """Open a folder and keep its index current in the background; None if
+        the engine is closing. `watch`: run a file watcher for changes made
+        outside the editor (when the client does not report them)."""
+        root = Path(root).resolve()
+        with self._lock:
+            if self._closing.is_set():
+                return None
+            service = self._services.get(root)
+            if service is not None:
+                return service
+            if not root.is_dir():
+                raise NotADirectoryError(f"workspace folder {root} does not exist")
+            service = WorkspaceService(root, self.settings, self.embedder, self.pool, self.progress_factory, watch)
+            self._services[root] = service
+            self._watching[root] = watch
+            service.start()
+        return service
+
+    def close_workspace(self, root: Path) -> None:
+        with self._lock:
+            service = self._services.pop(Path(root).resolve(), None)
+            self._watching.pop(Path(root).resolve(), None)
+        if service is not None:
+            service.close()
+
+    def workspaces(self) -> list[WorkspaceService]:
+        with self._lock:
+            return list(self._services.values())
+
+    def workspace(self, root: Path) -> WorkspaceService | None:
+        with self._lock:
+            return self._services.get(Path(root).resolve())
+
+    def workspace_for(self, path: Path) -> WorkspaceService | None:
+        """The open workspace holding a path (the deepest root wins)."""
+        with self._lock:
+            return self._holding(path)
+
+    def _holding(self, path: Path) -> WorkspaceService | None:
+        best = None
+        for root, service in self._services.items():
+            if path == root or root in path.parents:
+                if best is None or len(str(root)) > len(str(best.root)):
+                    best = service
+        return best
+
+    def reindex_paths(self, paths: Iterable[Path]) -> None:
+        """Files changed (saved, or changed outside the editor): each goes to the
+        workspace that holds it; a path in no open workspace is ignored."""
+        by_service: dict[Path, tuple[WorkspaceService, list[str]]] = {}
+        with self._lock:
+            for path in paths:
+                service = self._holding(path)
+                if service is not None:
+                    by_service.setdefault(service.root, (service, []))[1].append(str(path))
+            for service, changed in by_service.values():
+                service.reindex(changed)
+
+    def apply_settings(self, settings: Settings) -> None:
+        """New settings: every open workspace is closed and opened again with them;
+        the pool is rebuilt (it reads the file size limit), and so is the embedder
+        when the model or device changed."""
+        with self._lock:
+            if settings == self.settings:
+                return
+            model_changed = (settings.model, settings.device) != (self.settings.model, self.settings.device)
+            reopen = dict(self._watching)
+            for root in list(self._services):
+                self.close_workspace(root)
+            self.settings = settings
+            if model_changed and self._embedder is not None:
+                self._embedder.close()
+                self._embedder = None
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+            for root, watch in reopen.items():
+                self.open(root, watch=watch)
+
+    def close(self) -> None:
+        self._closing.set()
+        with self._lock:
+            for root in list(self._services):
+                self.close_workspace(root)
+            embedder, pool = self._embedder, self._pool
+            self._embedder = self._pool = None
+        if embedder is not None:
+            embedder.close()
+        if pool is not None:
+            pool.close()
+
+    # -- one call on a folder (the CLI) --------------------------------------------------
+
+    def index(self, root: Path, progress: Progress | None = None, *, embed: bool = True) -> tuple[RunStats, IndexCounts]:
+        """Bring a folder's index up to date now, in this thread."""
+        ws = Workspace(root, self.settings)
+        try:
+            stats = self._build(ws, progress or Progress(), embed)
+            return stats, ws.writer.counts()
+        finally:
+            ws.close()
+
+    def _build(self, ws: Workspace, progress: Progress, embed: bool) -> RunStats:
+        embedder = self.embedder if embed else None
+        stats = Indexer(ws, embedder, self.pool).run(progress=progress, embed=embed)
+        if embedder is not None and embedder.device:
+            ws.writer.set_meta("device", embedder.device)
+        return stats
+
+    def search(self, root: Path, query: str, limit: int, paths: list[str] | None = None,
+               progress: Progress | None = None) -> SearchResult:
+        service = self.workspace(root)
+        if service is not None:
+            return service.search(query, limit, paths)
+        ws = Workspace(root, self.settings)
+        try:
+            self._ensure_index(ws, progress or Progress())
+            return Searcher(ws.reader, self.embedder.embed_query).search(query, limit, paths)
+        finally:
+            ws.close()
+
+    def symbols(self, root: Path, query: str, limit: int, progress: Progress | None = None) -> list[SymbolHit]:
+        service = self.workspace(root)
+        if service is not None:
+            return service.symbols(query, limit)
+        ws = Workspace(root, self.settings)
+        try:
+            self._ensure_index(ws, progress or Progress())
+            return Searcher(ws.reader, None).symbols(query, limit)
+        finally:
+            ws.close()
+
+    def _ensure_index(self, ws: Workspace, progress: Progress) -> None:
+        if _has_index(ws):
+            if ws.reader.last_run() is None:
+                # Another process (the language server, say) is still building it:
+                # answer from what is there rather than wait for it.
+                progress.message(f"the index of {ws.root} is still being built; results may be incomplete")
+            return
+        progress.message(f"no index for {ws.root} yet; building it")
+        for line in self._build(ws, progress, embed=True).error_summary():
+            progress.message(line)
+
+    def status(self, root: Path) -> dict:
+        """What a folder's index holds, without building or changing anything."""
+        service = self.workspace(root)
+        if service is not None:
+            return service.status()
+        ws = Workspace(root, self.settings)
+        try:
+            store = ws.reader if ws.exists() else None
+            counts = store.counts() if store else IndexCounts(0, 0, 0, 0)
+            return {
+                "root": str(ws.root),
+                "db": str(ws.db_path),
+                "files": counts.files,
+                "symbols": counts.symbols,
+                "chunks": counts.chunks,
+                "pending": counts.pending,
+                "model": ws.spec.model_id,
+                "device": (store.get_meta("device") if store else None) or "not started",
+                "last_run": (store.last_run() if store else None) or {},
+            }
+        finally:
+            ws.close()
+
+
+def _has_index(ws: Workspace) -> bool:
+    return ws.exists() and (ws.reader.last_run() is not None or ws.reader.counts().files > 0)

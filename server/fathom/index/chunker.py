@@ -1,0 +1,168 @@
+"""Stage 3: turn one file's text into symbols and chunks.
+
+Runs inside the chunk pool's worker processes (see `pool`), so it must stay
+light to import: no torch, no SQL. `chunk_source` is a pure function of the
+text: the tree-sitter side is `definitions`, the token window `fit`, and no
+state of one file is kept for the next.
+"""
+from __future__ import annotations
+
+from ..models import Chunk, Range, Symbol, SymbolKind
+from .definitions import MAX_NAME, Def, Grammars, share_lines_once
+from .fit import Fitter, SourceLines
+from .languages import language_for
+from .tokens import TokenCounter
+
+WINDOW_LINES = 40
+
+
+class Chunker:
+    def __init__(self, counter: TokenCounter, max_tokens: int):
+        self.counter = counter
+        self.fitter = Fitter(counter, max_tokens)
+        self.grammars = Grammars()
+
+    def chunk_source(self, relpath: str, text: str) -> tuple[str, list[Symbol], list[Chunk]]:
+        first_line = text[:200].split("\n", 1)[0]
+        lang = language_for(relpath, first_line)
+        source = SourceLines.of(text)
+        last = len(source.lines) - 1
+        if lang is None or not text.strip():
+            return lang or "text", [], self._windows(source, relpath, 0, last)
+        try:
+            symbols, chunks = self._chunk_code(source, relpath, lang)
+        except Exception:  # a grammar's failure costs the file its symbols, not its text
+            symbols = []
+            chunks = self._windows(source, relpath, 0, last)
+        return lang, symbols, chunks
+
+    # -- code ------------------------------------------------------------------------
+
+    def _chunk_code(self, source: SourceLines, relpath: str, lang: str):
+        data = source.text.encode("utf-8")
+        lines = source.lines
+        line_bytes = data.split(b"\n")
+        defs = self.grammars.definitions(lang, data)
+
+        def char_col(line: int, byte_col: int) -> int:
+            raw = line_bytes[line][:byte_col] if line < len(line_bytes) else b""
+            return len(raw.decode("utf-8", "replace").encode("utf-16-le")) // 2
+
+        def node_range(node) -> Range:
+            (sl, sc), (el, ec) = node.start_point, node.end_point
+            return Range(sl, char_col(sl, sc), el, char_col(el, ec))
+
+        def span_range(d: Def) -> Range:
+            start, end = node_range(d.start_node), node_range(d.outer)
+            return Range(start.start_line, start.start_char, end.end_line, end.end_char)
+
+        symbols = [
+            Symbol(d.name, d.kind, d.qualified_container, span_range(d))
+            for d in defs
+            if d.spec.symbol
+        ]
+
+        share_lines_once(defs)
+        chunked = [d for d in defs if d.chunked]
+        children: dict[int, list[Def]] = {}
+        for d in chunked:
+            if d.parent is not None:
+                children.setdefault(id(d.parent), []).append(d)
+
+        chunks: list[Chunk] = []
+        covered = [False] * len(lines)
+        for d in chunked:
+            first = d.start_node
+            start = self._leading_comment_start(first, lines)
+            end = d.outer.end_point[0]
+            if d.parent is None:
+                for i in range(start, min(end, len(lines) - 1) + 1):
+                    covered[i] = True
+            body = self._collapsed(lines, start, end, children.get(id(d), []))
+            rng = Range(start, 0 if start < first.start_point[0] else char_col(start, first.start_point[1]),
+                        end, char_col(end, d.outer.end_point[1]))
+            chunks.extend(self.fitter.fit(source, relpath, d.name, d.kind, d.qualified_container, rng, body))
+
+        # Module-level code outside every definition: imports, constants, scripts.
+        block_start = None
+        for i in range(len(lines) + 1):
+            inside = i < len(lines) and not covered[i]
+            if inside and block_start is None:
+                block_start = i
+            elif not inside and block_start is not None:
+                chunks.extend(self._module_block(source, relpath, block_start, i - 1))
+                block_start = None
+        chunks.sort(key=lambda c: (c.range.start_line, c.range.end_line))
+        return symbols, chunks
+
+    @staticmethod
+    def _leading_comment_start(node, lines: list[str]) -> int:
+        """Doc comments above a definition belong to its chunk: those that touch it,
+        and a `/**` block a blank line above it (a common JSDoc layout)."""
+        start = node.start_point[0]
+        prev = node.prev_named_sibling
+        while prev is not None and "comment" in prev.type:
+            gap = start - 1 - prev.end_point[0]
+            if gap > 1 or (gap == 1 and not (lines[prev.start_point[0]].lstrip().startswith("/**")
+                                             and not lines[start - 1].strip())):
+                break
+            start = prev.start_point[0]
+            prev = prev.prev_named_sibling
+        return start
+
+    @staticmethod
+    def _collapsed(lines: list[str], start: int, end: int, nested: list[Def]) -> list[tuple[int, str]]:
+        """The definition's own lines, each nested chunked definition shown by its
+        first line only (it has a chunk of its own)."""
+        hidden: set[int] = set()
+        for child in nested:
+            c_start, c_end = child.node.start_point[0], child.outer.end_point[0]
+            if c_start > start and c_end <= end:
+                hidden.update(range(c_start + 1, c_end + 1))
+        out: list[tuple[int, str]] = []
+        for i in range(start, min(end, len(lines) - 1) + 1):
+            if i not in hidden:
+                out.append((i, lines[i]))
+            elif i - 1 not in hidden:
+                indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+                out.append((i, indent + "..."))
+        return out
+
+    def _module_block(self, source: SourceLines, relpath: str, start: int, end: int) -> list[Chunk]:
+        lines = source.lines
+        while start <= end and not lines[start].strip():
+            start += 1
+        while end >= start and not lines[end].strip():
+            end -= 1
+        if start > end:
+            return []
+        name = relpath.rsplit("/", 1)[-1]
+        body = [(i, lines[i]) for i in range(start, end + 1)]
+        rng = Range(start, 0, end, len(lines[end]))
+        return self.fitter.fit(source, relpath, name, SymbolKind.Module, "", rng, body)
+
+    # -- plain text ------------------------------------------------------------------
+
+    def _windows(self, source: SourceLines, relpath: str, start: int, end: int) -> list[Chunk]:
+        """Markdown, YAML, unknown text: sections at headings, then line windows."""
+        lines = source.lines
+        name = relpath.rsplit("/", 1)[-1]
+        chunks: list[Chunk] = []
+        section_start, title = start, name
+        for i in range(start, end + 2):
+            heading = i <= end and lines[i].startswith("#") and relpath.endswith((".md", ".markdown", ".rst", ".mdx"))
+            if i == end + 1 or (heading and i > section_start):
+                s = section_start
+                while s < i:
+                    e = min(i - 1, s + WINDOW_LINES - 1)
+                    body = [(j, lines[j]) for j in range(s, e + 1)]
+                    if any(text.strip() for _, text in body):
+                        rng = Range(s, 0, e, len(lines[e]))
+                        chunks.extend(self.fitter.fit(source, relpath, title, SymbolKind.File, "", rng, body))
+                    s = e + 1
+                section_start = i
+            if heading:
+                title = lines[i].lstrip("#").strip()[:MAX_NAME] or name
+        return chunks
+
+    # -- fitting the model's window --------------------------------------------------

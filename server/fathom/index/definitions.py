@@ -1,0 +1,210 @@
+"""Which nodes of a file's syntax tree are definitions, what they are called and
+where they sit: the tree-sitter half of chunking, next to the language tables
+(`languages.py`) it reads.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..models import SymbolKind
+from .languages import DEFINITIONS, WRAPPERS, Definition
+
+FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function"})
+# Nodes that define a function only when this field holds one.
+FUNCTION_VALUE_FIELD = {
+    "variable_declarator": "value", "assignment_expression": "right", "pair": "value",
+    "field_definition": "value", "public_field_definition": "value",
+}
+# `exports.f = …`, `A.prototype.f = …`: these parts of an assignment's target say
+# nothing a reader would call a container.
+_NOT_CONTAINERS = frozenset({"prototype", "exports", "module", "this"})
+_DOTTED_NAME = re.compile(r"[\w$]+(?:\.[\w$]+)*")
+# TypeScript overloads: signatures that the next definition of the same name implements.
+OVERLOAD_SIGNATURES = frozenset({"function_signature"})
+IDENTIFIER_TYPES = frozenset(
+    {
+        "identifier", "type_identifier", "field_identifier", "property_identifier",
+        "simple_identifier", "constant", "name", "word", "namespace_identifier",
+        "destructor_name", "operator_name", "qualified_identifier", "scoped_identifier",
+        "dot_index_expression", "method_index_expression", "private_property_identifier",
+    }
+)
+MAX_NAME = 120
+
+
+@dataclass
+class Def:
+    """One definition found in a syntax tree, with what chunking needs to know of it."""
+
+    node: object
+    outer: object  # the node whose range the chunk covers (decorators, export…)
+    spec: Definition
+    kind: SymbolKind
+    name: str
+    parent: "Def | None" = None
+    chunked: bool = True
+    owner: str = ""  # what a dotted name says it belongs to: `A` of `A.prototype.f = …`
+    first: object = None  # the outer node of its first overload signature, if it has any
+
+    @property
+    def start_node(self):
+        return self.first if self.first is not None else self.outer
+
+    @property
+    def qualified_container(self) -> str:
+        names = []
+        p = self.parent
+        while p is not None:
+            names.append(p.name)
+            p = p.parent
+        return ".".join(reversed(names)) or self.owner
+
+
+class Grammars:
+    """Each language's parser and definitions query, built at the first file
+    that needs them (all seventeen cost 0.13 s of CPU per worker, and a
+    workspace needs two or three). Parsers do not pickle: one set per process."""
+
+    def __init__(self) -> None:
+        self._parsers: dict[str, object] = {}
+        self._queries: dict[str, object] = {}
+
+    def definitions(self, lang: str, data: bytes) -> list[Def]:
+        """The definitions in a file's bytes, outermost first, in source order."""
+        from tree_sitter import QueryCursor
+
+        tree = self._parser(lang).parse(data)
+        captures = QueryCursor(self._queries[lang]).captures(tree.root_node)
+        nodes = sorted(captures.get("def", []), key=lambda n: (n.start_byte, -n.end_byte))
+        return find_definitions(nodes, lang, data)
+
+    def _parser(self, lang: str):
+        if lang not in self._parsers:
+            from tree_sitter import Query
+            from tree_sitter_language_pack import get_language, get_parser
+
+            self._parsers[lang] = get_parser(lang)
+            pattern = "\n".join(f"({t}) @def" for t in DEFINITIONS[lang])
+            self._queries[lang] = Query(get_language(lang), pattern)
+        return self._parsers[lang]
+
+
+def share_lines_once(defs: list[Def]) -> None:
+    """Chunks are whole lines. A definition on lines that an earlier one's chunk
+    already holds (a dozen functions on one line of minified code) gets no chunk
+    of its own, or that line would be stored and embedded once per definition."""
+    held_to = -1
+    for d in defs:
+        if d.parent is not None:
+            d.chunked = d.chunked and d.parent.chunked
+        elif d.chunked:
+            if d.outer.end_point[0] <= held_to:
+                d.chunked = False
+            else:
+                held_to = d.outer.end_point[0]
+
+def find_definitions(nodes, lang: str, data: bytes) -> list[Def]:
+    table = DEFINITIONS[lang]
+    defs: list[Def] = []
+    open_defs: list[Def] = []
+    for node in nodes:
+        spec = table[node.type]
+        if spec.needs_body and node.child_by_field_name("body") is None:
+            continue
+        value_field = FUNCTION_VALUE_FIELD.get(node.type)
+        if value_field is not None:
+            value = node.child_by_field_name(value_field)
+            if value is None or value.type not in FUNCTION_VALUES:
+                continue
+        name = _name_of(node, data)
+        if not name:
+            continue
+        kind = _refine_kind(node, spec.kind)
+        owner = ""
+        outer = node
+        while outer.parent is not None and outer.parent.type in WRAPPERS and outer.parent.named_child_count <= 3:
+            outer = outer.parent
+        while open_defs and open_defs[-1].node.end_byte <= node.start_byte:
+            open_defs.pop()
+        parent = open_defs[-1] if open_defs else None
+        if parent is not None and parent.spec.role == "scope" and kind == SymbolKind.Function:
+            kind = SymbolKind.Method
+        if "." in name or ":" in name:  # Lua `function M.h()`, `M:k()`; JS `A.prototype.f = …`
+            prefix, _, last = name.replace(":", ".").rpartition(".")
+            parts = prefix.split(".")
+            if "prototype" in parts and kind == SymbolKind.Function:
+                kind = SymbolKind.Method
+            owner = ".".join(part for part in parts if part not in _NOT_CONTAINERS)
+            name = last or name
+        d = Def(node, outer, spec, kind, name[:MAX_NAME], parent, owner=owner[:MAX_NAME])
+        overloaded = defs[-1] if defs else None
+        if overloaded is not None and overloaded.node.type in OVERLOAD_SIGNATURES \
+                and overloaded.name == d.name and overloaded.parent is parent:
+            # One definition from the first signature to the implementation:
+            # one symbol, one chunk that reads every signature with the body.
+            d.first = overloaded.start_node
+            defs.pop()
+        ancestor = parent
+        while ancestor is not None:
+            if ancestor.spec.role == "function":
+                d.chunked = False
+                break
+            ancestor = ancestor.parent
+        defs.append(d)
+        open_defs.append(d)
+    return defs
+
+def _name_of(node, data: bytes) -> str:
+    def text(n) -> str:
+        return data[n.start_byte:n.end_byte].decode("utf-8", "replace")
+
+    if node.type == "impl_item":
+        target = node.child_by_field_name("type")
+        return text(target) if target is not None else ""
+    named = node.child_by_field_name("name")
+    if named is not None:
+        return text(named).strip()
+    if node.type == "assignment_expression":
+        return _assigned_name(node, text)
+    if node.type in ("pair", "field_definition"):  # `{ parse: function … }`, `onClick = () => …`
+        named = node.child_by_field_name("key") or node.child_by_field_name("property")
+        if named is None or named.type not in ("property_identifier", "private_property_identifier", "string"):
+            return ""
+        return text(named).strip("'\"` ")
+    declarator = node.child_by_field_name("declarator")
+    while declarator is not None:
+        if declarator.type in IDENTIFIER_TYPES:
+            return text(declarator)
+        declarator = declarator.child_by_field_name("declarator") or declarator.child_by_field_name("name")
+    for child in node.named_children:
+        if child.type in IDENTIFIER_TYPES:
+            return text(child)
+    return ""
+
+def _assigned_name(node, text) -> str:
+    """`f`, or the dotted `A.prototype.f`, for `… = function …`; `module.exports =
+    function createApp()` is called by the function's own name."""
+    target = node.child_by_field_name("left")
+    if target is None or target.type not in ("identifier", "member_expression"):
+        return ""
+    dotted = text(target)
+    if dotted.rpartition(".")[2] in _NOT_CONTAINERS:
+        own = node.child_by_field_name("right").child_by_field_name("name")
+        return text(own) if own is not None else ""
+    return dotted if _DOTTED_NAME.fullmatch(dotted) else ""  # not `a[i] = …`, `f().g = …`
+
+def _refine_kind(node, kind: SymbolKind) -> SymbolKind:
+    if node.type == "type_spec":
+        inner = node.child_by_field_name("type")
+        if inner is not None and inner.type == "struct_type":
+            return SymbolKind.Struct
+        if inner is not None and inner.type == "interface_type":
+            return SymbolKind.Interface
+    if node.type == "class_declaration" and node.child_count:
+        keyword = node.children[0].type
+        if keyword == "struct":
+            return SymbolKind.Struct
+        if keyword == "enum":
+            return SymbolKind.Enum
+    return kind

@@ -1,0 +1,179 @@
+"""What is indexed, what is embedded, and in what order: every rule in one place.
+
+The walk (`walk.py`) asks `skipped_dir`, `never_indexed` and `is_secret` by name
+before anything is read; the run asks `embedded_by_path` before a file is read
+and `embed_order`'s test rule for each text; the chunk worker asks `is_generated`
+and `minified_reason` once it has the text. Any change here that makes the same
+tree index or embed differently raises `CHUNKER_VERSION`.
+"""
+from __future__ import annotations
+
+import re
+
+import pathspec
+
+# Raised whenever the same source would chunk differently, or its chunks would be
+# embedded or not by other rules (vendored code, bulk data, generated code): a
+# workspace chunked by another version is chunked again on its next full run (its
+# vectors stay cached by text, so only texts that really changed are embedded again).
+CHUNKER_VERSION = "3"
+
+# -- never walked ----------------------------------------------------------------------
+
+ALWAYS_SKIPPED_DIRS = frozenset(
+    {
+        ".git", ".hg", ".svn", ".jj", "node_modules", "bower_components",
+        "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox",
+        ".venv", "venv", ".eggs", ".gradle", ".idea", ".vscode-test", ".next", ".nuxt",
+        ".cache", ".parcel-cache", ".terraform", "build", "dist", "target", "coverage",
+        ".coverage", "htmlcov", "site-packages",
+    }
+)
+
+
+def skipped_dir(name: str) -> bool:
+    """A directory never walked, whatever the ignore files say."""
+    return name in ALWAYS_SKIPPED_DIRS or name.endswith(".egg-info")
+
+
+# -- never indexed ---------------------------------------------------------------------
+
+# Credentials are never read, whatever the ignore files say.
+SECRET_PATTERNS = pathspec.GitIgnoreSpec.from_lines(
+    [
+        ".env", ".env.*", "*.env", ".envrc", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks",
+        "*.keystore", "*.kdbx", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
+        ".netrc", ".pgpass", ".npmrc", ".pypirc", "*.gpg", "*.asc", "credentials",
+        "credentials.json", "secrets.*", "*.secret", "*.tfstate", "*.tfstate.*",
+    ]
+)
+
+
+def is_secret(relpath: str) -> bool:
+    return SECRET_PATTERNS.match_file(relpath)
+
+
+# Formats that are never source, skipped by name without opening them: binaries,
+# and generated data nobody searches as code (lockfiles, minified bundles, source
+# maps, gettext catalogs, compiled or not: django's .po files alone are half its
+# chunks; SVG, which is a picture however textual).
+NOT_SOURCE_SUFFIXES = frozenset(
+    """
+    png jpg jpeg gif bmp ico icns webp tiff psd svgz pdf zip gz tgz bz2 xz zst 7z rar jar war
+    ear whl egg so dylib dll exe bin o a lib obj class pyc pyo pyd wasm ttf otf woff woff2 eot
+    mp3 mp4 m4a wav ogg flac avi mov mkv webm db sqlite sqlite3 parquet feather npy npz pkl
+    pickle pt pth onnx safetensors h5 ckpt lock min.js min.css map po pot mo svg
+    """.split()
+)
+# Lockfiles whose format does not say so: dependency pins and checksums, often
+# thousands of lines that no question about the code is answered by.
+NOT_SOURCE_NAMES = frozenset(
+    {"package-lock.json", "npm-shrinkwrap.json", "pnpm-lock.yaml", "bun.lockb", "go.sum", "packages.lock.json"}
+)
+
+
+def never_indexed(name: str) -> bool:
+    """A file name that is never source (binaries, lockfiles, minified bundles)."""
+    lowered = name.lower()
+    if lowered in NOT_SOURCE_NAMES:
+        return True
+    parts = lowered.split(".")
+    if len(parts) < 2:
+        return False
+    return parts[-1] in NOT_SOURCE_SUFFIXES or ".".join(parts[-2:]) in NOT_SOURCE_SUFFIXES
+
+
+# A line this long means minified or generated code: nobody navigates to its
+# "functions", and it would cost thousands of chunks to embed.
+MINIFIED_LINE_CHARS = 5_000
+
+
+def minified_reason(text: str) -> str | None:
+    """Why a file is not worth indexing as code, or None. Short files cannot
+    hold such a line, so most files cost only a length check."""
+    if len(text) > MINIFIED_LINE_CHARS and any(len(line) > MINIFIED_LINE_CHARS for line in text.split("\n")):
+        return f"minified or generated (a line over {MINIFIED_LINE_CHARS:,} characters)"
+    return None
+
+
+# -- indexed, never embedded -----------------------------------------------------------
+
+# Other people's code copied into the tree. It is indexed for symbols and
+# lexical search, so navigation reaches it, but not embedded: it would cost as
+# much as the project's own code to embed (more, in a Go tree with its modules
+# vendored) and answer questions about the project with library internals.
+VENDORED_DIRS = frozenset(
+    {"vendor", "vendors", "_vendor", "vendored", "third_party", "third-party", "thirdparty", "3rdparty"}
+)
+
+
+def is_vendored(relpath: str) -> bool:
+    return any(part in VENDORED_DIRS for part in relpath.split("/")[:-1])
+
+
+# Data, not code: a configuration file is written by hand and rarely runs past a
+# thousand lines; beyond that a file in these formats is a translation catalogue,
+# an API schema, a fixture or a snapshot. Those are indexed for lexical search but
+# not embedded: they are most of the text of the trees that hold them (botocore's
+# service models: 120,687 texts to embed, 23,533 without them) and little of what
+# a question about the code is answered by.
+DATA_SUFFIXES = frozenset("json jsonl ndjson geojson yaml yml csv tsv xml snap".split())
+LARGEST_EMBEDDED_DATA_FILE = 32 * 1024
+
+
+def is_bulk_data(relpath: str, size: int) -> bool:
+    name = relpath.rsplit("/", 1)[-1]
+    return size > LARGEST_EMBEDDED_DATA_FILE and "." in name and name.rsplit(".", 1)[-1].lower() in DATA_SUFFIXES
+
+
+def embedded_by_path(relpath: str, size: int) -> bool:
+    """Whether a file's chunks are to have vectors, as far as its path and size tell."""
+    return not is_vendored(relpath) and not is_bulk_data(relpath, size)
+
+
+# Generated code says so in the comments that open the file (Go's "Code generated
+# … DO NOT EDIT.", protoc's "DO NOT EDIT!", "@generated", C#'s "<auto-generated>"),
+# often below a licence. Past the first line of code the same words are more
+# likely a generator's template for the header it writes.
+GENERATED_MARKER = re.compile(r"DO NOT EDIT|@generated|<auto-generated")
+LINE_COMMENTS = ("#", "//", "--", ";", "<!--")
+HEADER_LINES = 60
+
+
+def is_generated(text: str) -> bool:
+    """Whether the file's opening comments say a tool wrote it: such code is
+    indexed for symbols and lexical search but not embedded, like vendored code."""
+    in_block = False
+    for line in text[:16384].split("\n", HEADER_LINES)[:HEADER_LINES]:
+        stripped = line.strip()
+        if in_block:
+            in_block = "*/" not in stripped
+        elif stripped.startswith("/*"):
+            in_block = "*/" not in stripped[2:]
+        elif stripped and not stripped.startswith(LINE_COMMENTS):
+            return False
+        if GENERATED_MARKER.search(stripped):
+            return True
+    return False
+
+
+# -- embedded last ---------------------------------------------------------------------
+
+# Test code is indexed and embedded like any other, but last: questions about
+# what a project does are answered by its own code first. Only the order of
+# embedding depends on this, so a wrong guess costs nothing but time.
+TEST_DIRS = frozenset({"test", "tests", "__tests__", "spec", "specs"})
+TEST_FILE_PREFIXES = ("test_",)
+TEST_FILE_SUFFIXES = ("_test.py", "_tests.py", "_test.go", "_spec.rb", "Test.java", "Tests.java", "Test.kt", "Tests.cs")
+TEST_FILE_INFIXES = (".test.", ".spec.")
+
+
+def is_test_code(relpath: str) -> bool:
+    *dirs, name = relpath.split("/")
+    return (
+        any(part in TEST_DIRS for part in dirs)
+        or name.startswith(TEST_FILE_PREFIXES)
+        or name.endswith(TEST_FILE_SUFFIXES)
+        or any(infix in name for infix in TEST_FILE_INFIXES)
+        or name == "conftest.py"
+    )

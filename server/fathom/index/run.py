@@ -1,0 +1,423 @@
+"""The pipeline: walk -> detect changes -> chunk (pool) -> store phase 1 ->
+embed (the embedder) -> store phase 2.
+
+One run is one loop over one queue of typed events: a file chunked, a chunking
+job done, files saved meanwhile, vectors done or failed, the embedder ready or
+not. Only the loop's thread touches the index; the chunk pool (on a thread of its
+own), the embedder's futures and its start-up post events. Chunking and embedding
+overlap: as soon as a batch of files is chunked and committed, its new texts go
+to the embedder while the pool chunks the next files. The index itself is the
+queue of work: any chunk whose text has no vector is pending, so a run that was
+killed simply carries on where it stopped.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from ..embed.interface import Embedder, EmbedderError
+from ..models import ChunkedFile, ChunkStatus, ChunkTask, DiscoveredFile, FileStat, RunStats
+from ..workspace import Workspace
+from .backlog import EmbedBacklog, pending_tier
+from .policy import CHUNKER_VERSION, embedded_by_path, is_test_code
+from .pool import ChunkPool
+from .progress import Progress
+from .walk import discover, is_indexable_path
+
+log = logging.getLogger(__name__)
+
+WRITE_BATCH_FILES = 32
+WRITE_BATCH_SECONDS = 0.5
+# Texts per request to the embedder: a few of its batches, so a request is
+# sorted by length as a whole and vectors come back steadily.
+EMBED_REQUEST_BATCHES = 8
+EMBED_REQUESTS_IN_FLIGHT = 2
+MAX_EMBEDDER_RESTARTS = 3
+# How often an idle loop looks for files saved meanwhile and for a stop.
+TICK_SECONDS = 0.2
+
+# The index meta key saying which chunker version chunked every file.
+CHUNKED_BY = "chunker_version"
+
+
+# -- events ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FileChunked:
+    result: ChunkedFile
+    job: "ChunkJob"
+
+
+@dataclass(frozen=True)
+class ChunkJobDone:
+    job: "ChunkJob"
+
+
+@dataclass(frozen=True)
+class EmbedderReady:
+    pass
+
+
+@dataclass(frozen=True)
+class EmbedderFailed:
+    error: str
+
+
+@dataclass(frozen=True)
+class VectorsDone:
+    request: "EmbedRequest"
+
+
+Event = FileChunked | ChunkJobDone | EmbedderReady | EmbedderFailed | VectorsDone
+
+
+@dataclass
+class ChunkJob:
+    tasks: list[ChunkTask]
+    saved: bool  # files the user just saved: written and embedded first
+    done: int = 0
+
+
+@dataclass
+class EmbedRequest:
+    hashes: list[str]
+    future: Future
+    generation: int  # which start of the embedder it went to
+
+
+@dataclass
+class _Embedding:
+    """The embedding side of a run."""
+
+    backlog: EmbedBacklog = field(default_factory=EmbedBacklog)
+    in_flight: list[EmbedRequest] = field(default_factory=list)
+    total: int = 0
+    done: int = 0
+    requested: bool = False  # a start of the embedder was asked for
+    ready: bool = False
+    failed: str | None = None
+    generation: int = 0
+    restarts: int = 0
+    vector_table_ready: bool = False
+
+
+class Indexer:
+    def __init__(self, workspace: Workspace, embedder: Embedder | None, pool: ChunkPool | None = None):
+        self.ws = workspace
+        self.embedder = embedder
+        self._own_pool = pool is None
+        self._pool = pool
+
+    def chunk_pool(self) -> ChunkPool:
+        if self._pool is None:
+            s, spec = self.ws.settings, self.ws.spec
+            self._pool = ChunkPool(s.pool_size, spec.tokenizer_json, spec.max_tokens, s.max_file_size)
+        return self._pool
+
+    def close(self) -> None:
+        if self._own_pool and self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def run(self, paths: list[str] | None = None, *, progress: Progress | None = None,
+            embed: bool = True, should_stop: Callable[[], bool] = lambda: False,
+            take_paths: Callable[[], list[str]] = lambda: [], rechunk: bool = False) -> RunStats:
+        """Bring the index up to date: the whole workspace, or just `paths`
+        (relative or absolute; missing ones are removed from the index).
+        `rechunk` reads and chunks every file again, whatever its stat says.
+
+        While the run goes on it asks `take_paths` for files saved meanwhile and
+        indexes them ahead of everything else."""
+        progress = progress or Progress()
+        with self.ws.write_lock(on_wait=progress.message):
+            return _Run(self, progress, embed, should_stop, take_paths).execute(paths, rechunk)
+
+
+class _Run:
+    def __init__(self, indexer: Indexer, progress: Progress, embed: bool, should_stop, take_paths):
+        self.indexer = indexer
+        self.ws = indexer.ws
+        self.store = indexer.ws.writer
+        self.embedder = indexer.embedder if embed else None
+        self.progress = progress
+        self.should_stop = should_stop
+        self.take_paths = take_paths
+        self.stats = RunStats()
+        self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self.jobs: queue.SimpleQueue[ChunkJob | None] = queue.SimpleQueue()
+        self.jobs_open = 0
+        self.full_pass_chunking = False
+        self.unwritten: list[ChunkedFile] = []
+        self.unwritten_since = time.monotonic()
+        self.emb = _Embedding()
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def execute(self, paths: list[str] | None, rechunk: bool) -> RunStats:
+        start = time.monotonic()
+        notice = self.store.take_notice()
+        if notice:
+            self.progress.message(notice)
+        full = paths is None
+        if full and self.store.is_empty():
+            # A first index: every file will need a worker, and nearly every text a
+            # vector. The model loads at background priority, behind phase 1.
+            self.indexer.chunk_pool().prestart()
+            self._start_embedder()
+        tasks, removed = self._changes(paths, rechunk)
+        self.stats.removed = self.store.remove_files(removed)
+        self.stats.changed = len(tasks)
+        if self.embedder is not None:
+            self._queue_pending()
+        chunker = threading.Thread(target=self._chunk_jobs, daemon=True, name="fathom-chunk-jobs")
+        chunker.start()
+        try:
+            if tasks:
+                self.full_pass_chunking = full
+                self._submit(ChunkJob(tasks, saved=False))
+            self._loop()
+            self._write(saved=False)  # what a stop left chunked but unwritten
+        finally:
+            self.jobs.put(None)
+            chunker.join(30)
+        if full and not self.should_stop():
+            self.store.set_meta(CHUNKED_BY, CHUNKER_VERSION)
+        if not paths:
+            self.store.prune_vectors(keep_orphans=max(2000, self.store.counts().chunks // 2))
+        self.stats.seconds = time.monotonic() - start
+        if not paths:
+            self.store.set_last_run(self.stats.to_json())
+        return self.stats
+
+    def _loop(self) -> None:
+        while not self._finished():
+            if self.should_stop():
+                return
+            saved = self.take_paths() if self.embedder is not None or self.jobs_open else []
+            if saved:
+                self._on_saved(saved)
+            try:
+                event = self.events.get(timeout=TICK_SECONDS)
+            except queue.Empty:
+                self._write_if_due()
+                continue
+            self._handle(event)
+            self._feed_embedder()
+
+    def _finished(self) -> bool:
+        if self.jobs_open:
+            return False
+        if self.embedder is None or self.emb.failed is not None and not self.emb.in_flight:
+            return True
+        return not self.emb.backlog and not self.emb.in_flight
+
+    def _handle(self, event: Event) -> None:
+        if isinstance(event, FileChunked):
+            self._on_file(event.result, event.job)
+        elif isinstance(event, ChunkJobDone):
+            self._on_job_done(event.job)
+        elif isinstance(event, VectorsDone):
+            self._on_vectors(event.request)
+        elif isinstance(event, EmbedderReady):
+            self._on_embedder_ready()
+        elif isinstance(event, EmbedderFailed):
+            self.emb.failed = event.error
+            self._report_embedding_failure()
+
+    # -- changes -----------------------------------------------------------------------
+
+    def _changes(self, paths: list[str] | None, rechunk: bool = False) -> tuple[list[ChunkTask], list[str]]:
+        known = self.store.file_states()
+        root, settings = self.ws.root, self.ws.settings
+        if paths is None:
+            found = discover(root, settings.max_file_size, settings.exclude)
+            for rel, reason in found.skipped:
+                self.stats.skip(rel, reason)
+            candidates = found.files
+            removed = sorted(set(known) - {f.relpath for f in candidates})
+        else:
+            candidates, removed = [], []
+            for p in paths:
+                absolute = p if os.path.isabs(p) else str(root / p)
+                rel = os.path.relpath(absolute, root).replace(os.sep, "/")
+                if rel.startswith("../"):
+                    continue
+                if is_indexable_path(root, root / rel, settings.max_file_size, settings.exclude):
+                    st = os.stat(absolute)
+                    candidates.append(DiscoveredFile(rel, absolute, FileStat(st.st_size, st.st_mtime_ns, st.st_ino)))
+                elif not os.path.lexists(absolute):  # deleted, or a deleted directory's contents
+                    removed.extend(k for k in known if k == rel or k.startswith(rel + "/"))
+                elif rel in known:  # now ignored, too large or no longer a file
+                    removed.append(rel)
+        self.stats.scanned = len(candidates)
+        # Chunked by another version of the chunker, or asked to: every file is read and chunked again.
+        rechunk = rechunk or (paths is None and self.store.get_meta(CHUNKED_BY) != CHUNKER_VERSION)
+        tasks = []
+        for f in candidates:
+            previous = known.get(f.relpath)
+            if not rechunk and previous is not None and previous[0] == f.stat:
+                continue  # stat unchanged: not even read
+            known_hash = previous[1] if previous is not None and not rechunk else None
+            tasks.append(ChunkTask(f.relpath, f.abspath, f.stat, known_hash,
+                                   embed=embedded_by_path(f.relpath, f.stat.size)))
+        return tasks, removed
+
+    def _on_saved(self, paths: list[str]) -> None:
+        """Files saved while the run goes on: written and embedded before anything else."""
+        tasks, removed = self._changes(paths)
+        self.store.remove_files(removed)
+        if tasks:
+            self._submit(ChunkJob(tasks, saved=True))
+
+    # -- phase 1: chunking and writing -------------------------------------------------
+
+    def _submit(self, job: ChunkJob) -> None:
+        self.jobs_open += 1
+        self.jobs.put(job)
+
+    def _chunk_jobs(self) -> None:
+        """The chunk pool's side, on a thread of its own: each job's files in
+        order, every result posted to the loop."""
+        pool = self.indexer.chunk_pool()
+        while (job := self.jobs.get()) is not None:
+            try:
+                pool.chunk(job.tasks, lambda result, job=job: self.events.put(FileChunked(result, job)),
+                           self.should_stop)
+            finally:
+                self.events.put(ChunkJobDone(job))
+
+    def _on_file(self, result: ChunkedFile, job: ChunkJob) -> None:
+        if result.not_indexed:
+            self.stats.skip(result.relpath, result.reason, crashed=result.status == ChunkStatus.CRASHED)
+        self.unwritten.append(result)
+        job.done += 1
+        if not job.saved and (job.done % 8 == 0 or job.done == len(job.tasks)):
+            self.progress.files(job.done, len(job.tasks))
+        self._write_if_due()
+
+    def _on_job_done(self, job: ChunkJob) -> None:
+        self.jobs_open -= 1
+        self._write(saved=job.saved)
+        if not job.saved:
+            self.full_pass_chunking = False
+            if self.embedder is not None and self.emb.backlog:
+                self.progress.embedding(self.emb.done, self.emb.total)
+
+    def _write_if_due(self) -> None:
+        if len(self.unwritten) >= WRITE_BATCH_FILES or time.monotonic() - self.unwritten_since > WRITE_BATCH_SECONDS:
+            self._write(saved=False)
+
+    def _write(self, saved: bool) -> None:
+        """Phase 1 for a batch of files: symbols and words searchable; their new texts queued for vectors."""
+        self.unwritten_since = time.monotonic()
+        if not self.unwritten:
+            return
+        batch, self.unwritten = self.unwritten, []
+        self.stats.chunks_written += self.store.write_files(batch)
+        if self.embedder is None:
+            return
+        new = [
+            (c, EmbedBacklog.tier(continues_a_definition=c.continues_a_definition, in_tests=is_test_code(r.relpath),
+                                  saved=saved))
+            for r in batch if r.status == ChunkStatus.INDEXED and r.embed for c in r.chunks
+        ]
+        if not new:
+            return
+        have = self.store.embedded_among(list({c.text_hash for c, _ in new}))
+        # A text met twice waits in the better of its two places (`add` moves it up).
+        added = sum(self.emb.backlog.add(c.text_hash, c.embed_text, tier) for c, tier in new if c.text_hash not in have)
+        self.emb.total += added
+        if added:
+            self._start_embedder()
+
+    # -- phase 2: embedding ------------------------------------------------------------
+
+    def _queue_pending(self) -> None:
+        """Texts the index already holds without a vector (a run that was stopped)."""
+        for p in self.store.pending_embeddings():
+            self.emb.total += self.emb.backlog.add(p.text_hash, p.embed_text, pending_tier(p))
+        if self.emb.backlog:
+            self._start_embedder()
+
+    def _start_embedder(self) -> None:
+        """Load the model, in the background, once the run finds a text that has
+        no vector: a branch switch back to known code never pays for it."""
+        if self.embedder is None or self.emb.requested:
+            return
+        self.emb.requested = True
+
+        def start() -> None:
+            try:
+                self.embedder.ensure_started()
+            except EmbedderError as exc:
+                self.events.put(EmbedderFailed(str(exc)))
+            else:
+                self.events.put(EmbedderReady())
+
+        threading.Thread(target=start, daemon=True, name="fathom-embedder-start").start()
+
+    def _on_embedder_ready(self) -> None:
+        self.emb.ready = True
+        if self.emb.vector_table_ready:
+            return
+        self.emb.vector_table_ready = True
+        if self.store.use_vector_model(self.embedder.model_id, self.embedder.dim):
+            self.progress.message(f"model changed to {self.embedder.model_id}: vectors will be recomputed")
+            self._queue_pending()
+            self.emb.total = len(self.emb.backlog) + self.emb.done
+
+    def _feed_embedder(self) -> None:
+        emb = self.emb
+        if not emb.ready or emb.failed is not None:
+            return
+        # Test code waits until the whole tree is chunked: the project's own code,
+        # wherever the walk meets it, goes to the model first.
+        tests_too = not self.full_pass_chunking
+        per_request = EMBED_REQUEST_BATCHES * self.embedder.batch_size
+        while emb.backlog.waiting(tests_too=tests_too) and len(emb.in_flight) < EMBED_REQUESTS_IN_FLIGHT:
+            hashes, texts = emb.backlog.take(per_request, tests_too=tests_too)
+            request = EmbedRequest(hashes, self.embedder.embed_documents(texts), emb.generation)
+            emb.in_flight.append(request)
+            request.future.add_done_callback(lambda _f, r=request: self.events.put(VectorsDone(r)))
+
+    def _on_vectors(self, request: EmbedRequest) -> None:
+        emb = self.emb
+        emb.in_flight.remove(request)
+        try:
+            vectors = request.future.result()
+        except EmbedderError as exc:
+            self._on_embedder_death(request, exc)
+            return
+        self.stats.embedded += self.store.write_vectors(zip(request.hashes, vectors))
+        emb.done += len(request.hashes)
+        self.progress.embedding(emb.done, emb.total)
+
+    def _on_embedder_death(self, request: EmbedRequest, exc: EmbedderError) -> None:
+        emb = self.emb
+        # Its texts are still pending in the index: back in line.
+        lost = set(request.hashes)
+        for p in self.store.pending_embeddings():
+            if p.text_hash in lost:
+                emb.backlog.add(p.text_hash, p.embed_text, pending_tier(p))
+        if request.generation != emb.generation:
+            return  # the same death, seen by another request in flight
+        emb.generation += 1
+        emb.restarts += 1
+        if emb.restarts > MAX_EMBEDDER_RESTARTS:
+            emb.failed = str(exc)
+            self._report_embedding_failure()
+            return
+        log.warning("embedding process stopped (%s); restarting it", exc)
+        self.progress.message(f"embedding process stopped ({exc}); restarting it")
+        emb.ready = emb.requested = False
+        self._start_embedder()
+
+    def _report_embedding_failure(self) -> None:
+        self.stats.embedding_error = self.emb.failed
+        self.progress.message(f"embedding failed: {self.emb.failed}; lexical search still works")

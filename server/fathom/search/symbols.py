@@ -1,0 +1,67 @@
+"""Fuzzy symbol search for workspace/symbol: exact > prefix > camel/snake humps > subsequence."""
+from __future__ import annotations
+
+import functools
+
+from ..models import SymbolHit
+from ..store import Store
+from ..textsplit import identifier_parts
+
+SYMBOL_CANDIDATES = 5000
+
+
+def rank_symbols(store: Store, query: str, limit: int = 50) -> list[SymbolHit]:
+    query = query.strip()
+    if not query:
+        return []
+    chars = [c if c not in "%_\\" else "\\" + c for c in query]
+    # Tiers 0-2 are all prefix matches: when there are enough of them, the
+    # slower word-prefix and subsequence tiers cannot reach the top `limit`.
+    prefixed = store.symbols_matching("".join(chars) + "%", SYMBOL_CANDIDATES)
+    if len(prefixed) >= limit and len(prefixed) < SYMBOL_CANDIDATES:
+        candidates = prefixed
+    else:
+        spread = "%" + "%".join(chars) + "%"
+        candidates = prefixed + [h for h in store.symbols_matching(spread, SYMBOL_CANDIDATES)
+                                 if not h.name.lower().startswith(query.lower())]
+    ranked = []
+    for hit in candidates:
+        tier = symbol_tier(query, hit.name)
+        if tier is not None:
+            depth = hit.container.count(".") + (1 if hit.container else 0)
+            ranked.append(((tier, len(hit.name), depth, hit.relpath.count("/"), hit.relpath, hit.range.start_line), hit))
+    ranked.sort(key=lambda item: item[0])
+    return [hit for _, hit in ranked[:limit]]
+
+
+def symbol_tier(query: str, name: str) -> int | None:
+    """0 exact, 1 exact ignoring case, 2 prefix, 3 word-prefix (camel/snake humps),
+    4 subsequence; None when the name does not match at all."""
+    if name == query:
+        return 0
+    q, n = query.lower(), name.lower()
+    if n == q:
+        return 1
+    if n.startswith(q):
+        return 2
+    parts = tuple(p.lower() for p in identifier_parts(name))
+    if parts and _hump_match(q.replace("_", ""), parts):
+        return 3
+    it = iter(n)
+    if all(c in it for c in q):
+        return 4
+    return None
+
+
+@functools.lru_cache(maxsize=65536)
+def _hump_match(q: str, parts: tuple[str, ...]) -> bool:
+    """Whether q is a concatenation of prefixes of some parts, in order."""
+    if not q:
+        return True
+    for j, part in enumerate(parts):
+        k = 0
+        while k < len(part) and k < len(q) and part[k] == q[k]:
+            k += 1
+            if _hump_match(q[k:], parts[j + 1:]):
+                return True
+    return False

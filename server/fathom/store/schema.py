@@ -1,0 +1,45 @@
+"""The index's tables, and how an index one schema behind is brought up to date."""
+from __future__ import annotations
+
+SCHEMA_VERSION = 4
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,
+    hash TEXT NOT NULL, language TEXT NOT NULL,
+    status TEXT NOT NULL, reason TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS symbols (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    name TEXT NOT NULL, kind INTEGER NOT NULL, container TEXT NOT NULL,
+    sl INTEGER NOT NULL, sc INTEGER NOT NULL, el INTEGER NOT NULL, ec INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS symbols_file ON symbols(file_id);
+CREATE INDEX IF NOT EXISTS symbols_name ON symbols(name COLLATE NOCASE);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    name TEXT NOT NULL, kind INTEGER NOT NULL, container TEXT NOT NULL,
+    sl INTEGER NOT NULL, sc INTEGER NOT NULL, el INTEGER NOT NULL, ec INTEGER NOT NULL,
+    header TEXT NOT NULL, text TEXT NOT NULL, text_hash TEXT NOT NULL,
+    embed INTEGER NOT NULL DEFAULT 1  -- 0: symbols and lexical search only, never pending
+);
+CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
+CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(text_hash);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunk_text USING fts5(
+    name, path, body, content='', contentless_delete=1, tokenize='porter unicode61'
+);
+-- Which text hashes have a vector: a plain index next to the vec0 table.
+CREATE TABLE IF NOT EXISTS embedded (text_hash TEXT PRIMARY KEY, vector_id INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS embedded_vector ON embedded(vector_id);
+"""
+
+# An index one schema behind is brought up to date in place rather than rebuilt:
+# rebuilding would embed the whole workspace again.
+MIGRATIONS = {
+    3: "ALTER TABLE chunks ADD COLUMN embed INTEGER NOT NULL DEFAULT 1",
+}

@@ -26,7 +26,9 @@ class Workspace:
         self.dir = index_dir(self.root)
         self.db_path = self.dir / "index.db"
         self._writer: Store | None = None
-        self._reader: Store | None = None
+        # One read connection per thread: a connection runs one statement at a
+        # time, and the server answers several requests at once.
+        self._readers: dict[int, Store] = {}
         # The server's indexing thread and its request handlers open these lazily,
         # at once: two writers creating one fresh database make one of them fail.
         self._opening = threading.RLock()
@@ -46,17 +48,20 @@ class Workspace:
 
     @property
     def reader(self) -> Store:
-        """A second connection for queries, so they never wait on a write transaction."""
+        """This thread's connection for queries, so they never wait on a write
+        transaction nor on each other."""
+        thread = threading.get_ident()
         with self._opening:
-            if self._reader is None:
+            reader = self._readers.get(thread)
+            if reader is None:
                 try:
                     self.writer  # creates the database and its schema first
                 except IndexUnwritable:
                     if not self.exists():
                         raise
                     # A read-only cache: the index there still answers.
-                self._reader = Store(self.db_path, readonly=True)
-            return self._reader
+                reader = self._readers[thread] = Store(self.db_path, readonly=True)
+            return reader
 
     def exists(self) -> bool:
         return self.db_path.exists()
@@ -93,7 +98,8 @@ class Workspace:
 
     def close(self) -> None:
         with self._opening:
-            for store in (self._reader, self._writer):
+            for store in [*self._readers.values(), self._writer]:
                 if store is not None:
                     store.close()
-            self._reader = self._writer = None
+            self._readers.clear()
+            self._writer = None

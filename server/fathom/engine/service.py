@@ -7,6 +7,7 @@ and the `Progress` it is given becomes their notifications.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -27,6 +28,10 @@ from .watch import Watcher
 log = logging.getLogger(__name__)
 
 
+class WorkspaceClosed(RuntimeError):
+    """The workspace was closed (a folder removed, settings changed) while a request was on its way."""
+
+
 class WorkspaceService:
     def __init__(self, root: Path, settings: Settings, embedder: Embedder, pool: ChunkPool,
                  progress_factory: Callable[[str], Progress], watch: bool = False):
@@ -44,6 +49,7 @@ class WorkspaceService:
         self._paths: set[str] = set()
         self._stopping = False
         self._busy = False
+        self._queries = 0  # queries reading the index now: closing waits for them
         self._thread = threading.Thread(target=self._loop, name=f"fathom-index-{self.ws.root.name}", daemon=True)
 
     @property
@@ -154,16 +160,36 @@ class WorkspaceService:
             raise EmbedderError("embedding process not running")
         return self.embedder.embed_query(text, timeout=10)
 
+    @contextlib.contextmanager
+    def _reading(self):
+        """A query's hold on the index: closing waits until none is reading."""
+        with self._cond:
+            if self._stopping:
+                raise WorkspaceClosed(f"workspace {self.ws.root} was closed")
+            self._queries += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._queries -= 1
+                self._cond.notify_all()
+
     def search(self, query: str, limit: int, paths: list[str] | None = None) -> SearchResult:
-        result = Searcher(self.ws.reader, self._embed_query).search(query, limit, paths)
-        if self.state != "idle" and not result.partial:
-            return SearchResult(result.hits, self.ws.reader.has_pending())
-        return result
+        with self._reading():
+            result = Searcher(self.ws.reader, self._embed_query).search(query, limit, paths)
+            if self.state != "idle" and not result.partial:
+                return SearchResult(result.hits, self.ws.reader.has_pending())
+            return result
 
     def symbols(self, query: str, limit: int) -> list[SymbolHit]:
-        return Searcher(self.ws.reader, None).symbols(query, limit)
+        with self._reading():
+            return Searcher(self.ws.reader, None).symbols(query, limit)
 
     def status(self) -> dict:
+        with self._reading():
+            return self._status()
+
+    def _status(self) -> dict:
         counts = self.ws.reader.counts()
         status = {
             "root": str(self.ws.root),
@@ -189,6 +215,8 @@ class WorkspaceService:
             self._cond.notify_all()
         if self._thread.is_alive():
             self._thread.join(30)
+        with self._cond:
+            self._cond.wait_for(lambda: self._queries == 0, timeout=30)
         self.ws.close()
 
 

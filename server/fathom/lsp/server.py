@@ -17,13 +17,13 @@ from urllib.parse import unquote, urlparse
 
 import cattrs
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcContentModified, JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
 from .. import __version__
 from ..config import Settings, force_offline
-from ..engine import Engine, WorkspaceService
+from ..engine import Engine, WorkspaceClosed, WorkspaceService
 from ..results import file_uri, search_hit_json
 from .params import InvalidParams, ReindexParams, SearchParams, parse
 from .progress import LspProgress
@@ -252,7 +252,11 @@ def create_server(settings: Settings | None = None) -> FathomServer:
     def on_workspace_symbol(ls: FathomServer, params: types.WorkspaceSymbolParams):
         results = []
         for service in ls.workspaces():
-            for hit in service.symbols(params.query, 100):
+            try:
+                hits = service.symbols(params.query, 100)
+            except WorkspaceClosed:
+                continue  # removed while this request was on its way
+            for hit in hits:
                 results.append(types.SymbolInformation(
                     name=hit.name,
                     kind=types.SymbolKind(int(hit.kind)),
@@ -266,13 +270,22 @@ def create_server(settings: Settings | None = None) -> FathomServer:
     def on_search(ls: FathomServer, params) -> dict:
         p = _typed(params, SearchParams)
         service = ls.workspace_named(p.workspace)
-        result = service.search(p.query, p.limit, p.paths or None)
+        try:
+            result = service.search(p.query, p.limit, p.paths or None)
+        except WorkspaceClosed as closed:
+            raise JsonRpcContentModified(str(closed)) from None
         return {"results": [search_hit_json(service.root, h) for h in result.hits], "partial": result.partial}
 
     @server.feature("fathom/status")
     @server.thread()
     def on_status(ls: FathomServer, params) -> dict:
-        return {"workspaces": [s.status() for s in ls.workspaces()]}
+        statuses = []
+        for service in ls.workspaces():
+            try:
+                statuses.append(service.status())
+            except WorkspaceClosed:
+                continue
+        return {"workspaces": statuses}
 
     @server.feature("fathom/reindex")
     @server.thread()

@@ -1,0 +1,199 @@
+"""The engine layer: what the LSP server, the CLI and the MCP server share.
+Unit tests with the fake embedder; each defect found while building the layer
+has its test here."""
+import os
+import threading
+import time
+
+import psutil
+import pytest
+
+from conftest import FakeEmbedder
+from fathom.config import DEFAULT_MODEL, Settings
+from fathom.embed.interface import Embedder
+from fathom.embed.local import LocalEmbedder
+from fathom.embed.modelspec import resolve_model
+from fathom.engine import Engine, WorkspaceClosed
+from fathom.lsp.params import InvalidParams, ReindexParams, SearchParams, parse
+
+IDLE_WAIT = 60
+
+
+def chunk_workers() -> list[psutil.Process]:
+    """This process's chunk pool workers (spawned children)."""
+    workers = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                workers.append(child)
+        except psutil.Error:
+            continue
+    return workers
+
+
+def fake_engine(settings: Settings) -> tuple[Engine, FakeEmbedder]:
+    fake = FakeEmbedder()
+    return Engine(settings, embedder_factory=lambda _spec, _settings: fake), fake
+
+
+TOPICS = ["parse calendar date", "send email message", "resize thumbnail image"]
+
+
+def small_tree(root, n=3):
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        words = TOPICS[i].split()
+        (root / f"mod_{i}.py").write_text(f"def handler_{i}(request):\n    return {'_'.join(words)}(request)\n")
+    return root
+
+
+def test_the_fake_embedder_implements_the_interface():
+    members = [name for name in vars(Embedder) if not name.startswith("_")]
+    assert {"embed_documents", "embed_query", "identity", "close", "model_id", "dim", "batch_size"} <= set(members)
+    for provider in (FakeEmbedder(), LocalEmbedder(resolve_model(DEFAULT_MODEL))):
+        # Defined by the provider itself, not the interface's empty stubs.
+        missing = [m for m in members if m not in vars(provider) and not any(
+            m in vars(k) for k in type(provider).__mro__ if k not in (Embedder, object))]
+        assert not missing, (type(provider).__name__, missing)
+        assert isinstance(provider, Embedder)
+
+
+def test_settings_are_read_when_the_server_is_made_not_when_its_module_is_imported(monkeypatch):
+    import fathom.lsp.server as lsp_server
+
+    assert not hasattr(lsp_server, "server")  # nothing built, nothing read, at import
+    monkeypatch.setenv("FATHOM_POOL_IDLE_SECONDS", "7")
+    monkeypatch.setenv("FATHOM_DEVICE", "cpu")
+    server = lsp_server.create_server()
+    try:
+        assert (server.engine.settings.pool_idle_seconds, server.engine.settings.device) == (7.0, "cpu")
+    finally:
+        server.engine.close()
+
+
+def test_a_settings_change_keeps_one_pool_that_the_reaper_stops_and_close_closes(tmp_path):
+    """apply_settings used to close the shared pool; each reopened workspace then
+    built a private one that nothing ever stopped."""
+    engine, _ = fake_engine(Settings(workers=2, pool_idle_seconds=1.0))
+    roots = [small_tree(tmp_path / "a"), small_tree(tmp_path / "b")]
+    try:
+        for root in roots:
+            engine.open(root)
+        assert all(s.wait_idle(IDLE_WAIT) for s in engine.workspaces())
+        engine.apply_settings(Settings(workers=2, pool_idle_seconds=1.0, exclude=("*.md",)))
+        services = engine.workspaces()
+        assert len(services) == 2 and all(s.wait_idle(IDLE_WAIT) for s in services)
+        assert all(s.indexer.chunk_pool() is engine.pool for s in services)
+        engine.pool.prestart()
+        deadline = time.monotonic() + IDLE_WAIT
+        while not chunk_workers() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert chunk_workers(), "the workers this test waits to see stopped never started"
+        deadline = time.monotonic() + IDLE_WAIT
+        while chunk_workers() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert chunk_workers() == [], "idle chunk workers were never stopped"
+        (roots[0] / "mod_0.py").write_text("def renamed_handler(request):\n    return 1\n")
+        engine.reindex_paths([roots[0] / "mod_0.py", tmp_path / "elsewhere.py"])
+        assert services[0].wait_idle(IDLE_WAIT)
+        assert [h.name for h in services[0].symbols("renamed_handler", 5)] == ["renamed_handler"]
+    finally:
+        engine.close()
+    assert chunk_workers() == []
+
+
+def test_folders_open_and_close_while_requests_look_them_up(tmp_path):
+    """The workspace map was read without its lock while folder changes (on their
+    own thread) altered it, and a change could reach a folder just closed."""
+    engine, _ = fake_engine(Settings(workers=1))
+    roots = [small_tree(tmp_path / f"ws{i}", n=1) for i in range(3)]
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def requests():
+        while not stop.is_set():
+            try:
+                for service in engine.workspaces():
+                    try:
+                        service.symbols("handler", 5)
+                    except WorkspaceClosed:
+                        pass  # closed since the list was taken: a clean answer, not a crash
+                engine.reindex_paths([root / "mod_0.py" for root in roots])
+                engine.workspace_for(roots[1] / "mod_0.py")
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+                return
+
+    readers = [threading.Thread(target=requests) for _ in range(2)]
+    for t in readers:
+        t.start()
+    try:
+        for _ in range(15):
+            for root in roots:
+                engine.open(root)
+            for root in roots[:2]:
+                engine.close_workspace(root)
+    finally:
+        stop.set()
+        for t in readers:
+            t.join(30)
+        engine.close()
+    assert errors == []
+
+
+def test_a_full_reindex_reads_every_file_again(tmp_path):
+    """`fathom/reindex {full: true}` (Neovim's :FathomReindex!) was accepted and ignored."""
+    engine, _ = fake_engine(Settings(workers=1))
+    root = small_tree(tmp_path / "ws", n=2)
+    target = root / "mod_0.py"
+    try:
+        service = engine.open(root)
+        assert service.wait_idle(IDLE_WAIT)
+        before = target.stat()
+        # Same size, same mtime: a change the stat check cannot see (a restored backup, say).
+        target.write_text(target.read_text().replace("handler_0", "rebuilt_0"))
+        os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+        service.reindex(None)
+        assert service.wait_idle(IDLE_WAIT) and service.symbols("rebuilt_0", 5) == []
+        service.reindex(None, rechunk=True)
+        assert service.wait_idle(IDLE_WAIT)
+        assert [h.name for h in service.symbols("rebuilt_0", 5)] == ["rebuilt_0"]
+    finally:
+        engine.close()
+
+
+def test_the_cli_and_a_server_share_the_engines_answers(tmp_path):
+    engine, fake = fake_engine(Settings(workers=1))
+    root = small_tree(tmp_path / "ws")
+    try:
+        stats, counts = engine.index(root)
+        assert counts.files == 3 and stats.embedded == len(set(fake.embedded)) == 3
+        assert engine.status(root)["pending"] == 0
+        assert [h.name for h in engine.symbols(root, "handler_2", 5)] == ["handler_2"]
+        hits = engine.search(root, "how do we send an email message", 3).hits
+        assert hits and hits[0].name == "handler_1"
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("params,cls,error", [
+    ({}, SearchParams, "query"),
+    ({"query": "  "}, SearchParams, "'query' must be a non-empty string"),
+    ({"query": "x", "limit": "3"}, SearchParams, "limit"),
+    ({"query": "x", "limit": True}, SearchParams, "limit"),
+    ({"query": "x", "limit": 201}, SearchParams, "'limit' must be an integer from 1 to 200"),
+    ({"query": "x", "paths": "*.py"}, SearchParams, "paths"),
+    ({"full": 1}, ReindexParams, "full"),
+    ([1, 2], ReindexParams, "params must be an object"),
+])
+def test_request_params_are_checked_in_one_place(params, cls, error):
+    with pytest.raises(InvalidParams) as info:
+        parse(params, cls)
+    assert error in str(info.value)
+
+
+def test_request_params_keep_their_types():
+    assert parse({"query": "x", "limit": 5, "paths": ["*.py"], "unknown": 1}, SearchParams) == \
+        SearchParams("x", 5, None, ["*.py"])
+    assert parse(None, ReindexParams) == ReindexParams(None, False)
+    assert parse({"full": True}, ReindexParams).full

@@ -322,6 +322,41 @@ def test_closing_the_embedder_abandons_a_load_in_progress():
     assert not [p for p in multiprocessing.active_children() if p.name == "fathom-embedder"]
 
 
+def test_a_request_that_races_close_fails_cleanly():
+    """A request read the embedder's connection without the lock that close()
+    holds to clear it: a close between its start check and its send raised
+    AttributeError on None instead of failing the request."""
+    from fathom.embed.local import EmbedderError, LocalEmbedder
+    from fathom.embed.modelspec import resolve_model
+
+    embedder = LocalEmbedder(resolve_model("all-MiniLM-L6-v2"), "cpu")
+    embedder.ensure_started()
+    outcomes: list = []
+
+    def request() -> None:
+        try:
+            outcomes.append(embedder.embed_documents(["def parse(): pass"]).result(30))
+        except EmbedderError as exc:
+            outcomes.append(exc)
+        except Exception as exc:  # noqa: BLE001 - what the defect raised
+            outcomes.append(exc)
+
+    embedder._send_lock.acquire()  # holds every request between its start check and its send
+    requests = [threading.Thread(target=request) for _ in range(4)]
+    for t in requests:
+        t.start()
+    time.sleep(0.5)  # they wait on the send lock now
+    closing = threading.Thread(target=embedder.close)
+    closing.start()
+    time.sleep(0.5)  # close() has cleared the connection and waits on the send lock too
+    embedder._send_lock.release()
+    for t in [*requests, closing]:
+        t.join(30)
+    assert len(outcomes) == 4
+    assert all(isinstance(o, (list, EmbedderError)) for o in outcomes), outcomes
+    assert not embedder.alive
+
+
 def test_changes_made_outside_the_editor_are_indexed(tmp_path):
     """A client that does not watch files (this one) leaves it to the server's
     own watcher: new, edited, moved and deleted files, and a removed folder."""

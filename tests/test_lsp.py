@@ -86,7 +86,7 @@ async def test_symbols_during_indexing_then_search_and_save(client: LanguageClie
             if any(x.name == "reticulate_splines_quickly" for x in r.results):
                 found_search = time.monotonic() - saved
         await asyncio.sleep(0.05)
-    # Functional only: the 1 s save-to-searchable target is measured by benchmarks/latency.py.
+    # Functional only: the 1 s save-to-searchable target is measured by benchmarks/server/latency.py.
     assert found_symbol is not None, "saved function never reached workspace/symbol"
     assert found_search is not None, "saved function never reached fathom/search"
 

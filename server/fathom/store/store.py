@@ -200,6 +200,34 @@ class Store:
             for h, header, text, path, _first in rows
         ]
 
+    def distinct_texts(self) -> list[PendingEmbedding]:
+        """Every distinct chunk text, embedded or not, in the order first written."""
+        rows = self.conn.execute(
+            "SELECT c.text_hash, c.header, c.text, f.path, min(c.id) AS first FROM chunks c"
+            " JOIN files f ON f.id = c.file_id GROUP BY c.text_hash ORDER BY first"
+        )
+        return [PendingEmbedding.of(h, header, text, path) for h, header, text, path, _first in rows]
+
+    def text_hashes(self) -> set[str]:
+        return {h for (h,) in self.conn.execute("SELECT DISTINCT text_hash FROM chunks")}
+
+    def pending_by_path(self) -> dict[str, int]:
+        """path -> how many of its distinct texts still wait for a vector."""
+        return dict(self.conn.execute(
+            "SELECT f.path, count(DISTINCT c.text_hash) FROM chunks c JOIN files f ON f.id = c.file_id"
+            " WHERE c.embed AND NOT EXISTS (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash)"
+            " GROUP BY f.path"))
+
+    def keep_vectors_of(self, hashes: set[str]) -> int:
+        """Drop every vector but those of `hashes` (an index part-way through
+        embedding, rebuilt for an experiment); returns how many were dropped."""
+        drop = [(h, vid) for h, vid in self.conn.execute("SELECT text_hash, vector_id FROM embedded") if h not in hashes]
+        with self._writing():
+            for h, vid in drop:
+                self.conn.execute("DELETE FROM vectors WHERE rowid=?", (vid,))
+                self.conn.execute("DELETE FROM embedded WHERE text_hash=?", (h,))
+        return len(drop)
+
     def embedded_among(self, hashes: list[str]) -> set[str]:
         found: set[str] = set()
         for i in range(0, len(hashes), 500):

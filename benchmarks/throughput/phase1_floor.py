@@ -1,7 +1,7 @@
 """Where phase 1's CPU goes, stage by stage, against universal-ctags' CPU on
-the same tree: the floor under `benchmarks/phase1_vs_ctags.py`'s wall times.
+the same tree: the floor under `benchmarks/throughput/phase1_vs_ctags.py`'s wall times.
 
-    .venv/bin/python benchmarks/phase1_floor.py TREE [--repeat N]
+    .venv/bin/python -m benchmarks.throughput.phase1_floor TREE [--repeat N]
 
 Every stage runs serially in this one process on the files a first index
 reads (the workspace walk's own list), best of N runs each, so the figures add
@@ -15,20 +15,19 @@ import os
 import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
 
-from fathom import chunk_pool  # noqa: E402
-from fathom.config import DEFAULT_MODEL, Settings  # noqa: E402
-from fathom.discover import discover, is_vendored  # noqa: E402
-from fathom.languages import language_for  # noqa: E402
-from fathom.models import ChunkTask  # noqa: E402
-from fathom.modelspec import resolve_model  # noqa: E402
-from fathom.store import Store  # noqa: E402
+from fathom.index import pool as chunk_pool
+from fathom.config import DEFAULT_MODEL, Settings
+from fathom.index.policy import is_vendored
+from fathom.index.walk import discover
+from fathom.index.languages import language_for
+from fathom.models import ChunkTask
+from fathom.embed.modelspec import resolve_model
+from fathom.store import Store
 
 WRITE_BATCH = 32  # files per transaction, as the indexer commits them
 

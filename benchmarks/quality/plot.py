@@ -1,7 +1,7 @@
 """The README's quality picture: MRR@10 (and strict MRR@10) per method, from
-the JSON that quality_eval.py writes, plus mcp-vector-search's figures.
+the JSON that quality/eval_python.py writes, plus mcp-vector-search's figures.
 
-    python benchmarks/plot_quality.py /tmp/eval.json --mvs /tmp/mvs.json -o benchmarks/quality.png
+    python -m benchmarks.quality.plot /tmp/eval.json --mvs /tmp/mvs.json -o benchmarks/quality/quality.png
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ LABELS = {"bm25": "BM25\n(bm25s)", "dense": "plain dense\nMiniLM", "rrf": "RRF o
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("eval_json", type=Path)
-    parser.add_argument("--mvs", type=Path, help="JSON printed by mcp_vector_search_eval.py")
-    parser.add_argument("-o", "--output", type=Path, default=Path("benchmarks/quality.png"))
+    parser.add_argument("--mvs", type=Path, help="JSON printed by quality/vs_mcp_vector_search.py")
+    parser.add_argument("-o", "--output", type=Path, default=Path("benchmarks/quality/quality.png"))
     args = parser.parse_args()
     evaluation = json.loads(args.eval_json.read_text())
     rows = {method: row["all"] for method, row in evaluation["table"].items()}

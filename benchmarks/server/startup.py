@@ -1,6 +1,6 @@
 """Start-up of the embedding model as a user meets it.
 
-    .venv/bin/python benchmarks/startup.py TREE [--runs 3] [--busy 4]
+    .venv/bin/python -m benchmarks.server.startup TREE [--runs 3] [--busy 4]
 
 Per run: how long `Embedder.ensure_started()` takes until the model is ready, and
 the embedding process's RSS once it has embedded some of TREE's text and a query
@@ -21,8 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from lspclient import LspClient  # noqa: E402
+from benchmarks.harness import fathom_env, serve
 
 QUERY = "send a file to the client"
 
@@ -33,8 +32,8 @@ def _spin() -> None:
 
 
 def model_ready(tree: Path, busy: int) -> tuple[float, int]:
-    from fathom.embedder import Embedder
-    from fathom.modelspec import resolve_model
+    from fathom.embed.local import LocalEmbedder as Embedder
+    from fathom.embed.modelspec import resolve_model
 
     spinners = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(busy)]
     for spinner in spinners:
@@ -60,9 +59,9 @@ def model_ready(tree: Path, busy: int) -> tuple[float, int]:
 
 
 def reopen(tree: Path, cache: str) -> tuple[float, float]:
-    env = {**os.environ, "FATHOM_CACHE_DIR": cache}
+    env = fathom_env(cache)
     started = time.monotonic()
-    client = LspClient([sys.executable, "-m", "fathom", "serve"], env)
+    client = serve(env)
     try:
         client.initialize(tree.as_uri(), os.getpid())
         first = None

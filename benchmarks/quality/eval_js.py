@@ -1,5 +1,5 @@
 """Docstring → code retrieval eval for TypeScript and JavaScript: the same
-eval as `quality_eval.py`, with JSDoc comments in place of docstrings.
+eval as `quality/eval_python.py`, with JSDoc comments in place of docstrings.
 
 Every `/** ... */` comment that stands on lines of its own is stripped; each
 one directly above a function (a declaration, a method, or an arrow function
@@ -9,20 +9,18 @@ range covers the function's first line; a strict hit starts there too (or at
 its first decorator, or at the first of its TypeScript overload signatures).
 Same methods, same scoring, same table:
 
-    python benchmarks/quality_eval_js.py /tmp/npmeval/rxjs-7.8.1/package/src ...
+    python -m benchmarks.quality.eval_js /tmp/npmeval/rxjs-7.8.1/package/src ...
 
 Nothing here knows the projects: any folder of .ts/.tsx/.js/.mjs/.cjs works.
 """
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
-from quality_eval import MIN_QUERY_WORDS, Query, Unit, first_sentence, run, write_copy  # noqa: E402
+from benchmarks.quality.eval_python import MIN_QUERY_WORDS, Query, Unit, first_sentence, run, write_copy
 
 GRAMMARS = {".ts": "typescript", ".tsx": "tsx", ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript",
             ".jsx": "javascript"}

@@ -1,6 +1,6 @@
 """When does a project's own code have all its vectors, and when its tests?
 
-    .venv/bin/python benchmarks/own_code_first.py TREE [--rounds N] [--before SERVER_DIR]
+    .venv/bin/python -m benchmarks.throughput.own_code_first TREE [--rounds N] [--before SERVER_DIR]
 
 Runs a cold `fathom index TREE` (fresh cache directory) and, from a read-only
 connection beside it, polls the index twice a second for the texts still
@@ -19,38 +19,32 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from phase1_vs_ctags import HERE_SERVER, checkout_arguments  # noqa: E402
+from benchmarks.throughput.phase1_vs_ctags import HERE_SERVER, checkout_arguments
 
-sys.path.insert(0, str(HERE_SERVER))
-from fathom.discover import is_test_code  # noqa: E402
-
-_PENDING_BY_PATH = (
-    "SELECT f.path, count(DISTINCT c.text_hash) FROM chunks c JOIN files f ON f.id = c.file_id"
-    " WHERE c.embed AND NOT EXISTS (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash)"
-    " GROUP BY f.path"
-)
-
+from fathom.index.policy import is_test_code
 
 def pending(db: Path) -> tuple[int, int] | None:
     """(own code, test code) texts without a vector, or None before phase 1 has written any."""
-    import apsw
+    from fathom.store import Store, StoreError
 
     try:
-        conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
-        conn.setbusytimeout(2000)
-        if not conn.execute("SELECT count(*) FROM chunks").fetchall()[0][0]:
+        store = Store(db, readonly=True)
+    except (StoreError, OSError):
+        return None
+    try:
+        if not store.counts().chunks:
             return None
         own = tests = 0
-        for path, n in conn.execute(_PENDING_BY_PATH):
+        for path, n in store.pending_by_path().items():
             if is_test_code(path):
                 tests += n
             else:
                 own += n
-        conn.close()
         return own, tests
-    except apsw.Error:
+    except Exception:  # noqa: BLE001 - the server is writing its first rows: ask again
         return None
+    finally:
+        store.close()
 
 
 def one_run(tree: str, server_dir: Path) -> dict[str, float]:

@@ -12,7 +12,7 @@ MRR@10 and Recall@10, both ways, for:
   rrf       reciprocal-rank fusion of the two (k=60)
   fathom    Fathom's `fathom/search` through `fathom serve` over stdio
 
-    python benchmarks/quality_eval.py /tmp/proj/flask-3.1.0/src/flask /tmp/proj/rich-13.9.4/rich
+    python -m benchmarks.quality.eval_python /tmp/proj/flask-3.1.0/src/flask /tmp/proj/rich-13.9.4/rich
 
 Nothing here knows the projects: any folder of Python code works.
 """
@@ -29,8 +29,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from lspclient import LspClient  # noqa: E402
+from benchmarks.harness import fathom_env, serve
 
 K = 10
 POOL = 100
@@ -218,9 +217,9 @@ def fathom_results(queries: list[Query], roots: list[Path], cache: Path) -> tupl
     results: dict[int, list[tuple[str, int, int]]] = {}
     timings: dict[str, float] = {}
     for root in roots:
-        env = {**os.environ, "FATHOM_CACHE_DIR": str(cache)}
+        env = fathom_env(cache)
         started = time.monotonic()
-        client = LspClient([sys.executable, "-m", "fathom", "serve"], env)
+        client = serve(env)
         try:
             client.initialize(root.as_uri(), os.getpid())
             while True:

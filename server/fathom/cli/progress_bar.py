@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
 
-from ..index.progress import Progress
+from ..engine import Progress
 
 
 class BarProgress(Progress):

@@ -1,5 +1,16 @@
-"""The engine layer: the one way the protocols (LSP, CLI, MCP) reach the pipeline."""
-from .engine import Engine, EmbedderFactory, local_embedder
+"""The engine layer: the one way the protocols (LSP, CLI, MCP) reach the pipeline.
+
+A protocol layer imports from here (and `results`, `config`) only: the engine, the
+workspace it serves, the progress interface it reports through, and its errors.
+"""
+from ..index.progress import Progress
+from ..models import RunStats, SearchHit, SymbolHit
+from ..search import SearchResult
+from ..store import IndexUnwritable, StoreError
+from .engine import EmbedderFactory, Engine, local_embedder
 from .service import WorkspaceClosed, WorkspaceService
 
-__all__ = ["EmbedderFactory", "Engine", "WorkspaceClosed", "WorkspaceService", "local_embedder"]
+__all__ = [
+    "EmbedderFactory", "Engine", "IndexUnwritable", "Progress", "RunStats", "SearchHit", "SearchResult", "StoreError",
+    "SymbolHit", "WorkspaceClosed", "WorkspaceService", "local_embedder",
+]

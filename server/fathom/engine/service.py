@@ -23,7 +23,6 @@ from ..models import SymbolHit
 from ..search import Searcher, SearchResult
 from ..store import StoreError
 from ..workspace import Workspace
-from .watch import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,11 @@ class WorkspaceService:
         self.indexer = Indexer(self.ws, embedder, pool)
         self.progress_factory = progress_factory
         # Changes made outside the editor, when no client reports them.
-        self.watcher = Watcher(self.ws.root, self.reindex) if watch and settings.watcher else None
+        self.watcher = None
+        if watch and settings.watcher:
+            from .watch import Watcher  # watchdog: only for a server whose client does not watch
+
+            self.watcher = Watcher(self.ws.root, self.reindex)
         self.state = "indexing"
         self.error: str | None = None
         self._cond = threading.Condition()

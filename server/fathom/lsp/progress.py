@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from ..index.progress import Progress
+from ..engine import Progress
 
 if TYPE_CHECKING:
     from .server import FathomServer

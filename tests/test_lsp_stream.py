@@ -1,0 +1,140 @@
+"""The JSON-RPC stream under load, read by a client that checks every byte:
+answers written from several threads at once must never interleave."""
+import json
+import os
+import re
+import select
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from conftest import copy_corpus
+
+pytestmark = pytest.mark.slow
+
+HEADER = re.compile(rb"Content-Length: (\d+)\r\n(?:Content-Type: [^\r\n]*\r\n)?\r\n")
+IN_FLIGHT = 64
+
+
+def frame(payload: dict) -> bytes:
+    body = json.dumps(payload).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+class StrictReader:
+    """Reads frames off the server's stdout; any byte that is not part of a
+    well-formed frame is counted as corruption."""
+
+    def __init__(self, stream, silence: float = 60.0):
+        self.stream = stream
+        self.buffer = b""
+        self.corrupt = 0
+        self.silence = silence
+
+    def _fill(self) -> bool:
+        # A frame whose header was cut into by another lies about its length:
+        # the bytes it waits for never come.
+        ready, _, _ = select.select([self.stream.fileno()], [], [], self.silence)
+        if not ready:
+            raise AssertionError(f"no complete frame for {self.silence:.0f} s ({self.corrupt} corrupt so far)")
+        chunk = os.read(self.stream.fileno(), 65536)
+        self.buffer += chunk
+        return bool(chunk)
+
+    def next(self) -> dict | None:
+        while True:
+            match = HEADER.match(self.buffer)
+            if match is not None:
+                end = match.end() + int(match.group(1))
+                while len(self.buffer) < end:
+                    if not self._fill():
+                        return None
+                body, self.buffer = self.buffer[match.end():end], self.buffer[end:]
+                try:
+                    message = json.loads(body)
+                except ValueError:
+                    self.corrupt += 1
+                    continue
+                if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+                    self.corrupt += 1
+                    continue
+                return message
+            if len(self.buffer) >= 64 and not self.buffer.startswith(b"Content-Length: "):
+                self.corrupt += 1  # garbage where a header should start: skip to the next one
+                at = self.buffer.find(b"Content-Length: ", 1)
+                self.buffer = self.buffer[at:] if at > 0 else b""
+                continue
+            if not self._fill():
+                return None
+
+
+def test_concurrent_requests_get_whole_frames(tmp_path):
+    root = copy_corpus(tmp_path / "ws")
+    env = {**os.environ, "FATHOM_CACHE_DIR": str(tmp_path / "cache")}
+    server = subprocess.Popen([sys.executable, "-m", "fathom", "serve"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    reader = StrictReader(server.stdout)
+    write_lock = threading.Lock()
+
+    def send(payload: dict) -> None:
+        with write_lock:
+            server.stdin.write(frame(payload))
+            server.stdin.flush()
+
+    def answer(request_id: int, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = reader.next()
+            assert message is not None, "the server closed its stdout"
+            if "method" in message and "id" in message:  # a request from the server
+                send({"jsonrpc": "2.0", "id": message["id"], "result": None})
+            elif message.get("id") == request_id:
+                return message
+        raise AssertionError(f"no answer to {request_id}")
+
+    try:
+        send({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"processId": os.getpid(), "rootUri": root.as_uri(), "capabilities": {}}})
+        answer(1)
+        send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        probe = 2
+        while True:  # the corpus is searchable by name and words
+            send({"jsonrpc": "2.0", "id": probe, "method": "workspace/symbol", "params": {"query": "user_cache"}})
+            if answer(probe)["result"]:
+                break
+            probe += 1
+            time.sleep(0.2)
+        first = probe + 1
+        requests = []
+        for i in range(IN_FLIGHT):
+            method, params = [
+                ("fathom/search", {"query": "match a path against gitignore patterns", "limit": 50}),
+                ("workspace/symbol", {"query": "p"}),
+                ("fathom/status", {}),
+            ][i % 3]
+            requests.append({"jsonrpc": "2.0", "id": first + i, "method": method, "params": params})
+        with write_lock:  # all of them in flight at once
+            server.stdin.write(b"".join(frame(r) for r in requests))
+            server.stdin.flush()
+        # A client busy elsewhere (an editor drawing) reads late: the pipe fills,
+        # and every thread answering blocks part-way through its write.
+        time.sleep(3)
+        answered: dict[int, dict] = {}
+        deadline = time.monotonic() + 300
+        while len(answered) < IN_FLIGHT and time.monotonic() < deadline:
+            message = reader.next()
+            assert message is not None, "the server closed its stdout"
+            if "method" in message and "id" in message:
+                send({"jsonrpc": "2.0", "id": message["id"], "result": None})
+            elif "id" in message:
+                answered[message["id"]] = message
+        assert reader.corrupt == 0, f"{reader.corrupt} corrupt frames"
+        assert sorted(answered) == list(range(first, first + IN_FLIGHT))
+        assert all("result" in m for m in answered.values()), [m for m in answered.values() if "error" in m][:2]
+        assert max(len(json.dumps(m)) for m in answered.values()) > 8192  # frames long enough to interleave
+    finally:
+        server.kill()
+        server.wait(30)

@@ -1,6 +1,7 @@
 """What the full-text index stores of each chunk: identifiers split into words
-(`textsplit`), so `parseHttpDate` is found by "http date". Made in the chunk
-worker, beside the chunks, so the one process that writes the index only writes."""
+(`textsplit`), so `parseHttpDate` is found by "http date". Made by the run just
+before it writes a batch: made in the chunk workers instead, the extra text
+pickled back cost more than it saved (django's phase 1: 2.32 -> 2.39 s)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -10,6 +11,8 @@ from ..textsplit import expand_identifiers
 
 
 def with_lexical(result: ChunkedFile) -> ChunkedFile:
+    if not result.chunks:
+        return result
     path_words = expand_identifiers(result.relpath.replace("/", " ").replace(".", " "))
     lexical = [
         LexicalText(expand_identifiers(f"{c.container} {c.name}"), path_words, expand_identifiers(c.text))

@@ -20,7 +20,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 
 from ..models import ChunkedFile, ChunkStatus, ChunkTask, content_hash
-from .lexical import with_lexical
 from .policy import is_generated, minified_reason
 
 BINARY_PROBE = 8192
@@ -82,7 +81,7 @@ def chunk_file(task: ChunkTask) -> ChunkedFile:
         return skipped(task, minified, digest)
     lang, symbols, chunks = _chunker.chunk_source(task.relpath, text)
     embed = task.embed and not is_generated(text)
-    return with_lexical(ChunkedFile(task.relpath, task.stat, digest, lang, ChunkStatus.INDEXED, "", symbols, chunks, embed))
+    return ChunkedFile(task.relpath, task.stat, digest, lang, ChunkStatus.INDEXED, "", symbols, chunks, embed)
 
 
 def skipped(task: ChunkTask, reason: str, digest: str = "", status: ChunkStatus = ChunkStatus.SKIPPED) -> ChunkedFile:

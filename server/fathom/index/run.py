@@ -25,6 +25,7 @@ from ..embed.interface import Embedder, EmbedderError
 from ..models import ChunkedFile, ChunkStatus, ChunkTask, DiscoveredFile, FileStat, RunStats
 from ..workspace import Workspace
 from .backlog import EmbedBacklog, pending_tier
+from .lexical import with_lexical
 from .policy import CHUNKER_VERSION, embedded_by_path, is_test_code
 from .pool import ChunkPool
 from .progress import Progress
@@ -318,7 +319,7 @@ class _Run:
         self.unwritten_since = time.monotonic()
         if not self.unwritten:
             return
-        batch, self.unwritten = self.unwritten, []
+        batch, self.unwritten = [with_lexical(r) for r in self.unwritten], []
         self.stats.chunks_written += self.store.write_files(batch)
         if self.embedder is None:
             return

@@ -294,3 +294,50 @@ def test_status_says_indexing_until_the_last_file_is_read_even_when_vectors_come
     assert service.state == "indexing"
     progress.embedding(256, 15144)
     assert service.state == "embedding"
+
+
+def test_a_directory_that_cannot_be_listed_keeps_what_the_index_holds(corpus, fake_embedder, monkeypatch):
+    """One unreadable directory (EACCES, a stale mount, EIO) for one run used to
+    drop every file under it, and their vectors with them."""
+    ws, _ = run(corpus, fake_embedder)
+    before = ws.writer.counts()
+    hashes = ws.writer.text_hashes()
+    real_scandir = os.scandir
+    blocked: set[str] = set()
+
+    def scandir(path="."):
+        if os.fspath(path) in blocked:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    for unreadable in (corpus / "pathspec", corpus):  # a folder, then the root itself
+        blocked.add(str(unreadable))
+        _, stats = run(corpus, fake_embedder)
+        assert stats.removed == 0 and any("unreadable directory" in e for e in stats.errors)
+        assert ws.writer.counts() == before
+        assert ws.writer.embedded_among(sorted(hashes)) == hashes
+    monkeypatch.setattr(os, "scandir", real_scandir)
+    (corpus / "pathspec" / "util.py").unlink()  # seen again: a real deletion still counts
+    _, stats = run(corpus, fake_embedder)
+    assert stats.removed == 1 and ws.writer.counts().files == before.files - 1
+
+
+def test_a_first_index_embeds_test_code_last_whatever_the_timing(tmp_path, fake_embedder, monkeypatch):
+    """The order is guaranteed, not the luck of batching: even when every file is
+    written the moment it is chunked (as a loaded CPU makes the half-second
+    batches), test code reaches the model after the project's own code."""
+    import fathom.index.run as run_module
+
+    monkeypatch.setattr(run_module, "WRITE_BATCH_FILES", 1)
+    root = tmp_path / "proj"
+    (root / "tests").mkdir(parents=True)
+    (root / "conftest.py").write_text("def fixture_db():\n    return None\n")
+    (root / "date_test.py").write_text("def test_format_date():\n    assert format_date(1)\n")
+    for i in range(40):  # own code the walk meets after the tests
+        (root / f"zz_module_{i:02}.py").write_text(f"def helper_{i}(value):\n    return value + {i}\n")
+    (root / "tests" / "test_parsing.py").write_text("def test_parse_date():\n    assert parse_date('x')\n")
+    run(root, fake_embedder)
+    order = [t.splitlines()[0] for t in fake_embedder.embedded]
+    first_test = min(order.index(t) for t in ("fixture_db", "test_format_date", "test_parse_date"))
+    assert all(order.index(f"helper_{i}") < first_test for i in range(40))

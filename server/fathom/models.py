@@ -191,6 +191,7 @@ class RunStats:
     seconds: float = 0.0
     skipped_files: list[SkippedFile] = field(default_factory=list)
     embedding_error: str | None = None  # why the run stopped embedding, if it did
+    unseen: list[str] = field(default_factory=list)  # directories the walk could not list ("" = the root)
 
     def skip(self, relpath: str, reason: str, crashed: bool = False) -> None:
         self.skipped += 1

@@ -118,7 +118,9 @@ def _index(engine, root: Path, embed: bool) -> int:
     for line in stats.error_summary():
         print(f"fathom: {line}", file=sys.stderr)
     print(f"{counts.files} files, {counts.chunks} chunks, {stats.embedded} newly embedded, {stats.seconds:.1f} s")
-    return EXIT_FAILURE if stats.embedding_error else 0
+    if "" in stats.unseen:
+        print(f"fathom: cannot list {root}: the index keeps what it held", file=sys.stderr)
+    return EXIT_FAILURE if stats.embedding_error or "" in stats.unseen else 0
 
 
 def _search(engine, root: Path, query: str, k: int, as_json: bool) -> int:

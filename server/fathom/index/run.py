@@ -157,6 +157,7 @@ class _Run:
         self.unwritten: list[ChunkedFile] = []
         self.unwritten_since = time.monotonic()
         self.emb = _Embedding()
+        self.blind = False  # the walk could not see into some directory
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -189,7 +190,9 @@ class _Run:
             chunker.join(30)
         if full and not self.should_stop():
             self.store.set_meta(CHUNKED_BY, CHUNKER_VERSION)
-        if not paths:
+        if not paths and not self.blind:
+            # Vectors no chunk uses are pruned only after a run that saw the whole tree:
+            # one that could not list a directory would take its vectors for orphans.
             self.store.prune_vectors(keep_orphans=max(2000, self.store.counts().chunks // 2))
         self.stats.seconds = time.monotonic() - start
         if not paths:
@@ -241,7 +244,10 @@ class _Run:
             for rel, reason in found.skipped:
                 self.stats.skip(rel, reason)
             candidates = found.files
-            removed = sorted(set(known) - {f.relpath for f in candidates})
+            self.blind = bool(found.unseen)
+            self.stats.unseen = found.unseen
+            present = {f.relpath for f in candidates}
+            removed = sorted(k for k in known if k not in present and found.seen(k))
         else:
             candidates, removed = [], []
             for p in paths:

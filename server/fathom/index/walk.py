@@ -7,6 +7,7 @@ below its own directory (negations included, deepest file wins), plus
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat as stat_module
 from collections.abc import Collection
@@ -24,6 +25,13 @@ IGNORE_FILES = (".gitignore", ".fathomignore")
 class Discovery:
     files: list[DiscoveredFile] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (relpath, reason)
+    # What the walk could not see into ("" for the root itself): what the index
+    # holds there is kept, not taken for deleted.
+    unseen: list[str] = field(default_factory=list)
+
+    def seen(self, relpath: str) -> bool:
+        """Whether the walk looked where `relpath` would be."""
+        return not any(u == "" or relpath == u or relpath.startswith(u + "/") for u in self.unseen)
 
 
 def _read_patterns(path: Path) -> list[str]:
@@ -85,6 +93,7 @@ def discover(root: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> D
             entries = sorted(os.scandir(dir_abs), key=lambda e: e.name)
         except OSError as exc:
             result.skipped.append((dir_rel or ".", f"unreadable directory: {exc.strerror}"))
+            result.unseen.append(dir_rel)
             continue
         by_name = {entry.name: entry for entry in entries}
         if dir_rel and _is_virtualenv(by_name):
@@ -99,7 +108,9 @@ def discover(root: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> D
             try:
                 is_link = entry.is_symlink()
                 st = os.stat(entry.path)  # follows links: what a reader would get
-            except OSError:
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                    result.unseen.append(rel)  # there, but unreadable (EIO, a stale mount): keep what it was
                 continue  # dangling link, loop, or vanished: nothing to read
             if is_link and not _inside(root, entry.path):
                 result.skipped.append((rel, "symlink outside the workspace"))

@@ -4,13 +4,14 @@ has its test here."""
 import os
 import threading
 import time
+from concurrent.futures import Future
 
 import psutil
 import pytest
 
 from conftest import FakeEmbedder
 from fathom.config import DEFAULT_MODEL, Settings
-from fathom.embed.interface import Embedder
+from fathom.embed.interface import Embedder, EmbedderError
 from fathom.embed.local import LocalEmbedder
 from fathom.embed.modelspec import resolve_model
 from fathom.engine import Engine, WorkspaceClosed
@@ -197,3 +198,90 @@ def test_request_params_keep_their_types():
         SearchParams("x", 5, None, ["*.py"])
     assert parse(None, ReindexParams) == ReindexParams(None, False)
     assert parse({"full": True}, ReindexParams).full
+
+
+class DyingEmbedder(FakeEmbedder):
+    """Dies `deaths` times, at its `every`-th request after each start: the
+    request in hand and every later one fail until it is started again, as the
+    real process's requests in flight all fail when it is killed."""
+
+    def __init__(self, deaths: int, every: int = 1):
+        super().__init__()
+        self.deaths, self.every = deaths, every
+        self.starts = 0
+        self._since_start = 0
+
+    def ensure_started(self):
+        self.alive = True
+        self.starts += 1
+        self._since_start = 0
+
+    def embed_documents(self, texts):
+        self._since_start += 1
+        if self.alive and self.deaths and self._since_start >= self.every:
+            self.deaths -= 1
+            self.alive = False
+        if not self.alive:
+            failed = Future()
+            failed.set_exception(EmbedderError("embedding process stopped"))
+            return failed
+        return super().embed_documents(texts)
+
+
+def many_functions(root, n=400):
+    root.mkdir(parents=True)
+    for i in range(n // 20):
+        body = "\n\n".join(f"def function_{i}_{j}(value):\n    return value * {j} + {i}\n" for j in range(20))
+        (root / f"module_{i}.py").write_text(body)
+    return root
+
+
+def test_deaths_are_counted_per_process_not_per_request_in_flight(tmp_path):
+    """Two deaths, each failing the two requests in flight, used to count four
+    restarts against a limit of three: the run gave up, said nothing, and left
+    every text pending."""
+    from fathom.index.run import Indexer
+    from fathom.workspace import Workspace
+
+    root = many_functions(tmp_path / "ws")
+    dying = DyingEmbedder(deaths=2)
+    ws = Workspace(root, Settings(workers=1))
+    indexer = Indexer(ws, dying)
+    try:
+        stats = indexer.run()
+    finally:
+        indexer.close()
+    assert stats.embedding_error is None and ws.writer.counts().pending == 0
+    assert dying.starts == 3  # the first start and one per death
+    ws.close()
+
+
+def test_an_embedder_that_keeps_dying_is_reported_in_status(tmp_path):
+    dying = DyingEmbedder(deaths=100)
+    engine = Engine(Settings(workers=1), embedder_factory=lambda _spec, _settings: dying)
+    try:
+        service = engine.open(many_functions(tmp_path / "ws"))
+        assert service.wait_idle(IDLE_WAIT)
+        status = service.status()
+        assert status["state"] == "error" and "embedding stopped" in status["error"], status
+        assert status["pending"] > 0
+        assert service.symbols("function_3_7", 1)  # names and words still answer
+    finally:
+        engine.close()
+
+
+def test_an_embedder_that_died_while_idle_is_started_again_by_the_next_search(tmp_path):
+    engine, fake = fake_engine(Settings(workers=1))
+    try:
+        service = engine.open(small_tree(tmp_path / "ws"))
+        assert service.wait_idle(IDLE_WAIT) and fake.alive
+        fake.alive = False  # killed while nothing was indexing
+        meanwhile = service.search("send an email message", 3)
+        assert meanwhile.partial and meanwhile.hits[0].name == "handler_1"  # lexical, at once
+        deadline = time.monotonic() + IDLE_WAIT
+        while not fake.alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fake.alive and service.status()["embedder"] == "running"
+        assert not service.search("send an email message", 3).partial
+    finally:
+        engine.close()

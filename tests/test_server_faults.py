@@ -84,6 +84,24 @@ def test_killed_embedding_process_is_restarted_and_searches_stay_lexical(tmp_pat
     assert scalar(db, "SELECT count(*) FROM chunks WHERE text_hash NOT IN (SELECT text_hash FROM embedded)") == 0
 
 
+def test_an_embedding_process_killed_while_idle_comes_back_at_the_next_search(tmp_path):
+    """Killed while nothing was indexing, it was never started again: every
+    search stayed lexical and partial for the rest of the session."""
+    root = small_tree(tmp_path / "ws")
+    client = start_server(root, tmp_path / "cache", tmp_path)
+    try:
+        idle = wait_for(client, lambda ws: ws["state"] == "idle" and ws["pending"] == 0 and ws["embedder_pid"])
+        os.kill(idle["embedder_pid"], signal.SIGKILL)
+        wait_for(client, lambda ws: ws["embedder"] != "running")
+        assert search(client, CACHE_QUERY, 5)["partial"] is True  # answered at once, lexically
+        back = wait_for(client, lambda ws: ws["embedder_pid"] not in (None, idle["embedder_pid"]), timeout=300)
+        assert back["embedder"] == "running"
+        done = search(client, CACHE_QUERY, 5)
+        assert done["partial"] is False and "user_cache_dir" in [r["name"] for r in done["results"]]
+    finally:
+        client.close()
+
+
 def test_server_indexes_hostile_workspace_and_logs_no_file_contents(tmp_path):
     root, _ = hostile_tree(tmp_path)
     (root / "locked.py").write_text("def locked_away():\n    return 'LOCKED-MARKER'\n")

@@ -23,6 +23,7 @@ from ..index.run import Indexer
 from ..models import IndexCounts, RunStats, SymbolHit
 from ..search import Searcher, SearchResult
 from ..workspace import Workspace
+from .keeper import EmbedderKeeper
 from .service import WorkspaceService
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class Engine:
         # their own threads) and the reaper all reach these at once.
         self._lock = threading.RLock()
         self._embedder: Embedder | None = None
+        self._keeper: EmbedderKeeper | None = None
         self._pool: ChunkPool | None = None
         self._services: dict[Path, WorkspaceService] = {}
         self._watching: dict[Path, bool] = {}
@@ -68,6 +70,11 @@ class Engine:
             if self._embedder is None:
                 self._embedder = self._make_embedder(resolve_model(self.settings.model), self.settings)
             return self._embedder
+
+    def _keeper_of(self, embedder: Embedder) -> EmbedderKeeper:
+        if self._keeper is None or self._keeper.embedder is not embedder:
+            self._keeper = EmbedderKeeper(embedder)
+        return self._keeper
 
     @property
     def pool(self) -> ChunkPool:
@@ -107,7 +114,8 @@ class Engine:
                 return service
             if not root.is_dir():
                 raise NotADirectoryError(f"workspace folder {root} does not exist")
-            service = WorkspaceService(root, self.settings, self.embedder, self.pool, self.progress_factory, watch)
+            service = WorkspaceService(root, self.settings, self.embedder, self.pool, self.progress_factory, watch,
+                                       self._keeper_of(self.embedder))
             self._services[root] = service
             self._watching[root] = watch
             service.start()

@@ -23,6 +23,7 @@ from ..models import SymbolHit
 from ..search import Searcher, SearchResult
 from ..store import StoreError
 from ..workspace import Workspace
+from .keeper import EmbedderKeeper
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,11 @@ class WorkspaceClosed(RuntimeError):
 
 class WorkspaceService:
     def __init__(self, root: Path, settings: Settings, embedder: Embedder, pool: ChunkPool,
-                 progress_factory: Callable[[str], Progress], watch: bool = False):
+                 progress_factory: Callable[[str], Progress], watch: bool = False,
+                 keeper: EmbedderKeeper | None = None):
         self.ws = Workspace(root, settings)
         self.embedder = embedder
+        self.keeper = keeper or EmbedderKeeper(embedder)
         self.indexer = Indexer(self.ws, embedder, pool)
         self.progress_factory = progress_factory
         # Changes made outside the editor, when no client reports them.
@@ -64,13 +67,7 @@ class WorkspaceService:
         if self.watcher is not None:
             self.watcher.start()
         # Load the model now, not at the first search (it takes seconds).
-        threading.Thread(target=self._warm_embedder, daemon=True, name="fathom-embedder-start").start()
-
-    def _warm_embedder(self) -> None:
-        try:
-            self.embedder.ensure_started()
-        except Exception as exc:  # noqa: BLE001 - searches stay lexical and say partial
-            log.warning("embedding model unavailable: %s", exc)
+        self.keeper.revive()
 
     # -- index maintenance -------------------------------------------------------------
 
@@ -78,6 +75,7 @@ class WorkspaceService:
         """Queue a full pass (paths None) or just these files; returns at once.
         `rechunk`: the full pass reads and chunks every file again, whatever its
         stat says (vectors stay: they are keyed by the exact text embedded)."""
+        self.keeper.revive()
         with self._cond:
             if self._stopping:
                 return
@@ -140,8 +138,14 @@ class WorkspaceService:
                 log.info("%s: %s", self.ws.root.name, line)
             if self.embedder.device and self.ws.writer.get_meta("device") != self.embedder.device:
                 self.ws.writer.set_meta("device", self.embedder.device)
-            self.error = None
-            self.state = "idle"
+            if stats.embedding_error:
+                # Symbols and words still answer; the user must know meaning does not.
+                self.error = f"embedding stopped: {stats.embedding_error}"
+                self.state = "error"
+                progress.failed(f"{self.ws.root.name}: {self.error}; searches answer from names and words")
+            else:
+                self.error = None
+                self.state = "idle"
         except Exception as exc:  # noqa: BLE001 - the server keeps answering what it can
             if isinstance(exc, StoreError):  # already in the user's terms
                 log.error("indexing %s failed: %s", self.ws.root, exc)
@@ -160,6 +164,7 @@ class WorkspaceService:
 
     def _embed_query(self, text: str) -> bytes:
         if not self.embedder.alive:
+            self.keeper.revive()  # this search answers lexically; the next ones will not
             raise EmbedderError("embedding process not running")
         return self.embedder.embed_query(text, timeout=10)
 
@@ -205,6 +210,7 @@ class WorkspaceService:
             "model": self.ws.spec.model_id,
             "device": self.embedder.device or self.ws.reader.get_meta("device") or "not started",
             "embedder_pid": self.embedder.pid if self.embedder.alive else None,
+            "embedder": self.keeper.state,
         }
         if self.error:
             status["error"] = self.error

@@ -285,3 +285,34 @@ def test_an_embedder_that_died_while_idle_is_started_again_by_the_next_search(tm
         assert not service.search("send an email message", 3).partial
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("vouched", [True, False], ids=["stamp vouches", "open checks"])
+def test_a_query_that_meets_a_damaged_index_gets_an_answer_and_a_rebuild(tmp_path, vouched):
+    """Found by a query, damage used to mean -32603 for every request (the stamp
+    vouched for the file) or an empty index until some file changed (the open's
+    check moved it aside, and nothing built it again)."""
+    engine, _ = fake_engine(Settings(workers=1))
+    root = small_tree(tmp_path / "ws")
+    try:
+        service = engine.open(root)
+        assert service.wait_idle(IDLE_WAIT)
+        reader = service.ws.reader
+        pages = [p for (p,) in reader.conn.execute("SELECT pageno FROM dbstat WHERE name = 'symbols'")]
+        page_size = reader.conn.execute("PRAGMA page_size").fetchall()[0][0]
+        service.ws.close()  # cleanly: the stamp vouches for the file, so opening checks nothing
+        before = service.ws.db_path.stat()
+        with open(service.ws.db_path, "r+b") as f:  # one table's pages overwritten, size and mtime kept
+            for page in pages:
+                f.seek((page - 1) * page_size)
+                f.write(os.urandom(page_size))
+        if vouched:
+            os.utime(service.ws.db_path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert service.symbols("handler", 5) == []  # an answer, not an internal error
+        deadline = time.monotonic() + IDLE_WAIT
+        while not service.symbols("handler_2", 5) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [h.name for h in service.symbols("handler_2", 5)] == ["handler_2"]
+        assert list(service.ws.db_path.parent.glob("index.db.broken-*"))
+    finally:
+        engine.close()

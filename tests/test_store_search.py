@@ -1,4 +1,5 @@
 import json
+import os
 import struct
 
 import apsw
@@ -299,3 +300,36 @@ def test_pending_is_seen_by_a_reader_as_soon_as_the_writer_commits(tmp_path):
     assert reader.has_pending() and writer.has_pending()
     assert reader.counts().pending == writer.counts().pending == 1
     assert reader.counts().files == writer.counts().files == 2
+
+
+def test_damage_the_integrity_stamp_vouched_for_is_moved_aside_and_rebuilt(corpus, fake_embedder):
+    """A page overwritten with its size and mtime kept: the stamp vouched for the
+    file, so no check ran, and every `fathom index` failed with CorruptError."""
+    from fathom.config import Settings
+    from fathom.index.run import Indexer
+    from fathom.workspace import Workspace
+
+    def index():
+        ws = Workspace(corpus, Settings(workers=1))
+        indexer = Indexer(ws, fake_embedder)
+        try:
+            return ws, indexer.run()
+        finally:
+            indexer.close()
+
+    ws, _ = index()
+    counts = ws.writer.counts()
+    pages = [p for (p,) in ws.writer.conn.execute("SELECT pageno FROM dbstat WHERE name = 'files'")]
+    page_size = ws.writer.conn.execute("PRAGMA page_size").fetchall()[0][0]
+    ws.close()  # a clean close: the stamp now vouches for the file
+    path = ws.db_path
+    before = os.stat(path)
+    with open(path, "r+b") as f:  # the pages of the files table, overwritten; opening reads none of them
+        for page in pages:
+            f.seek((page - 1) * page_size)
+            f.write(os.urandom(page_size))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    ws, stats = index()
+    assert ws.writer.counts() == counts and ws.writer.integrity_ok()
+    assert list(path.parent.glob("index.db.broken-*"))
+    ws.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .config import Settings, index_dir, make_private_dir
 from .embed.modelspec import ModelSpec, resolve_model
-from .store import IndexUnwritable, Store, unwritable
+from .store import IndexUnwritable, Store, move_aside, unwritable
 
 
 class IndexBusy(RuntimeError):
@@ -26,6 +26,7 @@ class Workspace:
         self.dir = index_dir(self.root)
         self.db_path = self.dir / "index.db"
         self._writer: Store | None = None
+        self.rebuild_needed = False
         # One read connection per thread: a connection runs one statement at a
         # time, and the server answers several requests at once.
         self._readers: dict[int, Store] = {}
@@ -44,6 +45,8 @@ class Workspace:
                     writer.close()
                     raise
                 self._writer = writer
+                # Opening moved a damaged file aside: what was indexed must be built again.
+                self.rebuild_needed = self.rebuild_needed or bool(writer.notice)
             return self._writer
 
     @property
@@ -96,10 +99,27 @@ class Workspace:
         finally:
             os.close(fd)  # closing releases the flock
 
-    def close(self) -> None:
+    def discard_damaged(self, why: str) -> str:
+        """Close every connection and move the damaged index aside: the next
+        use builds a new one. Returns the notice that says so."""
         with self._opening:
             for store in [*self._readers.values(), self._writer]:
-                if store is not None:
-                    store.close()
+                try:
+                    if store is not None:
+                        store.close()
+                except Exception:  # noqa: BLE001 - a query still on it keeps the old file open; it is moved all the same
+                    pass
             self._readers.clear()
             self._writer = None
+            return move_aside(self.db_path, why)
+
+    def close(self) -> None:
+        with self._opening:
+            self._close_locked()
+
+    def _close_locked(self) -> None:
+        for store in [*self._readers.values(), self._writer]:
+            if store is not None:
+                store.close()
+        self._readers.clear()
+        self._writer = None

@@ -22,6 +22,7 @@ from ..index.progress import Progress
 from ..index.run import Indexer
 from ..models import IndexCounts, RunStats, SymbolHit
 from ..search import Searcher, SearchResult
+from ..store import IndexDamaged
 from ..workspace import Workspace
 from .keeper import EmbedderKeeper
 from .service import WorkspaceService
@@ -217,21 +218,27 @@ class Engine:
         service = self.workspace(root)
         if service is not None:
             return service.search(query, limit, paths)
-        ws = Workspace(root, self.settings)
-        try:
-            self._ensure_index(ws, progress or Progress())
-            return Searcher(ws.reader, self.embedder.embed_query).search(query, limit, paths)
-        finally:
-            ws.close()
+        return self._answer(root, progress or Progress(),
+                            lambda ws: Searcher(ws.reader, self.embedder.embed_query).search(query, limit, paths))
 
     def symbols(self, root: Path, query: str, limit: int, progress: Progress | None = None) -> list[SymbolHit]:
         service = self.workspace(root)
         if service is not None:
             return service.symbols(query, limit)
+        return self._answer(root, progress or Progress(), lambda ws: Searcher(ws.reader, None).symbols(query, limit))
+
+    def _answer(self, root: Path, progress: Progress, query):
+        """One query on a folder no server holds open: its index built first if it
+        has none, and built again if the query finds it damaged."""
         ws = Workspace(root, self.settings)
         try:
-            self._ensure_index(ws, progress or Progress())
-            return Searcher(ws.reader, None).symbols(query, limit)
+            self._ensure_index(ws, progress)
+            try:
+                return query(ws)
+            except IndexDamaged as damage:
+                embedder = self.embedder
+                Indexer(ws, embedder, self.pool).run(progress=progress, damaged=str(damage))
+                return query(ws)
         finally:
             ws.close()
 

@@ -21,7 +21,7 @@ from ..index.progress import Progress
 from ..index.run import Indexer
 from ..models import SymbolHit
 from ..search import Searcher, SearchResult
-from ..store import StoreError
+from ..store import IndexDamaged, StoreError
 from ..workspace import Workspace
 from .keeper import EmbedderKeeper
 
@@ -52,6 +52,7 @@ class WorkspaceService:
         self._cond = threading.Condition()
         self._full_requested = True
         self._rechunk_requested = False
+        self._damaged: str | None = None  # a query found the index damaged: why
         self._paths: set[str] = set()
         self._stopping = False
         self._busy = False
@@ -114,14 +115,15 @@ class WorkspaceService:
                 self._busy = True
                 full, self._full_requested = self._full_requested, False
                 rechunk, self._rechunk_requested = self._rechunk_requested and full, False
+                damaged, self._damaged = self._damaged, None
                 paths = [] if full else self._take_paths_locked()
-            self._run(full, paths, rechunk)
+            self._run(full, paths, rechunk, damaged)
 
     def _take_paths_locked(self) -> list[str]:
         paths, self._paths = sorted(self._paths), set()
         return paths
 
-    def _run(self, full: bool, paths: list[str], rechunk: bool = False) -> None:
+    def _run(self, full: bool, paths: list[str], rechunk: bool = False, damaged: str | None = None) -> None:
         progress = self.progress_factory(f"Indexing {self.ws.root.name}") if full else Progress()
         self.state = "indexing"
         try:
@@ -131,6 +133,7 @@ class WorkspaceService:
                 should_stop=lambda: self._stopping,
                 take_paths=self._take_paths,
                 rechunk=rechunk,
+                damaged=damaged,
             )
             log.info("indexed %s (%s): %s", self.ws.root, "full" if full else f"{len(paths)} paths",
                      stats.to_json())
@@ -177,12 +180,28 @@ class WorkspaceService:
             self._queries += 1
         try:
             yield
+        except IndexDamaged as damage:
+            log.error("index of %s is damaged (%s); rebuilding it", self.ws.root, damage)
+            with self._cond:
+                self._damaged = str(damage)
+                self._full_requested = True
+                self._cond.notify_all()
+            raise
         finally:
             with self._cond:
                 self._queries -= 1
+                if self.ws.rebuild_needed:  # this query's open found the file damaged and replaced it
+                    self.ws.rebuild_needed = False
+                    self._full_requested = True
                 self._cond.notify_all()
 
     def search(self, query: str, limit: int, paths: list[str] | None = None) -> SearchResult:
+        try:
+            return self._search(query, limit, paths)
+        except IndexDamaged:
+            return SearchResult([], partial=True)  # being rebuilt
+
+    def _search(self, query: str, limit: int, paths: list[str] | None) -> SearchResult:
         with self._reading():
             result = Searcher(self.ws.reader, self._embed_query).search(query, limit, paths)
             if self.state != "idle" and not result.partial:
@@ -190,12 +209,21 @@ class WorkspaceService:
             return result
 
     def symbols(self, query: str, limit: int) -> list[SymbolHit]:
-        with self._reading():
-            return Searcher(self.ws.reader, None).symbols(query, limit)
+        try:
+            with self._reading():
+                return Searcher(self.ws.reader, None).symbols(query, limit)
+        except IndexDamaged:
+            return []  # being rebuilt
 
     def status(self) -> dict:
-        with self._reading():
-            return self._status()
+        try:
+            with self._reading():
+                return self._status()
+        except IndexDamaged as damage:
+            return {"root": str(self.ws.root), "state": "indexing", "files": 0, "chunks": 0, "symbols": 0,
+                    "pending": 0, "db": str(self.ws.db_path), "model": self.ws.spec.model_id,
+                    "device": self.embedder.device or "not started", "embedder_pid": self.embedder.pid,
+                    "embedder": self.keeper.state, "error": f"index damaged, rebuilding: {damage}"}
 
     def _status(self) -> dict:
         counts = self.ws.reader.counts()

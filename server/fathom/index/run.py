@@ -22,6 +22,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from ..embed.interface import Embedder, EmbedderError
+from ..store import IndexDamaged
 from ..models import ChunkedFile, ChunkStatus, ChunkTask, DiscoveredFile, FileStat, RunStats
 from ..workspace import Workspace
 from .backlog import EmbedBacklog, pending_tier
@@ -128,16 +129,27 @@ class Indexer:
 
     def run(self, paths: list[str] | None = None, *, progress: Progress | None = None,
             embed: bool = True, should_stop: Callable[[], bool] = lambda: False,
-            take_paths: Callable[[], list[str]] = lambda: [], rechunk: bool = False) -> RunStats:
+            take_paths: Callable[[], list[str]] = lambda: [], rechunk: bool = False,
+            damaged: str | None = None) -> RunStats:
         """Bring the index up to date: the whole workspace, or just `paths`
         (relative or absolute; missing ones are removed from the index).
         `rechunk` reads and chunks every file again, whatever its stat says.
 
         While the run goes on it asks `take_paths` for files saved meanwhile and
-        indexes them ahead of everything else."""
+        indexes them ahead of everything else. `damaged`: a query found the index
+        damaged (why): it is moved aside and built again from the tree."""
         progress = progress or Progress()
         with self.ws.write_lock(on_wait=progress.message):
-            return _Run(self, progress, embed, should_stop, take_paths).execute(paths, rechunk)
+            if damaged is not None:
+                progress.message(self.ws.discard_damaged(damaged))
+                paths = None
+            try:
+                return _Run(self, progress, embed, should_stop, take_paths).execute(paths, rechunk)
+            except IndexDamaged as damage:
+                # Damage a check vouched for (a page overwritten, size and mtime kept):
+                # the same as a failed check at open, a new index from the tree.
+                progress.message(self.ws.discard_damaged(str(damage)))
+                return _Run(self, progress, embed, should_stop, take_paths).execute(None, rechunk)
 
 
 class _Run:
@@ -163,6 +175,7 @@ class _Run:
 
     def execute(self, paths: list[str] | None, rechunk: bool) -> RunStats:
         start = time.monotonic()
+        self.ws.rebuild_needed = False  # this run is the rebuild
         notice = self.store.take_notice()
         if notice:
             self.progress.message(notice)

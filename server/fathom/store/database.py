@@ -31,6 +31,11 @@ class StoreError(Exception):
     """The database cannot be used (corrupt, not ours, from another schema)."""
 
 
+class IndexDamaged(StoreError):
+    """The file turned out damaged while in use (a page a check vouched for):
+    the caller moves it aside (`IndexFile.move_aside`) and rebuilds."""
+
+
 class IndexUnwritable(StoreError):
     """The database may be fine but cannot be written here (read-only file or
     directory, full disk): it is never moved aside for that."""
@@ -184,19 +189,43 @@ class IndexFile:
             pass  # without a stamp the next open checks in full
 
     def _move_aside(self, why: str) -> None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        moved = self.path.with_name(f"{self.path.name}.broken-{stamp}")
-        for suffix in ("", "-wal", "-shm"):
-            p = Path(str(self.path) + suffix)
-            if p.exists():
-                os.replace(p, Path(str(moved) + suffix))
-        self._stamp_path.unlink(missing_ok=True)
-        self.notice = f"index at {self.path} was unusable ({why}); moved to {moved.name} and rebuilding"
+        self.notice = move_aside(self.path, why)
 
     def close(self) -> None:
         self.conn.close()
         if not self.readonly:
             self._record_clean_close()
+
+def move_aside(path: Path, why: str) -> str:
+    """Move a damaged index (and its -wal, -shm) aside under a dated name, so the
+    next open builds a new one; returns the notice that says so."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    moved = path.with_name(f"{path.name}.broken-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        p = Path(str(path) + suffix)
+        if p.exists():
+            os.replace(p, Path(str(moved) + suffix))
+    Path(f"{path}-verified").unlink(missing_ok=True)
+    return f"index at {path} was unusable ({why}); moved to {moved.name} and rebuilding"
+
+
+def damage_as_store_error(cls):
+    """Every public method of `cls` raises IndexDamaged, not apsw's errors, for a
+    damaged file: the layers above know no SQLite, and treat it as the open does."""
+    def guarded(method):
+        @functools.wraps(method)
+        def call(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except (apsw.CorruptError, apsw.NotADBError) as exc:
+                raise IndexDamaged(f"{type(exc).__name__}: {exc}") from exc
+        return call
+
+    for name, member in list(vars(cls).items()):
+        if callable(member) and not name.startswith("_"):
+            setattr(cls, name, guarded(member))
+    return cls
+
 
 def _migrate(conn: apsw.Connection) -> int:
     """Bring an older schema up to date in place. Another process may be opening

@@ -18,12 +18,13 @@ import apsw
 from ..models import (
     Chunk, ChunkedFile, ChunkStatus, FileStat, IndexCounts, PendingEmbedding, Range, SymbolHit, SymbolKind,
 )
-from .database import IndexFile
+from .database import IndexFile, damage_as_store_error
 
 # bm25() weights for the name, path and body columns.
 FTS_WEIGHTS = (8.0, 3.0, 1.0)
 
 
+@damage_as_store_error
 class Store:
     def __init__(self, path: Path, *, readonly: bool = False):
         self.file = IndexFile(path, readonly=readonly)

@@ -415,3 +415,23 @@ def test_changes_made_outside_the_editor_are_indexed(tmp_path):
         eventually("edited_outside_the_editor", set())
     finally:
         client.close()
+
+
+def test_an_input_the_model_cannot_encode_fails_alone():
+    """A lone surrogate killed the embedding process's query thread: every later
+    search waited 10 s and came back lexical-only."""
+    from fathom.embed.interface import EmbedderInputError
+    from fathom.embed.local import LocalEmbedder
+    from fathom.embed.modelspec import resolve_model
+
+    embedder = LocalEmbedder(resolve_model("all-MiniLM-L6-v2"), "cpu")
+    try:
+        embedder.ensure_started()
+        with pytest.raises(EmbedderInputError):
+            embedder.embed_query("\ud800 parse", timeout=30)
+        with pytest.raises(EmbedderInputError):
+            embedder.embed_documents(["def f(): pass", "\udcff"]).result(30)
+        assert len(embedder.embed_query("parse a date", timeout=30)) == 4 * 384
+        assert len(embedder.embed_documents(["def f(): pass"]).result(30)) == 1
+    finally:
+        embedder.close()

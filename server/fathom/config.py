@@ -15,6 +15,9 @@ import platformdirs
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_MAX_FILE_SIZE = 1024 * 1024
+# No source file worth navigating is larger; a larger setting would have every
+# worker try to hold such files whole (100 GB: every file failed with MemoryError).
+LARGEST_MAX_FILE_SIZE = 64 * 1024 * 1024
 
 
 def force_offline() -> None:
@@ -62,7 +65,7 @@ class Settings:
             changes["device"] = options["device"]
         size = options.get("maxFileSize")
         if isinstance(size, int) and not isinstance(size, bool) and size > 0:
-            changes["max_file_size"] = size
+            changes["max_file_size"] = min(size, LARGEST_MAX_FILE_SIZE)
         exclude = options.get("exclude")
         if isinstance(exclude, list) and all(isinstance(e, str) for e in exclude):
             changes["exclude"] = tuple(exclude)

@@ -188,6 +188,7 @@ class RunStats:
     failed: int = 0
     chunks_written: int = 0
     embedded: int = 0
+    unembeddable: int = 0  # texts the model failed on (they stay pending)
     seconds: float = 0.0
     skipped_files: list[SkippedFile] = field(default_factory=list)
     embedding_error: str | None = None  # why the run stopped embedding, if it did

@@ -17,6 +17,12 @@ STOPWORDS = frozenset(
 )
 
 
+def clean_query(text: str) -> str:
+    """A query as text that can be encoded: lone surrogates (JSON may carry
+    them; a shell hands undecodable bytes over as them) become U+FFFD."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def identifier_parts(identifier: str) -> list[str]:
     """`parseHTTPDate2` -> parse, HTTP, Date, 2; snake_case splits on `_`."""
     parts: list[str] = []

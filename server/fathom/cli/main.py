@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..config import Settings, force_offline
+from ..config import LARGEST_MAX_FILE_SIZE, Settings, force_offline
 from ..engine import StoreError
 
 EXIT_USAGE = 2
@@ -94,6 +94,8 @@ def _dispatch(args) -> int:
             raise UsageError("the query is empty")
         if args.k < 1 or args.k > 1000:
             raise UsageError("-k must be between 1 and 1000")
+    if args.max_file_size is not None and not 1 <= args.max_file_size <= LARGEST_MAX_FILE_SIZE:
+        raise UsageError(f"--max-file-size must be between 1 and {LARGEST_MAX_FILE_SIZE} bytes")
     settings = Settings.from_env()
     overrides = {"model": args.model, "device": args.device, "maxFileSize": args.max_file_size}
     settings = settings.merged({k: v for k, v in overrides.items() if v is not None})

@@ -13,6 +13,10 @@ class EmbedderError(RuntimeError):
     Texts it was given stay pending in the index, so nothing is lost."""
 
 
+class EmbedderInputError(EmbedderError):
+    """The provider is fine but could not encode these texts."""
+
+
 @dataclass(frozen=True)
 class EmbedderIdentity:
     """What vectors from this provider are comparable with: an index keeps the

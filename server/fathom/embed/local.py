@@ -17,8 +17,8 @@ from concurrent.futures import Future, InvalidStateError
 
 from ..config import usable_cores
 from . import process as embed_process
-from .interface import EmbedderError, EmbedderIdentity
-from .messages import EmbedRequest, LoadFailed, Ready, Stop, Vectors
+from .interface import EmbedderError, EmbedderIdentity, EmbedderInputError
+from .messages import EmbedRequest, Failed, LoadFailed, Ready, Stop, Vectors
 from .modelspec import ModelSpec
 
 __all__ = ["EmbedderError", "LocalEmbedder"]
@@ -114,11 +114,13 @@ class LocalEmbedder:
     def _receive(self, process, conn) -> None:
         while True:
             try:
-                message: Vectors = conn.recv()
+                message: Vectors | Failed = conn.recv()
             except (EOFError, OSError):
                 break
             entry = self._pending.pop(message.request_id, None)
-            if entry is not None:
+            if entry is not None and isinstance(message, Failed):
+                _fail(entry[0], EmbedderInputError(f"the model could not encode this input: {message.error}"))
+            elif entry is not None:
                 future, count = entry
                 width = len(message.raw) // count if count else 0
                 future.set_result([message.raw[i * width:(i + 1) * width] for i in range(count)])

@@ -32,6 +32,12 @@ class LoadFailed:
 
 
 @dataclass(frozen=True)
+class Failed:
+    request_id: int
+    error: str  # the model could not encode these texts; the process goes on serving
+
+
+@dataclass(frozen=True)
 class Vectors:
     request_id: int
     raw: bytes  # float32 vectors, one per text, back to back

@@ -18,7 +18,7 @@ import warnings
 from collections import deque
 
 from ..config import force_offline
-from .messages import EmbedRequest, LoadFailed, Ready, Stop, Vectors
+from .messages import EmbedRequest, Failed, LoadFailed, Ready, Stop, Vectors
 
 # How many texts go through the model at once. On a CPU small batches win
 # (measured on 2 cores, MiniLM, ~150-token chunks: 16 texts 24 chunks/s, 32 19/s,
@@ -81,9 +81,18 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
     # Fast tokenizers refuse to be used from two threads at once ("Already borrowed").
     tokenizer_lock = threading.Lock()
 
-    def send(message: Vectors) -> None:
+    def send(message: Vectors | Failed) -> None:
         with send_lock:
             conn.send(message)
+
+    def answer(request: EmbedRequest, encode_texts) -> None:
+        """Vectors for a request, or why not: one bad input never ends a thread
+        that every later request waits on."""
+        try:
+            reply: Vectors | Failed = Vectors(request.request_id, encode_texts(request.texts))
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails that request alone
+            reply = Failed(request.request_id, f"{type(exc).__name__}: {exc}")
+        send(reply)
 
     def read_requests() -> None:
         while True:
@@ -115,7 +124,7 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
         # Its own thread, so a query is encoded alongside a document batch instead of
         # waiting for it: a search during indexing costs tens of milliseconds, not seconds.
         while (message := queries.get()) is not None:
-            send(Vectors(message.request_id, encode(message.texts)))
+            answer(message, encode)
 
     max_texts = batch_texts(loaded["device"])
     max_chars = max_texts * BATCH_CHARS_PER_TEXT
@@ -131,8 +140,7 @@ def main(conn, load_path: str, device_preference: str, threads: int) -> None:
                     wake.wait()
             if not documents:
                 continue
-            request: EmbedRequest = documents.popleft()
-            send(Vectors(request.request_id, encode_sorted(request.texts)))
+            answer(documents.popleft(), encode_sorted)
             if not documents:
                 _return_freed_memory()
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from ..embed.interface import Embedder, EmbedderError
+from ..embed.interface import Embedder, EmbedderError, EmbedderInputError
 from ..store import IndexDamaged
 from ..models import ChunkedFile, ChunkStatus, ChunkTask, DiscoveredFile, FileStat, RunStats
 from ..workspace import Workspace
@@ -411,6 +411,11 @@ class _Run:
         emb.in_flight.remove(request)
         try:
             vectors = request.future.result()
+        except EmbedderInputError as exc:
+            # The process lives; these texts stay pending, for a later run or model.
+            log.warning("%d texts could not be embedded: %s", len(request.hashes), exc)
+            self.stats.unembeddable += len(request.hashes)
+            return
         except EmbedderError as exc:
             self._on_embedder_death(request, exc)
             return

@@ -15,7 +15,7 @@ import pathspec
 
 from ..models import Chunk, Range, SearchHit, SymbolHit
 from ..store import Store
-from ..textsplit import IDENTIFIER, identifier_parts, query_terms
+from ..textsplit import IDENTIFIER, clean_query, identifier_parts, query_terms
 from .symbols import rank_symbols
 
 SNIPPET_LINES = 6
@@ -65,6 +65,7 @@ class Searcher:
 
     def search(self, query: str, limit: int = 20, path_globs: list[str] | None = None) -> SearchResult:
         o = self.options
+        query = clean_query(query)
         terms = query_terms(query)
         pool = o.candidates if not path_globs else o.candidates * 5
         lexical = self.store.lexical(fts_expression(terms, o), pool) if terms else []

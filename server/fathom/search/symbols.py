@@ -5,13 +5,13 @@ import functools
 
 from ..models import SymbolHit
 from ..store import Store
-from ..textsplit import identifier_parts
+from ..textsplit import clean_query, identifier_parts
 
 SYMBOL_CANDIDATES = 5000
 
 
 def rank_symbols(store: Store, query: str, limit: int = 50) -> list[SymbolHit]:
-    query = query.strip()
+    query = clean_query(query).strip()
     if not query:
         return []
     chars = [c if c not in "%_\\" else "\\" + c for c in query]

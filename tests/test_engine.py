@@ -316,3 +316,24 @@ def test_a_query_that_meets_a_damaged_index_gets_an_answer_and_a_rebuild(tmp_pat
         assert list(service.ws.db_path.parent.glob("index.db.broken-*"))
     finally:
         engine.close()
+
+
+def test_a_workspace_opened_through_a_symlink_takes_saves_named_through_it(tmp_path):
+    """Editors name files by the path they opened; the root is resolved. A save
+    through a symlinked folder came out as `../…` and was dropped."""
+    engine, _ = fake_engine(Settings(workers=1))
+    real = small_tree(tmp_path / "real" / "ws")
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "real")
+    try:
+        service = engine.open(link / "ws")
+        assert service.wait_idle(IDLE_WAIT)
+        (real / "mod_2.py").write_text("def resize_avatar(image):\n    return image\n")
+        engine.reindex_paths([link / "ws" / "mod_2.py"])
+        assert service.wait_idle(IDLE_WAIT)
+        assert [h.relpath for h in service.symbols("resize_avatar", 5)] == ["mod_2.py"]
+        (real / "mod_1.py").unlink()
+        engine.reindex_paths([link / "ws" / "mod_1.py"])  # a deletion, named through the link
+        assert service.wait_idle(IDLE_WAIT) and service.symbols("handler_1", 5) == []
+    finally:
+        engine.close()

@@ -27,3 +27,23 @@ def test_a_query_with_lone_surrogates_is_answered(tmp_path, query, fake_embedder
     hits = Searcher(store, fake_embedder.embed_query).search(query, 5).hits
     assert all(h.name == "parse_date" for h in hits)
     assert Searcher(store, None).symbols(query, 5) == [] or Searcher(store, None).symbols(query, 5)[0].name == "parse_date"
+
+
+def test_the_server_log_is_private_and_a_file_name_cannot_forge_a_line(tmp_path):
+    import logging
+    import os
+
+    from fathom.lsp.server import log_handler
+
+    path = tmp_path / "server.log"
+    handler = log_handler(str(path))
+    logger = logging.getLogger("fathom.test-forge")
+    logger.addHandler(handler)
+    try:
+        logger.error("indexed %s", "evil\n2026-01-01 ERROR fathom: forged line\r")
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    assert os.stat(path).st_mode & 0o077 == 0
+    lines = path.read_text().splitlines()
+    assert len(lines) == 1 and "forged line" in lines[0] and "\\x0a" in lines[0]

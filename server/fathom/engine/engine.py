@@ -155,7 +155,7 @@ class Engine:
         workspace that holds it; a path in no open workspace is ignored."""
         by_service: dict[Path, tuple[WorkspaceService, list[str]]] = {}
         with self._lock:
-            for path in paths:
+            for path in map(_as_indexed, paths):
                 service = self._holding(path)
                 if service is not None:
                     by_service.setdefault(service.root, (service, []))[1].append(str(path))
@@ -275,6 +275,17 @@ class Engine:
             }
         finally:
             ws.close()
+
+
+def _as_indexed(path: Path) -> Path:
+    """A path as the index knows it: roots are resolved, and an editor names files
+    by the path it opened (through a symlinked folder, say). The folders are
+    resolved, not the file, which may be gone or be a link of its own."""
+    path = Path(path)
+    try:
+        return path.parent.resolve() / path.name
+    except OSError:
+        return path
 
 
 def _has_index(ws: Workspace) -> bool:

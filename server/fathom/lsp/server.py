@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -150,8 +151,8 @@ def _paths(uris) -> list[Path]:
     paths = []
     for uri in uris:
         try:
-            paths.append(uri_to_path(uri).resolve())
-        except (ValueError, OSError):
+            paths.append(uri_to_path(uri))
+        except ValueError:
             continue
     return paths
 
@@ -362,12 +363,35 @@ def _withhold_payloads(record: logging.LogRecord) -> bool:
     return True
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class OneLineFormatter(logging.Formatter):
+    """A message is one line of the log whatever it holds: a file named
+    "a\nERROR forged" cannot write a line of its own (tracebacks keep theirs)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", record.message)
+        return super().formatMessage(record)
+
+
+def log_handler(log_file: str | None) -> logging.Handler:
+    """The server's log handler: stderr, or a file only its owner can read (it
+    names the user's files)."""
+    if log_file:
+        os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        handler: logging.Handler = logging.FileHandler(log_file)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_withhold_payloads)
+    return handler
+
+
 def serve(tcp: bool = False, host: str = "127.0.0.1", port: int = 2087,
           log_file: str | None = None, log_level: str = "INFO") -> int:
     force_offline()
-    handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(_withhold_payloads)
+    handler = log_handler(log_file)
     logging.basicConfig(level=getattr(logging, log_level), handlers=[handler], force=True)
     if log_level != "DEBUG":
         logging.getLogger("pygls").setLevel(logging.WARNING)  # it logs every message at INFO

@@ -2,6 +2,7 @@
 Unit tests with the fake embedder; each defect found while building the layer
 has its test here."""
 import os
+from pathlib import Path
 import threading
 import time
 from concurrent.futures import Future
@@ -337,3 +338,44 @@ def test_a_workspace_opened_through_a_symlink_takes_saves_named_through_it(tmp_p
         assert service.wait_idle(IDLE_WAIT) and service.symbols("handler_1", 5) == []
     finally:
         engine.close()
+
+
+def test_a_cache_inside_the_workspace_is_neither_indexed_nor_watched(tmp_path, monkeypatch):
+    """With FATHOM_CACHE_DIR inside the workspace, the server reindexed about three
+    times a second forever: it watched its own index.lock."""
+    from watchdog.events import FileModifiedEvent
+
+    from fathom.engine.watch import Watcher
+    from fathom.index.walk import discover
+
+    root = small_tree(tmp_path / "ws")
+    monkeypatch.setenv("FATHOM_CACHE_DIR", str(root / "fathom-cache"))
+    engine, _ = fake_engine(Settings(workers=1))
+    try:
+        service = engine.open(root)
+        assert service.wait_idle(IDLE_WAIT)
+        lock = next((root / "fathom-cache").rglob("index.lock"))
+        assert not [f for f in discover(root, 1 << 20).files if f.relpath.startswith("fathom-cache")]
+        changes: list[list[str]] = []
+        watcher = Watcher(root, changes.append)
+        watcher.on_any_event(FileModifiedEvent(str(lock)))
+        watcher.on_any_event(FileModifiedEvent(str(lock.with_name("index.db-wal"))))
+        assert watcher._paths == set()
+    finally:
+        engine.close()
+
+
+def test_a_file_written_all_the_time_does_not_hold_back_other_changes():
+    """One debounce timer, reset by every event: a log written every 100 ms kept
+    every other outside change from being indexed."""
+    from fathom.engine.watch import Watcher
+
+    flushed: list[list[str]] = []
+    watcher = Watcher(Path("/nonexistent-root"), flushed.append)
+    watcher._changed("/nonexistent-root/src/app.py")
+    deadline = time.monotonic() + 30
+    while not flushed and time.monotonic() < deadline:
+        watcher._changed("/nonexistent-root/logs/app.log")  # still being written when the others go
+        time.sleep(0.05)
+    watcher.stop()
+    assert flushed and "/nonexistent-root/src/app.py" in flushed[0]

@@ -3,6 +3,7 @@ seen through watchdog when the client does not watch files for us."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,8 +22,12 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from ..index.policy import skipped_dir
+from ..index.walk import in_cache
 
 DEBOUNCE_SECONDS = 0.3
+# However often files keep changing (a log written every 100 ms), what changed is
+# handed over at least this often: one busy file must not hold back the rest.
+LONGEST_DELAY_SECONDS = 2.0
 # Only changes. Left to its defaults the kernel also reports every file opened
 # and closed unwritten: the index's own reading of the workspace, 20,000 events
 # during django's first index, each handled in Python while phase 1 wants the CPU.
@@ -40,6 +45,7 @@ class Watcher(FileSystemEventHandler):
         self.on_changes = on_changes
         self._paths: set[str] = set()
         self._timer: threading.Timer | None = None
+        self._waiting_since: float | None = None  # when the oldest change not yet handed over came
         self._lock = threading.Lock()
         self._observer = Observer()
         self._observer.daemon = True
@@ -68,18 +74,29 @@ class Watcher(FileSystemEventHandler):
                 rel = Path(path).relative_to(self.root)
             except ValueError:
                 continue
-            if any(skipped_dir(part) for part in rel.parts):
-                continue
-            with self._lock:
-                self._paths.add(path)
-                if self._timer is not None:
-                    self._timer.cancel()
-                self._timer = threading.Timer(DEBOUNCE_SECONDS, self._flush)
-                self._timer.daemon = True
-                self._timer.start()
+            if any(skipped_dir(part) for part in rel.parts) or in_cache(Path(path)):
+                continue  # the cache inside the workspace: its own writes must not wake it
+            self._changed(path)
+
+    def _changed(self, path: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._paths.add(path)
+            if self._waiting_since is None:
+                self._waiting_since = now
+            elif now - self._waiting_since >= LONGEST_DELAY_SECONDS and self._timer is not None:
+                return  # waited long enough: the timer set earlier hands everything over
+            if self._timer is not None:
+                self._timer.cancel()
+            delay = min(DEBOUNCE_SECONDS, max(0.0, self._waiting_since + LONGEST_DELAY_SECONDS - now))
+            self._timer = threading.Timer(delay, self._flush)
+            self._timer.daemon = True
+            self._timer.start()
 
     def _flush(self) -> None:
         with self._lock:
             paths, self._paths = sorted(self._paths), set()
+            self._waiting_since = None
+            self._timer = None
         if paths:
             self.on_changes(paths)

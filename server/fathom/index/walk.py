@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pathspec
 
+from ..config import cache_root
 from ..models import DiscoveredFile, FileStat
 from .policy import is_secret, never_indexed, skipped_dir
 
@@ -84,6 +85,8 @@ def discover(root: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> D
     rules = _IgnoreRules([("", pathspec.GitIgnoreSpec.from_lines(base_lines))] if base_lines else [])
     root_key = os.stat(root)
     visited_dirs = {(root_key.st_dev, root_key.st_ino)}
+    # Fathom's own cache, when the user put it inside the workspace: never indexed.
+    visited_dirs |= _cache_keys()
     # Each directory is listed once: whether it is a virtualenv and which ignore
     # files it holds are read off that listing, not asked of the disk again.
     stack: list[tuple[str, Path, _IgnoreRules]] = [("", root, rules)]
@@ -162,9 +165,27 @@ def _inside(root: Path, path: str) -> bool:
     return real == str(root) or real.startswith(str(root) + os.sep)
 
 
+def _cache_keys() -> set[tuple[int, int]]:
+    try:
+        st = os.stat(cache_root())
+    except OSError:
+        return set()
+    return {(st.st_dev, st.st_ino)}
+
+
+def in_cache(path: Path) -> bool:
+    """Whether a path lies in Fathom's own cache (the index, its lock, its journal)."""
+    cache = str(cache_root().resolve())
+    try:
+        real = os.path.realpath(path)
+    except OSError:
+        return False
+    return real == cache or real.startswith(cache + os.sep)
+
+
 def is_indexable_path(root: Path, path: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> bool:
     """Whether one path (from a save or a watcher event) would be discovered."""
-    if not _valid_name(str(path)):
+    if not _valid_name(str(path)) or in_cache(path):
         return False
     try:
         rel = path.resolve().relative_to(root.resolve()).as_posix()

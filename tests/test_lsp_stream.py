@@ -138,3 +138,34 @@ def test_concurrent_requests_get_whole_frames(tmp_path):
     finally:
         server.kill()
         server.wait(30)
+
+
+def test_shutdown_right_after_initialized_then_requests_get_errors(tmp_path):
+    """`shutdown` straight after `initialized` answered -32603 ("cannot join thread
+    before it is started"), and requests after it were never answered."""
+    root = copy_corpus(tmp_path / "ws")
+    env = {**os.environ, "FATHOM_CACHE_DIR": str(tmp_path / "cache")}
+    server = subprocess.Popen([sys.executable, "-m", "fathom", "serve"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    reader = StrictReader(server.stdout)
+    try:
+        server.stdin.write(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                                  "params": {"processId": os.getpid(), "rootUri": root.as_uri(), "capabilities": {}}})
+                           + frame({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+                           + frame({"jsonrpc": "2.0", "id": 2, "method": "shutdown", "params": None})
+                           + frame({"jsonrpc": "2.0", "id": 3, "method": "workspace/symbol", "params": {"query": "x"}}))
+        server.stdin.flush()
+        answers = {}
+        while len(answers) < 3:
+            message = reader.next()
+            assert message is not None, "the server closed its stdout"
+            if "id" in message and "method" not in message:
+                answers[message["id"]] = message
+        assert "result" in answers[2], answers[2]
+        assert answers[3]["error"]["code"] == -32600
+        server.stdin.write(frame({"jsonrpc": "2.0", "method": "exit", "params": None}))
+        server.stdin.flush()
+        assert server.wait(60) == 0
+    finally:
+        server.kill()
+        server.wait(30)

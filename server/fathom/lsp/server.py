@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlparse
 
 import cattrs
 from lsprotocol import types
-from pygls.exceptions import JsonRpcContentModified, JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcContentModified, JsonRpcException, JsonRpcInvalidParams, JsonRpcInvalidRequest
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
@@ -62,8 +62,14 @@ class FathomProtocol(LanguageServerProtocol):
             return _ALREADY_ANSWERED
 
     def handle_message(self, message):
-        if message is not _ALREADY_ANSWERED:
-            super().handle_message(message)
+        if message is _ALREADY_ANSWERED:
+            return
+        if self._shutdown and getattr(message, "method", types.EXIT) != types.EXIT and getattr(message, "id", None) is not None:
+            # pygls drops these; the client would wait for an answer forever.
+            self._send_response(message.id, error=JsonRpcInvalidRequest(
+                "the server is shutting down: only 'exit' is accepted").to_response_error())
+            return
+        super().handle_message(message)
 
 
 def _validation_detail(cause: BaseException | None) -> str:

@@ -169,3 +169,68 @@ def test_shutdown_right_after_initialized_then_requests_get_errors(tmp_path):
     finally:
         server.kill()
         server.wait(30)
+
+
+HOSTILE = [
+    ("a body far over the size limit", b"Content-Length: 100000000000\r\n\r\n{}", -32700),
+    ("a negative length", b"Content-Length: -5\r\n\r\n{}", -32700),
+    ("no length at all", b"Content-Type: application/json\r\n\r\n{}", -32700),
+    ("not JSON", None, -32700),
+    ("a batch", None, -32600),
+    ("JSON nested 100,000 deep", None, -32700),
+    ("no jsonrpc member", None, -32600),
+]
+
+
+def raw_frame(body: bytes) -> bytes:
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+HOSTILE_BODIES = {
+    "not JSON": raw_frame(b"{this is not json"),
+    "a batch": raw_frame(b'[{"jsonrpc": "2.0", "id": 99, "method": "fathom/status"}]'),
+    "JSON nested 100,000 deep": raw_frame(b"[" * 100_000 + b"]" * 100_000),
+    "no jsonrpc member": raw_frame(b'{"id": 98, "method": "fathom/status"}'),
+}
+
+
+def test_hostile_frames_get_errors_and_the_stream_stays_in_step(tmp_path):
+    """A 100 GB Content-Length crashed the server; a missing or negative one put
+    the stream out of step for good; invalid JSON, batches and deep nesting were
+    never answered."""
+    root = copy_corpus(tmp_path / "ws")
+    env = {**os.environ, "FATHOM_CACHE_DIR": str(tmp_path / "cache")}
+    server = subprocess.Popen([sys.executable, "-m", "fathom", "serve"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    reader = StrictReader(server.stdout)
+
+    def exchange(data: bytes, until_id: int) -> list[dict]:
+        server.stdin.write(data)
+        server.stdin.flush()
+        seen = []
+        while True:
+            message = reader.next()
+            assert message is not None, "the server closed its stdout"
+            if "method" in message:
+                if "id" in message:
+                    server.stdin.write(frame({"jsonrpc": "2.0", "id": message["id"], "result": None}))
+                    server.stdin.flush()
+                continue
+            seen.append(message)
+            if message.get("id") == until_id:
+                return seen
+
+    try:
+        exchange(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                        "params": {"processId": os.getpid(), "rootUri": root.as_uri(), "capabilities": {}}}), 1)
+        server.stdin.write(frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+        for n, (what, data, code) in enumerate(HOSTILE, start=10):
+            data = HOSTILE_BODIES.get(what, data)
+            answers = exchange(data + frame({"jsonrpc": "2.0", "id": n, "method": "fathom/status", "params": {}}), n)
+            errors = [a for a in answers if "error" in a]
+            assert [e["error"]["code"] for e in errors] == [code], (what, answers)
+            assert "result" in answers[-1], (what, answers[-1])  # the next message is answered as usual
+        assert reader.corrupt == 0 and server.poll() is None
+    finally:
+        server.kill()
+        server.wait(30)

@@ -26,6 +26,7 @@ from .. import __version__
 from ..config import Settings, force_offline
 from ..engine import Engine, WorkspaceClosed, WorkspaceService
 from ..results import file_uri, search_hit_json
+from .frames import FrameWriter, filter_frames
 from .params import InvalidParams, ReindexParams, SearchParams, parse
 from .progress import LspProgress
 
@@ -336,25 +337,6 @@ def _watch_parent(ls: FathomServer, pid: int) -> None:
     threading.Thread(target=watch, daemon=True, name="fathom-parent-watch").start()
 
 
-class FrameWriter:
-    """The JSON-RPC stream's writer. Responses are written from pool threads and
-    notifications from the event loop at once: each message goes out whole, under
-    a lock, and a short write is carried on until every byte is out."""
-
-    def __init__(self, fd: int):
-        self._fd = fd
-        self._lock = threading.Lock()
-
-    def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        with self._lock:
-            while view:
-                view = view[os.write(self._fd, view):]
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-
 _LOGGABLE_ARG_CHARS = 80
 
 
@@ -407,25 +389,13 @@ def serve(tcp: bool = False, host: str = "127.0.0.1", port: int = 2087,
     else:
         # The JSON-RPC stream gets a private copy of stdout; fd 1 itself becomes
         # stderr, so a stray print from any library cannot corrupt the stream.
-        rpc_out = os.dup(1)
+        writer = FrameWriter(os.dup(1))
         os.dup2(2, 1)
         sys.stdout = sys.stderr
-        server.start_io(sys.stdin.buffer, _StreamOf(FrameWriter(rpc_out)))
+        # What the client sends is checked frame by frame before pygls reads it.
+        checked, sink = os.pipe()
+        threading.Thread(target=filter_frames, args=(sys.stdin.buffer, sink, writer), daemon=True,
+                         name="fathom-frames").start()
+        server.start_io(os.fdopen(checked, "rb"), writer)
     server.shutdown_all()
     return 0
-
-
-class _StreamOf:
-    """What pygls' `StdoutWriter` expects of a stream: write, flush and close."""
-
-    def __init__(self, writer: FrameWriter):
-        self._writer = writer
-
-    def write(self, data: bytes) -> None:
-        self._writer.write(data)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self._writer.close()

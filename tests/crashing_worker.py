@@ -12,3 +12,15 @@ def chunk_or_segfault(task):
     if task.relpath.endswith(CRASHING_NAME):
         os.kill(os.getpid(), signal.SIGSEGV)
     return chunk_file(task)
+
+
+HANGING_NAME = "on_a_hung_mount.py"
+
+
+def chunk_or_hang(task):
+    """A read that never returns, as from a hung network mount."""
+    if task.relpath.endswith(HANGING_NAME):
+        import time
+
+        time.sleep(3600)
+    return chunk_file(task)

@@ -341,3 +341,60 @@ def test_a_first_index_embeds_test_code_last_whatever_the_timing(tmp_path, fake_
     order = [t.splitlines()[0] for t in fake_embedder.embedded]
     first_test = min(order.index(t) for t in ("fixture_db", "test_format_date", "test_parse_date"))
     assert all(order.index(f"helper_{i}") < first_test for i in range(40))
+
+
+def test_a_fifo_put_where_a_file_was_is_skipped_without_blocking(tmp_path):
+    """Opening a FIFO blocks until a writer comes: a file replaced by one after the
+    walk stalled indexing forever, and every later save with it."""
+    import threading
+
+    from fathom.index.pool import chunk_file
+    from fathom.models import ChunkTask, FileStat
+
+    fifo = tmp_path / "pipe.py"
+    os.mkfifo(fifo)
+    results = []
+    worker = threading.Thread(target=lambda: results.append(
+        chunk_file(ChunkTask("pipe.py", str(fifo), FileStat(10, 0, 0), None))), daemon=True)
+    worker.start()
+    worker.join(30)
+    try:
+        assert results and results[0].status == "skipped" and results[0].reason == "not a regular file", results
+    finally:
+        if worker.is_alive():  # release the blocked open
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
+def test_a_directory_swapped_for_a_link_to_outside_is_not_read(tmp_path):
+    from fathom.index.pool import chunk_file
+    from fathom.models import ChunkTask, FileStat
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.py").write_text("API_TOKEN = 'OUTSIDE-MARKER'\n")
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "sub").symlink_to(outside)  # the walk saw a directory here; it is a link now
+    result = chunk_file(ChunkTask("sub/secret.py", str(root / "sub" / "secret.py"), FileStat(30, 0, 0), None))
+    assert result.status == "skipped" and "outside the workspace" in result.reason
+
+
+def test_a_read_that_never_returns_costs_only_its_file_and_close_still_returns(corpus, fake_embedder):
+    import time
+
+    from crashing_worker import HANGING_NAME, chunk_or_hang
+    from fathom.index.pool import ChunkPool
+
+    (corpus / HANGING_NAME).write_text("def never_read():\n    return 1\n")
+    ws = Workspace(corpus, Settings(workers=2))
+    pool = ChunkPool(2, ws.spec.tokenizer_json, ws.spec.max_tokens, ws.settings.max_file_size,
+                     work=chunk_or_hang, stall_seconds=3)
+    try:
+        stats = Indexer(ws, fake_embedder, pool).run()
+    finally:
+        started = time.monotonic()
+        pool.close()
+        closing = time.monotonic() - started
+    assert [e for e in stats.errors if HANGING_NAME in e] and "took over 3 s" in stats.errors[0], stats.errors
+    assert ws.reader.counts().files > 20 and not Searcher(ws.reader, None).symbols("never_read", 5)
+    assert closing < 30

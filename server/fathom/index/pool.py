@@ -12,11 +12,13 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import os
+import stat as stat_module
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 
 from ..models import ChunkedFile, ChunkStatus, ChunkTask, content_hash
@@ -61,13 +63,50 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, daemon=True, name="fathom-parent-watch").start()
 
 
+def read_regular_file(task: ChunkTask, limit: int) -> bytes | str:
+    """The file's first `limit` bytes, or why it is not read. Only a regular file
+    inside the workspace is read, however it changed since the walk: a FIFO or a
+    device put in its place would block the worker forever, a directory swapped for
+    a link to elsewhere would let outside files in."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(task.abspath, flags)
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
+    try:
+        if not stat_module.S_ISREG(os.fstat(fd).st_mode):
+            return "not a regular file"
+        if not _inside_workspace(task, fd):
+            return "outside the workspace (a link changed since the walk)"
+        chunks, left = [], limit
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    except OSError as exc:  # EAGAIN from a file that is not what it says, EIO...
+        return f"unreadable: {exc.strerror or exc}"
+    finally:
+        os.close(fd)
+
+
+def _inside_workspace(task: ChunkTask, fd: int) -> bool:
+    root = task.abspath[: len(task.abspath) - len(task.relpath)].rstrip(os.sep) or os.sep
+    try:
+        opened = os.readlink(f"/proc/self/fd/{fd}")  # what was really opened (Linux)
+    except OSError:
+        opened = os.path.realpath(task.abspath)
+    real_root = os.path.realpath(root)
+    return opened == real_root or opened.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
 def chunk_file(task: ChunkTask) -> ChunkedFile:
     """Read, hash and chunk one file. Never raises for a bad file: it reports."""
-    try:
-        with open(task.abspath, "rb") as f:
-            data = f.read(_max_file_size + 1)
-    except OSError as exc:
-        return skipped(task, f"unreadable: {exc.strerror or exc}")
+    data = read_regular_file(task, _max_file_size + 1)
+    if isinstance(data, str):
+        return skipped(task, data)
     if len(data) > _max_file_size:
         return skipped(task, f"larger than {_max_file_size} bytes")
     digest = content_hash(data)
@@ -92,10 +131,19 @@ def _started() -> bool:
     return True
 
 
+# A worker that finishes nothing for this long is stuck (a read from a hung
+# network mount, a pathological file): its files are retried alone and the one
+# that stalls again is reported. Generous: a 1 MB file on a loaded machine takes seconds.
+STALL_SECONDS = 120.0
+# How often a chunking call looks up from its wait, to see whether it should stop.
+POLL_SECONDS = 0.5
+
+
 class ChunkPool:
     def __init__(self, workers: int, tokenizer_json: str | None, max_tokens: int, max_file_size: int,
-                 work: Callable[[ChunkTask], ChunkedFile] = chunk_file):
+                 work: Callable[[ChunkTask], ChunkedFile] = chunk_file, stall_seconds: float = STALL_SECONDS):
         self.workers = workers
+        self.stall_seconds = stall_seconds
         self._work = work  # a module-level function: workers are spawned and import it by name
         self._initargs = (tokenizer_json, max_tokens, max_file_size)
         self._executor: ProcessPoolExecutor | None = None
@@ -155,20 +203,15 @@ class ChunkPool:
         # Enough queued work that the workers never run dry while this thread writes a
         # batch; a crash retries at most this many files, one at a time.
         window = self.workers * 16
+        progress_at = time.monotonic()
         while queue or in_flight or suspects:
             if should_stop():
                 for fut in in_flight:
                     fut.cancel()
                 return
             if suspects and not in_flight:
-                # After a crash, each file that was in flight runs alone once.
-                task = suspects.pop()
-                try:
-                    result = self._pool().submit(self._work, task).result()
-                except BrokenProcessPool:
-                    self._discard_pool()
-                    result = skipped(task, "chunk worker crashed on this file", status=ChunkStatus.CRASHED)
-                on_result(result)
+                # After a crash or a stall, each file that was in flight runs alone once.
+                on_result(self._alone(suspects.pop(), should_stop))
                 continue
             while queue and len(in_flight) < window and not suspects:
                 task = queue.pop()
@@ -180,7 +223,14 @@ class ChunkPool:
                     break
             if not in_flight:
                 continue
-            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            done, _ = wait(list(in_flight), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+            if done:
+                progress_at = time.monotonic()
+            elif time.monotonic() - progress_at > self.stall_seconds:
+                suspects.extend(in_flight.values())
+                in_flight.clear()
+                self._discard_pool(kill=True)
+                continue
             for fut in done:
                 task = in_flight.pop(fut)
                 try:
@@ -197,12 +247,45 @@ class ChunkPool:
                 in_flight.clear()
                 self._discard_pool()
 
-    def _discard_pool(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+    def _alone(self, task: ChunkTask, should_stop) -> ChunkedFile:
+        """One file on its own: a crash or a stall now is its own doing."""
+        future = self._pool().submit(self._work, task)
+        started = time.monotonic()
+        while True:
+            try:
+                return future.result(timeout=POLL_SECONDS)
+            except BrokenProcessPool:
+                self._discard_pool()
+                return skipped(task, "chunk worker crashed on this file", status=ChunkStatus.CRASHED)
+            except FutureTimeout:
+                if should_stop() or time.monotonic() - started > self.stall_seconds:
+                    self._discard_pool(kill=True)
+                    return skipped(task, f"reading or chunking it took over {self.stall_seconds:.0f} s"
+                                         " (a hung mount?)", status=ChunkStatus.CRASHED)
+            except Exception as exc:  # noqa: BLE001 - one file's failure is reported, not raised
+                return skipped(task, f"chunker failed: {exc}")
+
+    def _discard_pool(self, kill: bool = False) -> None:
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        # A stuck worker would keep shutdown() waiting for ever: it is killed first.
+        workers = list((getattr(executor, "_processes", None) or {}).values()) if kill else []
+        for process in workers:
+            process.kill()
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in workers:
+            process.join(5)
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        workers = list((getattr(executor, "_processes", None) or {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + 10
+        for process in workers:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():  # stuck in a read: it must not outlive the pool
+                process.kill()
+                process.join(5)

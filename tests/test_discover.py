@@ -124,3 +124,44 @@ def test_test_code_is_recognised_by_its_usual_names():
     for path in ["src/testing_utils.py", "contest.py", "attestation/verify.py", "django/testing/client.py",
                  "latest.py", "src/protest/app.ts"]:
         assert not is_test_code(path), path
+
+
+CREDENTIALS = {
+    "deploy_key": "ssh key", "etc/ssh/ssh_host_rsa_key": "ssh key", "keys/server.ppk": "PuTTY",
+    "AuthKey_ABC123.p8": "apple key", ".git-credentials": "https://u:p@host", ".docker/config.json": "{}",
+    ".kube/config": "apiVersion: v1", "infra/terraform.tfvars": "password = 1", ".htpasswd": "u:$apr1$",
+    ".vault-token": "s.token", ".my.cnf": "[client]\npassword=1", ".s3cfg": "secret_key = 1",
+    ".yarnrc.yml": "npmAuthToken: 1", "etc/shadow": "root:$6$",
+}
+KEY_MATERIAL = {
+    "private-key.txt": "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\n",
+    "notes/key.txt": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----\n",
+    "gcp.json": '{"type": "service_account", "project_id": "p", "private_key": "-----BEGIN"}',
+}
+
+
+def test_credentials_are_recognised_by_name_and_key_material_by_content(tmp_path, fake_embedder):
+    """16 of 32 credential-like files got into the index from outside."""
+    from fathom.config import Settings
+    from fathom.index.run import Indexer
+    from fathom.workspace import Workspace
+
+    root = tmp_path / "ws"
+    for rel, text in {**CREDENTIALS, **KEY_MATERIAL, "app/shadow/render.py": "def cast_shadow(): ...\n",
+                      "app/keys.py": "def generate_key():\n    return 1\n"}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    found = {f.relpath for f in discover(root, 1 << 20).files}
+    assert not found & set(CREDENTIALS), found & set(CREDENTIALS)
+    ws = Workspace(root, Settings(workers=1))
+    indexer = Indexer(ws, fake_embedder)
+    try:
+        indexer.run()
+    finally:
+        indexer.close()
+    assert ws.reader.counts().files == 2  # app/shadow/render.py and app/keys.py
+    from fathom.search import Searcher
+
+    assert Searcher(ws.reader, None).search("BEGIN RSA PRIVATE KEY service_account", 10).hits == []
+    assert not any("PRIVATE KEY" in t or "service_account" in t for t in fake_embedder.embedded)
+    ws.close()

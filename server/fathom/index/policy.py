@@ -38,19 +38,39 @@ def skipped_dir(name: str) -> bool:
 
 # -- never indexed ---------------------------------------------------------------------
 
-# Credentials are never read, whatever the ignore files say.
+# Credentials are never read, whatever the ignore files say: by name here, and
+# by content (`holds_key_material`) for those whose name says nothing.
 SECRET_PATTERNS = pathspec.GitIgnoreSpec.from_lines(
     [
         ".env", ".env.*", "*.env", ".envrc", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks",
         "*.keystore", "*.kdbx", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
         ".netrc", ".pgpass", ".npmrc", ".pypirc", "*.gpg", "*.asc", "credentials",
         "credentials.json", "secrets.*", "*.secret", "*.tfstate", "*.tfstate.*",
+        # SSH host and deploy keys, PuTTY keys, Apple's .p8 keys
+        "deploy_key*", "ssh_host_*_key", "ssh_host_*_key.pub", "*.ppk", "*.p8",
+        # tools' credential stores
+        ".git-credentials", "**/.docker/config.json", "**/.kube/config", "*.kubeconfig",
+        "*.tfvars", "*.tfvars.json", ".htpasswd", ".vault-token", ".my.cnf", ".s3cfg", ".boto",
+        ".yarnrc.yml", ".yarnrc", ".dockercfg", "*.ovpn", "*.keytab",
     ]
+)
+# Matched by the file's own name only: as patterns they would hide a directory so called.
+SECRET_FILE_NAMES = frozenset({"shadow", "gshadow", "kubeconfig", "master.key", "private_key", "id_token"})
+_KEY_MATERIAL = re.compile(
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----"  # PEM, OpenSSH, PGP private keys
+    r"|PuTTY-User-Key-File-\d"
+    r"|\"type\"\s*:\s*\"service_account\"[\s\S]{0,4000}\"private_key\"\s*:"  # a cloud service account
 )
 
 
 def is_secret(relpath: str) -> bool:
-    return SECRET_PATTERNS.match_file(relpath)
+    return relpath.rsplit("/", 1)[-1] in SECRET_FILE_NAMES or SECRET_PATTERNS.match_file(relpath)
+
+
+def holds_key_material(text: str) -> bool:
+    """Whether a file holds a private key whatever it is called (`private-key.txt`,
+    a service account's JSON): such a file is not indexed at all."""
+    return _KEY_MATERIAL.search(text) is not None
 
 
 # Formats that are never source, skipped by name without opening them: binaries,

@@ -22,7 +22,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 
 from ..models import ChunkedFile, ChunkStatus, ChunkTask, content_hash
-from .policy import is_generated, minified_reason
+from .policy import holds_key_material, is_generated, minified_reason
 
 BINARY_PROBE = 8192
 
@@ -115,6 +115,8 @@ def chunk_file(task: ChunkTask) -> ChunkedFile:
     if b"\0" in data[:BINARY_PROBE]:
         return skipped(task, "binary", digest)
     text = data.decode("utf-8", errors="replace")
+    if holds_key_material(text):
+        return skipped(task, "holds a private key: never indexed")
     minified = minified_reason(text)
     if minified:
         return skipped(task, minified, digest)

@@ -242,3 +242,19 @@ def test_fast_token_count_on_long_and_odd_words():
     for text in ["x" * 150, "A" * 101 + " b", "snake_case_name CamelCase 12345abc", "naïve café 東京 x", "a\x00b\x1bc",
                  "[PAD]", "x[CLS]y = a[i]", "a [MASK] b [mask] [SEP"]:
         assert _COUNTER.count(text) == len(_TOKENIZER.encode(text, add_special_tokens=False).ids), text
+
+
+def test_deeply_nested_definitions_grow_the_output_linearly(chunker):
+    """An 81 KiB Java file of nested classes became a 552 MiB index: every header
+    and symbol held the whole path of enclosing class names."""
+    depth = 400
+    lines = [f"{'  ' * i}class NestedLevelNumber{i:04} {{" for i in range(depth)]
+    lines += [f"{'  ' * i}}}" for i in reversed(range(depth))]
+    source = "\n".join(lines) + "\n"
+    _, symbols, chunks = chunker.chunk_source("Deep.java", source)
+    assert len(symbols) == depth
+    stored = sum(len(c.header) + len(c.text) for c in chunks) + sum(len(s.container) for s in symbols)
+    assert stored < 5 * len(source), stored  # linear in the file, not in its square (before: 23x)
+    assert len(chunks) <= depth + 10
+    assert max(len(c.header) for c in chunks) < 400
+    assert all(chunker.counter.count(c.embed_text) <= 254 for c in chunks)

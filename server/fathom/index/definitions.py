@@ -31,6 +31,7 @@ IDENTIFIER_TYPES = frozenset(
     }
 )
 MAX_NAME = 120
+MAX_CONTAINER = 160
 
 
 @dataclass
@@ -53,10 +54,19 @@ class Def:
 
     @property
     def qualified_container(self) -> str:
-        names = []
+        """The enclosing definitions' names, outermost first; past MAX_CONTAINER
+        characters only the innermost ones, after an ellipsis: every symbol and
+        chunk header holds its container, and in code nested a thousand deep a
+        full path would make a file's index grow with the square of its depth."""
+        names: list[str] = []
+        length = 0
         p = self.parent
         while p is not None:
+            if length + len(p.name) + 1 > MAX_CONTAINER:
+                names.append("…")
+                break
             names.append(p.name)
+            length += len(p.name) + 1
             p = p.parent
         return ".".join(reversed(names)) or self.owner
 

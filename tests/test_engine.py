@@ -379,3 +379,33 @@ def test_a_file_written_all_the_time_does_not_hold_back_other_changes():
         time.sleep(0.05)
     watcher.stop()
     assert flushed and "/nonexistent-root/src/app.py" in flushed[0]
+
+
+def test_an_error_stands_until_the_interrupted_pass_is_done(tmp_path, monkeypatch):
+    """Disk full during the first pass: once space came back, one save cleared the
+    error while 1 of 101 files was indexed."""
+    from fathom.index import run as run_module
+    from fathom.store import IndexUnwritable
+
+    real_execute = run_module._Run.execute
+    disk = {"full": True}
+
+    def execute(self, paths, rechunk):
+        if disk["full"]:
+            raise IndexUnwritable("cannot write the index: the disk is full")
+        return real_execute(self, paths, rechunk)
+
+    monkeypatch.setattr(run_module._Run, "execute", execute)
+    engine, _ = fake_engine(Settings(workers=1))
+    root = small_tree(tmp_path / "ws")
+    try:
+        service = engine.open(root)
+        assert service.wait_idle(IDLE_WAIT) and service.status()["state"] == "error"
+        disk["full"] = False
+        (root / "mod_0.py").write_text("def handler_0(request):\n    return 0\n")
+        engine.reindex_paths([root / "mod_0.py"])  # the first save after space came back
+        assert service.wait_idle(IDLE_WAIT)
+        status = service.status()
+        assert status["files"] == 3 and status["state"] == "idle" and "error" not in status, status
+    finally:
+        engine.close()

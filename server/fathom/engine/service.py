@@ -52,6 +52,7 @@ class WorkspaceService:
         self._cond = threading.Condition()
         self._full_requested = True
         self._rechunk_requested = False
+        self._full_failed = False  # the last full pass did not finish
         self._damaged: str | None = None  # a query found the index damaged: why
         self._paths: set[str] = set()
         self._stopping = False
@@ -113,7 +114,9 @@ class WorkspaceService:
                     self._cond.notify_all()
                     return
                 self._busy = True
-                full, self._full_requested = self._full_requested, False
+                # A full pass that failed (a full disk) is what a later save resumes:
+                # the error stands until the work it interrupted is done.
+                full, self._full_requested = self._full_requested or self._full_failed, False
                 rechunk, self._rechunk_requested = self._rechunk_requested and full, False
                 damaged, self._damaged = self._damaged, None
                 paths = [] if full else self._take_paths_locked()
@@ -149,7 +152,10 @@ class WorkspaceService:
             else:
                 self.error = None
                 self.state = "idle"
+            if full:
+                self._full_failed = False
         except Exception as exc:  # noqa: BLE001 - the server keeps answering what it can
+            self._full_failed = self._full_failed or full
             if isinstance(exc, StoreError):  # already in the user's terms
                 log.error("indexing %s failed: %s", self.ws.root, exc)
                 self.error = str(exc)

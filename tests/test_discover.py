@@ -166,3 +166,19 @@ def test_credentials_are_recognised_by_name_and_key_material_by_content(tmp_path
     assert {h.relpath for h in hits} <= {"app/keys.py"}  # found for its name, `generate_key`
     assert not any("PRIVATE KEY" in t or "service_account" in t for t in fake_embedder.embedded)
     ws.close()
+
+
+def test_an_ignore_pattern_with_many_wildcards_is_skipped_not_matched_for_minutes(tmp_path):
+    import threading
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / ".gitignore").write_text("*a*a*a*a*a*a*a*a*a*a*a*a*b\n*.log\n")
+    (root / ("a" * 60 + "c.py")).write_text("x = 1\n")
+    (root / "debug.log").write_text("noise\n")
+    found: list = []
+    walker = threading.Thread(target=lambda: found.append(discover(root, 1 << 20)), daemon=True)
+    walker.start()
+    walker.join(60)
+    assert found, "the walk did not finish"
+    assert [f.relpath for f in found[0].files] == [".gitignore", "a" * 60 + "c.py"]  # *.log still applies

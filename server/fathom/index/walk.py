@@ -8,7 +8,9 @@ below its own directory (negations included, deepest file wins), plus
 from __future__ import annotations
 
 import errno
+import logging
 import os
+import re
 import stat as stat_module
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -21,6 +23,8 @@ from ..models import DiscoveredFile, FileStat
 from .policy import is_secret, never_indexed, skipped_dir
 
 IGNORE_FILES = (".gitignore", ".fathomignore")
+
+log = logging.getLogger(__name__)
 
 @dataclass
 class Discovery:
@@ -35,9 +39,27 @@ class Discovery:
         return not any(u == "" or relpath == u or relpath.startswith(u + "/") for u in self.unseen)
 
 
+# A pattern with many wildcards makes the matcher backtrack exponentially in the
+# name's length (`*a*a*a…*b` with 12 stars ran past 180 s; git 2.39 hangs on it
+# too). Real patterns use one or two; beyond this one is skipped, with a warning.
+MAX_WILDCARDS = 6
+_WILDCARD_RUN = re.compile(r"\*+")
+
+
+def safe_patterns(lines: list[str], source: str) -> list[str]:
+    kept = []
+    for line in lines:
+        if len(_WILDCARD_RUN.findall(line)) > MAX_WILDCARDS:
+            log.warning("%s: a pattern with over %d wildcards is ignored (matching it takes exponential time)",
+                        source, MAX_WILDCARDS)
+            continue
+        kept.append(line)
+    return kept
+
+
 def _read_patterns(path: Path) -> list[str]:
     try:
-        return path.read_text("utf-8", errors="replace").splitlines()
+        return safe_patterns(path.read_text("utf-8", errors="replace").splitlines(), str(path))
     except OSError:
         return []
 
@@ -81,7 +103,7 @@ def _is_virtualenv(by_name: dict[str, os.DirEntry]) -> bool:
 def discover(root: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> Discovery:
     root = root.resolve()
     result = Discovery()
-    base_lines = _read_patterns(root / ".git" / "info" / "exclude") + list(exclude)
+    base_lines = _read_patterns(root / ".git" / "info" / "exclude") + safe_patterns(list(exclude), "exclude setting")
     rules = _IgnoreRules([("", pathspec.GitIgnoreSpec.from_lines(base_lines))] if base_lines else [])
     root_key = os.stat(root)
     visited_dirs = {(root_key.st_dev, root_key.st_ino)}
@@ -198,7 +220,7 @@ def is_indexable_path(root: Path, path: Path, max_file_size: int, exclude: tuple
         return False
     rules = _IgnoreRules(
         [("", pathspec.GitIgnoreSpec.from_lines(
-            _read_patterns(root / ".git" / "info" / "exclude") + list(exclude)))]
+            _read_patterns(root / ".git" / "info" / "exclude") + safe_patterns(list(exclude), "exclude setting")))]
     ).descend("", root)
     for i in range(1, len(parts)):
         dir_rel = "/".join(parts[:i])

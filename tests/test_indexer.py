@@ -388,13 +388,13 @@ def test_a_read_that_never_returns_costs_only_its_file_and_close_still_returns(c
     (corpus / HANGING_NAME).write_text("def never_read():\n    return 1\n")
     ws = Workspace(corpus, Settings(workers=2))
     pool = ChunkPool(2, ws.spec.tokenizer_json, ws.spec.max_tokens, ws.settings.max_file_size,
-                     work=chunk_or_hang, stall_seconds=3)
+                     work=chunk_or_hang, stall_seconds=2)
     try:
         stats = Indexer(ws, fake_embedder, pool).run()
     finally:
         started = time.monotonic()
         pool.close()
         closing = time.monotonic() - started
-    assert [e for e in stats.errors if HANGING_NAME in e] and "took over 3 s" in stats.errors[0], stats.errors
+    assert [e for e in stats.errors if HANGING_NAME in e] and "took over 2 s" in stats.errors[0], stats.errors
     assert ws.reader.counts().files > 20 and not Searcher(ws.reader, None).symbols("never_read", 5)
     assert closing < 30

@@ -205,6 +205,7 @@ class ChunkPool:
         # Enough queued work that the workers never run dry while this thread writes a
         # batch; a crash retries at most this many files, one at a time.
         window = self.workers * 16
+        self._wait_until_started()
         progress_at = time.monotonic()
         while queue or in_flight or suspects:
             if should_stop():
@@ -249,8 +250,18 @@ class ChunkPool:
                 in_flight.clear()
                 self._discard_pool()
 
+    def _wait_until_started(self) -> None:
+        """Workers that are starting finish nothing: the stall clock starts once
+        they are up (spawning and importing take seconds on a loaded machine)."""
+        try:
+            for started in [self._pool().submit(_started) for _ in range(self.workers)]:
+                started.result()
+        except BrokenProcessPool:
+            self._discard_pool()
+
     def _alone(self, task: ChunkTask, should_stop) -> ChunkedFile:
         """One file on its own: a crash or a stall now is its own doing."""
+        self._wait_until_started()
         future = self._pool().submit(self._work, task)
         started = time.monotonic()
         while True:

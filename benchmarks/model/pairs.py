@@ -1,0 +1,234 @@
+"""Documented definitions -> (question, code) pairs, in the exact form Fathom embeds.
+
+For each file of a source tree: the doc of every documented function or method
+(a Python docstring; a doc comment right above the definition in the other
+languages) becomes the question, its first sentence and its first paragraph;
+the doc is removed from the file (Python: cut, as the quality eval does; other
+languages: its lines blanked, so line numbers stay), the stripped file is
+chunked by Fathom's own chunker, and the first window of the definition's chunk,
+header included, is the code. Test code, vendored code and generated code are
+never targets. The quality evals (`benchmarks/quality/`) ask the same kind of
+question of other projects; the language rules below are theirs too.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from fathom.config import DEFAULT_MODEL
+from fathom.embed.modelspec import resolve_model
+from fathom.index.chunker import Chunker
+from fathom.index.definitions import Grammars
+from fathom.index.languages import language_for
+from fathom.index.policy import is_generated, is_test_code, is_vendored
+from fathom.index.tokens import TokenCounter
+
+MIN_QUERY_WORDS = 4
+MAX_FILE_BYTES = 512 * 1024
+
+
+@dataclass(frozen=True)
+class Pair:
+    query: str  # the doc's first sentence
+    summary: str  # its first paragraph (the same as `query` for one-sentence docs)
+    code: str  # what the model reads for the definition: header and stripped code
+    language: str
+    source: str  # package name and version
+    path: str
+    name: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @property
+    def code_hash(self) -> str:
+        return hashlib.blake2b(self.code.encode(), digest_size=12).hexdigest()
+
+
+def first_sentence(text: str) -> str:
+    first = re.split(r"(?<=[.!?])\s|\n\s*\n", text.strip(), maxsplit=1)[0]
+    return " ".join(first.split())
+
+
+def first_paragraph(text: str) -> str:
+    return " ".join(re.split(r"\n\s*\n", text.strip(), maxsplit=1)[0].split())
+
+
+# -- doc comments, language by language --------------------------------------------------
+
+_HTML_TAG = re.compile(r"<[^>]+>")
+_INLINE_TAG = re.compile(r"\{@(?:code|link|linkplain|literal|value)\s+([^}]*)\}")
+
+
+def comment_prose(comment: str, language: str) -> str:
+    """The prose of a doc comment: markers removed, code blocks and tags dropped."""
+    text = comment.strip()
+    if text.startswith("/*"):
+        text = text[3:] if text.startswith("/**") or text.startswith("/*!") else text[2:]
+        text = text[:-2] if text.endswith("*/") else text
+        lines = [re.sub(r"^\s*\*?\s?", "", line) for line in text.split("\n")]
+    else:
+        lines = [re.sub(r"^\s*(///?|//!|#)\s?", "", line) for line in text.split("\n")]
+    prose: list[str] = []
+    in_code = False
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            in_code = not in_code
+            continue
+        if in_code:
+            continue
+        if stripped.startswith("@") or stripped.startswith("\\param") or stripped.startswith("# "):
+            break  # Javadoc/Doxygen tags, Rust's `# Examples` sections: the summary is above them
+        prose.append(line)
+    text = "\n".join(prose)
+    if language in ("java", "kotlin", "scala", "cpp", "c", "csharp", "php"):
+        text = _INLINE_TAG.sub(r"\1", text)
+        text = _HTML_TAG.sub("", text)
+        text = re.sub(r"[\\@]brief\s+", "", text)
+    return text
+
+
+def go_question(sentence: str, name: str) -> str:
+    """Go's convention starts a doc comment with the name: "Parse reads…" asks "reads…"."""
+    words = sentence.split(" ", 1)
+    if len(words) == 2 and words[0].strip(",.") in (name, f"{name}s"):
+        return words[1][:1].upper() + words[1][1:]
+    if len(words) == 2 and words[0] in ("A", "An", "The") and words[1].split(" ", 1)[0] == name:
+        rest = words[1].split(" ", 1)
+        return rest[1][:1].upper() + rest[1][1:] if len(rest) == 2 else sentence
+    return sentence
+
+
+DOC_COMMENT = {
+    # language -> whether a comment's text is a doc comment there
+    "go": lambda c: c.startswith("//"),
+    "rust": lambda c: c.startswith("///") and not c.startswith("////"),
+    "java": lambda c: c.startswith("/**"),
+    "kotlin": lambda c: c.startswith("/**"),
+    "c": lambda c: c.startswith("/**") or c.startswith("///") or c.startswith("/*!"),
+    "cpp": lambda c: c.startswith("/**") or c.startswith("///") or c.startswith("/*!"),
+    "javascript": lambda c: c.startswith("/**"),
+    "typescript": lambda c: c.startswith("/**"),
+    "tsx": lambda c: c.startswith("/**"),
+}
+
+
+# -- mining one file ------------------------------------------------------------------
+
+class Miner:
+    def __init__(self, model: str = DEFAULT_MODEL):
+        spec = resolve_model(model)
+        counter = TokenCounter(spec.tokenizer_json)
+        self.chunker = Chunker(counter, spec.max_tokens)
+        self.grammars = Grammars()
+
+    def file_pairs(self, source: str, relpath: str, text: str) -> list[Pair]:
+        if is_test_code(relpath) or is_vendored(relpath) or is_generated(text) or len(text) > MAX_FILE_BYTES:
+            return []
+        language = language_for(relpath, text[:200].split("\n", 1)[0])
+        if language == "python":
+            stripped, documented = _python_docs(text)
+        elif language in DOC_COMMENT:
+            stripped, documented = self._comment_docs(text, language)
+        else:
+            return []
+        if not documented:
+            return []
+        _, _, chunks = self.chunker.chunk_source(relpath, stripped)
+        pairs = []
+        for name, line, doc in documented:
+            chunk = next((c for c in chunks if c.name == name and c.range.start_line <= line <= c.range.end_line
+                          and not c.continues_a_definition), None)
+            sentence = first_sentence(doc)
+            if language == "go":
+                sentence = go_question(sentence, name)
+            if chunk is None or len(sentence.split()) < MIN_QUERY_WORDS:
+                continue
+            summary = first_paragraph(doc)
+            if language == "go":
+                summary = go_question(summary, name)
+            pairs.append(Pair(sentence, summary, chunk.embed_text, language, source, relpath, name))
+        return pairs
+
+    def _comment_docs(self, text: str, language: str) -> tuple[str, list[tuple[str, int, str]]]:
+        """The text with every doc comment's lines blanked, and (name, def line,
+        prose) of each function or method right below one."""
+        data = text.encode("utf-8")
+        lines = text.split("\n")
+        try:
+            defs = self.grammars.definitions(language, data)
+        except Exception:  # noqa: BLE001 - a grammar that fails: no pairs from this file
+            return text, []
+        is_doc = DOC_COMMENT[language]
+        blank: set[int] = set()
+        documented = []
+        for d in defs:
+            first = d.start_node
+            comments = []
+            prev = first.prev_named_sibling
+            next_line = first.start_point[0]
+            while prev is not None and "comment" in prev.type and prev.end_point[0] >= next_line - 1 \
+                    and not (prev.end_point[0] == next_line - 1 and prev.end_point[1] == 0):
+                comments.append(prev)
+                next_line = prev.start_point[0]
+                prev = prev.prev_named_sibling
+            texts = [data[c.start_byte:c.end_byte].decode("utf-8", "replace").strip() for c in reversed(comments)]
+            if not texts or not all(is_doc(t) for t in texts):
+                continue
+            for c in comments:
+                # A line comment may end at column 0 of the next line (Rust's take their newline).
+                last = c.end_point[0] - 1 if c.end_point[1] == 0 and c.end_point[0] > c.start_point[0] else c.end_point[0]
+                blank.update(range(c.start_point[0], last + 1))
+            if d.spec.role == "function":
+                prose = comment_prose("\n".join(texts), language)
+                documented.append((d.name, first.start_point[0], prose))
+        stripped = "\n".join("" if i in blank else line for i, line in enumerate(lines))
+        return stripped, documented
+
+
+def _python_docs(text: str) -> tuple[str, list[tuple[str, int, str]]]:
+    """Docstrings cut out as the Python quality eval does; (name, new def line, docstring)."""
+    import ast
+
+    from benchmarks.quality.eval_python import strip_file
+
+    try:
+        tree = ast.parse(text)
+        stripped, found = strip_file(text)
+    except (SyntaxError, ValueError, RecursionError):
+        return text, []
+    docs: dict[str, str] = {}
+
+    def visit(node, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}{child.name}"
+                doc = ast.get_docstring(child)
+                if doc and not isinstance(child, ast.ClassDef):
+                    docs[name] = doc
+                visit(child, f"{name}.")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return stripped, [(qualified.rsplit(".", 1)[-1], line, docs.get(qualified, sentence))
+                      for qualified, line, _start, sentence in found]
+
+
+def tree_pairs(miner: Miner, source: str, root: Path) -> list[Pair]:
+    pairs: list[Pair] = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.is_symlink():
+            continue
+        rel = path.relative_to(root).as_posix()
+        if language_for(rel) is None:
+            continue
+        try:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        pairs.extend(miner.file_pairs(source, rel, text))
+    return pairs

@@ -126,7 +126,8 @@ class Miner:
         self.grammars = Grammars()
 
     def file_pairs(self, source: str, relpath: str, text: str) -> list[Pair]:
-        if is_test_code(relpath) or is_vendored(relpath) or is_generated(text) or len(text) > MAX_FILE_BYTES:
+        if is_test_code(relpath) or is_vendored(relpath) or is_generated(text) or len(text) > MAX_FILE_BYTES \
+                or relpath.endswith(".d.ts"):  # declarations: a signature is not the code a question wants
             return []
         language = language_for(relpath, text[:200].split("\n", 1)[0])
         if language == "python":

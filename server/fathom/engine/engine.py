@@ -154,8 +154,9 @@ class Engine:
         """Files changed (saved, or changed outside the editor): each goes to the
         workspace that holds it; a path in no open workspace is ignored."""
         by_service: dict[Path, tuple[WorkspaceService, list[str]]] = {}
+        indexed = [_as_indexed(p) for p in paths]  # file system calls: before the lock, not under it
         with self._lock:
-            for path in map(_as_indexed, paths):
+            for path in indexed:
                 service = self._holding(path)
                 if service is not None:
                     by_service.setdefault(service.root, (service, []))[1].append(str(path))

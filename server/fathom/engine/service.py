@@ -19,7 +19,7 @@ from ..embed.interface import Embedder, EmbedderError
 from ..index.pool import ChunkPool
 from ..index.progress import Progress
 from ..index.run import Indexer
-from ..models import SymbolHit
+from ..models import IndexCounts, SymbolHit
 from ..search import Searcher, SearchResult
 from ..store import IndexDamaged, StoreError
 from ..workspace import Workspace
@@ -224,15 +224,10 @@ class WorkspaceService:
     def status(self) -> dict:
         try:
             with self._reading():
-                return self._status()
-        except IndexDamaged as damage:
-            return {"root": str(self.ws.root), "state": "indexing", "files": 0, "chunks": 0, "symbols": 0,
-                    "pending": 0, "db": str(self.ws.db_path), "model": self.ws.spec.model_id,
-                    "device": self.embedder.device or "not started", "embedder_pid": self.embedder.pid,
-                    "embedder": self.keeper.state, "error": f"index damaged, rebuilding: {damage}"}
-
-    def _status(self) -> dict:
-        counts = self.ws.reader.counts()
+                counts, device = self.ws.reader.counts(), self.ws.reader.get_meta("device")
+            error = self.error
+        except IndexDamaged as damage:  # being rebuilt: nothing to count meanwhile
+            counts, device, error = IndexCounts(0, 0, 0, 0), None, f"index damaged, rebuilding: {damage}"
         status = {
             "root": str(self.ws.root),
             "state": self.state,
@@ -242,12 +237,12 @@ class WorkspaceService:
             "pending": counts.pending,
             "db": str(self.ws.db_path),
             "model": self.ws.spec.model_id,
-            "device": self.embedder.device or self.ws.reader.get_meta("device") or "not started",
+            "device": self.embedder.device or device or "not started",
             "embedder_pid": self.embedder.pid if self.embedder.alive else None,
             "embedder": self.keeper.state,
         }
-        if self.error:
-            status["error"] = self.error
+        if error:
+            status["error"] = error
         return status
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 seen through watchdog when the client does not watch files for us."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -21,8 +22,8 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from ..config import cache_root
 from ..index.policy import skipped_dir
-from ..index.walk import in_cache
 
 DEBOUNCE_SECONDS = 0.3
 # However often files keep changing (a log written every 100 ms), what changed is
@@ -46,6 +47,7 @@ class Watcher(FileSystemEventHandler):
         self._paths: set[str] = set()
         self._timer: threading.Timer | None = None
         self._waiting_since: float | None = None  # when the oldest change not yet handed over came
+        self._cache = os.path.realpath(cache_root())  # resolved once: events come by the thousand
         self._lock = threading.Lock()
         self._observer = Observer()
         self._observer.daemon = True
@@ -74,7 +76,8 @@ class Watcher(FileSystemEventHandler):
                 rel = Path(path).relative_to(self.root)
             except ValueError:
                 continue
-            if any(skipped_dir(part) for part in rel.parts) or in_cache(Path(path)):
+            if any(skipped_dir(part) for part in rel.parts) or path == self._cache \
+                    or path.startswith(self._cache + os.sep):
                 continue  # the cache inside the workspace: its own writes must not wake it
             self._changed(path)
 

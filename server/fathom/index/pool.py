@@ -149,12 +149,14 @@ class ChunkPool:
         self._work = work  # a module-level function: workers are spawned and import it by name
         self._initargs = (tokenizer_json, max_tokens, max_file_size)
         self._executor: ProcessPoolExecutor | None = None
+        self._up = False  # whether this executor's workers are known to have started
         self._lock = threading.Lock()
         self._active = 0  # chunk() calls running, from any thread
         self._last_used = time.monotonic()
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
+            self._up = False
             # spawn: the server has threads, and forking a threaded process is unsafe.
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
@@ -252,10 +254,14 @@ class ChunkPool:
 
     def _wait_until_started(self) -> None:
         """Workers that are starting finish nothing: the stall clock starts once
-        they are up (spawning and importing take seconds on a loaded machine)."""
+        they are up (spawning and importing take seconds on a loaded machine).
+        A pool already seen up is not asked again (a save chunks one file)."""
+        if self._executor is not None and self._up:
+            return
         try:
             for started in [self._pool().submit(_started) for _ in range(self.workers)]:
                 started.result()
+            self._up = True
         except BrokenProcessPool:
             self._discard_pool()
 

@@ -29,6 +29,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 /// ```
 /// assert_eq!(split("a//b"), vec!["a", "b"]);
 /// ```
+#[inline]
+#[must_use]
 pub fn split(path: &str) -> Vec<&str> {
     path.split('/').filter(|p| !p.is_empty()).collect()
 }
@@ -52,6 +54,30 @@ export function push(job: Job): void {
   queue.push(job);
 }
 ''', "push", "Pushes a job onto the queue and wakes one idle worker.", "queue.push(job);"),
+    "glib/gstring.c": ('''#include "gstring.h"
+
+/**
+ * g_string_append_len:
+ * @string: a #GString
+ * @len: number of bytes of @val to use
+ *
+ * Appends @len bytes of @val to @string, growing the buffer as needed.
+ *
+ * Returns: (transfer none): @string
+ */
+GString *
+g_string_append_len (GString *string, const gchar *val, gssize len)
+{
+  return g_string_insert_len (string, -1, val, len);
+}
+''', "g_string_append_len", "Appends len bytes of val to string, growing the buffer as needed.",
+        "g_string_insert_len"),
+    "src/ring.cpp": ('''/// @brief Drops the oldest entries until the ring holds at most n.
+/// @param n the size to keep
+void Ring::trim(size_t n) {
+    while (size_ > n) pop();
+}
+''', "trim", "Drops the oldest entries until the ring holds at most n.", "pop();"),
 }
 
 
@@ -67,7 +93,7 @@ def test_each_language_gives_its_documented_function_without_its_doc(miner, path
     assert [(p.name, p.query) for p in pairs] == [(name, question)]
     pair = pairs[0]
     assert code_part in pair.code and pair.code.startswith(name) or pair.code.split("\n", 1)[0].endswith(name)
-    for word in ("cached page when", "ISO date", "skipping empty", "loading it", "wakes one", "Accepts only"):
+    for word in ("cached page when", "ISO date", "growing the buffer", "oldest entries", "skipping empty", "loading it", "wakes one", "Accepts only"):
         assert word not in pair.code  # the doc never leaks into what it should find
 
 

@@ -4,7 +4,8 @@
 
 Each line of the sources file names one package from a registry: `pypi NAME==VERSION`
 (its wheel, whose .py files are the package's source), `npm NAME@VERSION` (its tarball), `deb PACKAGE` (a Debian binary package
-that ships sources: `golang-*-dev`, `librust-*-dev`). Each is fetched once into
+that ships sources: `golang-*-dev`, `librust-*-dev`), `src PACKAGE` (a Debian source package's
+upstream tarball, for Java and C; apt needs a `deb-src` line). Each is fetched once into
 WORK/sources, unpacked, and mined (`pairs.py`); the pairs go to WORK/pairs.jsonl,
 one JSON object a line, deduplicated by question and by code, with a `split` field:
 about one source in ten, chosen by a hash of its name, is `validation`, the rest `train`.
@@ -26,9 +27,10 @@ import zipfile
 from pathlib import Path
 
 from benchmarks.model.pairs import Miner, tree_pairs
+from benchmarks.quality.eval_sets import held_out_names
 
 # The quality evals' projects (benchmarks/quality/) and the standard library.
-HELD_OUT = frozenset({"flask", "rich", "rxjs", "commander", "mongoose", "express", "cpython", "python3-stdlib"})
+HELD_OUT = held_out_names()
 VALIDATION_SHARE = 10  # one source in this many
 
 
@@ -39,7 +41,7 @@ def parse_sources(path: Path) -> list[tuple[str, str]]:
         if not line:
             continue
         kind, spec = line.split(None, 1)
-        if kind not in ("pypi", "npm", "deb"):
+        if kind not in ("pypi", "npm", "deb", "src"):
             raise SystemExit(f"{path}: unknown source kind {kind!r} in {line!r}")
         name = spec.split("==")[0].split("@")[0].lower() if kind != "npm" else spec.rsplit("@", 1)[0].lower()
         if name in HELD_OUT:
@@ -65,9 +67,13 @@ def fetch(kind: str, spec: str, into: Path) -> Path:
                         "-d", str(download), spec], check=True, capture_output=True)
     elif kind == "npm":
         subprocess.run(["npm", "pack", "--silent", spec], cwd=download, check=True, capture_output=True)
+    elif kind == "src":
+        subprocess.run(["apt-get", "source", "--download-only", "-q", spec], cwd=download, check=True,
+                       capture_output=True)
     else:
         subprocess.run(["apt-get", "download", "-q", spec], cwd=download, check=True, capture_output=True)
-    archive = next(p for p in download.iterdir())
+    # A source package's upstream code is its largest .orig tarball (the others are Debian's or extras).
+    archive = max((p for p in download.iterdir() if kind != "src" or ".orig" in p.name), key=lambda p: p.stat().st_size)
     partial = into / f".unpack-{safe}"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()

@@ -71,24 +71,45 @@ def comment_prose(comment: str, language: str) -> str:
         lines = [re.sub(r"^\s*\*?\s?", "", line) for line in text.split("\n")]
     else:
         lines = [re.sub(r"^\s*(///?|//!|#)\s?", "", line) for line in text.split("\n")]
+    if language in ("c", "cpp"):
+        lines = _past_gtk_doc_header(lines)
     prose: list[str] = []
     in_code = False
     for line in lines:
+        line = _BRIEF.sub(r"\1", line)  # Doxygen's `@brief Summary.` is the summary, not a tag
         stripped = line.strip()
         if stripped.startswith("```"):
             in_code = not in_code
             continue
         if in_code:
             continue
-        if stripped.startswith("@") or stripped.startswith("\\param") or stripped.startswith("# "):
+        if stripped.startswith(("@", "\\param", "# ", "Returns:", "Return value:", "Since:", "Deprecated:")):
             break  # Javadoc/Doxygen tags, Rust's `# Examples` sections: the summary is above them
         prose.append(line)
     text = "\n".join(prose)
     if language in ("java", "kotlin", "scala", "cpp", "c", "csharp", "php"):
         text = _INLINE_TAG.sub(r"\1", text)
         text = _HTML_TAG.sub("", text)
-        text = re.sub(r"[\\@]brief\s+", "", text)
+    if language in ("c", "cpp"):
+        text = _GTK_DOC_SIGIL.sub(r"\1", text)  # `#GString`, `%NULL`, `@string`: the word itself
     return text
+
+
+_BRIEF = re.compile(r"^(\s*)[\\@]brief\s+")
+_GTK_DOC_NAME = re.compile(r"^\s*[A-Za-z_][\w:]*:\s*(\([^)]*\)\s*)*$")
+_GTK_DOC_SIGIL = re.compile(r"[#%@]([A-Za-z_]\w*)")
+
+
+def _past_gtk_doc_header(lines: list[str]) -> list[str]:
+    """A gtk-doc comment (glib, libxml2) opens with `name:` and its `@param:`
+    lines; the description is the paragraph after them."""
+    at = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if at is None or not _GTK_DOC_NAME.match(lines[at]):
+        return lines
+    at += 1
+    while at < len(lines) and lines[at].strip():
+        at += 1  # the parameters, up to the blank line
+    return lines[at:]
 
 
 def go_question(sentence: str, name: str) -> str:
@@ -133,7 +154,7 @@ class Miner:
         if language == "python":
             stripped, documented = _python_docs(text)
         elif language in DOC_COMMENT:
-            stripped, documented = self._comment_docs(text, language)
+            stripped, documented = self.comment_docs(text, language)
         else:
             return []
         if not documented:
@@ -154,7 +175,7 @@ class Miner:
             pairs.append(Pair(sentence, summary, chunk.embed_text, language, source, relpath, name))
         return pairs
 
-    def _comment_docs(self, text: str, language: str) -> tuple[str, list[tuple[str, int, str]]]:
+    def comment_docs(self, text: str, language: str) -> tuple[str, list[tuple[str, int, str]]]:
         """The text with every doc comment's lines blanked, and (name, def line,
         prose) of each function or method right below one."""
         data = text.encode("utf-8")
@@ -171,9 +192,12 @@ class Miner:
             comments = []
             prev = first.prev_named_sibling
             next_line = first.start_point[0]
-            while prev is not None and "comment" in prev.type and prev.end_point[0] >= next_line - 1 \
+            # Rust's `#[inline]`, `#[must_use]` stand between a doc comment and its `fn`.
+            while prev is not None and ("comment" in prev.type or prev.type == "attribute_item") \
+                    and prev.end_point[0] >= next_line - 1 \
                     and not (prev.end_point[0] == next_line - 1 and prev.end_point[1] == 0):
-                comments.append(prev)
+                if prev.type != "attribute_item":
+                    comments.append(prev)
                 next_line = prev.start_point[0]
                 prev = prev.prev_named_sibling
             texts = [data[c.start_byte:c.end_byte].decode("utf-8", "replace").strip() for c in reversed(comments)]

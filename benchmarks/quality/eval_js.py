@@ -6,7 +6,7 @@ one directly above a function (a declaration, a method, or an arrow function
 or function expression bound to a name, a class field or a property) becomes a query: its
 first sentence, before any `@tag`. A hit is a result in the right file whose
 range covers the function's first line; a strict hit starts there too (or at
-its first decorator, or at the first of its TypeScript overload signatures).
+its first decorator, or at the first of its TypeScript overload signatures) and has its name.
 Same methods, same scoring, same table:
 
     python -m benchmarks.quality.eval_js /tmp/npmeval/rxjs-7.8.1/package/src ...
@@ -73,7 +73,7 @@ def _function_of(node):
 
 def strip_file(source: str, parser) -> tuple[str, list[tuple[str, int, int, str]], list[tuple[int, int]]]:
     """The source without JSDoc comments, (name, new def line, new start line,
-    sentence) per documented function, and (new first, new last) line of every function."""
+    sentence) per documented function, and (new first, new last line, name) of every function."""
     data = source.encode("utf-8")
     tree = parser.parse(data)
     lines = source.split("\n")
@@ -146,7 +146,7 @@ def strip_file(source: str, parser) -> tuple[str, list[tuple[str, int, int, str]
             continue
         def_line = _def_line(node)
         found.append((name_of(node), new_index[def_line], new_index[first_line(node)], sentence))
-    spans = [(new_index[first_line(n)], new_index[n.end_point[0]]) for n in functions
+    spans = [(new_index[first_line(n)], new_index[n.end_point[0]], name_of(n)) for n in functions
              if first_line(n) in new_index and n.end_point[0] in new_index]
     return "\n".join(kept), found, spans
 
@@ -181,8 +181,9 @@ def prepare(projects: list[Path], work: Path) -> tuple[list[Query], list[Unit], 
             queries.extend(Query(name, sentence, rel.as_posix(), line, start, fn_name)
                            for fn_name, line, start, sentence in documented)
             stripped_lines = stripped.split("\n")
-            for first, last in spans:
-                units.append(Unit(f"{name}/{rel.as_posix()}", first, last, "\n".join(stripped_lines[first:last + 1])))
+            for first, last, fn_name in spans:
+                units.append(Unit(f"{name}/{rel.as_posix()}", first, last, "\n".join(stripped_lines[first:last + 1]),
+                                  fn_name))
     return queries, units, roots
 
 

@@ -4,7 +4,7 @@ Takes real third-party Python projects, strips every docstring, and asks for
 each documented function (methods included) with the first sentence of its
 removed docstring. A hit is a result in the right file whose line range covers
 the `def` line; a *strict* hit must also start at the function (its first
-decorator or its `def`), so a whole class or module does not count. Reports
+decorator or its `def`) and carry its name, so a whole class or module does not count. Reports
 MRR@10 and Recall@10, both ways, for:
 
   bm25      bm25s over one chunk per function (the stripped source)
@@ -54,6 +54,7 @@ class Unit:
     start: int  # 0-based, inclusive
     end: int
     text: str
+    name: str = ""
 
 
 def first_sentence(doc: str) -> str:
@@ -146,7 +147,7 @@ def prepare(projects: list[Path], work: Path) -> tuple[list[Query], list[Unit], 
                     start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
                     end = node.end_lineno - 1
                     units.append(Unit(f"{project.name}/{rel}", start, end,
-                                      "\n".join(stripped_lines[start:end + 1])))
+                                      "\n".join(stripped_lines[start:end + 1]), node.name))
     return queries, units, roots
 
 
@@ -155,10 +156,15 @@ def write_copy(dest: Path, text: str) -> None:
     dest.write_text(text, encoding="utf-8")
 
 
-def rank_of_hit(results: list[tuple[str, int, int]], query: Query, strict: bool = False) -> int | None:
+def rank_of_hit(results: list[tuple[str, int, int, str]], query: Query, strict: bool = False) -> int | None:
+    """The rank of the first result that finds the query's function. Strictly: the
+    result is the function itself (it starts there and has its name), not a class,
+    module or neighbour whose range happens to cover its line."""
     target = f"{query.project}/{query.path}"
-    for rank, (path, start, end) in enumerate(results[:K]):
-        if path == target and start <= query.line <= end and (not strict or start >= query.start):
+    own_name = query.name.rsplit(".", 1)[-1]
+    for rank, (path, start, end, name) in enumerate(results[:K]):
+        if path == target and start <= query.line <= end \
+                and (not strict or (start >= query.start and name == own_name)):
             return rank
     return None
 
@@ -209,12 +215,12 @@ def rrf(*rankings: list[list[int]]) -> list[list[int]]:
     return fused
 
 
-def unit_results(rankings: list[list[int]], units: list[Unit]) -> list[list[tuple[str, int, int]]]:
-    return [[(units[i].path, units[i].start, units[i].end) for i in ranking] for ranking in rankings]
+def unit_results(rankings: list[list[int]], units: list[Unit]) -> list[list[tuple[str, int, int, str]]]:
+    return [[(units[i].path, units[i].start, units[i].end, units[i].name) for i in ranking] for ranking in rankings]
 
 
 def fathom_results(queries: list[Query], roots: list[Path], cache: Path) -> tuple[list, dict]:
-    results: dict[int, list[tuple[str, int, int]]] = {}
+    results: dict[int, list[tuple[str, int, int, str]]] = {}
     timings: dict[str, float] = {}
     for root in roots:
         env = fathom_env(cache)
@@ -233,8 +239,8 @@ def fathom_results(queries: list[Query], roots: list[Path], cache: Path) -> tupl
                 if q.project != root.name:
                     continue
                 answer = client.request("fathom/search", {"query": q.text, "limit": K})
-                results[i] = [(f"{root.name}/{r['path']}", r["range"]["start"]["line"], r["range"]["end"]["line"])
-                              for r in answer["results"]]
+                results[i] = [(f"{root.name}/{r['path']}", r["range"]["start"]["line"], r["range"]["end"]["line"],
+                               r["name"]) for r in answer["results"]]
         finally:
             client.close()
     return [results[i] for i in range(len(queries))], timings

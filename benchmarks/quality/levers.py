@@ -56,7 +56,7 @@ def score_search(queries, workspaces, vectors, options: SearchOptions = SearchOp
     ranks, strict = [], []
     for q in queries:
         hits = Searcher(workspaces[q.project].reader, vectors.__getitem__, options).search(q.text, 10).hits
-        results = [(f"{q.project}/{h.relpath}", h.range.start_line, h.range.end_line) for h in hits]
+        results = [(f"{q.project}/{h.relpath}", h.range.start_line, h.range.end_line, h.name) for h in hits]
         ranks.append(rank_of_hit(results, q))
         strict.append(rank_of_hit(results, q, strict=True))
     return scores(ranks, strict)

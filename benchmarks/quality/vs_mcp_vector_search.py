@@ -37,7 +37,7 @@ def cli(tool: Path, tree: Path, *args: str, stdin: str = "") -> float:
     return time.monotonic() - started
 
 
-async def answers(tree: Path, texts: list[str]) -> list[list[tuple[str, int, int]]]:
+async def answers(tree: Path, texts: list[str]) -> list[list[tuple[str, int, int, str]]]:
     from mcp_vector_search.core.embeddings import create_embedding_function
     from mcp_vector_search.core.factory import create_database
     from mcp_vector_search.core.project import ProjectManager
@@ -60,7 +60,8 @@ async def answers(tree: Path, texts: list[str]) -> list[list[tuple[str, int, int
                                           hybrid_alpha=0.7, tests_only=False)
             out.append([(f"{tree.name}/{Path(r.file_path).relative_to(tree).as_posix()}"
                          if Path(r.file_path).is_absolute() else f"{tree.name}/{Path(r.file_path).as_posix()}",
-                         r.start_line - 1, r.end_line - 1) for r in results])
+                         r.start_line - 1, r.end_line - 1, getattr(r, "function_name", None) or "")
+                        for r in results])
     return out
 
 

@@ -1,0 +1,107 @@
+"""Docstring → code retrieval eval for Go, Rust, Java and C: the same eval as
+`quality/eval_python.py`, with each language's doc comments in place of docstrings.
+
+The projects are `eval_sets.EVAL_SETS[LANGUAGE]`, fetched from Debian on the
+first run. Every doc comment right above a definition is blanked (its lines
+kept empty, so line numbers stay); each one above a function or method becomes
+a query, its first sentence: Go's leading name dropped ("Parse reads…" asks
+"Reads…"), Rust's code blocks and `# Examples` skipped, Javadoc's text before
+the first `@tag` with `{@code x}` unwrapped and HTML removed, gtk-doc's and
+Doxygen's description past the name and parameters. Test code is left out.
+A hit is a result in the right file whose range covers the function's first
+line; a strict hit starts there and has the function's name. Same methods,
+same scoring, same table:
+
+    python -m benchmarks.quality.eval_lang go --sources /tmp/fathom-eval-sources
+
+Nothing here knows the projects beyond their list.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.quality.eval_python import MIN_QUERY_WORDS, Query, Unit, evaluate, first_sentence, write_copy
+from benchmarks.quality.eval_sets import EVAL_SETS, project_root
+
+EXTENSIONS = {"go": (".go",), "rust": (".rs",), "java": (".java",), "c": (".c",)}
+SEED = 23
+
+
+def prepare_language(language: str, projects: list[tuple[str, Path]], work: Path,
+                     max_queries: int) -> tuple[list[Query], list[Unit], list[Path]]:
+    from benchmarks.model.pairs import Miner, go_question
+    from fathom.index.policy import is_generated, is_test_code, is_vendored
+
+    miner = Miner()
+    queries: list[Query] = []
+    units: list[Unit] = []
+    roots: list[Path] = []
+    for name, project in projects:
+        root = work / name
+        roots.append(root)
+        mine: list[Query] = []
+        for path in sorted(project.rglob("*")):
+            rel = path.relative_to(project).as_posix()
+            if not path.is_file() or path.is_symlink() or not path.name.endswith(EXTENSIONS[language]) \
+                    or is_test_code(rel) or is_vendored(rel):
+                continue
+            try:
+                text = path.read_text("utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            if is_generated(text):
+                continue
+            stripped, documented = miner.comment_docs(text, language)
+            write_copy(root / rel, stripped)
+            for fn_name, line, prose in documented:
+                sentence = first_sentence(prose)
+                if language == "go":
+                    sentence = go_question(sentence, fn_name)
+                if len(sentence.split()) >= MIN_QUERY_WORDS:
+                    mine.append(Query(name, sentence, rel, line, line, fn_name))
+            lines = stripped.split("\n")
+            try:
+                defs = miner.grammars.definitions(language, stripped.encode("utf-8"))
+            except Exception:  # noqa: BLE001 - a file its grammar fails on: no baseline units from it
+                continue
+            for d in defs:
+                if d.spec.role == "function":
+                    first, last = d.start_node.start_point[0], d.outer.end_point[0]
+                    units.append(Unit(f"{name}/{rel}", first, last, "\n".join(lines[first:last + 1]), d.name))
+        if len(mine) > max_queries:
+            mine = sorted(random.Random(SEED).sample(mine, max_queries), key=lambda q: (q.path, q.line))
+        queries.extend(mine)
+    return queries, units, roots
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("language", choices=sorted(EVAL_SETS))
+    parser.add_argument("--sources", type=Path, default=Path("/tmp/fathom-eval-sources"),
+                        help="where the eval's packages are fetched and unpacked (once)")
+    parser.add_argument("--max-queries", type=int, default=250, help="per project, a seeded sample past this")
+    parser.add_argument("--methods", default="bm25,dense,rrf,fathom")
+    parser.add_argument("--work", type=Path, help="keep the stripped copies and the index here")
+    parser.add_argument("--json", dest="json_out", type=Path)
+    parser.add_argument("--model-path", help="sentence-transformers model for the dense baseline "
+                                             "(default: the bundled all-MiniLM-L6-v2)")
+    args = parser.parse_args()
+    from benchmarks.model.mine import fetch
+
+    args.sources.mkdir(parents=True, exist_ok=True)
+    projects = []
+    for kind, spec, subdir in EVAL_SETS[args.language]:
+        tree = fetch(kind, spec, args.sources)
+        projects.append((spec, project_root(tree, subdir)))
+        print(f"{spec}: {projects[-1][1]}", file=sys.stderr)
+    work = args.work or Path(tempfile.mkdtemp(prefix=f"fathom-eval-{args.language}-"))
+    queries, units, roots = prepare_language(args.language, projects, work / "trees", args.max_queries)
+    return evaluate(queries, units, roots, work, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

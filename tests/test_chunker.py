@@ -90,6 +90,23 @@ def test_javascript_functions_bound_by_assignment_are_definitions(chunker):
     assert "Adds key path" in add.text
 
 
+def test_go_methods_belong_to_their_receiver_type_and_named_types_are_not_classes(chunker):
+    source = ("package m\ntype mode byte\ntype Server[T any] struct{}\n"
+              "func (m mode) String() string { return \"\" }\n"
+              "func (s *Server[T]) String() string { return \"\" }\n")
+    _, symbols, chunks = chunker.chunk_source("m.go", source)
+    assert {(s.name, s.kind.name, s.container) for s in symbols} == {
+        ("mode", "TypeParameter", ""), ("Server", "Struct", ""),
+        ("String", "Method", "mode"), ("String", "Method", "Server")}
+    assert {c.header for c in chunks if c.name == "String"} == {"mode.String", "Server.String"}
+
+
+def test_rust_impl_blocks_are_named_without_their_generics(chunker):
+    source = "struct Map<K, V> {}\nimpl<K, V> Map<K, V> {\n    fn len(&self) -> usize { 0 }\n}\n"
+    _, symbols, _ = chunker.chunk_source("src/map.rs", source)
+    assert ("len", "Map") in {(s.name, s.container) for s in symbols}
+
+
 def test_typescript_class_fields_holding_functions_are_methods(chunker):
     source = "class Form {\n  private n = 3;\n  onSubmit = (e: Event): void => {\n    e.preventDefault();\n  };\n}\n"
     _, symbols, _ = chunker.chunk_source("form.ts", source)

@@ -283,6 +283,9 @@ def run(doc: str, prepare_trees, scratch_prefix: str) -> int:
 def evaluate(queries: list[Query], units: list[Unit], roots: list[Path], work: Path, args) -> int:
     """Every method of `args.methods` over the prepared trees, printed as a table."""
     methods = args.methods.split(",")
+    work.mkdir(parents=True, exist_ok=True)
+    # What `levers.py` needs to score other ranking options over this index.
+    (work / "queries.json").write_text(json.dumps([asdict(q) for q in queries]))
     print(f"{len(queries)} queries, {len(units)} functions/classes, projects: "
           + ", ".join(f"{r.name} ({sum(q.project == r.name for q in queries)})" for r in roots), file=sys.stderr)
     if args.model_path is None:

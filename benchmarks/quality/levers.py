@@ -1,21 +1,21 @@
-"""Query-side levers of Fathom's search, measured on the docstring → code eval.
+"""Query-side levers of Fathom's search, measured on the docstring → code evals.
 
-Reuses the stripped trees and the index that `benchmarks.quality.eval_python --work DIR`
-built (run that first), embeds each query once, then scores Fathom's `Searcher`
-with one `SearchOptions` lever changed at a time:
+Reuses the stripped trees, the queries and the index that an eval run with
+`--work DIR` left (`eval_python`, `eval_js`, `eval_lang`), embeds each query
+once, then scores Fathom's `Searcher` with one `SearchOptions` lever changed at a time:
 
-    python -m benchmarks.quality.levers /tmp/eval /tmp/proj/flask-3.1.0/src/flask /tmp/proj/rich-13.9.4/rich
+    python -m benchmarks.quality.levers /tmp/eval [--variants default,convex 0.7]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import tempfile
 from pathlib import Path
 
 from fathom.search import SearchOptions
 
-from benchmarks.quality.eval_python import prepare, rank_of_hit, scores
+from benchmarks.quality.eval_python import Query, rank_of_hit, scores
 
 VARIANTS: dict[str, SearchOptions] = {
     "default": SearchOptions(),
@@ -23,16 +23,22 @@ VARIANTS: dict[str, SearchOptions] = {
     "lexical only": SearchOptions(dense_weight=0.0),
     "dense only": SearchOptions(lexical_weight=0.0),
     "lexical weight 0.5": SearchOptions(lexical_weight=0.5),
-    "lexical weight 0.3": SearchOptions(lexical_weight=0.3),
     "no name boost": SearchOptions(name_boost_ranks=0.0),
-    "lexical 0.5, no name boost": SearchOptions(lexical_weight=0.5, name_boost_ranks=0.0),
     "no name-prefix match": SearchOptions(name_prefix_match=False),
-    "name-prefix match from 3 characters": SearchOptions(name_prefix_min_chars=3),
-    "name-prefix match from 5 characters": SearchOptions(name_prefix_min_chars=5),
+    "shared name boost": SearchOptions(shared_name_boost=True),
+    "type boost needs a lookup": SearchOptions(type_boost_needs_lookup=True),
+    "containers x0.9": SearchOptions(container_weight=0.9),
+    "containers x0.8": SearchOptions(container_weight=0.8),
+    "convex 0.5": SearchOptions(fusion="convex", dense_share=0.5),
+    "convex 0.6": SearchOptions(fusion="convex", dense_share=0.6),
+    "convex 0.7": SearchOptions(fusion="convex", dense_share=0.7),
+    "convex 0.8": SearchOptions(fusion="convex", dense_share=0.8),
+    "convex 0.7, boost 0.1": SearchOptions(fusion="convex", dense_share=0.7, convex_name_boost=0.1),
+    "convex 0.7, boost 0.3": SearchOptions(fusion="convex", dense_share=0.7, convex_name_boost=0.3),
 }
 
 
-def load_eval(work: Path, projects: list[Path]):
+def load_eval(work: Path, projects: list[Path] | None = None):
     """The eval's queries, a Workspace per project over `work`'s index, and
     each query's vector (embedded once, here)."""
     os.environ["FATHOM_CACHE_DIR"] = str(work / "cache")
@@ -40,9 +46,9 @@ def load_eval(work: Path, projects: list[Path]):
     from fathom.embed.local import LocalEmbedder as Embedder
     from fathom.workspace import Workspace
 
-    queries, _, _ = prepare([p.resolve() for p in projects], Path(tempfile.mkdtemp()))
-    roots = {p.resolve().name: work / "trees" / p.resolve().name for p in projects}
-    workspaces = {name: Workspace(root, Settings.from_env()) for name, root in roots.items()}
+    queries = [Query(**q) for q in json.loads((work / "queries.json").read_text())]
+    names = sorted({q.project for q in queries})
+    workspaces = {name: Workspace(work / "trees" / name, Settings.from_env()) for name in names}
     embedder = Embedder(next(iter(workspaces.values())).spec, "cpu")
     vectors = {q.text: embedder.embed_query(q.text, timeout=60) for q in queries}
     embedder.close()
@@ -64,18 +70,21 @@ def score_search(queries, workspaces, vectors, options: SearchOptions = SearchOp
 
 def eval_arguments(doc: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("work", type=Path, help="the --work folder of a benchmarks.quality.eval_python run")
-    parser.add_argument("projects", nargs="+", type=Path)
+    parser.add_argument("work", type=Path, help="the --work folder of a quality eval's run")
+    parser.add_argument("projects", nargs="*", type=Path, help="(ignored: the queries come from WORK)")
+    parser.add_argument("--variants", help="comma-separated names of VARIANTS (default: all)")
     return parser.parse_args()
 
 
 def main() -> int:
     args = eval_arguments(__doc__)
-    queries, workspaces, vectors = load_eval(args.work, args.projects)
+    queries, workspaces, vectors = load_eval(args.work)
+    chosen = args.variants.split(",") if args.variants else list(VARIANTS)
+    print(f"{len(queries)} queries over {', '.join(workspaces)}")
     print("| variant | MRR@10 | Recall@10 | strict MRR@10 | strict Recall@10 |")
     print("| --- | --- | --- | --- | --- |")
-    for name, options in VARIANTS.items():
-        s = score_search(queries, workspaces, vectors, options)
+    for name in chosen:
+        s = score_search(queries, workspaces, vectors, VARIANTS[name])
         print(f"| {name} | {s['mrr@10']:.3f} | {s['recall@10']:.3f} | {s['strict_mrr@10']:.3f} | "
               f"{s['strict_recall@10']:.3f} |", flush=True)
     return 0

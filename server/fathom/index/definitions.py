@@ -140,6 +140,8 @@ def find_definitions(nodes, lang: str, data: bytes) -> list[Def]:
         parent = open_defs[-1] if open_defs else None
         if parent is not None and parent.spec.role == "scope" and kind == SymbolKind.Function:
             kind = SymbolKind.Method
+        if lang == "go" and node.type == "method_declaration":
+            owner = _go_receiver_type(node, data)  # as gopls does: `(s *Server) Serve` is `Server.Serve`
         if "." in name or ":" in name:  # Lua `function M.h()`, `M:k()`; JS `A.prototype.f = …`
             prefix, _, last = name.replace(":", ".").rpartition(".")
             parts = prefix.split(".")
@@ -171,6 +173,8 @@ def _name_of(node, data: bytes) -> str:
 
     if node.type == "impl_item":
         target = node.child_by_field_name("type")
+        if target is not None and target.type == "generic_type":  # `impl<K, V> Map<K, V>` is `Map`'s
+            target = target.child_by_field_name("type") or target
         return text(target) if target is not None else ""
     named = node.child_by_field_name("name")
     if named is not None:
@@ -192,6 +196,18 @@ def _name_of(node, data: bytes) -> str:
             return text(child)
     return ""
 
+def _go_receiver_type(node, data: bytes) -> str:
+    """`Server` of `func (s *Server[T]) Serve()`."""
+    receiver = node.child_by_field_name("receiver")
+    pending = [receiver] if receiver is not None else []
+    while pending:
+        n = pending.pop(0)
+        if n.type == "type_identifier":
+            return data[n.start_byte:n.end_byte].decode("utf-8", "replace")[:MAX_NAME]
+        if n.type != "identifier":  # the receiver's own name comes first
+            pending.extend(n.named_children)
+    return ""
+
 def _assigned_name(node, text) -> str:
     """`f`, or the dotted `A.prototype.f`, for `… = function …`; `module.exports =
     function createApp()` is called by the function's own name."""
@@ -211,6 +227,9 @@ def _refine_kind(node, kind: SymbolKind) -> SymbolKind:
             return SymbolKind.Struct
         if inner is not None and inner.type == "interface_type":
             return SymbolKind.Interface
+        # `type mode byte`, `type HandlerFunc func(…)`: a named type, not a class.
+        # LSP has no kind for it; TypeParameter is the nearest (rust-analyzer's for aliases).
+        return SymbolKind.TypeParameter
     if node.type == "class_declaration" and node.child_count:
         keyword = node.children[0].type
         if keyword == "struct":

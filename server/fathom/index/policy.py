@@ -17,7 +17,7 @@ import pathspec
 # material; 4: containers bounded in length): a
 # workspace chunked by another version is chunked again on its next full run (its
 # vectors stay cached by text, so only texts that really changed are embedded again).
-CHUNKER_VERSION = "4"
+CHUNKER_VERSION = "5"
 
 # -- never walked ----------------------------------------------------------------------
 

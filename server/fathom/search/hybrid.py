@@ -13,12 +13,15 @@ from dataclasses import dataclass
 
 import pathspec
 
-from ..models import Chunk, Range, SearchHit, SymbolHit
+from ..models import Chunk, Range, SearchHit, SymbolHit, SymbolKind
 from ..store import Store
 from ..textsplit import IDENTIFIER, clean_query, identifier_parts, query_terms
 from .symbols import rank_symbols
 
 SNIPPET_LINES = 6
+CONTAINER_KINDS = frozenset({SymbolKind.Class, SymbolKind.Struct, SymbolKind.Interface, SymbolKind.Enum,
+                             SymbolKind.Module, SymbolKind.Namespace})
+LOOKUP_WORDS = 3  # a query of this many words or fewer looks a name up; longer ones describe
 
 
 @dataclass(frozen=True)
@@ -37,10 +40,32 @@ class SearchOptions:
     # "serial" -> serializer); shorter words would begin half the names.
     name_prefix_match: bool = True
     name_prefix_min_chars: int = 4
+    # "rrf": reciprocal-rank fusion; "convex": each ranking's scores normalised to
+    # [0, 1] over its candidates, then dense_share * dense + (1 - dense_share) * lexical.
+    fusion: str = "rrf"
+    dense_share: float = 0.7
+    convex_name_boost: float = 0.2
+    # A name many candidates share (`get`, `String`) says little about which is meant:
+    # its boost is divided among them.
+    shared_name_boost: bool = False
+    # A type whose name a sentence merely mentions ("obtains an instance of
+    # LocalDate from…") is what the code works with, not what is asked for: types
+    # are boosted by name only when the query is a short lookup or spells the name.
+    type_boost_needs_lookup: bool = False
+    # A container (class, struct, impl, module) lists its members' signatures and
+    # would stand in for them; scaled by this, it loses to a member that matches as well.
+    container_weight: float = 1.0
 
     @property
     def name_boost(self) -> float:
+        if self.fusion == "convex":
+            return self.name_boost_ranks * self.convex_name_boost
         return self.name_boost_ranks / self.rrf_k
+
+    @property
+    def score_scale(self) -> float:
+        """What a hit's score is multiplied by when shown: RRF sums are tiny."""
+        return self.rrf_k if self.fusion == "rrf" else 1.0
 
 
 @dataclass(frozen=True)
@@ -77,25 +102,28 @@ class Searcher:
                 dense_ok = True
             except Exception:  # noqa: BLE001 - the embedder is down: lexical results still answer
                 dense = []
-        scores: dict[int, float] = {}
-        for weight, ranking in ((o.lexical_weight, lexical), (o.dense_weight, dense)):
-            for rank, (chunk_id, _) in enumerate(ranking):
-                scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (o.rrf_k + rank + 1)
         pending = self.store.has_pending()
-        if pending and dense and o.impute_dense_rank:
-            # While the index is still embedding, a chunk without a vector cannot
-            # place in the dense ranking, and any chunk that has one would outrank
-            # it on that alone. It is taken to rank on meaning as it does on words.
-            unembedded = self.store.without_vectors([i for i, _ in lexical])
-            for rank, (chunk_id, _) in enumerate(lexical):
-                if chunk_id in unembedded:
-                    scores[chunk_id] += o.dense_weight / (o.rrf_k + rank + 1)
+        # While the index is still embedding, a chunk without a vector cannot
+        # place in the dense ranking, and any chunk that has one would outrank
+        # it on that alone. It is taken to rank on meaning as it does on words.
+        unembedded = self.store.without_vectors([i for i, _ in lexical]) \
+            if pending and dense and o.impute_dense_rank else set()
+        fuse = convex_fusion if o.fusion == "convex" else rrf_fusion
+        scores = fuse(lexical, dense, unembedded, o)
         rows = self.store.chunk_rows(scores)
         wanted = set(terms)
         spelled = set(IDENTIFIER.findall(query))
-        for chunk_id, (_path, chunk) in rows.items():
-            if names_chunk(chunk.name, spelled, wanted):
-                scores[chunk_id] += o.name_boost
+        named = [i for i, (_path, chunk) in rows.items()
+                 if names_chunk(chunk.name, spelled, wanted)
+                 and not (o.type_boost_needs_lookup and chunk.kind in CONTAINER_KINDS
+                          and len(wanted) > LOOKUP_WORDS and chunk.name not in spelled)]
+        sharing = Counter(rows[i][1].name for i in named) if o.shared_name_boost else Counter()
+        for chunk_id in named:
+            scores[chunk_id] += o.name_boost / max(1, sharing[rows[chunk_id][1].name])
+        if o.container_weight != 1.0:
+            for chunk_id, (_path, chunk) in rows.items():
+                if chunk.kind in CONTAINER_KINDS:
+                    scores[chunk_id] *= o.container_weight
         matcher = pathspec.GitIgnoreSpec.from_lines(path_globs) if path_globs else None
         hits: list[SearchHit] = []
         ranked = sorted(rows, key=lambda i: -scores[i])
@@ -113,7 +141,7 @@ class Searcher:
                 seen.add(extent)
                 rng = extent[1]
             snippet = "\n".join(chunk.text.split("\n")[:SNIPPET_LINES])
-            hits.append(SearchHit(path, rng, chunk.name, chunk.kind, round(scores[chunk_id] * o.rrf_k, 6), snippet))
+            hits.append(SearchHit(path, rng, chunk.name, chunk.kind, round(scores[chunk_id] * o.score_scale, 6), snippet))
             if len(hits) >= limit:
                 break
         return SearchResult(hits, partial=not dense_ok or pending)
@@ -144,6 +172,40 @@ class Searcher:
 
     def symbols(self, query: str, limit: int = 50) -> list[SymbolHit]:
         return rank_symbols(self.store, query, limit)
+
+
+def rrf_fusion(lexical: list[tuple[int, float]], dense: list[tuple[int, float]], unembedded: set[int],
+               o: SearchOptions) -> dict[int, float]:
+    scores: dict[int, float] = {}
+    for weight, ranking in ((o.lexical_weight, lexical), (o.dense_weight, dense)):
+        for rank, (chunk_id, _) in enumerate(ranking):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (o.rrf_k + rank + 1)
+    for rank, (chunk_id, _) in enumerate(lexical):
+        if chunk_id in unembedded:
+            scores[chunk_id] += o.dense_weight / (o.rrf_k + rank + 1)
+    return scores
+
+
+def convex_fusion(lexical: list[tuple[int, float]], dense: list[tuple[int, float]], unembedded: set[int],
+                  o: SearchOptions) -> dict[int, float]:
+    """Score-aware fusion: a ranking's scores scaled to [0, 1] over its own
+    candidates, so a far-ahead first place stays far ahead after fusion."""
+    def normalised(ranking: list[tuple[int, float]]) -> dict[int, float]:
+        if not ranking:
+            return {}
+        values = [s for _, s in ranking]
+        low, high = min(values), max(values)
+        span = high - low
+        return {i: (s - low) / span if span > 0 else 1.0 for i, s in ranking}
+
+    words, meaning = normalised(lexical), normalised(dense)
+    share = o.dense_share
+    scores = {i: (1 - share) * o.lexical_weight * s for i, s in words.items()}
+    for i, s in meaning.items():
+        scores[i] = scores.get(i, 0.0) + share * o.dense_weight * s
+    for i in unembedded:
+        scores[i] += share * o.dense_weight * words.get(i, 0.0)
+    return scores
 
 
 def names_chunk(name: str, spelled: set[str], wanted: set[str]) -> bool:

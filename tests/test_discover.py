@@ -1,7 +1,7 @@
 import os
 from pathlib import Path
 
-from fathom.index.policy import LARGEST_EMBEDDED_DATA_FILE, is_bulk_data, is_test_code, is_vendored
+from fathom.index.policy import LARGEST_EMBEDDED_DATA_FILE, is_bulk_data, is_test_chunk, is_test_code, is_vendored
 from fathom.index.walk import discover, is_indexable_path
 
 
@@ -124,6 +124,12 @@ def test_test_code_is_recognised_by_its_usual_names():
     for path in ["src/testing_utils.py", "contest.py", "attestation/verify.py", "django/testing/client.py",
                  "latest.py", "src/protest/app.ts"]:
         assert not is_test_code(path), path
+
+
+def test_a_rust_test_module_holds_test_code():
+    assert is_test_chunk("src/map.rs", "tests") and is_test_chunk("src/map.rs", "tests.Fixture")
+    assert not is_test_chunk("src/map.rs", "Map") and not is_test_chunk("src/map.rs", "")
+    assert is_test_chunk("server/handler_test.go", "")
 
 
 CREDENTIALS = {

@@ -333,3 +333,27 @@ def test_damage_the_integrity_stamp_vouched_for_is_moved_aside_and_rebuilt(corpu
     assert ws.writer.counts() == counts and ws.writer.integrity_ok()
     assert list(path.parent.glob("index.db.broken-*"))
     ws.close()
+
+
+def test_test_code_ranks_below_the_projects_own_unless_asked_for(tmp_path):
+    store = Store(tmp_path / "i.db")
+    store.write_files([
+        chunked("requests/sessions.py", [chunk("rebuild_auth", "def rebuild_auth(r): strip authorization header")]),
+        chunked("tests/test_sessions.py", [chunk("test_strip_authorization_header",
+                                                  "def test_strip_authorization_header(): strip authorization header")]),
+    ])
+    searcher = Searcher(store, None)
+    found = lambda query, **kw: [h.relpath for h in searcher.search(query, 10, **kw).hits]  # noqa: E731
+    assert found("strip authorization header") == ["requests/sessions.py", "tests/test_sessions.py"]
+    assert found("strip authorization header", include_tests=True)[0] == "tests/test_sessions.py"
+    assert found("strip authorization header", include_tests=False) == ["requests/sessions.py"]
+    # A query about tests gets them ranked as any code.
+    assert found("test strip authorization header")[0] == "tests/test_sessions.py"
+
+
+def test_a_rust_test_module_is_test_code_in_results(tmp_path):
+    store = Store(tmp_path / "i.db")
+    inside = Chunk("parses_empty", SymbolKind.Function, "tests", Range(9, 0, 11, 1), "tests.parses_empty",
+                   "fn parses_empty() { parse(\"\") }")
+    store.write_files([chunked("src/parse.rs", [chunk("parse", "fn parse(s: &str) { }"), inside])])
+    assert [h.name for h in Searcher(store, None).search("parse", 10, include_tests=False).hits] == ["parse"]

@@ -68,8 +68,12 @@ def fetch(kind: str, spec: str, into: Path) -> Path:
     elif kind == "npm":
         subprocess.run(["npm", "pack", "--silent", spec], cwd=download, check=True, capture_output=True)
     elif kind == "src":
-        subprocess.run(["apt-get", "source", "--download-only", "-q", spec], cwd=download, check=True,
-                       capture_output=True)
+        # The upstream tarball is all that is wanted: a Debian part missing from the
+        # mirror (apt then exits 100) does not matter when the .orig arrived.
+        done = subprocess.run(["apt-get", "source", "--download-only", "-q", spec], cwd=download,
+                              capture_output=True)
+        if not any(".orig" in p.name for p in download.iterdir()):
+            raise subprocess.CalledProcessError(done.returncode, done.args, done.stdout, done.stderr)
     else:
         subprocess.run(["apt-get", "download", "-q", spec], cwd=download, check=True, capture_output=True)
     # A source package's upstream code is its largest .orig tarball (the others are Debian's or extras).

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmarks.harness import fathom_env, serve
+from fathom.index.policy import is_test_code
 
 K = 10
 POOL = 100
@@ -139,8 +140,9 @@ def prepare(projects: list[Path], work: Path) -> tuple[list[Query], list[Unit], 
             except (SyntaxError, UnicodeDecodeError):
                 continue
             write_copy(root / rel, stripped)
-            queries.extend(Query(project.name, sentence, rel, line, start, name)
-                           for name, line, start, sentence in documented)
+            if not is_test_code(rel):  # a question is about the project's code; its tests stay in the corpus
+                queries.extend(Query(project.name, sentence, rel, line, start, name)
+                               for name, line, start, sentence in documented)
             stripped_lines = stripped.splitlines()
             for node in ast.walk(ast.parse(stripped)):
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -246,13 +248,19 @@ def fathom_results(queries: list[Query], roots: list[Path], cache: Path) -> tupl
     return [results[i] for i in range(len(queries))], timings
 
 
+def test_share(results: list[list[tuple]], top: int = 5) -> float:
+    """The share of the first `top` results of every query that is test code."""
+    shown = [r for per_query in results for r in per_query[:top]]
+    return round(sum(is_test_code(path.split("/", 1)[1]) for path, *_ in shown) / max(1, len(shown)), 4)
+
+
 def report(method_results: dict[str, list], queries: list[Query]) -> dict:
     table = {}
     projects = sorted({q.project for q in queries})
     for method, results in method_results.items():
         ranks = [rank_of_hit(r, q) for r, q in zip(results, queries)]
         strict = [rank_of_hit(r, q, strict=True) for r, q in zip(results, queries)]
-        row = {"all": scores(ranks, strict)}
+        row = {"all": {**scores(ranks, strict), "tests@5": test_share(results)}}
         for project in projects:
             mine = [i for i, q in enumerate(queries) if q.project == project]
             row[project] = scores([ranks[i] for i in mine], [strict[i] for i in mine])
@@ -309,13 +317,14 @@ def evaluate(queries: list[Query], units: list[Unit], roots: list[Path], work: P
         out["fathom"], timings["fathom_index_s"] = fathom_results(queries, roots, work / "cache")
     table = report(out, queries)
     projects = sorted({q.project for q in queries})
-    print("| method | MRR@10 | Recall@10 | strict MRR@10 | strict Recall@10 | "
+    print("| method | MRR@10 | Recall@10 | strict MRR@10 | strict Recall@10 | test code in top 5 | "
           + " | ".join(f"{p} MRR@10" for p in projects) + " |")
-    print("| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in projects) + " |")
+    print("| --- | --- | --- | --- | --- | --- | " + " | ".join("---" for _ in projects) + " |")
     for method, row in table.items():
         a = row["all"]
         print(f"| {method} | {a['mrr@10']:.3f} | {a['recall@10']:.3f} | {a['strict_mrr@10']:.3f} | "
-              f"{a['strict_recall@10']:.3f} | " + " | ".join(f"{row[p]['mrr@10']:.3f}" for p in projects) + " |")
+              f"{a['strict_recall@10']:.3f} | {a['tests@5']:.1%} | "
+              + " | ".join(f"{row[p]['mrr@10']:.3f}" for p in projects) + " |")
     print(f"queries: {len(queries)}; timings: {timings}")
     if args.json_out:
         args.json_out.write_text(json.dumps({"table": table, "timings": timings, "queries": len(queries),

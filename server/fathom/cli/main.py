@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--path", default=".", help="workspace (default: .)")
         sp.add_argument("-k", type=int, default=20 if name == "search" else 50, help="number of results")
         sp.add_argument("--json", action="store_true", help="JSON output")
+        if name == "search":
+            tests = sp.add_mutually_exclusive_group()
+            tests.add_argument("--tests", dest="include_tests", action="store_const", const=True,
+                               help="rank test code as any code")
+            tests.add_argument("--no-tests", dest="include_tests", action="store_const", const=False,
+                               help="leave test code out (by default it ranks below the project's own code "
+                                    "unless the query asks for tests)")
         common(sp, False)
     sp = sub.add_parser("status", help="what the index holds")
     common(sp, True)
@@ -109,7 +116,7 @@ def _dispatch(args) -> int:
             return _status(engine, root, args.json)
         if args.command == "symbols":
             return _symbols(engine, root, args.query, args.k, args.json)
-        return _search(engine, root, args.query, args.k, args.json)
+        return _search(engine, root, args.query, args.k, args.json, args.include_tests)
 
 
 def _index(engine, root: Path, embed: bool) -> int:
@@ -125,12 +132,12 @@ def _index(engine, root: Path, embed: bool) -> int:
     return EXIT_FAILURE if stats.embedding_error or "" in stats.unseen else 0
 
 
-def _search(engine, root: Path, query: str, k: int, as_json: bool) -> int:
+def _search(engine, root: Path, query: str, k: int, as_json: bool, include_tests: bool | None) -> int:
     from ..results import search_hit_json
     from .progress_bar import BarProgress
 
     with BarProgress() as progress:
-        result = engine.search(root, query, k, progress=progress)
+        result = engine.search(root, query, k, progress=progress, include_tests=include_tests)
     if as_json:
         print(json.dumps([search_hit_json(root.resolve(), h) for h in result.hits], indent=2))
         return 0

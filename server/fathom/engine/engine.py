@@ -215,12 +215,12 @@ class Engine:
         return stats
 
     def search(self, root: Path, query: str, limit: int, paths: list[str] | None = None,
-               progress: Progress | None = None) -> SearchResult:
+               progress: Progress | None = None, include_tests: bool | None = None) -> SearchResult:
         service = self.workspace(root)
         if service is not None:
-            return service.search(query, limit, paths)
-        return self._answer(root, progress or Progress(),
-                            lambda ws: Searcher(ws.reader, self.embedder.embed_query).search(query, limit, paths))
+            return service.search(query, limit, paths, include_tests)
+        return self._answer(root, progress or Progress(), lambda ws: Searcher(ws.reader, self.embedder.embed_query)
+                            .search(query, limit, paths, include_tests))
 
     def symbols(self, root: Path, query: str, limit: int, progress: Progress | None = None) -> list[SymbolHit]:
         service = self.workspace(root)

@@ -201,15 +201,16 @@ class WorkspaceService:
                     self._full_requested = True
                 self._cond.notify_all()
 
-    def search(self, query: str, limit: int, paths: list[str] | None = None) -> SearchResult:
+    def search(self, query: str, limit: int, paths: list[str] | None = None,
+               include_tests: bool | None = None) -> SearchResult:
         try:
-            return self._search(query, limit, paths)
+            return self._search(query, limit, paths, include_tests)
         except IndexDamaged:
             return SearchResult([], partial=True)  # being rebuilt
 
-    def _search(self, query: str, limit: int, paths: list[str] | None) -> SearchResult:
+    def _search(self, query: str, limit: int, paths: list[str] | None, include_tests: bool | None) -> SearchResult:
         with self._reading():
-            result = Searcher(self.ws.reader, self._embed_query).search(query, limit, paths)
+            result = Searcher(self.ws.reader, self._embed_query).search(query, limit, paths, include_tests)
             if self.state != "idle" and not result.partial:
                 return SearchResult(result.hits, self.ws.reader.has_pending())
             return result

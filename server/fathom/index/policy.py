@@ -189,6 +189,16 @@ TEST_FILE_SUFFIXES = ("_test.py", "_tests.py", "_test.go", "_spec.rb", "Test.jav
 TEST_FILE_INFIXES = (".test.", ".spec.")
 
 
+# Rust keeps unit tests beside the code, in `#[cfg(test)] mod tests { … }`: a
+# definition inside a module of one of these names is test code too.
+TEST_MODULES = frozenset({"test", "tests"})
+
+
+def is_test_chunk(relpath: str, container: str) -> bool:
+    """Whether a definition is test code: its file is, or a test module holds it."""
+    return is_test_code(relpath) or any(part in TEST_MODULES for part in container.split("."))
+
+
 def is_test_code(relpath: str) -> bool:
     *dirs, name = relpath.split("/")
     return (

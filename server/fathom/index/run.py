@@ -27,7 +27,7 @@ from ..models import ChunkedFile, ChunkStatus, ChunkTask, DiscoveredFile, FileSt
 from ..workspace import Workspace
 from .backlog import EmbedBacklog, pending_tier
 from .lexical import with_lexical
-from .policy import CHUNKER_VERSION, embedded_by_path, is_test_code
+from .policy import CHUNKER_VERSION, embedded_by_path, is_test_chunk
 from .pool import ChunkPool
 from .progress import Progress
 from .walk import discover, is_indexable_path
@@ -343,7 +343,7 @@ class _Run:
         if self.embedder is None:
             return
         new = [
-            (c, EmbedBacklog.tier(continues_a_definition=c.continues_a_definition, in_tests=is_test_code(r.relpath),
+            (c, EmbedBacklog.tier(continues_a_definition=c.continues_a_definition, in_tests=is_test_chunk(r.relpath, c.container),
                                   saved=saved))
             for r in batch if r.status == ChunkStatus.INDEXED and r.embed for c in r.chunks
         ]

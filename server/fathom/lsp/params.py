@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import attrs
 import cattrs
+import cattrs.gen
 import cattrs.v
 
 MAX_LIMIT = 200
@@ -33,6 +34,9 @@ class SearchParams:
     limit: int = attrs.field(default=20, validator=_limit)
     workspace: str | None = None  # a folder URI; the first folder when absent
     paths: list[str] | None = None  # globs the results' paths must match
+    # `includeTests` on the wire: absent ranks test code below the project's own
+    # (unless the query asks for tests), false leaves it out, true ranks it as any code.
+    include_tests: bool | None = None
 
 
 @attrs.frozen
@@ -62,6 +66,8 @@ def _strings(value, _type) -> list[str]:
 
 
 _converter.register_structure_hook_func(lambda t: t == list[str], _strings)
+_converter.register_structure_hook(SearchParams, cattrs.gen.make_dict_structure_fn(
+    SearchParams, _converter, include_tests=cattrs.gen.override(rename="includeTests")))
 
 
 def parse(params, cls: type):

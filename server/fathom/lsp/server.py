@@ -279,7 +279,7 @@ def create_server(settings: Settings | None = None) -> FathomServer:
         p = _typed(params, SearchParams)
         service = ls.workspace_named(p.workspace)
         try:
-            result = service.search(p.query, p.limit, p.paths or None)
+            result = service.search(p.query, p.limit, p.paths or None, p.include_tests)
         except WorkspaceClosed as closed:
             raise JsonRpcContentModified(str(closed)) from None
         return {"results": [search_hit_json(service.root, h) for h in result.hits], "partial": result.partial}

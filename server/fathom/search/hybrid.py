@@ -1,9 +1,11 @@
 """Stage 6: natural-language search over the index.
 
-Hybrid: BM25 over identifier-split text and cosine KNN over the vectors, fused
-by reciprocal rank, with a boost for chunks whose own name the query spells
-out. A definition too long for one chunk is one hit however many of its windows
-match: its range is the whole definition, its snippet the best window's.
+Hybrid: BM25 over identifier-split text and cosine KNN over the vectors, each
+ranking's scores scaled to [0, 1] and mixed, with a boost for chunks whose own
+name the query spells out. Containers (which list their members' signatures)
+and test code rank below what matches as well. A definition too long for one
+chunk is one hit however many of its windows match: its range is the whole
+definition, its snippet the best window's.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 import pathspec
 
 from ..models import Chunk, Range, SearchHit, SymbolHit, SymbolKind
+from ..index.policy import is_test_chunk
 from ..store import Store
 from ..textsplit import IDENTIFIER, clean_query, identifier_parts, query_terms
 from .symbols import rank_symbols
@@ -21,6 +24,7 @@ from .symbols import rank_symbols
 SNIPPET_LINES = 6
 CONTAINER_KINDS = frozenset({SymbolKind.Class, SymbolKind.Struct, SymbolKind.Interface, SymbolKind.Enum,
                              SymbolKind.Module, SymbolKind.Namespace})
+TEST_WORDS = frozenset({"test", "tests", "testing", "tested", "spec", "specs", "fixture", "fixtures", "mock", "mocks"})
 LOOKUP_WORDS = 3  # a query of this many words or fewer looks a name up; longer ones describe
 
 
@@ -42,19 +46,25 @@ class SearchOptions:
     name_prefix_min_chars: int = 4
     # "rrf": reciprocal-rank fusion; "convex": each ranking's scores normalised to
     # [0, 1] over its candidates, then dense_share * dense + (1 - dense_share) * lexical.
-    fusion: str = "rrf"
-    dense_share: float = 0.7
+    fusion: str = "convex"
+    dense_share: float = 0.5
     convex_name_boost: float = 0.2
+    lexical_from_zero: bool = True
     # A name many candidates share (`get`, `String`) says little about which is meant:
     # its boost is divided among them.
     shared_name_boost: bool = False
     # A type whose name a sentence merely mentions ("obtains an instance of
     # LocalDate from…") is what the code works with, not what is asked for: types
     # are boosted by name only when the query is a short lookup or spells the name.
-    type_boost_needs_lookup: bool = False
+    type_boost_needs_lookup: bool = True
+    # The same for every name: a sentence's words that happen to spell one do not boost it.
+    name_boost_needs_lookup: bool = False
     # A container (class, struct, impl, module) lists its members' signatures and
     # would stand in for them; scaled by this, it loses to a member that matches as well.
-    container_weight: float = 1.0
+    container_weight: float = 0.8
+    # Test code answers questions about the project's behaviour second: scaled by
+    # this unless the query asks for tests (or the caller includes them).
+    test_code_weight: float = 0.2
 
     @property
     def name_boost(self) -> float:
@@ -88,10 +98,15 @@ class Searcher:
         self.embed_query = embed_query
         self.options = options
 
-    def search(self, query: str, limit: int = 20, path_globs: list[str] | None = None) -> SearchResult:
+    def search(self, query: str, limit: int = 20, path_globs: list[str] | None = None,
+               include_tests: bool | None = None) -> SearchResult:
+        """`include_tests`: None ranks test code below the project's own unless the
+        query asks for tests; False leaves it out; True ranks it as any code."""
         o = self.options
         query = clean_query(query)
         terms = query_terms(query)
+        if include_tests is None and TEST_WORDS & set(terms):
+            include_tests = True
         pool = o.candidates if not path_globs else o.candidates * 5
         lexical = self.store.lexical(fts_expression(terms, o), pool) if terms else []
         dense: list[tuple[int, float]] = []
@@ -115,15 +130,19 @@ class Searcher:
         spelled = set(IDENTIFIER.findall(query))
         named = [i for i, (_path, chunk) in rows.items()
                  if names_chunk(chunk.name, spelled, wanted)
-                 and not (o.type_boost_needs_lookup and chunk.kind in CONTAINER_KINDS
+                 and not ((o.name_boost_needs_lookup or o.type_boost_needs_lookup and chunk.kind in CONTAINER_KINDS)
                           and len(wanted) > LOOKUP_WORDS and chunk.name not in spelled)]
         sharing = Counter(rows[i][1].name for i in named) if o.shared_name_boost else Counter()
         for chunk_id in named:
             scores[chunk_id] += o.name_boost / max(1, sharing[rows[chunk_id][1].name])
-        if o.container_weight != 1.0:
-            for chunk_id, (_path, chunk) in rows.items():
-                if chunk.kind in CONTAINER_KINDS:
-                    scores[chunk_id] *= o.container_weight
+        for chunk_id, (path, chunk) in list(rows.items()):
+            if chunk.kind in CONTAINER_KINDS:
+                scores[chunk_id] *= o.container_weight
+            if include_tests is not True and is_test_chunk(path, chunk.container):
+                if include_tests is False:
+                    del rows[chunk_id]
+                else:
+                    scores[chunk_id] *= o.test_code_weight
         matcher = pathspec.GitIgnoreSpec.from_lines(path_globs) if path_globs else None
         hits: list[SearchHit] = []
         ranked = sorted(rows, key=lambda i: -scores[i])
@@ -190,15 +209,17 @@ def convex_fusion(lexical: list[tuple[int, float]], dense: list[tuple[int, float
                   o: SearchOptions) -> dict[int, float]:
     """Score-aware fusion: a ranking's scores scaled to [0, 1] over its own
     candidates, so a far-ahead first place stays far ahead after fusion."""
-    def normalised(ranking: list[tuple[int, float]]) -> dict[int, float]:
+    def normalised(ranking: list[tuple[int, float]], from_zero: bool) -> dict[int, float]:
         if not ranking:
             return {}
         values = [s for _, s in ranking]
-        low, high = min(values), max(values)
+        low, high = (0.0 if from_zero else min(values)), max(values)
         span = high - low
         return {i: (s - low) / span if span > 0 else 1.0 for i, s in ranking}
 
-    words, meaning = normalised(lexical), normalised(dense)
+    # BM25 is zero for no match, so its scale starts there; cosine similarities
+    # of unrelated texts sit well above zero, so theirs starts at the pool's last.
+    words, meaning = normalised(lexical, o.lexical_from_zero), normalised(dense, False)
     share = o.dense_share
     scores = {i: (1 - share) * o.lexical_weight * s for i, s in words.items()}
     for i, s in meaning.items():

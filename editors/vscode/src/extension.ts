@@ -156,7 +156,9 @@ async function search(): Promise<void> {
       const mine = ++sequence;
       pick.busy = true;
       try {
-        const response = await running.sendRequest<SearchResponse>("fathom/search", { query, limit: 50 });
+        const includeTests = vscode.workspace.getConfiguration("fathom").get<boolean | null>("includeTests", null);
+        const response = await running.sendRequest<SearchResponse>("fathom/search",
+          includeTests === null || includeTests === undefined ? { query, limit: 50 } : { query, limit: 50, includeTests });
         if (mine !== sequence) {
           return; // a newer query is on its way
         }

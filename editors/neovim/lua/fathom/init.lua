@@ -7,6 +7,9 @@ local defaults = {
   root_dir = nil, -- default: the nearest directory holding .git, else the cwd
   settings = {}, -- sent as initializationOptions and answered to workspace/configuration
   limit = 30,
+  -- nil: test code ranks below the project's own unless the query asks for tests;
+  -- true: ranked as any code; false: left out. A search's opts.include_tests wins.
+  include_tests = nil,
 }
 
 M.config = nil
@@ -167,6 +170,13 @@ function M.search(query, opts, callback)
     local params = { query = query, limit = opts.limit or M.config.limit }
     if opts.paths then
       params.paths = opts.paths
+    end
+    local include_tests = opts.include_tests
+    if include_tests == nil then
+      include_tests = M.config.include_tests
+    end
+    if include_tests ~= nil then
+      params.includeTests = include_tests
     end
     client_request(client, "fathom/search", params, function(err, result)
       if err then

@@ -51,7 +51,7 @@ def test_natural_language_queries_rank_the_right_function(indexed, query, expect
     results = json.loads(fathom("search", query, "--path", str(root), "-k", "5", "--json", env=env).stdout)
     assert expected in [r["name"] for r in results], results
     top = results[0]
-    assert set(top) == {"path", "uri", "range", "name", "kind", "score", "snippet"}
+    assert set(top) == {"path", "uri", "range", "name", "container", "kind", "score", "snippet"}
     assert top["uri"].startswith("file://") and not top["path"].startswith("/")
     assert set(top["range"]) == {"start", "end"} and set(top["range"]["start"]) == {"line", "character"}
     assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
@@ -80,6 +80,14 @@ def test_usage_errors_exit_2_with_one_line(tmp_path):
         proc = fathom(*args, check=False)
         assert proc.returncode == 2, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_bare_fathom_prints_the_usage_and_an_empty_result_says_so(indexed):
+    root, env, _ = indexed
+    bare = fathom(check=False)
+    assert bare.returncode == 2 and "usage: fathom" in bare.stdout and "search" in bare.stdout
+    empty = fathom("search", "zzqxv", "--path", str(root), "--no-tests", env=env)
+    assert "no results for 'zzqxv'" in empty.stdout
 
 
 def test_a_model_that_cannot_load_is_a_clear_error_and_keeps_symbols_and_words(tmp_path):

@@ -357,3 +357,12 @@ def test_a_rust_test_module_is_test_code_in_results(tmp_path):
                    "fn parses_empty() { parse(\"\") }")
     store.write_files([chunked("src/parse.rs", [chunk("parse", "fn parse(s: &str) { }"), inside])])
     assert [h.name for h in Searcher(store, None).search("parse", 10, include_tests=False).hits] == ["parse"]
+
+
+def test_the_same_text_in_two_files_is_listed_once(tmp_path):
+    store = Store(tmp_path / "i.db")
+    same = "def vendored_helper(x): return x"
+    store.write_files([chunked("a/util.py", [chunk("vendored_helper", same)]),
+                       chunked("b/util.py", [chunk("vendored_helper", same)])])
+    hits = Searcher(store, None).search("vendored helper", 10).hits
+    assert len(hits) == 1 and hits[0].container == ""

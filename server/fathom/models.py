@@ -242,6 +242,7 @@ class SearchHit:
     kind: SymbolKind
     score: float
     snippet: str
+    container: str = ""  # the enclosing definitions' names, `Session` of `Session.rebuild_auth`
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ def search_hit_json(root: Path, hit: SearchHit) -> dict:
         "uri": file_uri(root, hit.relpath),
         "range": hit.range.to_lsp(),
         "name": hit.name,
+        "container": hit.container,
         "kind": hit.kind.name,
         "score": hit.score,
         "snippet": hit.snippet,

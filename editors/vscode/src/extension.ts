@@ -165,7 +165,7 @@ async function search(): Promise<void> {
         pick.title = response.partial ? "Fathom Search (still embedding: partial results)" : "Fathom Search";
         // alwaysShow: the server ranked these; the quick pick must not filter them by label.
         pick.items = response.results.map((result) => ({
-          label: result.name || "(block)",
+          label: result.container ? `${result.container}.${result.name}` : result.name || "(block)",
           description: `${result.path}:${lineOf(result)}`,
           detail: result.snippet.split("\n").find((line) => line.trim() !== "")?.trim() ?? "",
           alwaysShow: true,

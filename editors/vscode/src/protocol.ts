@@ -9,6 +9,7 @@ export interface SearchResult {
   path: string;
   range: { start: Position; end: Position };
   name: string;
+  container: string;
   kind: string;
   score: number;
   snippet: string;

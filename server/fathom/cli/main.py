@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         if args.command is None:
-            raise UsageError("a command is required: index, search, symbols, status or serve")
+            _parser().print_help()
+            return EXIT_USAGE
         return _dispatch(args)
     except UsageError as exc:
         print(f"fathom: {exc}", file=sys.stderr)
@@ -147,8 +148,11 @@ def _search(engine, root: Path, query: str, k: int, as_json: bool, include_tests
     console = Console(highlight=False)
     if result.partial:
         console.print("[yellow](partial: some chunks are not embedded yet)[/yellow]")
+    if not result.hits:
+        console.print(f"no results for {escape(repr(query))}")
     for hit in result.hits:
-        console.print(f"[bold cyan]{escape(hit.relpath)}:{hit.range.start_line + 1}[/]  [bold]{escape(hit.name)}[/]"
+        name = f"{hit.container}.{hit.name}" if hit.container else hit.name
+        console.print(f"[bold cyan]{escape(hit.relpath)}:{hit.range.start_line + 1}[/]  [bold]{escape(name)}[/]"
                       f"  [dim]{hit.kind.name} {hit.score:.3f}[/]")
         for line in hit.snippet.split("\n")[:4]:
             console.print(f"    {escape(line)}", soft_wrap=False, overflow="ellipsis", no_wrap=True)

@@ -159,8 +159,15 @@ class Searcher:
                     continue  # a lower-ranked window of a definition already listed
                 seen.add(extent)
                 rng = extent[1]
+            # One location once, and one text once: copies of a file (vendored
+            # twice, generated per platform) would fill the list with the same lines.
+            place, text = (path, rng.start_line, rng.end_line), (chunk.header, chunk.text)
+            if place in seen or text in seen:
+                continue
+            seen.update((place, text))
             snippet = "\n".join(chunk.text.split("\n")[:SNIPPET_LINES])
-            hits.append(SearchHit(path, rng, chunk.name, chunk.kind, round(scores[chunk_id] * o.score_scale, 6), snippet))
+            hits.append(SearchHit(path, rng, chunk.name, chunk.kind, round(scores[chunk_id] * o.score_scale, 6),
+                                  snippet, chunk.container))
             if len(hits) >= limit:
                 break
         return SearchResult(hits, partial=not dense_ok or pending)

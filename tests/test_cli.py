@@ -82,12 +82,22 @@ def test_usage_errors_exit_2_with_one_line(tmp_path):
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
 
 
-def test_bare_fathom_prints_the_usage_and_an_empty_result_says_so(indexed):
+def test_from_a_subdirectory_the_enclosing_workspace_answers(indexed):
     root, env, _ = indexed
+    before = sorted(os.listdir(env["FATHOM_CACHE_DIR"]))
+    results = json.loads(fathom("search", "normalize a file path to use forward slashes", "--path",
+                                str(root / "pathspec"), "-k", "5", "--json", env=env).stdout)
+    assert "pathspec/util.py" in [r["path"] for r in results]
+    assert sorted(os.listdir(env["FATHOM_CACHE_DIR"])) == before  # no second index of the subdirectory
+
+
+def test_bare_fathom_prints_the_usage_and_an_empty_result_says_so(tmp_path):
     bare = fathom(check=False)
     assert bare.returncode == 2 and "usage: fathom" in bare.stdout and "search" in bare.stdout
-    empty = fathom("search", "zzqxv", "--path", str(root), "--no-tests", env=env)
-    assert "no results for 'zzqxv'" in empty.stdout
+    (tmp_path / "empty").mkdir()
+    env = {**os.environ, "FATHOM_CACHE_DIR": str(tmp_path / "cache")}
+    empty = fathom("search", "parse a date", "--path", str(tmp_path / "empty"), "--no-tests", env=env)
+    assert "no results for 'parse a date'" in empty.stdout
 
 
 def test_a_model_that_cannot_load_is_a_clear_error_and_keeps_symbols_and_words(tmp_path):

@@ -18,6 +18,18 @@ class IndexBusy(RuntimeError):
     pass
 
 
+def enclosing_root(path: Path) -> Path:
+    """The workspace a folder belongs to, found as git finds a repository: the
+    nearest folder at or above it that has an index, else the nearest holding
+    `.git` (a directory, or a worktree's file), else the folder itself."""
+    path = Path(path).resolve()
+    chain = [path, *path.parents]
+    for folder in chain:
+        if (index_dir(folder) / "index.db").exists():
+            return folder
+    return next((folder for folder in chain if (folder / ".git").exists()), path)
+
+
 class Workspace:
     def __init__(self, root: Path, settings: Settings):
         self.root = Path(root).resolve()

@@ -97,6 +97,10 @@ def _dispatch(args) -> int:
     root = Path(args.path)
     if not root.is_dir():
         raise UsageError(f"no such directory: {root}")
+    from ..engine import Engine
+
+    if args.command in ("search", "symbols", "status"):
+        root = Engine.enclosing_workspace(root)  # from a subdirectory, its project's index, as git does
     if args.command in ("search", "symbols"):
         if not args.query.strip():
             raise UsageError("the query is empty")
@@ -107,9 +111,6 @@ def _dispatch(args) -> int:
     settings = Settings.from_env()
     overrides = {"model": args.model, "device": args.device, "maxFileSize": args.max_file_size}
     settings = settings.merged({k: v for k, v in overrides.items() if v is not None})
-
-    from ..engine import Engine
-
     with Engine(settings) as engine:
         if args.command == "index":
             return _index(engine, root, embed=not args.no_embed)

@@ -23,7 +23,7 @@ from ..index.run import Indexer
 from ..models import IndexCounts, RunStats, SymbolHit
 from ..search import Searcher, SearchResult
 from ..store import IndexDamaged
-from ..workspace import Workspace
+from ..workspace import Workspace, enclosing_root
 from .keeper import EmbedderKeeper
 from .service import WorkspaceService
 
@@ -213,6 +213,11 @@ class Engine:
         if embedder is not None and embedder.device:
             ws.writer.set_meta("device", embedder.device)
         return stats
+
+    @staticmethod
+    def enclosing_workspace(path: Path) -> Path:
+        """The workspace a folder is in (`fathom search` from a subdirectory)."""
+        return enclosing_root(path)
 
     def search(self, root: Path, query: str, limit: int, paths: list[str] | None = None,
                progress: Progress | None = None, include_tests: bool | None = None) -> SearchResult:

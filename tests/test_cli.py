@@ -43,6 +43,13 @@ def test_index_summary_and_status(indexed):
     assert os.path.isabs(status["db"]) and status["db"].startswith(env["FATHOM_CACHE_DIR"])
     assert status["model"] == "all-MiniLM-L6-v2" and status["device"] == "cpu"
     assert set(status["last_run"]) >= {"scanned", "changed", "embedded", "seconds"}
+    words = fathom("status", str(root), env=env).stdout
+    assert "all embedded" in words and "last run:" in words and "{" not in words
+
+
+def test_status_of_a_folder_never_indexed_says_so(tmp_path):
+    env = {**os.environ, "FATHOM_CACHE_DIR": str(tmp_path / "cache")}
+    assert "not indexed yet" in fathom("status", str(tmp_path), env=env).stdout
 
 
 @pytest.mark.parametrize("query,expected", QUERIES)

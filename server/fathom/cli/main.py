@@ -181,6 +181,22 @@ def _status(engine, root: Path, as_json: bool) -> int:
     if as_json:
         print(json.dumps(status, indent=2))
     else:
-        for key, value in status.items():
-            print(f"{key}: {value}")
+        print(status_text(status))
     return 0
+
+
+def status_text(status: dict) -> str:
+    """`fathom status` for a person: what the index holds, in words."""
+    lines = [f"{status['root']}"]
+    run = status.get("last_run") or {}
+    if not run and not status["files"]:
+        lines.append("  not indexed yet: run `fathom index` (a search builds the index too)")
+    else:
+        waiting = f", {status['pending']:,} waiting for vectors" if status["pending"] else ", all embedded"
+        lines.append(f"  {status['files']:,} files, {status['symbols']:,} symbols, {status['chunks']:,} chunks{waiting}")
+    lines.append(f"  model {status['model']} ({status['device']})")
+    if run:
+        lines.append(f"  last run: {run.get('scanned', 0):,} files scanned, {run.get('changed', 0):,} changed, "
+                     f"{run.get('embedded', 0):,} texts embedded in {run.get('seconds', 0):.1f} s")
+    lines.append(f"  index: {status['db']}")
+    return "\n".join(lines)

@@ -38,6 +38,11 @@ def test_index_summary_and_status(indexed):
     root, env, first = indexed
     summary = first.stdout.strip().splitlines()[-1]
     assert summary.endswith(" s") and "files," in summary and "newly embedded" in summary
+    # Piped, the progress is plain lines, each phase's end among them.
+    assert "fathom: files chunked" in first.stderr and "fathom: chunks embedded" in first.stderr
+    assert "fathom: loading the model (all-MiniLM-L6-v2)" in first.stderr
+    done = [line for line in first.stderr.splitlines() if line.startswith("fathom: chunks embedded")][-1]
+    assert done.split()[-1].split("/")[0] == done.split()[-1].split("/")[1]
     status = json.loads(fathom("status", str(root), "--json", env=env).stdout)
     assert status["pending"] == 0 and status["chunks"] > 300 and status["files"] > 20
     assert os.path.isabs(status["db"]) and status["db"].startswith(env["FATHOM_CACHE_DIR"])

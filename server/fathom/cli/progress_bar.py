@@ -1,21 +1,41 @@
 """The CLI's progress display: rich bars on stderr (stdout stays for results)."""
 from __future__ import annotations
 
+import sys
+import time
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
 
 from ..engine import Progress
 
 
+PLAIN_EVERY_SECONDS = 5.0
+
+
 class BarProgress(Progress):
+    """Bars on a terminal; piped or redirected, a plain line every few seconds
+    (and at each phase's end), so a log shows the run is alive."""
+
     def __init__(self):
         self.console = Console(stderr=True)
+        self.plain = not self.console.is_terminal
         self._bars = RichProgress(
             TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=self.console, transient=False, disable=not self.console.is_terminal,
+            console=self.console, transient=False, disable=self.plain,
         )
         self._files = None
         self._chunks = None
+        self._last_line: dict[str, float] = {}
+
+    def _line(self, what: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self._last_line.get(what, float("-inf")) < PLAIN_EVERY_SECONDS:
+            return
+        if done >= total and self._last_line.get(what) == float("inf"):
+            return  # its end already said
+        self._last_line[what] = now if done < total else float("inf")
+        print(f"fathom: {what} {done:,}/{total:,}", file=sys.stderr, flush=True)
 
     def __enter__(self) -> "BarProgress":
         self._bars.__enter__()
@@ -25,11 +45,17 @@ class BarProgress(Progress):
         self._bars.__exit__(*exc)
 
     def files(self, done: int, total: int) -> None:
+        if self.plain:
+            self._line("files chunked", done, total)
+            return
         if self._files is None:
             self._files = self._bars.add_task("files chunked", total=total)
         self._bars.update(self._files, completed=done, total=total)
 
     def embedding(self, done: int, total: int) -> None:
+        if self.plain:
+            self._line("chunks embedded", done, total)
+            return
         if self._chunks is None:
             self._chunks = self._bars.add_task("chunks embedded", total=total)
         self._bars.update(self._chunks, completed=done, total=total)

@@ -371,6 +371,8 @@ class _Run:
         if self.embedder is None or self.emb.requested:
             return
         self.emb.requested = True
+        if not self.embedder.alive:
+            self.progress.message(f"loading the model ({self.embedder.model_id})…")
 
         def start() -> None:
             try:

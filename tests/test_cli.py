@@ -1,6 +1,7 @@
 """The CLI end to end with the real model, real sqlite-vec and real tree-sitter."""
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -101,6 +102,21 @@ def test_from_a_subdirectory_the_enclosing_workspace_answers(indexed):
                                 str(root / "pathspec"), "-k", "5", "--json", env=env).stdout)
     assert "pathspec/util.py" in [r["path"] for r in results]
     assert sorted(os.listdir(env["FATHOM_CACHE_DIR"])) == before  # no second index of the subdirectory
+
+
+def test_ctrl_c_during_a_first_index_is_one_line_and_exit_130(tmp_path):
+    root = copy_corpus(tmp_path / "corpus")
+    env = {**os.environ, "FATHOM_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "fathom", "index", str(root)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    for line in proc.stderr:
+        if "loading the model" in line:
+            break  # printed before the load starts: nothing is embedded yet
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    _out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("fathom: interrupted"), err
+    assert "Traceback" not in err and "terminate called" not in err, err
 
 
 def test_bare_fathom_prints_the_usage_and_an_empty_result_says_so(tmp_path):

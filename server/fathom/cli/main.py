@@ -11,6 +11,7 @@ from ..engine import StoreError
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130  # as a shell reports a process Ctrl-C stopped
 
 
 class UsageError(Exception):
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("fathom: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except StoreError as exc:
         print(f"fathom: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -124,8 +125,14 @@ def _dispatch(args) -> int:
 def _index(engine, root: Path, embed: bool) -> int:
     from .progress_bar import BarProgress
 
-    with BarProgress() as progress:
-        stats, counts = engine.index(root, progress, embed=embed)
+    try:
+        with BarProgress() as progress:
+            stats, counts = engine.index(root, progress, embed=embed)
+    except KeyboardInterrupt:
+        left = engine.status(root)["pending"]
+        print(f"fathom: interrupted; {left:,} chunks left to embed, run again to resume" if left
+              else "fathom: interrupted; run again to finish", file=sys.stderr)
+        return EXIT_INTERRUPTED
     for line in stats.error_summary():
         print(f"fathom: {line}", file=sys.stderr)
     print(f"{counts.files} files, {counts.chunks} chunks, {stats.embedded} newly embedded, {stats.seconds:.1f} s")

@@ -11,6 +11,7 @@ import ctypes
 import functools
 import logging
 import os
+import signal
 import queue
 import sys
 import threading
@@ -51,6 +52,7 @@ def pick_device(preference: str) -> str:
 def main(conn, load_path: str, device_preference: str, threads: int) -> None:
     os.dup2(2, 1)  # stdout may be the LSP stream: nothing here may write to it
     sys.stdout = sys.stderr
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes us
     force_offline()
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import stat as stat_module
 import sys
 import threading
@@ -33,6 +34,9 @@ def _init_worker(tokenizer_json: str | None, max_tokens: int, max_file_size: int
     # Workers inherit the parent's stdout, which may be an LSP stream.
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    # Ctrl-C reaches the whole process group: the parent decides what it means
+    # and stops its workers itself, without a traceback from each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         os.nice(5)  # the editor's own processes come first
     except OSError:

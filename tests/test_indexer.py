@@ -236,6 +236,24 @@ def test_generated_code_is_found_by_name_but_never_embedded(tmp_path, fake_embed
     assert [h.relpath for h in Searcher(ws.reader, None).symbols("GetDisplayName", 5)] == ["api/user.pb.go"]
 
 
+CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJ\n-----END CERTIFICATE-----\n"
+
+
+def test_certificates_are_never_embedded(tmp_path, fake_embedder):
+    root = tmp_path / "ws"
+    (root / "certs").mkdir(parents=True)
+    (root / "certs" / "ca.crt").write_text(CERTIFICATE)
+    (root / "certs" / "bundle.txt").write_text(CERTIFICATE)
+    (root / "fixtures.py").write_text(f"SERVER_CERT = '''{CERTIFICATE}'''\n\ndef load_cert():\n    return SERVER_CERT\n")
+    (root / "app.py").write_text("def serve_forever():\n    return 1\n")
+    ws, _ = run(root, fake_embedder)
+    assert ws.reader.counts().pending == 0
+    assert not any("BEGIN CERTIFICATE" in t for t in fake_embedder.embedded)
+    assert any("serve_forever" in t for t in fake_embedder.embedded)
+    # Still found by name: only the vectors are left out.
+    assert [h.relpath for h in Searcher(ws.reader, None).symbols("load_cert", 5)] == ["fixtures.py"]
+
+
 def test_generated_markers_count_only_in_the_comments_that_open_a_file():
     from fathom.index.policy import is_generated
 

@@ -14,7 +14,8 @@ import pathspec
 
 # Raised whenever the same source would chunk differently, or its chunks would be
 # embedded or not by other rules (vendored code, bulk data, generated code, key
-# material; 4: containers bounded in length): a
+# material; 4: containers bounded in length; 5: Go methods in their receiver type,
+# Rust impls without generics, certificates not embedded): a
 # workspace chunked by another version is chunked again on its next full run (its
 # vectors stay cached by text, so only texts that really changed are embedded again).
 CHUNKER_VERSION = "5"
@@ -68,6 +69,16 @@ def is_secret(relpath: str) -> bool:
     return relpath.rsplit("/", 1)[-1] in SECRET_FILE_NAMES or SECRET_PATTERNS.match_file(relpath)
 
 
+# Certificates are public, but a base64 block answers no question about code
+# and, embedded, comes up for every query nothing else matches.
+_CERTIFICATE = re.compile(r"-----BEGIN (?:TRUSTED |X509 )?CERTIFICATE( REQUEST)?-----")
+
+
+def holds_certificate(text: str) -> bool:
+    """Whether a file holds a PEM certificate: indexed for words, never embedded."""
+    return _CERTIFICATE.search(text) is not None
+
+
 def holds_key_material(text: str) -> bool:
     """Whether a file holds a private key whatever it is called (`private-key.txt`,
     a service account's JSON): such a file is not indexed at all."""
@@ -83,7 +94,7 @@ NOT_SOURCE_SUFFIXES = frozenset(
     png jpg jpeg gif bmp ico icns webp tiff psd svgz pdf zip gz tgz bz2 xz zst 7z rar jar war
     ear whl egg so dylib dll exe bin o a lib obj class pyc pyo pyd wasm ttf otf woff woff2 eot
     mp3 mp4 m4a wav ogg flac avi mov mkv webm db sqlite sqlite3 parquet feather npy npz pkl
-    pickle pt pth onnx safetensors h5 ckpt lock min.js min.css map po pot mo svg
+    pickle pt pth onnx safetensors h5 ckpt lock min.js min.css map po pot mo svg crt cer der csr p7b p7c srl
     """.split()
 )
 # Lockfiles whose format does not say so: dependency pins and checksums, often

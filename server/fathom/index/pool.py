@@ -23,7 +23,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 
 from ..models import ChunkedFile, ChunkStatus, ChunkTask, content_hash
-from .policy import holds_key_material, is_generated, minified_reason
+from .policy import holds_certificate, holds_key_material, is_generated, minified_reason
 
 BINARY_PROBE = 8192
 
@@ -125,7 +125,7 @@ def chunk_file(task: ChunkTask) -> ChunkedFile:
     if minified:
         return skipped(task, minified, digest)
     lang, symbols, chunks = _chunker.chunk_source(task.relpath, text)
-    embed = task.embed and not is_generated(text)
+    embed = task.embed and not is_generated(text) and not holds_certificate(text)
     return ChunkedFile(task.relpath, task.stat, digest, lang, ChunkStatus.INDEXED, "", symbols, chunks, embed)
 
 

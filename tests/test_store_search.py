@@ -366,3 +366,13 @@ def test_the_same_text_in_two_files_is_listed_once(tmp_path):
                        chunked("b/util.py", [chunk("vendored_helper", same)])])
     hits = Searcher(store, None).search("vendored helper", 10).hits
     assert len(hits) == 1 and hits[0].container == ""
+
+
+def test_a_snippet_starts_at_the_signature_not_a_decorator():
+    from fathom.search.hybrid import snippet_of
+
+    assert snippet_of("@property\n@cache\ndef name(self):\n    return 1").split("\n")[0] == "def name(self):"
+    assert snippet_of("/**\n * Pushes a job.\n */\nexport function push(job) {}").startswith("export function push")
+    assert snippet_of("#[inline]\npub fn len(&self) -> usize { 0 }").startswith("pub fn len")
+    assert snippet_of("#include <stdio.h>\nint main() {}").startswith("#include")
+    assert snippet_of("// only a comment") == "// only a comment"

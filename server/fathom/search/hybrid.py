@@ -9,6 +9,7 @@ definition, its snippet the best window's.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -165,7 +166,7 @@ class Searcher:
             if place in seen or text in seen:
                 continue
             seen.update((place, text))
-            snippet = "\n".join(chunk.text.split("\n")[:SNIPPET_LINES])
+            snippet = snippet_of(chunk.text)
             hits.append(SearchHit(path, rng, chunk.name, chunk.kind, round(scores[chunk_id] * o.score_scale, 6),
                                   snippet, chunk.container))
             if len(hits) >= limit:
@@ -198,6 +199,17 @@ class Searcher:
 
     def symbols(self, query: str, limit: int = 50) -> list[SymbolHit]:
         return rank_symbols(self.store, query, limit)
+
+
+# Lines above a definition's signature: decorators, attributes, comments, blanks.
+_PREAMBLE = re.compile(r"\s*(?:@|#\[|//|/\*|\*|#(?!include|define|if|pragma)|$)")
+
+
+def snippet_of(text: str) -> str:
+    """A hit's first lines, from its signature: `def name(self)`, not `@property`."""
+    lines = text.split("\n")
+    start = next((i for i, line in enumerate(lines) if not _PREAMBLE.match(line)), 0)
+    return "\n".join(lines[start:start + SNIPPET_LINES])
 
 
 def rrf_fusion(lexical: list[tuple[int, float]], dense: list[tuple[int, float]], unembedded: set[int],

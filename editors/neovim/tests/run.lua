@@ -189,5 +189,24 @@ test(":FathomStatus reports the workspace", function()
   assert(notified[1]:match("idle") and notified[1]:match("files"), notified[1])
 end)
 
+test(":checkhealth fathom reports the server and the index", function()
+  vim.cmd("checkhealth fathom")
+  local text = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+  assert(text:match("server: ") and text:match("index: idle"), text)
+  assert(not text:match("ERROR"), text)
+  vim.cmd("bwipeout!")
+end)
+
+test("a search can leave test code out", function()
+  local results
+  require("fathom").search("match a file path against gitignore patterns", { limit = 5, include_tests = false },
+    function(r) results = r end)
+  wait_for("search results", 30000, function() return results ~= nil end)
+  assert(#results > 0, "no results")
+  for _, item in ipairs(results) do
+    assert(type(item.container) == "string", "container " .. vim.inspect(item))
+  end
+end)
+
 out(string.format("%d passed, %d failed", passed, failed))
 vim.cmd((failed == 0 and "qall!" or "cquit! 1"))

@@ -37,7 +37,8 @@ function settings(): Record<string, unknown> {
 
 async function showServerMissing(detail: string): Promise<void> {
   const choice = await vscode.window.showErrorMessage(
-    `Fathom: ${detail} Install it with "pip install fathom-lsp" or set "fathom.serverPath".`,
+    `Fathom: ${detail} Install it from a checkout of the Fathom repository with ` +
+    `"python3 -m pip install torch==2.13.0 -e <checkout>" (it is not on PyPI yet), or set "fathom.serverPath".`,
     "Open Settings",
   );
   if (choice === "Open Settings") {
@@ -89,7 +90,7 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
   const server: ServerCommand | undefined = findServer(vscode.workspace.getConfiguration("fathom").get("serverPath"));
   if (!server) {
     setStatus("$(error) Fathom", "Fathom server not found");
-    await showServerMissing("the Fathom server (fathom) was not found.");
+    void showServerMissing("the Fathom server (fathom) was not found."); // activation does not wait on it
     return;
   }
   const serverOptions: ServerOptions = { command: server.command, args: server.args };
@@ -123,7 +124,7 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
   try {
     await client.start();
   } catch (error) {
-    await showServerMissing(`the server "${server.command} ${server.args.join(" ")}" failed to start (${error}).`);
+    void showServerMissing(`the server "${server.command} ${server.args.join(" ")}" failed to start (${error}).`);
     return;
   }
   context.subscriptions.push(client);

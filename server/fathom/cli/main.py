@@ -25,6 +25,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fathom", description="Semantic code search and fuzzy symbols for a workspace.")
+    p.add_argument("--version", action="version", version=f"fathom {_version()}")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
@@ -62,6 +63,15 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--log-file", help="write the log here instead of stderr")
     sp.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fathom-lsp")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

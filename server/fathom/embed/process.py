@@ -205,7 +205,13 @@ class _SentenceTransformersEncoder:
     backend = "sentence-transformers"
 
     def __init__(self, load_path: str, device: str):
-        from sentence_transformers import SentenceTransformer
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise RuntimeError(
+                f"{load_path} is not a plain BERT model, which Fathom runs on torch alone: it needs "
+                "sentence-transformers, the `models` extra (pip install 'fathom-lsp[models]', or "
+                "`pip install sentence-transformers`)") from None
 
         model = SentenceTransformer(load_path, device=device)
         if device == "cuda":

@@ -16,6 +16,7 @@ M.config = nil
 M.client_id = nil
 
 local has_011 = vim.fn.has("nvim-0.11") == 1
+local uv = vim.uv or vim.loop -- vim.loop is deprecated from 0.10
 local has_010 = vim.fn.has("nvim-0.10") == 1
 
 local function find_root()
@@ -106,7 +107,8 @@ local function start()
     client_config.handlers["$/progress"] = progress_handler(vim.lsp.handlers["$/progress"])
   end
   if vim.fn.executable(config.cmd[1]) == 0 then
-    notify(string.format("'%s' not found: install Fathom (pip install fathom-lsp) or set cmd in setup()",
+    notify(string.format("'%s' not found: install Fathom from a checkout of its repository "
+      .. "(python3 -m pip install torch==2.13.0 -e <checkout>; it is not on PyPI yet) or set cmd in setup()",
       config.cmd[1]), vim.log.levels.ERROR)
     return
   end
@@ -148,12 +150,12 @@ end
 -- Calls fn(client) once the client has finished initializing; waits up to
 -- `timeout` ms (default 60 s) rather than failing while the server starts.
 local function with_client(fn, timeout)
-  local deadline = vim.loop.now() + (timeout or 60000)
+  local deadline = uv.now() + (timeout or 60000)
   local function try()
     local client = M.client()
     if client and client.initialized then
       fn(client)
-    elseif vim.loop.now() > deadline or not M.config then
+    elseif uv.now() > deadline or not M.config then
       notify("no Fathom server is running (call require('fathom').setup())", vim.log.levels.ERROR)
     else
       vim.defer_fn(try, 50)

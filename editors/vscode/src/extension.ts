@@ -17,12 +17,27 @@ import { SearchResponse, StatusResponse, formatStatus, lineOf } from "./protocol
 
 const MAX_RESTARTS = 3;
 const SEARCH_DEBOUNCE_MS = 200;
+// Only while the index is not current does the status bar ask again; an idle
+// workspace costs nothing.
+const BUSY_REFRESH_MS = 2000;
+// A server that has run this long is healthy: later stops start the count again.
+const HEALTHY_AFTER_MS = 60000;
 
 let client: LanguageClient | undefined;
 let statusItem: vscode.StatusBarItem;
 let restarts = 0;
 let progressText: string | undefined;
-let statusTimer: NodeJS.Timeout | undefined;
+let refreshTimer: NodeJS.Timeout | undefined;
+let healthyTimer: NodeJS.Timeout | undefined;
+
+function refreshLater(): void {
+  if (!refreshTimer) {
+    refreshTimer = setTimeout(() => {
+      refreshTimer = undefined;
+      void refreshStatus();
+    }, BUSY_REFRESH_MS);
+  }
+}
 
 function settings(): Record<string, unknown> {
   const config = vscode.workspace.getConfiguration("fathom");
@@ -68,11 +83,12 @@ async function refreshStatus(): Promise<void> {
       setStatus("$(error) Fathom", `Indexing failed: ${failed.error ?? "unknown error"}`);
     } else if (pending > 0 || status.workspaces.some((ws) => ws.state !== "idle")) {
       setStatus(`$(sync~spin) Fathom: ${pending.toLocaleString()} chunks pending`, formatStatus(status));
+      refreshLater();
     } else {
       setStatus("$(check) Fathom", formatStatus(status));
     }
   } catch {
-    // The server is restarting: the next tick tells.
+    refreshLater(); // the server is restarting
   }
 }
 
@@ -87,7 +103,7 @@ function onProgress(value: WorkDoneProgressBegin | WorkDoneProgressReport | Work
 }
 
 async function startClient(context: vscode.ExtensionContext): Promise<void> {
-  const server: ServerCommand | undefined = findServer(vscode.workspace.getConfiguration("fathom").get("serverPath"));
+  const server: ServerCommand | undefined = await findServer(vscode.workspace.getConfiguration("fathom").get("serverPath"));
   if (!server) {
     setStatus("$(error) Fathom", "Fathom server not found");
     void showServerMissing("the Fathom server (fathom) was not found."); // activation does not wait on it
@@ -100,6 +116,11 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     synchronize: { configurationSection: "fathom" },
     outputChannelName: "Fathom",
     middleware: {
+      // The server reads files from disk and reindexes them on save: it needs
+      // saves, not every open document and keystroke.
+      didOpen: () => Promise.resolve(),
+      didChange: () => Promise.resolve(),
+      didClose: () => Promise.resolve(),
       handleWorkDoneProgress: (token, params, next) => {
         onProgress(params);
         next(token, params);
@@ -121,6 +142,15 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
     },
   };
   client = new LanguageClient("fathom", "Fathom", serverOptions, clientOptions);
+  client.onDidChangeState((change) => {
+    if (healthyTimer) {
+      clearTimeout(healthyTimer);
+      healthyTimer = undefined;
+    }
+    if (change.newState === State.Running) {
+      healthyTimer = setTimeout(() => { restarts = 0; }, HEALTHY_AFTER_MS);
+    }
+  });
   try {
     await client.start();
   } catch (error) {
@@ -223,8 +253,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await startClient(context);
     }),
   );
-  statusTimer = setInterval(() => void refreshStatus(), 2000);
-  context.subscriptions.push({ dispose: () => statusTimer && clearInterval(statusTimer) });
+  context.subscriptions.push({
+    dispose: () => {
+      if (refreshTimer) clearTimeout(refreshTimer);
+      if (healthyTimer) clearTimeout(healthyTimer);
+    },
+  });
   await startClient(context);
 }
 

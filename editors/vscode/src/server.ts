@@ -1,5 +1,5 @@
 // Finding the server: fathom.serverPath, then `fathom` on PATH, then `python3 -m fathom`.
-import { spawnSync } from "child_process";
+import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 
@@ -24,7 +24,7 @@ function onPath(name: string): string | undefined {
   return undefined;
 }
 
-export function findServer(serverPath: string | undefined): ServerCommand | undefined {
+export async function findServer(serverPath: string | undefined): Promise<ServerCommand | undefined> {
   if (serverPath && serverPath.trim()) {
     return { command: serverPath.trim(), args: ["serve"] };
   }
@@ -33,9 +33,10 @@ export function findServer(serverPath: string | undefined): ServerCommand | unde
     return { command: fathom, args: ["serve"] };
   }
   const python = process.platform === "win32" ? "python" : "python3";
-  const probe = spawnSync(python, ["-c", "import fathom"], { timeout: 15000 });
-  if (probe.status === 0) {
-    return { command: python, args: ["-m", "fathom", "serve"] };
-  }
-  return undefined;
+  // Asynchronous: importing a Python package can take seconds, and the
+  // extension host must not stop for it.
+  const found = await new Promise<boolean>((resolve) => {
+    execFile(python, ["-c", "import fathom"], { timeout: 15000 }, (error) => resolve(!error));
+  });
+  return found ? { command: python, args: ["-m", "fathom", "serve"] } : undefined;
 }

@@ -24,7 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.quality.eval_python import MIN_QUERY_WORDS, Query, Unit, evaluate, first_sentence, write_copy
+from benchmarks.quality.eval_python import (MIN_QUERY_WORDS, Query, Unit, add_eval_options, evaluate, first_sentence,
+                                            write_copy)
 from benchmarks.quality.eval_sets import EVAL_SETS, project_root
 
 EXTENSIONS = {"go": (".go",), "rust": (".rs",), "java": (".java",), "c": (".c",)}
@@ -84,11 +85,7 @@ def main() -> int:
     parser.add_argument("--sources", type=Path, default=Path("/tmp/fathom-eval-sources"),
                         help="where the eval's packages are fetched and unpacked (once)")
     parser.add_argument("--max-queries", type=int, default=250, help="per project, a seeded sample past this")
-    parser.add_argument("--methods", default="bm25,dense,rrf,fathom")
-    parser.add_argument("--work", type=Path, help="keep the stripped copies and the index here")
-    parser.add_argument("--json", dest="json_out", type=Path)
-    parser.add_argument("--model-path", help="sentence-transformers model for the dense baseline "
-                                             "(default: the bundled all-MiniLM-L6-v2)")
+    add_eval_options(parser)
     args = parser.parse_args()
     from benchmarks.model.mine import fetch
 

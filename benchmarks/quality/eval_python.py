@@ -277,15 +277,20 @@ def run(doc: str, prepare_trees, scratch_prefix: str) -> int:
     projects' documentation into copies and returns (queries, units, roots)."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("projects", nargs="+", type=Path)
+    add_eval_options(parser)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix=scratch_prefix))
+    queries, units, roots = prepare_trees([p.resolve() for p in args.projects], work / "trees")
+    return evaluate(queries, units, roots, work, args)
+
+
+def add_eval_options(parser: argparse.ArgumentParser) -> None:
+    """The options every eval takes: which methods, where to keep its work, JSON out, the model."""
     parser.add_argument("--methods", default="bm25,dense,rrf,fathom")
     parser.add_argument("--work", type=Path, help="keep the stripped copies and the index here")
     parser.add_argument("--json", dest="json_out", type=Path)
     parser.add_argument("--model-path", help="sentence-transformers model for the dense baseline "
                                              "(default: the bundled all-MiniLM-L6-v2)")
-    args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix=scratch_prefix))
-    queries, units, roots = prepare_trees([p.resolve() for p in args.projects], work / "trees")
-    return evaluate(queries, units, roots, work, args)
 
 
 def evaluate(queries: list[Query], units: list[Unit], roots: list[Path], work: Path, args) -> int:

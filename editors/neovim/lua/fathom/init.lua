@@ -16,7 +16,6 @@ M.config = nil
 M.client_id = nil
 
 local has_011 = vim.fn.has("nvim-0.11") == 1
-local uv = vim.uv or vim.loop -- vim.loop is deprecated from 0.10
 local has_010 = vim.fn.has("nvim-0.10") == 1
 
 local function find_root()
@@ -88,6 +87,14 @@ local function start()
     init_options = config.settings,
     settings = { fathom = config.settings },
     handlers = {},
+    on_init = function(client)
+      -- Requests made while the server started wait here, not in a polling loop.
+      local waiting = M.waiting
+      M.waiting = {}
+      for _, fn in ipairs(waiting) do
+        vim.schedule(function() fn(client) end)
+      end
+    end,
     on_exit = function(code, signal)
       if code ~= 0 then
         notify(string.format("server exited (code %d, signal %d); :FathomRestart starts it again", code, signal),
@@ -147,21 +154,34 @@ function M.restart()
   start()
 end
 
--- Calls fn(client) once the client has finished initializing; waits up to
--- `timeout` ms (default 60 s) rather than failing while the server starts.
+-- Calls fn(client) once the client has finished initializing (its on_init runs
+-- what waits); gives up after `timeout` ms (default 60 s) rather than failing
+-- while the server starts.
+M.waiting = {}
 local function with_client(fn, timeout)
-  local deadline = uv.now() + (timeout or 60000)
-  local function try()
-    local client = M.client()
-    if client and client.initialized then
-      fn(client)
-    elseif uv.now() > deadline or not M.config then
-      notify("no Fathom server is running (call require('fathom').setup())", vim.log.levels.ERROR)
-    else
-      vim.defer_fn(try, 50)
+  local client = M.client()
+  if client and client.initialized then
+    fn(client)
+    return
+  end
+  if not M.config or not M.client_id then
+    notify("no Fathom server is running (call require('fathom').setup())", vim.log.levels.ERROR)
+    return
+  end
+  local done = false
+  M.waiting[#M.waiting + 1] = function(ready)
+    if not done then
+      done = true
+      fn(ready)
     end
   end
-  try()
+  vim.defer_fn(function()
+    if not done then
+      done = true
+      notify("the Fathom server did not start within " .. math.floor((timeout or 60000) / 1000) .. " s",
+        vim.log.levels.ERROR)
+    end
+  end, timeout or 60000)
 end
 
 -- Sends fathom/search and calls callback(results, response); results is the

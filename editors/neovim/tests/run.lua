@@ -100,6 +100,17 @@ test("indexing progress is visible", function()
   wait_for("progress", 120000, function()
     return #progress_seen > 0
   end)
+  -- And shown by default, not only kept for vim.lsp.status() (0.10+) or echoed (older).
+  if has_010 then
+    wait_for("a progress message", 120000, function()
+      for _, message in ipairs(notified) do
+        if message:match("^fathom: ") and (message:match("index") or message:match("done")) then
+          return true
+        end
+      end
+      return false
+    end)
+  end
 end)
 
 test("the index becomes idle", function()

@@ -10,6 +10,9 @@ local defaults = {
   -- nil: test code ranks below the project's own unless the query asks for tests;
   -- true: ranked as any code; false: left out. A search's opts.include_tests wins.
   include_tests = nil,
+  -- Indexing progress as messages (vim.notify): on 0.10+ progress otherwise only
+  -- reaches vim.lsp.status(). false when a progress UI (fidget.nvim, lualine) shows it.
+  progress = true,
 }
 
 M.config = nil
@@ -141,6 +144,20 @@ function M.setup(opts)
       attach(args.buf)
     end,
   })
+  if has_010 and M.config.progress then
+    vim.api.nvim_create_autocmd("LspProgress", {
+      group = group,
+      pattern = { "begin", "end" },
+      callback = function(args)
+        local data = args.data or {}
+        local value = data.params and data.params.value
+        if data.client_id ~= M.client_id or type(value) ~= "table" then
+          return
+        end
+        notify(value.kind == "begin" and (value.title or "indexing") or ("done: " .. (value.message or "idle")))
+      end,
+    })
+  end
   require("fathom.commands").create()
   start()
 end

@@ -121,9 +121,10 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
       didOpen: () => Promise.resolve(),
       didChange: () => Promise.resolve(),
       didClose: () => Promise.resolve(),
-      handleWorkDoneProgress: (token, params, next) => {
+      // The status bar item is the one place progress shows: the client's own
+      // progress item beside it would say the same thing twice.
+      handleWorkDoneProgress: (_token, params) => {
         onProgress(params);
-        next(token, params);
       },
     },
     errorHandler: {

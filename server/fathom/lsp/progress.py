@@ -38,7 +38,7 @@ class LspProgress(Progress):
     def _create(self) -> None:
         def created(*_args, **_kwargs):
             self.server.work_done_progress.begin(
-                self.token, types.WorkDoneProgressBegin(title=self.title, percentage=0, cancellable=False)
+                self.token, types.WorkDoneProgressBegin(title=self.title, cancellable=False)
             )
             self._created.set()
             if self._ended:
@@ -49,7 +49,7 @@ class LspProgress(Progress):
         except Exception:  # noqa: BLE001 - progress is a courtesy
             log.exception("progress create failed")
 
-    def _report(self, message: str, percentage: int, force: bool = False) -> None:
+    def _report(self, message: str, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._last < PROGRESS_INTERVAL:
             return
@@ -61,14 +61,16 @@ class LspProgress(Progress):
         if self._created.is_set():
             self.server.in_loop(
                 self.server.work_done_progress.report, self.token,
-                types.WorkDoneProgressReport(message=message, percentage=percentage),
+                types.WorkDoneProgressReport(message=message),
             )
 
+    # Each phase says its name and its own count; no percentage, which would mix
+    # the two phases' work into one figure that means neither.
     def files(self, done: int, total: int) -> None:
-        self._report(f"{done:,}/{total:,} files", int(50 * done / max(total, 1)), done == total)
+        self._report(f"indexing {done:,}/{total:,} files", done == total)
 
     def embedding(self, done: int, total: int) -> None:
-        self._report(f"embedding {done:,}/{total:,} chunks", 50 + int(50 * done / max(total, 1)), done == total)
+        self._report(f"embedding {done:,}/{total:,} chunks", done == total)
 
     def message(self, text: str) -> None:
         self.server.log_message(f"fathom: {text}")

@@ -18,6 +18,7 @@ from concurrent.futures import Future, InvalidStateError
 from ..config import usable_cores
 from . import process as embed_process
 from .interface import EmbedderError, EmbedderIdentity, EmbedderInputError
+from ..signals import ctrl_c_held
 from .messages import EmbedRequest, Failed, LoadFailed, Ready, Stop, Vectors
 from .modelspec import ModelSpec
 
@@ -83,7 +84,8 @@ class LocalEmbedder:
             name="fathom-embedder",
             daemon=True,
         )
-        process.start()
+        with ctrl_c_held():  # until the process ignores Ctrl-C itself
+            process.start()
         child.close()
         deadline = time.monotonic() + timeout
         # Polled, so that closing (a CLI run that found nothing to embed) need

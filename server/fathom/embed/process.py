@@ -11,7 +11,6 @@ import ctypes
 import functools
 import logging
 import os
-import signal
 import queue
 import sys
 import threading
@@ -19,6 +18,7 @@ import warnings
 from collections import deque
 
 from ..config import force_offline
+from ..signals import ignore_ctrl_c
 from .messages import EmbedRequest, Failed, LoadFailed, Ready, Stop, Vectors
 
 # How many texts go through the model at once. On a CPU small batches win
@@ -52,7 +52,7 @@ def pick_device(preference: str) -> str:
 def main(conn, load_path: str, device_preference: str, threads: int) -> None:
     os.dup2(2, 1)  # stdout may be the LSP stream: nothing here may write to it
     sys.stdout = sys.stderr
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes us
+    ignore_ctrl_c()  # Ctrl-C is the parent's to handle; it closes us
     force_offline()
     logging.disable(logging.WARNING)
     warnings.filterwarnings("ignore")

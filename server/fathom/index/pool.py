@@ -12,7 +12,6 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import os
-import signal
 import stat as stat_module
 import sys
 import threading
@@ -23,6 +22,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 
 from ..models import ChunkedFile, ChunkStatus, ChunkTask, content_hash
+from ..signals import ctrl_c_held, ignore_ctrl_c
 from .policy import holds_certificate, holds_key_material, is_generated, minified_reason
 
 BINARY_PROBE = 8192
@@ -30,13 +30,19 @@ BINARY_PROBE = 8192
 _chunker = None
 
 
+class _CtrlCHeldPool(ProcessPoolExecutor):
+    """Workers are spawned inside `submit`: Ctrl-C is held back while they start."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        with ctrl_c_held():
+            return super().submit(fn, *args, **kwargs)
+
+
 def _init_worker(tokenizer_json: str | None, max_tokens: int, max_file_size: int) -> None:
     # Workers inherit the parent's stdout, which may be an LSP stream.
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    # Ctrl-C reaches the whole process group: the parent decides what it means
-    # and stops its workers itself, without a traceback from each.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_ctrl_c()  # the parent decides what Ctrl-C means and stops its workers itself
     try:
         os.nice(5)  # the editor's own processes come first
     except OSError:
@@ -162,7 +168,7 @@ class ChunkPool:
         if self._executor is None:
             self._up = False
             # spawn: the server has threads, and forking a threaded process is unsafe.
-            self._executor = ProcessPoolExecutor(
+            self._executor = _CtrlCHeldPool(
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,

@@ -61,4 +61,7 @@ class BarProgress(Progress):
         self._bars.update(self._chunks, completed=done, total=total)
 
     def message(self, text: str) -> None:
+        if self.plain:  # as the progress lines: written and flushed at once, in order with them
+            print(f"fathom: {text}", file=sys.stderr, flush=True)
+            return
         self.console.print(f"fathom: {text}", markup=False, highlight=False, soft_wrap=True)

@@ -26,15 +26,18 @@ class BarProgress(Progress):
         )
         self._files = None
         self._chunks = None
-        self._last_line: dict[str, float] = {}
+        self._last_line: dict[str, float] = {}  # phase -> when its last line was written
+        self._ended: set[str] = set()  # phases whose end has been said
 
     def _line(self, what: str, done: int, total: int) -> None:
         now = time.monotonic()
-        if done < total and now - self._last_line.get(what, float("-inf")) < PLAIN_EVERY_SECONDS:
+        if what in self._ended:
             return
-        if done >= total and self._last_line.get(what) == float("inf"):
-            return  # its end already said
-        self._last_line[what] = now if done < total else float("inf")
+        if done >= total:
+            self._ended.add(what)
+        elif now - self._last_line.get(what, float("-inf")) < PLAIN_EVERY_SECONDS:
+            return
+        self._last_line[what] = now
         print(f"fathom: {what} {done:,}/{total:,}", file=sys.stderr, flush=True)
 
     def __enter__(self) -> "BarProgress":

@@ -27,6 +27,8 @@ class FakeEmbedder(Embedder):
     dim = 64
     device = "cpu"
     batch_size = 16
+    request_size = 64
+    requests_in_flight = 2
     pid = None
     alive = False
 

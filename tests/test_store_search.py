@@ -376,3 +376,41 @@ def test_a_snippet_starts_at_the_signature_not_a_decorator():
     assert snippet_of("#[inline]\npub fn len(&self) -> usize { 0 }").startswith("pub fn len")
     assert snippet_of("#include <stdio.h>\nint main() {}").startswith("#include")
     assert snippet_of("// only a comment") == "// only a comment"
+
+
+def test_vectors_of_each_model_are_kept_apart_and_switching_back_costs_nothing(tmp_path):
+    store = Store(tmp_path / "i.db")
+    c = chunk("f", "def f(): pass")
+    store.write_files([chunked("a.py", [c])])
+    store.use_vector_model("local-model", 2)
+    store.write_vectors([(c.text_hash, struct.pack("2f", 1, 0))])
+    assert store.use_vector_model("openai-compatible:served", 3) is True
+    assert store.pending_count() == 1  # another model's vectors never answer for this one
+    assert store.nearest(struct.pack("3f", 1, 0, 0), 5) == []
+    store.write_vectors([(c.text_hash, struct.pack("3f", 0, 1, 0))])
+    assert store.use_vector_model("local-model", 2) is True
+    assert store.pending_count() == 0  # its vectors were kept
+    assert store.nearest(struct.pack("2f", 1, 0), 5)[0][1] > 0.99
+    assert sorted(store.vector_models()) == [("local-model", 2, 1), ("openai-compatible:served", 3, 1)]
+    # Past KEPT_VECTOR_MODELS, the model used longest ago goes.
+    for other in ("third", "fourth"):
+        store.use_vector_model(other, 2)
+    assert sorted(m for m, _dim, _n in store.vector_models()) == ["fourth", "local-model", "third"]
+    store.close()
+
+
+def test_an_index_of_schema_4_keeps_its_one_models_vectors_as_the_first_model(tmp_path):
+    path = tmp_path / "i.db"
+    store = Store(path)
+    c = chunk("f", "def f(): pass")
+    store.write_files([chunked("a.py", [c])])
+    store.use_vector_model("m", 2)
+    store.write_vectors([(c.text_hash, struct.pack("2f", 1, 0))])
+    store.conn.execute("DROP TABLE vector_models")  # the schema 4 layout
+    store.set_meta("schema_version", "4")
+    store.close()
+    again = Store(path)
+    assert again.get_meta("schema_version") == str(SCHEMA_VERSION)
+    assert again.vector_models() == [("m", 2, 1)]
+    assert again.use_vector_model("m", 2) is False and again.pending_count() == 0
+    again.close()

@@ -1,8 +1,10 @@
 """Settings and where things live on disk.
 
 Settings come, lowest priority first, from the defaults here, the environment
-(`FATHOM_MODEL`, `FATHOM_DEVICE`, `FATHOM_CACHE_DIR`, `FATHOM_POOL_IDLE_SECONDS`) and the caller (CLI flags or
-the editor's `fathom` settings section).
+(`FATHOM_MODEL`, `FATHOM_DEVICE`, `FATHOM_CACHE_DIR`, `FATHOM_POOL_IDLE_SECONDS`, the `FATHOM_EMBED_*`
+of a serving engine) and the caller (CLI flags or the editor's `fathom` settings section).
+The engine's API key is read from `FATHOM_EMBED_API_KEY` only, and is no setting:
+settings are logged and compared, a key must be neither.
 """
 from __future__ import annotations
 
@@ -35,6 +37,54 @@ def force_offline() -> None:
 
 
 @dataclass(frozen=True)
+class EngineSettings:
+    """An OpenAI-compatible serving engine that embeds instead of the local model."""
+
+    url: str  # the API's base URL: requests go to `{url}/embeddings`
+    model: str  # the name the server knows the model by
+    concurrency: int = 4  # requests in flight
+    batch_size: int = 64  # texts per request
+    # The served model's window, used when no local tokenizer for it is known.
+    max_tokens: int = 512
+    tokenizer: str | None = None  # a local model directory (or tokenizer.json) to count tokens with
+
+    @classmethod
+    def from_env(cls) -> "EngineSettings | None":
+        url = (os.environ.get("FATHOM_EMBED_URL") or "").strip()
+        if not url:
+            return None
+        return cls(
+            url=url,
+            model=(os.environ.get("FATHOM_EMBED_MODEL") or "").strip() or DEFAULT_MODEL,
+            concurrency=_count(os.environ.get("FATHOM_EMBED_CONCURRENCY"), 4, 64),
+            batch_size=_count(os.environ.get("FATHOM_EMBED_BATCH_SIZE"), 64, 4096),
+            max_tokens=_count(os.environ.get("FATHOM_EMBED_MAX_TOKENS"), 512, 1 << 20),
+            tokenizer=(os.environ.get("FATHOM_EMBED_TOKENIZER") or "").strip() or None,
+        )
+
+
+def merged_engine(current: EngineSettings | None, options: dict) -> EngineSettings | None:
+    """An editor's `embedding` object over the engine settings so far. An empty
+    `url` (an editor's default) leaves the environment's engine, or none, in place."""
+    url = options.get("url")
+    url = url.strip() if isinstance(url, str) else ""
+    if not url and current is None:
+        return None
+    base = current if current is not None else EngineSettings(url, DEFAULT_MODEL)
+    changes: dict = {"url": url or base.url}
+    if isinstance(options.get("model"), str) and options["model"].strip():
+        changes["model"] = options["model"].strip()
+    for key, field, most in (("concurrency", "concurrency", 64), ("batchSize", "batch_size", 4096),
+                             ("maxTokens", "max_tokens", 1 << 20)):
+        value = options.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            changes[field] = min(value, most)
+    if isinstance(options.get("tokenizer"), str):
+        changes["tokenizer"] = options["tokenizer"].strip() or None
+    return replace(base, **changes)
+
+
+@dataclass(frozen=True)
 class Settings:
     model: str = DEFAULT_MODEL
     device: str = "auto"  # auto | cpu | cuda | mps
@@ -45,6 +95,8 @@ class Settings:
     # The server stops its chunk workers after this long without work (they hold
     # their grammars and the tokenizer); the next change starts them again.
     pool_idle_seconds: float = 300.0
+    # Set: a serving engine embeds (`embed/remote.py`); None: the local model, and no socket is opened.
+    engine: EngineSettings | None = None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -52,6 +104,7 @@ class Settings:
             model=os.environ.get("FATHOM_MODEL") or DEFAULT_MODEL,
             device=os.environ.get("FATHOM_DEVICE") or "auto",
             pool_idle_seconds=_seconds(os.environ.get("FATHOM_POOL_IDLE_SECONDS"), 300.0),
+            engine=EngineSettings.from_env(),
         )
 
     def merged(self, options: dict | None) -> "Settings":
@@ -71,11 +124,32 @@ class Settings:
             changes["exclude"] = tuple(exclude)
         if isinstance(options.get("watcher"), bool):
             changes["watcher"] = options["watcher"]
+        embedding = _engine_options(options)
+        if embedding is not None:
+            changes["engine"] = merged_engine(self.engine, embedding)
         return replace(self, **changes)
 
     @property
     def pool_size(self) -> int:
         return self.workers or usable_cores()
+
+
+def _engine_options(options: dict) -> dict | None:
+    """The `embedding` settings, nested (`{"embedding": {"url": …}}`) or flat
+    (`{"embedding.url": …}`), as clients send them; None when none are given."""
+    nested = options.get("embedding")
+    found = dict(nested) if isinstance(nested, dict) else {}
+    found.update({key.split(".", 1)[1]: value for key, value in options.items()
+                  if isinstance(key, str) and key.startswith("embedding.")})
+    return found or None
+
+
+def _count(raw: str | None, default: int, most: int) -> int:
+    try:
+        value = int(raw) if raw else default
+    except ValueError:
+        return default
+    return min(value, most) if value > 0 else default
 
 
 def _seconds(raw: str | None, default: float) -> float:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from .config import Settings, index_dir, make_private_dir
-from .embed.modelspec import ModelSpec, resolve_model
+from .embed.modelspec import ModelSpec, model_spec
 from .store import IndexUnwritable, Store, move_aside, unwritable
 
 
@@ -34,7 +34,7 @@ class Workspace:
     def __init__(self, root: Path, settings: Settings):
         self.root = Path(root).resolve()
         self.settings = settings
-        self.spec: ModelSpec = resolve_model(settings.model)
+        self.spec: ModelSpec = model_spec(settings)
         self.dir = index_dir(self.root)
         self.db_path = self.dir / "index.db"
         self._writer: Store | None = None

@@ -17,6 +17,12 @@ class EmbedderInputError(EmbedderError):
     """The provider is fine but could not encode these texts."""
 
 
+class EmbedderRefused(EmbedderError):
+    """Trying again cannot help until the user changes something: a serving
+    engine refused the API key, has no embeddings endpoint at that URL, failed
+    TLS, or answered vectors of another width than before."""
+
+
 @dataclass(frozen=True)
 class EmbedderIdentity:
     """What vectors from this provider are comparable with: an index keeps the
@@ -44,6 +50,15 @@ class Embedder(Protocol):
     @property
     def batch_size(self) -> int:
         """Texts the provider encodes at once: the pipeline sends a few of these per request."""
+
+    @property
+    def request_size(self) -> int:
+        """Texts the pipeline hands over per `embed_documents` call."""
+
+    @property
+    def requests_in_flight(self) -> int:
+        """Calls the pipeline keeps outstanding: enough to keep the provider busy
+        while the vectors of finished ones are written."""
 
     @property
     def alive(self) -> bool: ...

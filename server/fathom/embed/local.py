@@ -28,6 +28,7 @@ __all__ = ["EmbedderError", "LocalEmbedder"]
 # priority, and beside a busy CPU that takes minutes, not seconds (127 s beside
 # four busy processes on 2 cores, against 5 s on a quiet machine).
 LOAD_TIMEOUT_SECONDS = 1800.0
+REQUEST_BATCHES = 8
 
 
 class LocalEmbedder:
@@ -60,6 +61,16 @@ class LocalEmbedder:
     @property
     def batch_size(self) -> int:
         return self._batch_size or embed_process.batch_texts(self.device or "cpu")
+
+    @property
+    def request_size(self) -> int:
+        # A few of the process's batches per request: it sorts a request by
+        # length as a whole, and vectors still come back steadily.
+        return REQUEST_BATCHES * self.batch_size
+
+    @property
+    def requests_in_flight(self) -> int:
+        return 2
 
     def identity(self) -> EmbedderIdentity:
         self.ensure_started()

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import DEFAULT_MODEL
+from ..config import DEFAULT_MODEL, EngineSettings, Settings
 
 PACKAGED = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
 
@@ -20,11 +20,44 @@ class ModelSpec:
     load_path: str  # what SentenceTransformer() is given: a directory or a hub id
     tokenizer_json: str | None
     max_tokens: int
+    provider: str = "local"  # or "openai-compatible": a serving engine at a URL
 
     @property
     def model_id(self) -> str:
-        """Vectors from different ids are never mixed in one index."""
-        return self.name if self.name.lower() not in PACKAGED else DEFAULT_MODEL
+        """Vectors from different ids are never mixed in one index. A served
+        model's id names the API, so that it never passes for the local model of
+        the same name (an engine's vectors agree with it closely, not exactly)."""
+        name = self.name if self.name.lower() not in PACKAGED else DEFAULT_MODEL
+        return name if self.provider == "local" else f"{self.provider}:{name}"
+
+
+def model_spec(settings: Settings) -> ModelSpec:
+    """The model the settings embed with: the local one, or a serving engine's."""
+    if settings.engine is None:
+        return resolve_model(settings.model)
+    return engine_spec(settings.engine)
+
+
+def engine_spec(engine: EngineSettings) -> ModelSpec:
+    """A served model's window and tokenizer: counted exactly when its tokenizer
+    is here (the `tokenizer` setting, or a model of that name on this machine),
+    else estimated, pessimistically, against `max_tokens`; never left to the
+    server's silent truncation."""
+    local = None
+    if engine.tokenizer:
+        path = Path(engine.tokenizer).expanduser()
+        directory = path.parent if path.name == "tokenizer.json" else path
+        if directory.is_dir():
+            local = resolve_model(str(directory))
+    elif engine.model.lower() in PACKAGED or Path(engine.model).expanduser().is_dir():
+        local = resolve_model(engine.model)
+    if local is not None and local.tokenizer_json:
+        window = local.max_tokens if engine.tokenizer is None else min(local.max_tokens, engine.max_tokens)
+        return ModelSpec(engine.model, engine.url, local.tokenizer_json, window, ENGINE_PROVIDER)
+    return ModelSpec(engine.model, engine.url, None, engine.max_tokens, ENGINE_PROVIDER)
+
+
+ENGINE_PROVIDER = "openai-compatible"
 
 
 def resolve_model(name: str) -> ModelSpec:

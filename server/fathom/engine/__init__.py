@@ -7,10 +7,10 @@ from ..index.progress import Progress
 from ..models import RunStats, SearchHit, SymbolHit
 from ..search import SearchResult
 from ..store import IndexUnwritable, StoreError
-from .engine import EmbedderFactory, Engine, local_embedder
+from .engine import EmbedderFactory, Engine, default_embedder
 from .service import WorkspaceClosed, WorkspaceService
 
 __all__ = [
     "EmbedderFactory", "Engine", "IndexUnwritable", "Progress", "RunStats", "SearchHit", "SearchResult", "StoreError",
-    "SymbolHit", "WorkspaceClosed", "WorkspaceService", "local_embedder",
+    "SymbolHit", "WorkspaceClosed", "WorkspaceService", "default_embedder",
 ]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..embed.interface import Embedder
-from ..embed.modelspec import ModelSpec, resolve_model
+from ..embed.modelspec import ModelSpec, model_spec
 from ..index.pool import ChunkPool
 from ..index.progress import Progress
 from ..index.run import Indexer
@@ -32,7 +32,12 @@ log = logging.getLogger(__name__)
 EmbedderFactory = Callable[[ModelSpec, Settings], Embedder]
 
 
-def local_embedder(spec: ModelSpec, settings: Settings) -> Embedder:
+def default_embedder(spec: ModelSpec, settings: Settings) -> Embedder:
+    """The serving engine the settings name, else the local embedding process."""
+    if settings.engine is not None:
+        from ..embed.remote import RemoteEmbedder
+
+        return RemoteEmbedder(spec, settings.engine)
     from ..embed.local import LocalEmbedder
 
     return LocalEmbedder(spec, settings.device)
@@ -41,7 +46,7 @@ def local_embedder(spec: ModelSpec, settings: Settings) -> Embedder:
 class Engine:
     def __init__(self, settings: Settings | None = None, *,
                  progress_factory: Callable[[str], Progress] = lambda _title: Progress(),
-                 embedder_factory: EmbedderFactory = local_embedder):
+                 embedder_factory: EmbedderFactory = default_embedder):
         self.settings = settings if settings is not None else Settings.from_env()
         self.progress_factory = progress_factory
         self._make_embedder = embedder_factory
@@ -69,7 +74,7 @@ class Engine:
         """The one embedder, made at first use (starting it is its own business)."""
         with self._lock:
             if self._embedder is None:
-                self._embedder = self._make_embedder(resolve_model(self.settings.model), self.settings)
+                self._embedder = self._make_embedder(model_spec(self.settings), self.settings)
             return self._embedder
 
     def _keeper_of(self, embedder: Embedder) -> EmbedderKeeper:
@@ -82,7 +87,7 @@ class Engine:
         """The one chunk pool; its workers stop after `pool_idle_seconds` without work."""
         with self._lock:
             if self._pool is None:
-                s, spec = self.settings, resolve_model(self.settings.model)
+                s, spec = self.settings, model_spec(self.settings)
                 self._pool = ChunkPool(s.pool_size, spec.tokenizer_json, spec.max_tokens, s.max_file_size)
             if self._reaper is None:
                 self._reaper = threading.Thread(target=self._release_idle_workers, daemon=True,
@@ -170,7 +175,8 @@ class Engine:
         with self._lock:
             if settings == self.settings:
                 return
-            model_changed = (settings.model, settings.device) != (self.settings.model, self.settings.device)
+            model_changed = ((settings.model, settings.device, settings.engine)
+                             != (self.settings.model, self.settings.device, self.settings.engine))
             reopen = dict(self._watching)
             for root in list(self._services):
                 self.close_workspace(root)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from ..embed.interface import Embedder, EmbedderError, EmbedderInputError
+from ..embed.interface import Embedder, EmbedderError, EmbedderInputError, EmbedderRefused
 from ..store import IndexDamaged
 from ..models import ChunkedFile, ChunkStatus, ChunkTask, DiscoveredFile, FileStat, RunStats
 from ..workspace import Workspace
@@ -36,10 +36,6 @@ log = logging.getLogger(__name__)
 
 WRITE_BATCH_FILES = 32
 WRITE_BATCH_SECONDS = 0.5
-# Texts per request to the embedder: a few of its batches, so a request is
-# sorted by length as a whole and vectors come back steadily.
-EMBED_REQUEST_BATCHES = 8
-EMBED_REQUESTS_IN_FLIGHT = 2
 MAX_EMBEDDER_RESTARTS = 3
 # How often an idle loop looks for files saved meanwhile and for a stop.
 TICK_SECONDS = 0.2
@@ -390,7 +386,7 @@ class _Run:
             return
         self.emb.vector_table_ready = True
         if self.store.use_vector_model(self.embedder.model_id, self.embedder.dim):
-            self.progress.message(f"model changed to {self.embedder.model_id}: vectors will be recomputed")
+            self.progress.message(f"model changed to {self.embedder.model_id}: texts it has no vectors for will be embedded")
             self._queue_pending()
             self.emb.total = len(self.emb.backlog) + self.emb.done
 
@@ -401,8 +397,8 @@ class _Run:
         # Test code waits until the whole tree is chunked: the project's own code,
         # wherever the walk meets it, goes to the model first.
         tests_too = not self.full_pass_chunking
-        per_request = EMBED_REQUEST_BATCHES * self.embedder.batch_size
-        while emb.backlog.waiting(tests_too=tests_too) and len(emb.in_flight) < EMBED_REQUESTS_IN_FLIGHT:
+        per_request, most = self.embedder.request_size, self.embedder.requests_in_flight
+        while emb.backlog.waiting(tests_too=tests_too) and len(emb.in_flight) < most:
             hashes, texts = emb.backlog.take(per_request, tests_too=tests_too)
             request = EmbedRequest(hashes, self.embedder.embed_documents(texts), emb.generation)
             emb.in_flight.append(request)
@@ -436,12 +432,12 @@ class _Run:
             return  # the same death, seen by another request in flight
         emb.generation += 1
         emb.restarts += 1
-        if emb.restarts > MAX_EMBEDDER_RESTARTS:
+        if emb.restarts > MAX_EMBEDDER_RESTARTS or isinstance(exc, EmbedderRefused):
             emb.failed = str(exc)
             self._report_embedding_failure()
             return
-        log.warning("embedding process stopped (%s); restarting it", exc)
-        self.progress.message(f"embedding process stopped ({exc}); restarting it")
+        log.warning("embedding stopped (%s); starting it again", exc)
+        self.progress.message(f"embedding stopped ({exc}); starting it again")
         emb.ready = emb.requested = False
         self._start_embedder()
 

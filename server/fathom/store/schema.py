@@ -1,7 +1,7 @@
 """The index's tables, and how an index one schema behind is brought up to date."""
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -33,13 +33,39 @@ CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(text_hash);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunk_text USING fts5(
     name, path, body, content='', contentless_delete=1, tokenize='porter unicode61'
 );
--- Which text hashes have a vector: a plain index next to the vec0 table.
+-- Which text hashes have a vector: a plain index next to the vec0 table. These two
+-- are the first model's; each model the index has vectors of has its own pair
+-- (`embedded_N`, `vectors_N`, N its row here), so vectors of two models never mix
+-- and switching back to one costs nothing.
 CREATE TABLE IF NOT EXISTS embedded (text_hash TEXT PRIMARY KEY, vector_id INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS embedded_vector ON embedded(vector_id);
+CREATE TABLE IF NOT EXISTS vector_models (
+    id INTEGER PRIMARY KEY, model TEXT NOT NULL, dim INTEGER NOT NULL,
+    used REAL NOT NULL DEFAULT 0,  -- when it was last the model in use (unix seconds)
+    UNIQUE (model, dim)
+);
 """
 
 # An index one schema behind is brought up to date in place rather than rebuilt:
 # rebuilding would embed the whole workspace again.
 MIGRATIONS = {
     3: "ALTER TABLE chunks ADD COLUMN embed INTEGER NOT NULL DEFAULT 1",
+    # Schema 4 kept one model's vectors, in `vectors` and `embedded`: they become the first model's.
+    4: """
+CREATE TABLE IF NOT EXISTS vector_models (
+    id INTEGER PRIMARY KEY, model TEXT NOT NULL, dim INTEGER NOT NULL,
+    used REAL NOT NULL DEFAULT 0, UNIQUE (model, dim)
+);
+INSERT OR IGNORE INTO vector_models (id, model, dim, used)
+    SELECT 1, m.value, CAST(d.value AS INTEGER), unixepoch() FROM meta m JOIN meta d
+    WHERE m.key = 'vector_model' AND d.key = 'vector_dim'
+    AND EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'vectors');
+""",
 }
+
+
+def vector_tables(model_row: int | None) -> tuple[str, str]:
+    """(vec0 table, embedded table) of a model's row in `vector_models`."""
+    if model_row is None or model_row == 1:
+        return "vectors", "embedded"
+    return f"vectors_{int(model_row)}", f"embedded_{int(model_row)}"

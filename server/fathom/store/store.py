@@ -18,10 +18,16 @@ import apsw
 from ..models import (
     Chunk, ChunkedFile, ChunkStatus, FileStat, IndexCounts, PendingEmbedding, Range, SymbolHit, SymbolKind,
 )
+import time
+
 from .database import IndexFile, damage_as_store_error
+from .schema import vector_tables
 
 # bm25() weights for the name, path and body columns.
 FTS_WEIGHTS = (8.0, 3.0, 1.0)
+# Vectors of this many models are kept (the one in use among them); a model
+# used before the others is dropped first.
+KEPT_VECTOR_MODELS = 3
 
 
 @damage_as_store_error
@@ -167,25 +173,59 @@ class Store:
     def vector_model(self) -> tuple[str | None, int]:
         return self.get_meta("vector_model"), int(self.get_meta("vector_dim", "0") or 0)
 
+    def _tables(self) -> tuple[str, str]:
+        """(vec0 table, embedded table) of the model in use; a writer elsewhere may switch it."""
+        return self._until_next_commit("tables", lambda: vector_tables(self._model_row(*self.vector_model())))
+
+    def _model_row(self, model_id: str | None, dim: int) -> int | None:
+        rows = self.conn.execute("SELECT id FROM vector_models WHERE model=? AND dim=?", (model_id, dim)).fetchall()
+        return rows[0][0] if rows else None
+
     def use_vector_model(self, model_id: str, dim: int) -> bool:
-        """Make the vector table fit this model; returns True when vectors of another
-        model were dropped (they are not comparable)."""
-        current, current_dim = self.vector_model()
-        if current == model_id and current_dim == dim and self._has_vector_table():
+        """Make this model's vectors the ones searched and written, keeping those
+        of the models used before it; returns True when another model was in use."""
+        current = self.vector_model()
+        row = self._model_row(model_id, dim)
+        if current == (model_id, dim) and row is not None and self._has_table(vector_tables(row)[0]):
             return False
-        dropped = current is not None
         with self._writing():
-            self.conn.execute("DROP TABLE IF EXISTS vectors")
-            self.conn.execute("DELETE FROM embedded")
-            self.conn.execute(
-                f"CREATE VIRTUAL TABLE vectors USING vec0(embedding float[{int(dim)}] distance_metric=cosine)"
-            )
+            if row is None:
+                self.conn.execute("INSERT INTO vector_models (model, dim) VALUES (?, ?)", (model_id, int(dim)))
+                row = self.conn.last_insert_rowid()
+            vectors, embedded = vector_tables(row)
+            self.conn.execute(f"CREATE TABLE IF NOT EXISTS {embedded}"
+                              " (text_hash TEXT PRIMARY KEY, vector_id INTEGER NOT NULL) WITHOUT ROWID")
+            self.conn.execute(f"CREATE INDEX IF NOT EXISTS {embedded}_vector ON {embedded}(vector_id)")
+            if not self._has_table(vectors):
+                self.conn.execute(f"DELETE FROM {embedded}")  # what it listed went with its table
+                self.conn.execute(
+                    f"CREATE VIRTUAL TABLE {vectors} USING vec0(embedding float[{int(dim)}] distance_metric=cosine)")
+            self.conn.execute("UPDATE vector_models SET used=? WHERE id=?", (time.time(), row))
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('vector_model', ?)", (model_id,))
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('vector_dim', ?)", (str(dim),))
-        return dropped
+            for (old,) in self.conn.execute("SELECT id FROM vector_models WHERE id != ? ORDER BY used DESC"
+                                            " LIMIT -1 OFFSET ?", (row, KEPT_VECTOR_MODELS - 1)).fetchall():
+                old_vectors, old_embedded = vector_tables(old)
+                self.conn.execute(f"DROP TABLE IF EXISTS {old_vectors}")
+                self.conn.execute(f"DELETE FROM {old_embedded}" if old == 1 else f"DROP TABLE IF EXISTS {old_embedded}")
+                self.conn.execute("DELETE FROM vector_models WHERE id=?", (old,))
+        return current[0] is not None
+
+    def vector_models(self) -> list[tuple[str, int, int]]:
+        """(model, dim, vectors held) of every model the index keeps vectors of."""
+        kept = []
+        for row, model, dim in self.conn.execute("SELECT id, model, dim FROM vector_models ORDER BY used DESC").fetchall():
+            embedded = vector_tables(row)[1]
+            count = self.conn.execute(f"SELECT count(*) FROM {embedded}").fetchall()[0][0] \
+                if self._has_table(embedded) else 0
+            kept.append((model, dim, count))
+        return kept
 
     def _has_vector_table(self) -> bool:
-        return bool(self.conn.execute("SELECT 1 FROM sqlite_master WHERE name='vectors'").fetchall())
+        return self._has_table(self._tables()[0])
+
+    def _has_table(self, name: str) -> bool:
+        return bool(self.conn.execute("SELECT 1 FROM sqlite_master WHERE name=?", (name,)).fetchall())
 
     def pending_embeddings(self) -> list[PendingEmbedding]:
         """Distinct texts that some chunk needs and no vector covers yet."""
@@ -193,7 +233,7 @@ class Store:
         rows = self.conn.execute(
             "SELECT c.text_hash, c.header, c.text, f.path, min(c.id) AS first FROM chunks c"
             " JOIN files f ON f.id = c.file_id"
-            " WHERE c.embed AND NOT EXISTS (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash)"
+            f" WHERE c.embed AND NOT EXISTS (SELECT 1 FROM {self._tables()[1]} e WHERE e.text_hash = c.text_hash)"
             " GROUP BY c.text_hash ORDER BY first"
         )
         return [
@@ -216,17 +256,18 @@ class Store:
         """path -> how many of its distinct texts still wait for a vector."""
         return dict(self.conn.execute(
             "SELECT f.path, count(DISTINCT c.text_hash) FROM chunks c JOIN files f ON f.id = c.file_id"
-            " WHERE c.embed AND NOT EXISTS (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash)"
+            f" WHERE c.embed AND NOT EXISTS (SELECT 1 FROM {self._tables()[1]} e WHERE e.text_hash = c.text_hash)"
             " GROUP BY f.path"))
 
     def keep_vectors_of(self, hashes: set[str]) -> int:
         """Drop every vector but those of `hashes` (an index part-way through
         embedding, rebuilt for an experiment); returns how many were dropped."""
-        drop = [(h, vid) for h, vid in self.conn.execute("SELECT text_hash, vector_id FROM embedded") if h not in hashes]
+        vectors, embedded = self._tables()
+        drop = [(h, vid) for h, vid in self.conn.execute(f"SELECT text_hash, vector_id FROM {embedded}") if h not in hashes]
         with self._writing():
             for h, vid in drop:
-                self.conn.execute("DELETE FROM vectors WHERE rowid=?", (vid,))
-                self.conn.execute("DELETE FROM embedded WHERE text_hash=?", (h,))
+                self.conn.execute(f"DELETE FROM {vectors} WHERE rowid=?", (vid,))
+                self.conn.execute(f"DELETE FROM {embedded} WHERE text_hash=?", (h,))
         return len(drop)
 
     def embedded_among(self, hashes: list[str]) -> set[str]:
@@ -235,7 +276,7 @@ class Store:
             part = hashes[i:i + 500]
             marks = ",".join("?" * len(part))
             found.update(h for (h,) in self.conn.execute(
-                f"SELECT text_hash FROM embedded WHERE text_hash IN ({marks})", part))
+                f"SELECT text_hash FROM {self._tables()[1]} WHERE text_hash IN ({marks})", part))
         return found
 
     def _commit_version(self) -> tuple[int, int]:
@@ -255,7 +296,7 @@ class Store:
         # scan (12 ms on django).
         return self._until_next_commit("has_pending", lambda: bool(self.conn.execute(
             "SELECT 1 FROM chunks c WHERE c.embed AND NOT EXISTS"
-            " (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash) LIMIT 1"
+            f" (SELECT 1 FROM {self._tables()[1]} e WHERE e.text_hash = c.text_hash) LIMIT 1"
         ).fetchall()))
 
     def without_vectors(self, chunk_ids: list[int]) -> set[int]:
@@ -265,25 +306,26 @@ class Store:
         marks = ",".join("?" * len(chunk_ids))
         return {cid for (cid,) in self.conn.execute(
             f"SELECT c.id FROM chunks c WHERE c.id IN ({marks}) AND c.embed"
-            " AND NOT EXISTS (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash)", chunk_ids)}
+            f" AND NOT EXISTS (SELECT 1 FROM {self._tables()[1]} e WHERE e.text_hash = c.text_hash)", chunk_ids)}
 
     def pending_count(self) -> int:
         return self.conn.execute(
             "SELECT count(DISTINCT c.text_hash) FROM chunks c"
-            " WHERE c.embed AND NOT EXISTS (SELECT 1 FROM embedded e WHERE e.text_hash = c.text_hash)"
+            f" WHERE c.embed AND NOT EXISTS (SELECT 1 FROM {self._tables()[1]} e WHERE e.text_hash = c.text_hash)"
         ).fetchall()[0][0]
 
     def write_vectors(self, items: Iterable[tuple[str, list[float] | bytes]]) -> int:
         """Phase 2: vectors as they arrive. Already known hashes are skipped."""
+        vectors, embedded = self._tables()
         written = 0
         with self._writing():
-            next_id = self.conn.execute("SELECT coalesce(max(vector_id), 0) + 1 FROM embedded").fetchall()[0][0]
+            next_id = self.conn.execute(f"SELECT coalesce(max(vector_id), 0) + 1 FROM {embedded}").fetchall()[0][0]
             for text_hash, vector in items:
-                if self.conn.execute("SELECT 1 FROM embedded WHERE text_hash=?", (text_hash,)).fetchall():
+                if self.conn.execute(f"SELECT 1 FROM {embedded} WHERE text_hash=?", (text_hash,)).fetchall():
                     continue
                 blob = vector if isinstance(vector, bytes) else struct.pack(f"{len(vector)}f", *vector)
-                self.conn.execute("INSERT INTO vectors (rowid, embedding) VALUES (?, ?)", (next_id, blob))
-                self.conn.execute("INSERT INTO embedded VALUES (?, ?)", (text_hash, next_id))
+                self.conn.execute(f"INSERT INTO {vectors} (rowid, embedding) VALUES (?, ?)", (next_id, blob))
+                self.conn.execute(f"INSERT INTO {embedded} VALUES (?, ?)", (text_hash, next_id))
                 next_id += 1
                 written += 1
         return written
@@ -291,10 +333,11 @@ class Store:
     def prune_vectors(self, keep_orphans: int) -> int:
         """Vectors no chunk uses are kept as a cache (a branch switched back costs
         nothing), but not without bound."""
+        vectors, embedded = self._tables()
         orphans = [
             (h, vid)
             for h, vid in self.conn.execute(
-                "SELECT e.text_hash, e.vector_id FROM embedded e"
+                f"SELECT e.text_hash, e.vector_id FROM {embedded} e"
                 " WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.text_hash = e.text_hash)"
                 " ORDER BY e.vector_id"
             )
@@ -304,8 +347,8 @@ class Store:
             return 0
         with self._writing():
             for h, vid in excess:
-                self.conn.execute("DELETE FROM vectors WHERE rowid=?", (vid,))
-                self.conn.execute("DELETE FROM embedded WHERE text_hash=?", (h,))
+                self.conn.execute(f"DELETE FROM {vectors} WHERE rowid=?", (vid,))
+                self.conn.execute(f"DELETE FROM {embedded} WHERE text_hash=?", (h,))
         return len(excess)
 
     # -- reading -----------------------------------------------------------------------
@@ -345,14 +388,14 @@ class Store:
         # Two statements on purpose: joined in one, SQLite's planner runs the KNN
         # once per chunk row (seconds instead of milliseconds).
         neighbours = self.conn.execute(
-            "SELECT rowid, distance FROM vectors WHERE embedding MATCH ? AND k = ?", (vector, k)
+            f"SELECT rowid, distance FROM {self._tables()[0]} WHERE embedding MATCH ? AND k = ?", (vector, k)
         ).fetchall()
         if not neighbours:
             return []
         distance = {int(rowid): float(d) for rowid, d in neighbours}
         marks = ",".join("?" * len(distance))
         rows = self.conn.execute(
-            "SELECT c.id, e.vector_id FROM embedded e JOIN chunks c ON c.text_hash = e.text_hash"
+            f"SELECT c.id, e.vector_id FROM {self._tables()[1]} e JOIN chunks c ON c.text_hash = e.text_hash"
             f" WHERE e.vector_id IN ({marks})",
             list(distance),
         ).fetchall()

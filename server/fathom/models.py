@@ -213,7 +213,7 @@ class RunStats:
         skipped: dict[str, list[str]] = {}
         for s in self.skipped_files:
             skipped.setdefault(s.reason, []).append(s.relpath)
-        lines = [f"embedding failed: {self.embedding_error}"] if self.embedding_error else []
+        lines = [embedding_failure(self.embedding_error)] if self.embedding_error else []
         for reason, paths in skipped.items():
             if len(paths) <= examples:
                 lines.extend(f"{p}: skipped, {reason}" for p in paths)
@@ -264,3 +264,8 @@ class IndexCounts:
 
 def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def embedding_failure(error: str) -> str:
+    """The one line that says a run could not embed, as it goes and in its summary."""
+    return f"embedding failed: {error}; lexical search still works"

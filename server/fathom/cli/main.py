@@ -144,7 +144,8 @@ def _index(engine, root: Path, embed: bool) -> int:
               else "fathom: interrupted; run again to finish", file=sys.stderr)
         return EXIT_INTERRUPTED
     for line in stats.error_summary():
-        print(f"fathom: {line}", file=sys.stderr)
+        if line not in progress.said:  # said once, as it happened
+            print(f"fathom: {line}", file=sys.stderr)
     print(f"{counts.files} files, {counts.chunks} chunks, {stats.embedded} newly embedded, {stats.seconds:.1f} s")
     if "" in stats.unseen:
         print(f"fathom: cannot list {root}: the index keeps what it held", file=sys.stderr)

@@ -20,6 +20,7 @@ class BarProgress(Progress):
     def __init__(self):
         self.console = Console(stderr=True)
         self.plain = not self.console.is_terminal
+        self.said: set[str] = set()  # messages shown, so that the summary does not repeat them
         self._bars = RichProgress(
             TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
             console=self.console, transient=False, disable=self.plain,
@@ -64,6 +65,7 @@ class BarProgress(Progress):
         self._bars.update(self._chunks, completed=done, total=total)
 
     def message(self, text: str) -> None:
+        self.said.add(text)
         if self.plain:  # as the progress lines: written and flushed at once, in order with them
             print(f"fathom: {text}", file=sys.stderr, flush=True)
             return

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from ..embed.interface import Embedder, EmbedderError, EmbedderInputError, EmbedderRefused
 from ..store import IndexDamaged
-from ..models import ChunkedFile, ChunkStatus, ChunkTask, DiscoveredFile, FileStat, RunStats
+from ..models import ChunkedFile, ChunkStatus, ChunkTask, DiscoveredFile, FileStat, RunStats, embedding_failure
 from ..workspace import Workspace
 from .backlog import EmbedBacklog, pending_tier
 from .lexical import with_lexical
@@ -367,8 +367,10 @@ class _Run:
         if self.embedder is None or self.emb.requested:
             return
         self.emb.requested = True
-        if not self.embedder.alive:
+        if not self.embedder.alive and getattr(self.embedder, "provider", "local") == "local":
             self.progress.message(f"loading the model ({self.embedder.model_id})…")
+        elif not self.embedder.alive:
+            self.progress.message(f"asking the embedding engine at {self.embedder.device} for {self.embedder.model_id}…")
 
         def start() -> None:
             try:
@@ -443,4 +445,4 @@ class _Run:
 
     def _report_embedding_failure(self) -> None:
         self.stats.embedding_error = self.emb.failed
-        self.progress.message(f"embedding failed: {self.emb.failed}; lexical search still works")
+        self.progress.message(embedding_failure(self.emb.failed))

@@ -8,6 +8,13 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install -q torch==2.13.0 -e '.[test]'
 
+# A real serving engine for tests/test_serving_engine.py: Infinity pins an older
+# numpy and sentence-transformers than Fathom's, so it lives in a virtualenv of its own.
+if [ ! -x .venv-engines/infinity/bin/infinity_emb ]; then
+    python3 -m venv .venv-engines/infinity
+    .venv-engines/infinity/bin/pip install -q torch==2.13.0 'infinity-emb[server,torch]==0.0.78'
+fi
+
 # The editor tests drive real editors: Debian's Neovim 0.7.2 (0.11.4 comes from
 # the test extras), Chromium for VS Code, and the headers code-server's native
 # modules build against.
@@ -37,4 +44,4 @@ if [ ! -x editors/vscode/test/node_modules/.bin/code-server ]; then
     (cd editors/vscode/test && npm_config_yes=true npm_config_unsafe_perm=true npm ci --no-audit --no-fund)
 fi
 
-FATHOM_REQUIRE_EDITORS=1 exec .venv/bin/python -m pytest -q "$@"
+FATHOM_REQUIRE_EDITORS=1 FATHOM_REQUIRE_ENGINES=1 exec .venv/bin/python -m pytest -q "$@"

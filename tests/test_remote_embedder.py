@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import FakeEmbedder, copy_corpus
-from engines import FaultProxy, free_port
+from benchmarks.engines import FaultProxy, free_port
 from fathom.config import EngineSettings, Settings
 from fathom.embed.interface import Embedder, EmbedderError, EmbedderRefused
 from fathom.embed.modelspec import engine_spec

@@ -130,6 +130,13 @@ class Settings:
         return replace(self, **changes)
 
     @property
+    def provider(self) -> str:
+        """Who embeds, as status says it (never the API key)."""
+        if self.engine is None:
+            return "local"
+        return f"openai-compatible engine at {self.engine.url}"
+
+    @property
     def pool_size(self) -> int:
         return self.workers or usable_cores()
 

@@ -213,6 +213,10 @@ def status_text(status: dict) -> str:
         waiting = f", {status['pending']:,} waiting for vectors" if status["pending"] else ", all embedded"
         lines.append(f"  {status['files']:,} files, {status['symbols']:,} symbols, {status['chunks']:,} chunks{waiting}")
     lines.append(f"  model {status['model']} ({status['device']})")
+    if status.get("provider", "local") != "local":
+        lines.append(f"  embedded by the {status['provider']}")
+    if str(status.get("embedder", "")).startswith("failed: "):
+        lines.append(f"  embedding {status['embedder']}")
     if run:
         lines.append(f"  last run: {run.get('scanned', 0):,} files scanned, {run.get('changed', 0):,} changed, "
                      f"{run.get('embedded', 0):,} texts embedded in {run.get('seconds', 0):.1f} s")

@@ -230,8 +230,9 @@ class Engine:
         service = self.workspace(root)
         if service is not None:
             return service.search(query, limit, paths, include_tests)
-        return self._answer(root, progress or Progress(), lambda ws: Searcher(ws.reader, self.embedder.embed_query)
-                            .search(query, limit, paths, include_tests))
+        return self._answer(root, progress or Progress(), lambda ws: Searcher(
+            ws.reader, self.embedder.embed_query, model_id=self.embedder.model_id).search(query, limit, paths, include_tests),
+            needs_vectors=True)
 
     def symbols(self, root: Path, query: str, limit: int, progress: Progress | None = None) -> list[SymbolHit]:
         service = self.workspace(root)
@@ -239,12 +240,12 @@ class Engine:
             return service.symbols(query, limit)
         return self._answer(root, progress or Progress(), lambda ws: Searcher(ws.reader, None).symbols(query, limit))
 
-    def _answer(self, root: Path, progress: Progress, query):
+    def _answer(self, root: Path, progress: Progress, query, needs_vectors: bool = False):
         """One query on a folder no server holds open: its index built first if it
         has none, and built again if the query finds it damaged."""
         ws = Workspace(root, self.settings)
         try:
-            self._ensure_index(ws, progress)
+            self._ensure_index(ws, progress, needs_vectors)
             try:
                 return query(ws)
             except IndexDamaged as damage:
@@ -254,7 +255,14 @@ class Engine:
         finally:
             ws.close()
 
-    def _ensure_index(self, ws: Workspace, progress: Progress) -> None:
+    def _ensure_index(self, ws: Workspace, progress: Progress, needs_vectors: bool) -> None:
+        if needs_vectors and _has_index(ws) and ws.reader.vector_model()[0] not in (None, ws.spec.model_id) \
+                and ws.reader.last_run() is not None:
+            progress.message(f"the index of {ws.root} holds vectors of {ws.reader.vector_model()[0]}: "
+                             f"bringing it to {ws.spec.model_id}")
+            for line in self._build(ws, progress, embed=True).error_summary():
+                progress.message(line)
+            return
         if _has_index(ws):
             if ws.reader.last_run() is None:
                 # Another process (the language server, say) is still building it:
@@ -282,6 +290,7 @@ class Engine:
                 "chunks": counts.chunks,
                 "pending": counts.pending,
                 "model": ws.spec.model_id,
+                "provider": self.settings.provider,
                 "device": (store.get_meta("device") if store else None) or "not started",
                 "last_run": (store.last_run() if store else None) or {},
             }

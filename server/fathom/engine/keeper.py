@@ -67,4 +67,6 @@ class EmbedderKeeper:
             return "running"
         if self._starting:
             return "starting"
-        return f"failed: {self.error}" if self.error else "stopped"
+        # A serving engine knows why its last request failed, whoever made it.
+        error = self.error or getattr(self.embedder, "error", None)
+        return f"failed: {error}" if error else "stopped"

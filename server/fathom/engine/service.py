@@ -210,7 +210,7 @@ class WorkspaceService:
 
     def _search(self, query: str, limit: int, paths: list[str] | None, include_tests: bool | None) -> SearchResult:
         with self._reading():
-            result = Searcher(self.ws.reader, self._embed_query).search(query, limit, paths, include_tests)
+            result = Searcher(self.ws.reader, self._embed_query, model_id=self.embedder.model_id).search(query, limit, paths, include_tests)
             if self.state != "idle" and not result.partial:
                 return SearchResult(result.hits, self.ws.reader.has_pending())
             return result
@@ -238,6 +238,7 @@ class WorkspaceService:
             "pending": counts.pending,
             "db": str(self.ws.db_path),
             "model": self.ws.spec.model_id,
+            "provider": self.ws.settings.provider,
             "device": self.embedder.device or device or "not started",
             "embedder_pid": self.embedder.pid if self.embedder.alive else None,
             "embedder": self.keeper.state,

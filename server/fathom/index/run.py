@@ -103,6 +103,9 @@ class _Embedding:
     generation: int = 0
     restarts: int = 0
     vector_table_ready: bool = False
+    # The index's vectors are another model's: the run waits for this one to
+    # start, to learn which of its vectors the index keeps.
+    switching: bool = False
 
 
 class Indexer:
@@ -186,6 +189,10 @@ class _Run:
         self.stats.changed = len(tasks)
         if self.embedder is not None:
             self._queue_pending()
+            if self.store.vector_model()[0] != self.embedder.model_id and not self.store.is_empty():
+                # Another model's vectors are in use: this one's may be kept, or missing.
+                self.emb.switching = True
+                self._start_embedder()
         chunker = threading.Thread(target=self._chunk_jobs, daemon=True, name="fathom-chunk-jobs")
         chunker.start()
         try:
@@ -228,7 +235,7 @@ class _Run:
             return False
         if self.embedder is None or self.emb.failed is not None and not self.emb.in_flight:
             return True
-        return not self.emb.backlog and not self.emb.in_flight
+        return not self.emb.backlog and not self.emb.in_flight and not (self.emb.switching and not self.emb.ready)
 
     def _handle(self, event: Event) -> None:
         if isinstance(event, FileChunked):

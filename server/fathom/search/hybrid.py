@@ -94,10 +94,13 @@ def fts_expression(terms: list[str], options: SearchOptions = SearchOptions()) -
 
 class Searcher:
     def __init__(self, store: Store, embed_query: Callable[[str], bytes] | None,
-                 options: SearchOptions = SearchOptions()):
+                 options: SearchOptions = SearchOptions(), model_id: str | None = None):
+        """`model_id`: the model `embed_query` embeds with; the dense half is left
+        out while the index's vectors are another model's (until a run switches)."""
         self.store = store
         self.embed_query = embed_query
         self.options = options
+        self.model_id = model_id
 
     def search(self, query: str, limit: int = 20, path_globs: list[str] | None = None,
                include_tests: bool | None = None) -> SearchResult:
@@ -112,7 +115,7 @@ class Searcher:
         lexical = self.store.lexical(fts_expression(terms, o), pool) if terms else []
         dense: list[tuple[int, float]] = []
         dense_ok = False
-        if self.embed_query is not None:
+        if self.embed_query is not None and (self.model_id is None or self.store.vector_model()[0] == self.model_id):
             try:
                 dense = self.store.nearest(self.embed_query(query), pool)
                 dense_ok = True

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent  # benchmarks/ sits at the root
 INFINITY = REPO / ".venv-engines" / "infinity" / "bin" / "infinity_emb"
 SERVED_NAME = "all-MiniLM-L6-v2"
 

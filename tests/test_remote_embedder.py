@@ -177,6 +177,8 @@ def test_an_index_through_an_engine_resumes_after_it_was_down_and_embeds_nothing
             assert 0 < counts.pending < counts.chunks  # what came back is kept; the rest waits in the index
             result = engine.search(root, "user cache directory", 5)
             assert result.partial and result.hits  # lexical meanwhile
+            status = engine.status(root)
+            assert status["provider"] == f"openai-compatible engine at {proxy.url}" and status["pending"] > 0
         proxy.always, proxy.answer = None, answer
         with Engine(settings, embedder_factory=factory) as engine:
             stats, counts = engine.index(root)

@@ -49,13 +49,15 @@ def texts_and_files(tree: Path, cache: Path, limit: int) -> tuple[list[str], lis
     finally:
         indexer.close()
     files: list[str] = []
-    texts: list[str] = []
+    count = 0
     for p in pending:
-        if p.path not in files:
-            if len(texts) >= limit:
+        if p.relpath not in files:
+            if count >= limit:
                 break
-            files.append(p.path)
-        texts.append(p.embed_text)
+            files.append(p.relpath)
+        count += 1
+    chosen = set(files)
+    texts = [p.embed_text for p in pending if p.relpath in chosen]
     return texts, files
 
 

@@ -47,6 +47,14 @@ function settings(): Record<string, unknown> {
     exclude: config.get<string[]>("exclude"),
     maxFileSize: config.get<number>("maxFileSize"),
     watcher: config.get<boolean>("watcher"),
+    embedding: {
+      url: config.get<string>("embedding.url"),
+      model: config.get<string>("embedding.model"),
+      concurrency: config.get<number>("embedding.concurrency"),
+      batchSize: config.get<number>("embedding.batchSize"),
+      maxTokens: config.get<number>("embedding.maxTokens"),
+      tokenizer: config.get<string>("embedding.tokenizer"),
+    },
   };
 }
 

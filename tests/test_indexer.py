@@ -283,6 +283,11 @@ def test_embed_backlog_serves_saved_files_then_first_windows_then_continuations_
     assert len(backlog) == 4 and "test" in backlog
     assert backlog.take(2) == (["saved", "cont"], ["s", "c"])
     assert backlog.take(5) == (["head", "test"], ["h", "t"]) and len(backlog) == 0 and "test" not in backlog
+    for h, text in (("long", "x" * 9), ("short", "x"), ("mid", "x" * 5)):
+        backlog.add(h, text, tier())
+    backlog.add("long-saved", "y" * 9, tier(saved=True))
+    # Shortest first within each place in line; the places keep their order.
+    assert backlog.take(4, by_length=True)[0] == ["long-saved", "short", "mid", "long"]
 
 
 def test_a_first_index_embeds_test_code_last(tmp_path, fake_embedder):

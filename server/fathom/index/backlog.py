@@ -42,16 +42,22 @@ class EmbedBacklog:
         self._tier_of[text_hash] = tier
         return waiting is None
 
-    def take(self, n: int, *, tests_too: bool = True) -> tuple[list[str], list[str]]:
-        """Up to n (hashes, texts), first in line first; test code only if `tests_too`."""
+    def take(self, n: int, *, tests_too: bool = True, by_length: bool = False) -> tuple[list[str], list[str]]:
+        """Up to n (hashes, texts), first in line first; test code only if `tests_too`.
+        `by_length`: what is taken of each place in line comes shortest first (the
+        places still in order), so that batches cut from it pad to similar lengths."""
         hashes: list[str] = []
         texts: list[str] = []
         for tier in self._tiers if tests_too else self._tiers[:self.TEST_CODE]:
-            while tier and len(hashes) < n:
+            taken = []
+            while tier and len(hashes) + len(taken) < n:
                 h, text = tier.popitem(last=False)
                 del self._tier_of[h]
-                hashes.append(h)
-                texts.append(text)
+                taken.append((h, text))
+            if by_length:
+                taken.sort(key=lambda item: len(item[1]))
+            hashes.extend(h for h, _ in taken)
+            texts.extend(t for _, t in taken)
         return hashes, texts
 
     def waiting(self, *, tests_too: bool = True) -> bool:

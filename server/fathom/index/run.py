@@ -406,10 +406,15 @@ class _Run:
         # Test code waits until the whole tree is chunked: the project's own code,
         # wherever the walk meets it, goes to the model first.
         tests_too = not self.full_pass_chunking
-        per_request, most = self.embedder.request_size, self.embedder.requests_in_flight
-        while emb.backlog.waiting(tests_too=tests_too) and len(emb.in_flight) < most:
-            hashes, texts = emb.backlog.take(per_request, tests_too=tests_too)
-            request = EmbedRequest(hashes, self.embedder.embed_documents(texts), emb.generation)
+        per_request, free = self.embedder.request_size, self.embedder.requests_in_flight - len(emb.in_flight)
+        if free <= 0 or not emb.backlog.waiting(tests_too=tests_too):
+            return
+        # What the free slots take is sorted by length as a whole (within each
+        # place in line), so that each request pads its texts to a similar length.
+        hashes, texts = emb.backlog.take(per_request * free, tests_too=tests_too, by_length=True)
+        for start in range(0, len(texts), per_request):
+            request = EmbedRequest(hashes[start:start + per_request],
+                                   self.embedder.embed_documents(texts[start:start + per_request]), emb.generation)
             emb.in_flight.append(request)
             request.future.add_done_callback(lambda _f, r=request: self.events.put(VectorsDone(r)))
 

@@ -6,8 +6,9 @@ Chunks TREE as a first index would (phase 1 only), keeps its first `--texts`
 texts to embed, and then, at concurrency 1, 2, 4 and 8 (alternating which goes
 first at each level):
 
-- the engine's own rate: those texts posted straight to `{url}/embeddings` in
-  batches of `--batch-size`, that many requests in flight (httpx, threads);
+- the engine's own rate: those texts, sorted by length, posted straight to
+  `{url}/embeddings` in batches of `--batch-size`, that many requests in flight
+  (httpx, threads);
 - Fathom's: `Engine.index` of a tree holding just the files of those texts,
   into a fresh cache, through `RemoteEmbedder` at the same concurrency and
   batch size; chunks/s = texts embedded over the run's wall time (the walk,
@@ -63,6 +64,7 @@ def texts_and_files(tree: Path, cache: Path, limit: int) -> tuple[list[str], lis
 
 def engine_rate(url: str, model: str, texts: list[str], batch: int, concurrency: int) -> float:
     endpoint = url.rstrip("/") + "/embeddings"
+    texts = sorted(texts, key=len)  # as Fathom cuts its batches: each pads to similar lengths
     batches = [texts[i:i + batch] for i in range(0, len(texts), batch)]
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     with httpx.Client(limits=limits, timeout=600, trust_env=False) as client:

@@ -37,11 +37,12 @@ def modules_importing(prefix: str) -> set[str]:
             if any(n == prefix or n.startswith(prefix + ".") for n in imports_of(p))}
 
 
-@pytest.mark.parametrize("layer", ["lsp", "cli"])
+@pytest.mark.parametrize("layer", ["lsp", "cli", "mcp"])
 def test_protocol_layers_reach_the_pipeline_only_through_the_engine(layer):
     allowed = ("fathom.engine", "fathom.results", "fathom.config", f"fathom.{layer}")
     if layer == "cli":
-        allowed += ("fathom.lsp.server",)  # `fathom serve` hands the process over to the LSP layer
+        # `fathom serve` and `fathom mcp` hand the process over to their layers.
+        allowed += ("fathom.lsp.server", "fathom.mcp.server")
     for path in (PACKAGE / layer).glob("*.py"):
         inside = {n for n in imports_of(path) if n.startswith("fathom.")}
         below = {n for n in inside if not n.startswith(allowed) and n not in ("fathom.__version__",)}
@@ -50,6 +51,14 @@ def test_protocol_layers_reach_the_pipeline_only_through_the_engine(layer):
 
 def test_only_the_store_knows_sql():
     assert modules_importing("apsw") <= {"store/database.py", "store/store.py"}
+
+
+def test_only_the_engine_client_opens_sockets():
+    assert modules_importing("httpx") | modules_importing("socket") <= {"embed/remote.py"}
+
+
+def test_only_mcp_knows_the_mcp_sdk():
+    assert {p for p in modules_importing("mcp") if not p.startswith("mcp/")} == set()
 
 
 def test_only_lsp_knows_json_rpc():

@@ -1,4 +1,4 @@
-"""`fathom index|search|symbols|status|serve`: the command line, over the same engine as the servers."""
+"""`fathom index|search|symbols|similar|status|serve|mcp`: the command line, over the same engine as the servers."""
 from __future__ import annotations
 
 import argparse
@@ -53,6 +53,15 @@ def _parser() -> argparse.ArgumentParser:
                                help="leave test code out (by default it ranks below the project's own code "
                                     "unless the query asks for tests)")
         common(sp, False)
+    sp = sub.add_parser("similar", help="definitions like the one at FILE:LINE")
+    sp.add_argument("location", metavar="FILE:LINE", help="a line (1-based) inside a definition")
+    sp.add_argument("--path", default=".", help="workspace (default: the one FILE is in)")
+    sp.add_argument("-k", type=int, default=10, help="number of results")
+    sp.add_argument("--json", action="store_true", help="JSON output")
+    common(sp, False)
+    sp = sub.add_parser("mcp", help="serve the workspace to coding agents over MCP (stdio)")
+    common(sp, True)
+    sp.add_argument("--http", type=int, metavar="PORT", help="streamable HTTP on 127.0.0.1:PORT instead of stdio")
     sp = sub.add_parser("status", help="what the index holds")
     common(sp, True)
     sp.add_argument("--json", action="store_true", help="JSON output")
@@ -105,6 +114,8 @@ def _dispatch(args) -> int:
         from ..lsp.server import serve
 
         return serve(tcp=args.tcp, host=args.host, port=args.port, log_file=args.log_file, log_level=args.log_level)
+    if args.command == "similar":
+        return _similar(args)
     root = Path(args.path)
     if not root.is_dir():
         raise UsageError(f"no such directory: {root}")
@@ -122,6 +133,13 @@ def _dispatch(args) -> int:
     settings = Settings.from_env()
     overrides = {"model": args.model, "device": args.device, "maxFileSize": args.max_file_size}
     settings = settings.merged({k: v for k, v in overrides.items() if v is not None})
+    if args.command == "mcp":
+        import logging
+
+        from ..mcp.server import serve as serve_mcp
+
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)  # stdout is the protocol's
+        return serve_mcp(root, settings, http_port=args.http)
     with Engine(settings) as engine:
         if args.command == "index":
             return _index(engine, root, embed=not args.no_embed)
@@ -150,6 +168,43 @@ def _index(engine, root: Path, embed: bool) -> int:
     if "" in stats.unseen:
         print(f"fathom: cannot list {root}: the index keeps what it held", file=sys.stderr)
     return EXIT_FAILURE if stats.embedding_error or "" in stats.unseen else 0
+
+
+def _similar(args) -> int:
+    from ..engine import Engine, NoDefinition
+    from ..results import search_hit_json
+
+    file, _, line = args.location.rpartition(":")
+    if not file or not line.isdigit() or int(line) < 1:
+        raise UsageError(f"expected FILE:LINE (a line from 1), not {args.location!r}")
+    path = Path(file).resolve()
+    if not path.is_file():
+        raise UsageError(f"no such file: {file}")
+    root = Path(args.path).resolve() if args.path != "." else Engine.enclosing_workspace(path.parent)
+    try:
+        relpath = path.relative_to(root).as_posix()
+    except ValueError:
+        raise UsageError(f"{file} is not in the workspace {root}") from None
+    if args.k < 1 or args.k > 1000:
+        raise UsageError("-k must be between 1 and 1000")
+    settings = Settings.from_env().merged({k: v for k, v in {"model": args.model, "device": args.device}.items() if v})
+    from .progress_bar import BarProgress
+
+    with Engine(settings) as engine, BarProgress() as progress:
+        try:
+            result = engine.similar(root, relpath=relpath, line=int(line) - 1, limit=args.k, progress=progress)
+        except NoDefinition as nothing:
+            print(f"fathom: {nothing}", file=sys.stderr)
+            return EXIT_FAILURE
+    if args.json:
+        print(json.dumps([search_hit_json(root, h) for h in result.hits], indent=2))
+        return 0
+    if result.partial and not result.hits:
+        print("no vectors to compare with yet: the index is still embedding", file=sys.stderr)
+    for hit in result.hits:
+        name = f"{hit.container}.{hit.name}" if hit.container else hit.name
+        print(f"{hit.relpath}:{hit.range.start_line + 1}  {name}  {hit.kind.name} {hit.score:.3f}")
+    return 0
 
 
 def _search(engine, root: Path, query: str, k: int, as_json: bool, include_tests: bool | None) -> int:

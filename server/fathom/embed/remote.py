@@ -15,6 +15,7 @@ only: it is in no message, no log and no setting.
 from __future__ import annotations
 
 import base64
+import json
 import math
 import os
 import random
@@ -257,8 +258,6 @@ class RemoteEmbedder:
     def _vectors(self, body: bytes, count: int) -> list[bytes]:
         """The answer's vectors in request order, unit length, as float32 bytes."""
         try:
-            import json
-
             items = json.loads(body)["data"]
             items = sorted(items, key=lambda item: item.get("index", 0))
             vectors = [_floats(item["embedding"]) for item in items]

@@ -234,6 +234,16 @@ class Engine:
             ws.reader, self.embedder.embed_query, model_id=self.embedder.model_id).search(query, limit, paths, include_tests),
             needs_vectors=True)
 
+    def similar(self, root: Path, *, text: str | None = None, relpath: str | None = None, line: int | None = None,
+                limit: int = 10, progress: Progress | None = None) -> SearchResult:
+        """Definitions like a snippet, or like the one at `relpath`:`line` (0-based), itself left out."""
+        service = self.workspace(root)
+        if service is not None:
+            return service.similar(text=text, relpath=relpath, line=line, limit=limit)
+        return self._answer(root, progress or Progress(), lambda ws: Searcher(
+            ws.reader, self.embedder.embed_query, model_id=self.embedder.model_id).similar_to(
+                text=text, relpath=relpath, line=line, limit=limit), needs_vectors=True)
+
     def symbols(self, root: Path, query: str, limit: int, progress: Progress | None = None) -> list[SymbolHit]:
         service = self.workspace(root)
         if service is not None:

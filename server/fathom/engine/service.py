@@ -215,6 +215,16 @@ class WorkspaceService:
                 return SearchResult(result.hits, self.ws.reader.has_pending())
             return result
 
+    def similar(self, *, text: str | None = None, relpath: str | None = None, line: int | None = None,
+                limit: int = 10) -> SearchResult:
+        """Definitions like a snippet or like the one at a line; NoDefinition if none is there."""
+        try:
+            with self._reading():
+                return Searcher(self.ws.reader, self._embed_query, model_id=self.embedder.model_id).similar_to(
+                    text=text, relpath=relpath, line=line, limit=limit)
+        except IndexDamaged:
+            return SearchResult([], partial=True)  # being rebuilt
+
     def symbols(self, query: str, limit: int) -> list[SymbolHit]:
         try:
             with self._reading():

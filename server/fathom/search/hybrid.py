@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pathspec
 
-from ..models import Chunk, Range, SearchHit, SymbolHit, SymbolKind
+from ..models import Chunk, Range, SearchHit, SymbolHit, SymbolKind, embed_text
 from ..index.policy import is_test_chunk
 from ..store import Store
 from ..textsplit import IDENTIFIER, clean_query, identifier_parts, query_terms
@@ -92,6 +92,10 @@ def fts_expression(terms: list[str], options: SearchOptions = SearchOptions()) -
     return " OR ".join(quoted)
 
 
+class NoDefinition(LookupError):
+    """Find-similar was pointed at a line no indexed definition holds."""
+
+
 class Searcher:
     def __init__(self, store: Store, embed_query: Callable[[str], bytes] | None,
                  options: SearchOptions = SearchOptions(), model_id: str | None = None):
@@ -148,10 +152,56 @@ class Searcher:
                 else:
                     scores[chunk_id] *= o.test_code_weight
         matcher = pathspec.GitIgnoreSpec.from_lines(path_globs) if path_globs else None
-        hits: list[SearchHit] = []
         ranked = sorted(rows, key=lambda i: -scores[i])
         if matcher is not None:
             ranked = [i for i in ranked if matcher.match_file(rows[i][0])]
+        hits = self._hits(rows, ranked, scores, limit)
+        return SearchResult(hits, partial=not dense_ok or pending)
+
+    def similar_to(self, *, text: str | None = None, relpath: str | None = None, line: int | None = None,
+                   limit: int = 10) -> SearchResult:
+        """Definitions like a snippet (`text`), or like the innermost definition
+        holding `line` (0-based) of `relpath`, which is left out of the answer.
+        No vectors to compare (the embedder down, another model's index): none, partial."""
+        source = None
+        if text is None:
+            found = self.store.chunks_at(relpath or "", line or 0)
+            if not found:
+                raise NoDefinition(f"no indexed definition at {relpath}:{(line or 0) + 1}")
+            chunk = found[0][1]
+            text, source = embed_text(chunk.header, chunk.text), (relpath, chunk.range)
+        if self.embed_query is None or self.model_id is not None and self.store.vector_model()[0] != self.model_id:
+            return SearchResult([], partial=True)
+        try:
+            vector = self.embed_query(text)
+        except Exception:  # noqa: BLE001 - the embedder is down: nothing to compare with
+            return SearchResult([], partial=True)
+        return self.similar(vector, limit, source)
+
+    def similar(self, vector: bytes, limit: int, source: tuple[str, Range] | None = None) -> SearchResult:
+        """Definitions nearest in meaning to a vector (a definition's, or a
+        snippet's), leaving out the `source` definition (path, range) itself."""
+        nearest = self.store.nearest(vector, limit * 4 + 8)
+        scores = dict(nearest)
+        rows = self.store.chunk_rows(scores)
+        ranked = [i for i, _ in nearest if i in rows]
+        if source is not None:
+            path, place = source
+            ranked = [i for i in ranked if not (rows[i][0] == path and rows[i][1].range.start_line <= place.end_line
+                                                and place.start_line <= rows[i][1].range.end_line)]
+        hits = self._hits(rows, ranked, scores, limit + 4, scale=1.0)
+        if source is not None:  # another window of the same long definition stands for it whole
+            path, place = source
+            hits = [h for h in hits if not (h.relpath == path and h.range.start_line <= place.start_line
+                                            and place.end_line <= h.range.end_line)]
+        return SearchResult(hits[:limit], partial=self.store.has_pending())
+
+    def _hits(self, rows: dict[int, tuple[str, Chunk]], ranked: list[int], scores: dict[int, float], limit: int,
+              scale: float | None = None) -> list[SearchHit]:
+        """The ranked chunks as hits: one per definition, one per location and per text."""
+        o = self.options
+        scale = o.score_scale if scale is None else scale
+        hits: list[SearchHit] = []
         extents = self._definition_extents(rows, ranked[: limit * 4]) if o.one_hit_per_definition else {}
         seen: set = set()
         for chunk_id in ranked:
@@ -170,11 +220,11 @@ class Searcher:
                 continue
             seen.update((place, text))
             snippet = snippet_of(chunk.text)
-            hits.append(SearchHit(path, rng, chunk.name, chunk.kind, round(scores[chunk_id] * o.score_scale, 6),
+            hits.append(SearchHit(path, rng, chunk.name, chunk.kind, round(scores[chunk_id] * scale, 6),
                                   snippet, chunk.container))
             if len(hits) >= limit:
                 break
-        return SearchResult(hits, partial=not dense_ok or pending)
+        return hits
 
     def _definition_extents(self, rows: dict[int, tuple[str, Chunk]], ids: list[int]) -> dict[int, tuple[str, Range]]:
         """For each of `ids` that is one window of a definition too long for one

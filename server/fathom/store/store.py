@@ -418,6 +418,15 @@ class Store:
             for cid, path, name, kind, container, sl, sc, el, ec, header, text in rows
         }
 
+    def chunks_at(self, relpath: str, line: int) -> list[tuple[int, Chunk]]:
+        """The chunks of a file whose range holds a line (0-based), innermost first."""
+        rows = self.conn.execute(
+            "SELECT c.id, c.name, c.kind, c.container, c.sl, c.sc, c.el, c.ec, c.header, c.text"
+            " FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ? AND c.sl <= ? AND c.el >= ?"
+            " ORDER BY c.el - c.sl, c.id", (relpath, line, line))
+        return [(cid, Chunk(name, SymbolKind(kind), container, Range(sl, sc, el, ec), header, text))
+                for cid, name, kind, container, sl, sc, el, ec, header, text in rows]
+
     def definitions_of(self, paths_and_names: Iterable[tuple[str, str]]) -> list[SymbolHit]:
         """The symbols called `name` in `path`, for each pair."""
         pairs = set(paths_and_names)

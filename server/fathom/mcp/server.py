@@ -1,0 +1,99 @@
+"""`fathom mcp [PATH]`: the workspace's index as MCP tools, over stdio (the
+official SDK's `MCPServer`), or streamable HTTP bound to 127.0.0.1 only.
+
+The process opens the workspace in an `Engine` as an editor's server does: the
+index is brought up to date in the background (one writer per workspace at a
+time: when an editor's `fathom serve` is indexing it, this one waits for it and
+then finds nothing to do) and kept current by a watcher; tools answer meanwhile
+from what is indexed, and say when the answer is partial. Queries are embedded
+by this process's one embedder, loaded once.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+from ..config import Settings
+from ..engine import Engine
+from .tools import DEFAULT_MAX_CHARS, FathomTools, ToolArgumentError
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = """\
+Fathom indexes this workspace's code (functions, methods, classes) for search by meaning and by
+name. Use search_code for questions in words ("where do we retry failed uploads"): it finds the
+definition even when it shares no word with the question, which grep cannot. Use find_symbol when
+you know (part of) a name. Use similar_code to find code like a given function (duplicates,
+other implementations of one idea). Results give path:line ranges and the definitions' code."""
+
+SEARCH_CODE = """\
+Search the workspace's code by meaning and words: a question or description in plain language
+("strip the Authorization header when redirected to another host") finds the functions, methods and
+classes that do it, even with none of the words in common; identifiers work too. Prefer it to grep
+for "where/how is X done" questions; use grep for exact strings. Returns up to `limit` definitions,
+best first, each as path:start-end, kind, qualified name, score, and its code (long bodies trimmed
+with a marker to keep the whole answer under max_chars). Test code ranks below the project's own
+unless the query mentions tests or include_tests is true (false leaves it out). `paths`: glob
+patterns relative to the workspace to search only there (e.g. ["src/**"])."""
+
+FIND_SYMBOL = """\
+Find definitions by name, fuzzily: exact names first, then prefixes, camelCase/snake_case humps
+("RA" finds rebuild_auth), then subsequences. Returns path:line, kind and qualified name for each.
+Cheap and instant: use it when you know or half-know a name."""
+
+SIMILAR_CODE = """\
+Find definitions most like a given one: pass path and line (1-based, any line inside a function,
+method or class) to compare with that definition (it is left out of the answer), or pass code (a
+snippet) to compare with it. Finds near-duplicates and other implementations of the same idea,
+renamed or not. Returns the same shape as search_code."""
+
+INDEX_STATUS = """\
+How complete the index is: files, chunks, how many wait for vectors, the model and who embeds,
+whether indexing is running, and the last run's figures. Search answers while indexing; call this
+when results look thin."""
+
+
+def build_server(tools: FathomTools) -> MCPServer:
+    server = MCPServer("fathom", instructions=INSTRUCTIONS)
+
+    async def call(fn, *args):
+        try:
+            return await anyio.to_thread.run_sync(lambda: fn(*args))
+        except ToolArgumentError as bad:
+            raise ToolError(str(bad)) from None
+
+    @server.tool(description=SEARCH_CODE)
+    async def search_code(query: str, limit: int = 10, paths: list[str] | None = None,
+                          include_tests: bool | None = None, max_chars: int = DEFAULT_MAX_CHARS) -> str:
+        return await call(tools.search_code, query, limit, paths, include_tests, max_chars)
+
+    @server.tool(description=FIND_SYMBOL)
+    async def find_symbol(name: str, limit: int = 20) -> str:
+        return await call(tools.find_symbol, name, limit)
+
+    @server.tool(description=SIMILAR_CODE)
+    async def similar_code(path: str | None = None, line: int | None = None, code: str | None = None,
+                           limit: int = 10, max_chars: int = DEFAULT_MAX_CHARS) -> str:
+        return await call(tools.similar_code, path, line, code, limit, max_chars)
+
+    @server.tool(description=INDEX_STATUS)
+    async def index_status() -> str:
+        return await call(tools.index_status)
+
+    return server
+
+
+def serve(root: Path, settings: Settings, http_port: int | None = None) -> int:
+    """Serve until the client closes stdin (or, over HTTP, until interrupted)."""
+    with Engine(settings) as engine:
+        engine.open(root, watch=True)
+        server = build_server(FathomTools(engine, root))
+        if http_port is None:
+            server.run("stdio")
+        else:
+            server.run("streamable-http", host="127.0.0.1", port=http_port)
+    return 0

@@ -1,0 +1,130 @@
+"""`fathom mcp` through the official MCP SDK's own client over stdio, with the real
+model, sqlite-vec and tree-sitter on a real corpus; and `fathom similar`."""
+import asyncio
+import inspect
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from conftest import copy_corpus
+
+pytestmark = pytest.mark.slow
+
+RENAMES = {"normalize_file": "clean_path", "norm_file": "result", "separators": "seps", "file": "raw", "sep": "s"}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    import pathspec.util
+
+    root = copy_corpus(tmp_path_factory.mktemp("mcp") / "ws")
+    source = inspect.getsource(pathspec.util.normalize_file)
+    renamed = re.sub(r"\b(" + "|".join(RENAMES) + r")\b", lambda m: RENAMES[m.group(1)], source)
+    (root / "tidy.py").write_text("import os\nimport posixpath\n\nNORMALIZE_PATH_SEPS = ['\\\\']\n\n\n" + renamed)
+    env = {**os.environ, "FATHOM_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+    return root, env
+
+
+def text_of(result) -> str:
+    return "\n".join(c.text for c in result.content if getattr(c, "type", "") == "text")
+
+
+async def session_run(root, env, steps):
+    params = StdioServerParameters(command=sys.executable, args=["-m", "fathom", "mcp", str(root)], env=env)
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            return await steps(session)
+
+
+async def wait_until_embedded(session, timeout=900):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = json.loads(text_of(await session.call_tool("index_status", {})).split("\n", 1)[1])
+        if status.get("state") == "idle" and status["files"] and status["pending"] == 0:
+            return status
+        await asyncio.sleep(1)
+    raise AssertionError(f"not embedded within {timeout} s: {status}")
+
+
+def test_the_tools_answer_agents_through_the_sdk_client(workspace):
+    root, env = workspace
+
+    async def steps(session):
+        tools = {t.name: t for t in (await session.list_tools()).tools}
+        assert set(tools) == {"search_code", "find_symbol", "similar_code", "index_status"}
+        assert all(len(t.description or "") > 100 for t in tools.values())  # written for an agent
+        # Answers while the first index runs: at least names and words, said to be partial when so.
+        early = await session.call_tool("find_symbol", {"name": "user_cache_dir"})
+        status = await wait_until_embedded(session)
+        assert status["model"] == "all-MiniLM-L6-v2" and status["provider"] == "local"
+
+        found = await session.call_tool("search_code", {"query": "directory where the user's cache files are stored",
+                                                        "limit": 5})
+        assert not found.is_error
+        answer = text_of(found)
+        assert "user_cache_dir" in answer and "platformdirs/" in answer and "```" in answer
+        assert "partial" not in answer.splitlines()[0]
+
+        symbols = text_of(await session.call_tool("find_symbol", {"name": "match_file"}))
+        assert "pathspec/" in symbols and "match_file" in symbols.splitlines()[1]
+
+        # A function copied into another file with its identifiers renamed comes first.
+        util = (root / "pathspec" / "util.py").read_text().split("\n")
+        line = next(i for i, text in enumerate(util, 1) if text.startswith("def normalize_file("))
+        similar = text_of(await session.call_tool("similar_code", {"path": "pathspec/util.py", "line": line + 3}))
+        first = similar.splitlines()[1]
+        assert first.startswith("1. tidy.py:") and "clean_path" in first, similar
+        pasted = text_of(await session.call_tool("similar_code", {"code": "\n".join(util[line - 1:line + 30])}))
+        assert "normalize_file" in pasted.splitlines()[1] or "clean_path" in pasted.splitlines()[1]
+
+        # A small budget trims bodies, never drops hits.
+        wide = text_of(await session.call_tool("search_code", {"query": "match files against patterns", "limit": 8}))
+        tight = text_of(await session.call_tool("search_code", {"query": "match files against patterns", "limit": 8,
+                                                                "max_chars": 1500}))
+        assert len(tight) <= 1500 < len(wide)
+        heads = [line for line in tight.splitlines() if re.match(r"\d+\. ", line)]
+        assert len(heads) == len([line for line in wide.splitlines() if re.match(r"\d+\. ", line)])
+        assert "trimmed" in tight
+
+        # Bad arguments: a tool error that says what to do; the server stays up.
+        for tool, args, says in [
+            ("search_code", {"query": "  "}, "query is empty"),
+            ("search_code", {"query": "cache", "limit": -1}, "limit must be"),
+            ("search_code", {"query": "cache", "paths": ["../outside/**"]}, "climbs out of the workspace"),
+            ("search_code", {"query": "cache", "paths": ["/etc"]}, "outside the workspace"),
+            ("similar_code", {"path": "../../etc/passwd", "line": 1}, "outside the workspace"),
+            ("similar_code", {"path": "pathspec/util.py", "line": 100000}, "no indexed definition"),
+            ("similar_code", {}, "give code"),
+            ("find_symbol", {"name": ""}, "name is empty"),
+        ]:
+            bad = await session.call_tool(tool, args)
+            assert bad.is_error and says in text_of(bad), (tool, args, text_of(bad))
+        again = await session.call_tool("search_code", {"query": "gitignore pattern", "limit": 3})
+        assert not again.is_error and "results for" in text_of(again)
+        return early
+
+    early = asyncio.run(session_run(root, env, steps))
+    assert not early.is_error
+
+
+def test_fathom_similar_from_the_command_line(workspace):
+    root, env = workspace
+    util = (root / "pathspec" / "util.py").read_text().split("\n")
+    line = next(i for i, text in enumerate(util, 1) if text.startswith("def normalize_file("))
+    proc = subprocess.run([sys.executable, "-m", "fathom", "similar", f"{root}/pathspec/util.py:{line + 1}",
+                           "--path", str(root), "--json"], capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    hits = json.loads(proc.stdout)
+    assert hits[0]["path"] == "tidy.py" and hits[0]["name"] == "clean_path"
+    assert all(h["name"] != "normalize_file" or h["path"] != "pathspec/util.py" for h in hits)
+    bad = subprocess.run([sys.executable, "-m", "fathom", "similar", "nowhere.py:x"], capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert bad.returncode == 2 and "FILE:LINE" in bad.stderr

@@ -70,6 +70,21 @@ async def test_symbols_during_indexing_then_search_and_save(client: LanguageClie
     assert "match_file" in [r.name for r in result.results]
     assert result.results[0].uri.startswith("file://")
 
+    # Any LSP client's symbol picker: words with spaces are answered by meaning, names fuzzily.
+    asked = await client.workspace_symbol_async(types.WorkspaceSymbolParams(
+        query="match a file path against gitignore patterns"))
+    assert "match_file" in [s.name for s in asked[:5]]
+    assert asked[0].location.uri.startswith(client.root.as_uri())
+
+    util = client.root / "pathspec" / "util.py"
+    line = next(i for i, text in enumerate(util.read_text().split("\n")) if text.startswith("def normalize_file("))
+    similar = await client.protocol.send_request_async("fathom/similar", {
+        "textDocument": {"uri": util.as_uri()}, "position": {"line": line + 2, "character": 0}, "limit": 5})
+    assert similar.results and all((r.name, r.path) != ("normalize_file", "pathspec/util.py") for r in similar.results)
+    pasted = await client.protocol.send_request_async("fathom/similar", {
+        "text": "def normalize(path):\n    return path.replace('\\\\', '/').lstrip('/')", "limit": 5})
+    assert pasted.results
+
     target = client.root / "pathspec" / "util.py"
     target.write_text(target.read_text() + "\n\ndef reticulate_splines_quickly(count):\n    return count * 2\n")
     saved = time.monotonic()
@@ -93,9 +108,16 @@ async def test_symbols_during_indexing_then_search_and_save(client: LanguageClie
 
 async def test_invalid_params_get_32602_and_server_stays_up(client: LanguageClient):
     for params in ({}, {"query": ""}, {"query": 5}, {"query": "x", "limit": 0}, {"query": "x", "limit": "3"},
-                   {"query": "x", "workspace": "file:///nowhere"}, {"query": "x", "paths": "*.py"}):
+                   {"query": "x", "workspace": "file:///nowhere"}, {"query": "x", "paths": "*.py"},
+                   {"query": "x", "language": ["cobol"]}, {"query": "x", "kind": "function"}):
         with pytest.raises(Exception) as info:
             await client.protocol.send_request_async("fathom/search", params)
+        assert getattr(info.value, "code", None) == -32602, (params, info.value)
+    for params in ({}, {"text": " "}, {"textDocument": {"uri": 5}, "position": {"line": 1}},
+                   {"textDocument": {"uri": "file:///elsewhere/x.py"}, "position": {"line": 1}},
+                   {"text": "x", "limit": 500}):
+        with pytest.raises(Exception) as info:
+            await client.protocol.send_request_async("fathom/similar", params)
         assert getattr(info.value, "code", None) == -32602, (params, info.value)
     ok = await client.protocol.send_request_async("fathom/search", {"query": "gitignore", "limit": 2})
     assert len(ok.results) <= 2

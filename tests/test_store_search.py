@@ -414,3 +414,33 @@ def test_an_index_of_schema_4_keeps_its_one_models_vectors_as_the_first_model(tm
     assert again.vector_models() == [("m", 2, 1)]
     assert again.use_vector_model("m", 2) is False and again.pending_count() == 0
     again.close()
+
+
+def test_filters_narrow_a_search_by_language_kind_and_path(tmp_path):
+    import pytest
+    from dataclasses import replace
+
+    from fathom.search import InvalidFilter, SearchFilters
+
+    store = Store(tmp_path / "i.db")
+    store.write_files([
+        chunked("src/parse.py", [chunk("parse_date", "def parse_date(v): ..."),
+                                 chunk("DateParser", "class DateParser: parse date", 5, SymbolKind.Class)]),
+        replace(chunked("web/parse.ts", [chunk("parseDate", "function parseDate(v) { parse date }")]),
+                language="typescript"),
+        chunked("vendor/parse.py", [chunk("parse_date_vendored", "def parse_date_vendored(v): parse date")]),
+    ])
+    search = Searcher(store, None).search
+
+    def names(**given):
+        return sorted(h.name for h in search("parse date", 10, filters=SearchFilters.parse(**given)).hits)
+
+    assert names() == ["DateParser", "parseDate", "parse_date", "parse_date_vendored"]
+    assert names(language="typescript") == ["parseDate"]
+    assert names(language=["python"], kind="function", exclude=["vendor/"]) == ["parse_date"]
+    assert names(kind=["class"]) == ["DateParser"]
+    assert names(paths=["web/**"]) == ["parseDate"]
+    for bad, says in ((dict(language="cobol"), "unknown language cobol"), (dict(kind="gizmo"), "unknown kind gizmo"),
+                      (dict(exclude=[""]), "non-empty glob")):
+        with pytest.raises(InvalidFilter, match=says):
+            SearchFilters.parse(**bad)

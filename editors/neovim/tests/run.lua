@@ -219,5 +219,24 @@ test("a search can leave test code out", function()
   end
 end)
 
+test(":FathomSimilar offers definitions like the one under the cursor, not itself", function()
+  local util = root .. "/pathspec/util.py"
+  vim.cmd("edit " .. vim.fn.fnameescape(util))
+  local line = vim.fn.search("^def normalize_file(", "w")
+  assert(line > 0, "normalize_file not found")
+  vim.api.nvim_win_set_cursor(0, { line + 2, 0 })
+  local offered
+  vim.ui.select = function(items, _opts, on_choice)
+    offered = items
+    on_choice(nil)
+  end
+  vim.cmd("FathomSimilar")
+  wait_for("the similar picker", 30000, function() return offered ~= nil end)
+  assert(#offered > 0, "nothing offered")
+  for _, item in ipairs(offered) do
+    assert(not (item.name == "normalize_file" and item.path == "pathspec/util.py"), "offered itself")
+  end
+end)
+
 out(string.format("%d passed, %d failed", passed, failed))
 vim.cmd((failed == 0 and "qall!" or "cquit! 1"))

@@ -204,13 +204,7 @@ async function search(): Promise<void> {
         }
         pick.title = response.partial ? "Fathom Search (still embedding: partial results)" : "Fathom Search";
         // alwaysShow: the server ranked these; the quick pick must not filter them by label.
-        pick.items = response.results.map((result) => ({
-          label: result.container ? `${result.container}.${result.name}` : result.name || "(block)",
-          description: `${result.path}:${lineOf(result)}`,
-          detail: result.snippet.split("\n").find((line) => line.trim() !== "")?.trim() ?? "",
-          alwaysShow: true,
-          result,
-        }));
+        pick.items = response.results.map(toItem);
       } catch (error) {
         pick.title = `Fathom Search: ${error}`;
       } finally {
@@ -234,6 +228,43 @@ async function search(): Promise<void> {
   pick.show();
 }
 
+function toItem(result: SearchResponse["results"][number]) {
+  return {
+    label: result.container ? `${result.container}.${result.name}` : result.name || "(block)",
+    description: `${result.path}:${lineOf(result)}`,
+    detail: result.snippet.split("\n").find((line) => line.trim() !== "")?.trim() ?? "",
+    alwaysShow: true,
+    result,
+  };
+}
+
+// Definitions like the selected code, or like the definition under the cursor, in the search picker.
+async function findSimilar(): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  if (!client || client.state !== State.Running || !editor) {
+    void vscode.window.showWarningMessage(editor ? "Fathom: the server is not running yet." : "Fathom: no editor is open.");
+    return;
+  }
+  const selected = editor.document.getText(editor.selection);
+  const params = selected.trim()
+    ? { text: selected, limit: 30 }
+    : { textDocument: { uri: editor.document.uri.toString() }, position: editor.selection.active, limit: 30 };
+  const response = await client.sendRequest<SearchResponse>("fathom/similar", params);
+  if (response.message || response.results.length === 0) {
+    void vscode.window.showInformationMessage(`Fathom: ${response.message ?? "nothing similar found"}`);
+    return;
+  }
+  const chosen = await vscode.window.showQuickPick(response.results.map(toItem), {
+    title: response.partial ? "Fathom: Similar Code (still embedding: partial)" : "Fathom: Similar Code",
+    matchOnDescription: true,
+  });
+  if (chosen) {
+    const start = chosen.result.range.start;
+    await vscode.window.showTextDocument(vscode.Uri.parse(chosen.result.uri),
+      { selection: new vscode.Range(start.line, start.character, start.line, start.character) });
+  }
+}
+
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
   statusItem.command = "fathom.status";
@@ -241,6 +272,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(
     statusItem,
     vscode.commands.registerCommand("fathom.search", search),
+    vscode.commands.registerCommand("fathom.findSimilar", findSimilar),
     vscode.commands.registerCommand("fathom.reindex", async () => {
       await client?.sendRequest("fathom/reindex", { full: false });
       void vscode.window.showInformationMessage("Fathom: reindexing the workspace");

@@ -18,6 +18,7 @@ export interface SearchResult {
 export interface SearchResponse {
   results: SearchResult[];
   partial: boolean;
+  message?: string; // fathom/similar: why there is nothing to compare with
 }
 
 export interface WorkspaceStatus {

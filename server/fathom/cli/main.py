@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
             tests.add_argument("--no-tests", dest="include_tests", action="store_const", const=False,
                                help="leave test code out (by default it ranks below the project's own code "
                                     "unless the query asks for tests)")
+            sp.add_argument("--lang", action="append", metavar="LANGUAGE", help="only this language (repeatable)")
+            sp.add_argument("--kind", action="append", help="only this kind: function, method, class… (repeatable)")
+            sp.add_argument("--path-glob", action="append", metavar="GLOB", help="only paths matching (repeatable)")
+            sp.add_argument("--exclude", action="append", metavar="GLOB", help="not paths matching (repeatable)")
         common(sp, False)
     sp = sub.add_parser("similar", help="definitions like the one at FILE:LINE")
     sp.add_argument("location", metavar="FILE:LINE", help="a line (1-based) inside a definition")
@@ -128,6 +132,15 @@ def _dispatch(args) -> int:
             raise UsageError("the query is empty")
         if args.k < 1 or args.k > 1000:
             raise UsageError("-k must be between 1 and 1000")
+    filters = None
+    if args.command == "search":
+        from ..engine import InvalidFilter, SearchFilters
+
+        try:
+            filters = SearchFilters.parse(language=args.lang, kind=args.kind, paths=args.path_glob,
+                                          exclude=args.exclude)
+        except InvalidFilter as bad:
+            raise UsageError(str(bad)) from None
     if args.max_file_size is not None and not 1 <= args.max_file_size <= LARGEST_MAX_FILE_SIZE:
         raise UsageError(f"--max-file-size must be between 1 and {LARGEST_MAX_FILE_SIZE} bytes")
     settings = Settings.from_env()
@@ -147,7 +160,7 @@ def _dispatch(args) -> int:
             return _status(engine, root, args.json)
         if args.command == "symbols":
             return _symbols(engine, root, args.query, args.k, args.json)
-        return _search(engine, root, args.query, args.k, args.json, args.include_tests)
+        return _search(engine, root, args.query, args.k, args.json, args.include_tests, filters)
 
 
 def _index(engine, root: Path, embed: bool) -> int:
@@ -207,12 +220,12 @@ def _similar(args) -> int:
     return 0
 
 
-def _search(engine, root: Path, query: str, k: int, as_json: bool, include_tests: bool | None) -> int:
+def _search(engine, root: Path, query: str, k: int, as_json: bool, include_tests: bool | None, filters=None) -> int:
     from ..results import search_hit_json
     from .progress_bar import BarProgress
 
     with BarProgress() as progress:
-        result = engine.search(root, query, k, progress=progress, include_tests=include_tests)
+        result = engine.search(root, query, k, progress=progress, include_tests=include_tests, filters=filters)
     if as_json:
         print(json.dumps([search_hit_json(root.resolve(), h) for h in result.hits], indent=2))
         return 0

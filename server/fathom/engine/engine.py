@@ -21,7 +21,7 @@ from ..index.pool import ChunkPool
 from ..index.progress import Progress
 from ..index.run import Indexer
 from ..models import IndexCounts, RunStats, SymbolHit
-from ..search import Searcher, SearchResult
+from ..search import SearchFilters, Searcher, SearchResult
 from ..store import IndexDamaged
 from ..workspace import Workspace, enclosing_root
 from .keeper import EmbedderKeeper
@@ -226,13 +226,14 @@ class Engine:
         return enclosing_root(path)
 
     def search(self, root: Path, query: str, limit: int, paths: list[str] | None = None,
-               progress: Progress | None = None, include_tests: bool | None = None) -> SearchResult:
+               progress: Progress | None = None, include_tests: bool | None = None,
+               filters: SearchFilters | None = None) -> SearchResult:
         service = self.workspace(root)
         if service is not None:
-            return service.search(query, limit, paths, include_tests)
+            return service.search(query, limit, paths, include_tests, filters)
         return self._answer(root, progress or Progress(), lambda ws: Searcher(
-            ws.reader, self.embedder.embed_query, model_id=self.embedder.model_id).search(query, limit, paths, include_tests),
-            needs_vectors=True)
+            ws.reader, self.embedder.embed_query, model_id=self.embedder.model_id).search(
+                query, limit, paths, include_tests, filters), needs_vectors=True)
 
     def similar(self, root: Path, *, text: str | None = None, relpath: str | None = None, line: int | None = None,
                 limit: int = 10, progress: Progress | None = None) -> SearchResult:

@@ -20,7 +20,7 @@ from ..index.pool import ChunkPool
 from ..index.progress import Progress
 from ..index.run import Indexer
 from ..models import IndexCounts, SymbolHit
-from ..search import Searcher, SearchResult
+from ..search import SearchFilters, Searcher, SearchResult
 from ..store import IndexDamaged, StoreError
 from ..workspace import Workspace
 from .keeper import EmbedderKeeper
@@ -202,15 +202,17 @@ class WorkspaceService:
                 self._cond.notify_all()
 
     def search(self, query: str, limit: int, paths: list[str] | None = None,
-               include_tests: bool | None = None) -> SearchResult:
+               include_tests: bool | None = None, filters: SearchFilters | None = None) -> SearchResult:
         try:
-            return self._search(query, limit, paths, include_tests)
+            return self._search(query, limit, paths, include_tests, filters)
         except IndexDamaged:
             return SearchResult([], partial=True)  # being rebuilt
 
-    def _search(self, query: str, limit: int, paths: list[str] | None, include_tests: bool | None) -> SearchResult:
+    def _search(self, query: str, limit: int, paths: list[str] | None, include_tests: bool | None,
+                filters: SearchFilters | None) -> SearchResult:
         with self._reading():
-            result = Searcher(self.ws.reader, self._embed_query, model_id=self.embedder.model_id).search(query, limit, paths, include_tests)
+            result = Searcher(self.ws.reader, self._embed_query, model_id=self.embedder.model_id).search(
+                query, limit, paths, include_tests, filters)
             if self.state != "idle" and not result.partial:
                 return SearchResult(result.hits, self.ws.reader.has_pending())
             return result

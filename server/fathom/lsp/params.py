@@ -37,6 +37,39 @@ class SearchParams:
     # `includeTests` on the wire: absent ranks test code below the project's own
     # (unless the query asks for tests), false leaves it out, true ranks it as any code.
     include_tests: bool | None = None
+    language: list[str] | None = None  # grammar names: python, typescript, go…
+    kind: list[str] | None = None  # function, method, class…
+    exclude: list[str] | None = None  # globs the results' paths must not match
+
+
+@attrs.frozen
+class TextDocument:
+    uri: str
+
+
+@attrs.frozen
+class Position:
+    line: int
+    character: int = 0
+
+
+@attrs.frozen
+class SimilarParams:
+    """`{textDocument, position}`: like the definition there; `{text}`: like a snippet."""
+
+    text_document: TextDocument | None = None
+    position: Position | None = None
+    text: str | None = None
+    limit: int = attrs.field(default=20, validator=_limit)
+    workspace: str | None = None  # for `text`: a folder URI; the first folder when absent
+
+    def __attrs_post_init__(self):
+        if self.text is not None and not self.text.strip():
+            raise ValueError("'text' must be a non-empty string")
+        if self.text is None and (self.text_document is None or self.position is None):
+            raise ValueError("give 'textDocument' and 'position', or 'text'")
+        if self.position is not None and self.position.line < 0:
+            raise ValueError("'position.line' must be 0 or more")
 
 
 @attrs.frozen
@@ -68,6 +101,8 @@ def _strings(value, _type) -> list[str]:
 _converter.register_structure_hook_func(lambda t: t == list[str], _strings)
 _converter.register_structure_hook(SearchParams, cattrs.gen.make_dict_structure_fn(
     SearchParams, _converter, include_tests=cattrs.gen.override(rename="includeTests")))
+_converter.register_structure_hook(SimilarParams, cattrs.gen.make_dict_structure_fn(
+    SimilarParams, _converter, text_document=cattrs.gen.override(rename="textDocument")))
 
 
 def parse(params, cls: type):

@@ -24,10 +24,10 @@ from pygls.protocol import LanguageServerProtocol
 
 from .. import __version__
 from ..config import Settings, force_offline
-from ..engine import Engine, WorkspaceClosed, WorkspaceService
+from ..engine import Engine, InvalidFilter, NoDefinition, SearchFilters, WorkspaceClosed, WorkspaceService
 from ..results import file_uri, search_hit_json
 from .frames import FrameWriter, filter_frames
-from .params import InvalidParams, ReindexParams, SearchParams, parse
+from .params import InvalidParams, ReindexParams, SearchParams, SimilarParams, parse
 from .progress import LspProgress
 
 log = logging.getLogger("fathom.lsp")
@@ -259,9 +259,12 @@ def create_server(settings: Settings | None = None) -> FathomServer:
     @server.thread()
     def on_workspace_symbol(ls: FathomServer, params: types.WorkspaceSymbolParams):
         results = []
+        # Words with spaces between them are a question, not a name: any LSP
+        # client (Helix, eglot, Sublime) gets semantic search through its symbol picker.
+        in_words = len(params.query.split()) >= 2
         for service in ls.workspaces():
             try:
-                hits = service.symbols(params.query, 100)
+                hits = service.search(params.query, 50).hits if in_words else service.symbols(params.query, 100)
             except WorkspaceClosed:
                 continue  # removed while this request was on its way
             for hit in hits:
@@ -277,11 +280,38 @@ def create_server(settings: Settings | None = None) -> FathomServer:
     @server.thread()
     def on_search(ls: FathomServer, params) -> dict:
         p = _typed(params, SearchParams)
+        try:
+            filters = SearchFilters.parse(language=p.language, kind=p.kind, paths=p.paths, exclude=p.exclude)
+        except InvalidFilter as bad:
+            raise JsonRpcInvalidParams(str(bad)) from None
         service = ls.workspace_named(p.workspace)
         try:
-            result = service.search(p.query, p.limit, p.paths or None, p.include_tests)
+            result = service.search(p.query, p.limit, None, p.include_tests, filters)
         except WorkspaceClosed as closed:
             raise JsonRpcContentModified(str(closed)) from None
+        return {"results": [search_hit_json(service.root, h) for h in result.hits], "partial": result.partial}
+
+    @server.feature("fathom/similar")
+    @server.thread()
+    def on_similar(ls: FathomServer, params) -> dict:
+        p = _typed(params, SimilarParams)
+        if p.text is not None:
+            service, relpath, line = ls.workspace_named(p.workspace), None, None
+        else:
+            try:
+                path = uri_to_path(p.text_document.uri)
+            except (ValueError, OSError):
+                raise JsonRpcInvalidParams(f"'textDocument.uri' is not a file URI: {p.text_document.uri!r}") from None
+            service = ls.engine.workspace_for(path.parent.resolve() / path.name)
+            if service is None:
+                raise JsonRpcInvalidParams(f"{p.text_document.uri} is in no open workspace")
+            relpath, line = (path.parent.resolve() / path.name).relative_to(service.root).as_posix(), p.position.line
+        try:
+            result = service.similar(text=p.text, relpath=relpath, line=line, limit=p.limit)
+        except WorkspaceClosed as closed:
+            raise JsonRpcContentModified(str(closed)) from None
+        except NoDefinition as nothing:
+            return {"results": [], "partial": False, "message": str(nothing)}
         return {"results": [search_hit_json(service.root, h) for h in result.hits], "partial": result.partial}
 
     @server.feature("fathom/status")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path, PurePosixPath
 
-from ..engine import Engine, NoDefinition, SearchHit, SearchResult
+from ..engine import Engine, InvalidFilter, NoDefinition, SearchFilters, SearchHit, SearchResult
 
 DEFAULT_MAX_CHARS = 16_000  # well inside the tool-result limits of Claude Code, Cursor and Copilot
 MOST_CHARS = 200_000
@@ -26,14 +26,19 @@ class FathomTools:
     # -- the tools -------------------------------------------------------------------------
 
     def search_code(self, query: str, limit: int = 10, paths: list[str] | None = None,
-                    include_tests: bool | None = None, max_chars: int = DEFAULT_MAX_CHARS) -> str:
+                    include_tests: bool | None = None, max_chars: int = DEFAULT_MAX_CHARS,
+                    language: list[str] | str | None = None, kind: list[str] | str | None = None) -> str:
         query = (query or "").strip()
         if not query:
             raise ToolArgumentError("query is empty: describe what the code does, e.g. "
                                     "'where are auth headers stripped on redirect'")
         limit, max_chars = _limit(limit), _budget(max_chars)
         globs = [self._glob(p) for p in paths or []]
-        result = self.engine.search(self.root, query, limit, globs or None, include_tests=include_tests)
+        try:
+            filters = SearchFilters.parse(language=language, kind=kind, paths=globs)
+        except InvalidFilter as bad:
+            raise ToolArgumentError(str(bad)) from None
+        result = self.engine.search(self.root, query, limit, include_tests=include_tests, filters=filters)
         return self._hits_text(f"results for {query!r}", result, max_chars)
 
     def find_symbol(self, name: str, limit: int = 20) -> str:

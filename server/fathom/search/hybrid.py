@@ -12,14 +12,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-
-import pathspec
+from dataclasses import dataclass, replace
 
 from ..models import Chunk, Range, SearchHit, SymbolHit, SymbolKind, embed_text
 from ..index.policy import is_test_chunk
 from ..store import Store
 from ..textsplit import IDENTIFIER, clean_query, identifier_parts, query_terms
+from .filters import SearchFilters
 from .symbols import rank_symbols
 
 SNIPPET_LINES = 6
@@ -107,15 +106,19 @@ class Searcher:
         self.model_id = model_id
 
     def search(self, query: str, limit: int = 20, path_globs: list[str] | None = None,
-               include_tests: bool | None = None) -> SearchResult:
+               include_tests: bool | None = None, filters: SearchFilters | None = None) -> SearchResult:
         """`include_tests`: None ranks test code below the project's own unless the
-        query asks for tests; False leaves it out; True ranks it as any code."""
+        query asks for tests; False leaves it out; True ranks it as any code.
+        `filters` (and `path_globs`, the same as its `paths`) narrow the hits."""
         o = self.options
+        filters = filters or SearchFilters()
+        if path_globs:
+            filters = replace(filters, paths=filters.paths + tuple(path_globs))
         query = clean_query(query)
         terms = query_terms(query)
         if include_tests is None and TEST_WORDS & set(terms):
             include_tests = True
-        pool = o.candidates if not path_globs else o.candidates * 5
+        pool = o.candidates if not filters else o.candidates * 5
         lexical = self.store.lexical(fts_expression(terms, o), pool) if terms else []
         dense: list[tuple[int, float]] = []
         dense_ok = False
@@ -151,10 +154,15 @@ class Searcher:
                     del rows[chunk_id]
                 else:
                     scores[chunk_id] *= o.test_code_weight
-        matcher = pathspec.GitIgnoreSpec.from_lines(path_globs) if path_globs else None
         ranked = sorted(rows, key=lambda i: -scores[i])
-        if matcher is not None:
-            ranked = [i for i in ranked if matcher.match_file(rows[i][0])]
+        if filters.paths or filters.exclude:
+            through = filters.path_matcher()
+            ranked = [i for i in ranked if through(rows[i][0])]
+        if filters.kinds:
+            ranked = [i for i in ranked if rows[i][1].kind in filters.kinds]
+        if filters.languages:
+            language = self.store.languages_of({rows[i][0] for i in ranked})
+            ranked = [i for i in ranked if language.get(rows[i][0]) in filters.languages]
         hits = self._hits(rows, ranked, scores, limit)
         return SearchResult(hits, partial=not dense_ok or pending)
 

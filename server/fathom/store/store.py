@@ -418,6 +418,16 @@ class Store:
             for cid, path, name, kind, container, sl, sc, el, ec, header, text in rows
         }
 
+    def languages_of(self, paths: Iterable[str]) -> dict[str, str]:
+        """path -> the language its file was chunked as."""
+        paths = list(paths)
+        found: dict[str, str] = {}
+        for i in range(0, len(paths), 500):
+            part = paths[i:i + 500]
+            found.update(self.conn.execute(
+                f"SELECT path, language FROM files WHERE path IN ({','.join('?' * len(part))})", part).fetchall())
+        return found
+
     def chunks_at(self, relpath: str, line: int) -> list[tuple[int, Chunk]]:
         """The chunks of a file whose range holds a line (0-based), innermost first."""
         rows = self.conn.execute(

@@ -1,4 +1,4 @@
--- :FathomSearch[!] [query], :FathomStatus, :FathomReindex, :FathomRestart.
+-- :FathomSearch[!] [query], :[range]FathomSimilar[!], :FathomStatus, :FathomReindex, :FathomRestart.
 local M = {}
 
 local function fathom()
@@ -76,6 +76,27 @@ function M.search(query, to_quickfix)
   end
 end
 
+-- Definitions like the one under the cursor, or like the lines of a range
+-- (a visual selection) when one is given.
+function M.similar(line1, line2, ranged, to_quickfix)
+  local params
+  if ranged then
+    local lines = vim.api.nvim_buf_get_lines(0, line1 - 1, line2, false)
+    params = { text = table.concat(lines, "\n") }
+  else
+    local cursor = vim.api.nvim_win_get_cursor(0)
+    params = { textDocument = { uri = vim.uri_from_bufnr(0) }, position = { line = cursor[1] - 1, character = cursor[2] } }
+  end
+  local title = ranged and "code like the selection" or "code like this definition"
+  fathom().similar(params, function(results, response)
+    if response and response.message then
+      vim.notify("fathom: " .. response.message, vim.log.levels.INFO)
+      return
+    end
+    show(results, response, title, to_quickfix)
+  end)
+end
+
 function M.status()
   fathom().request("fathom/status", {}, function(result)
     local lines = {}
@@ -97,6 +118,9 @@ function M.create()
   vim.api.nvim_create_user_command("FathomSearch", function(args)
     M.search(args.args, args.bang)
   end, { nargs = "*", bang = true, desc = "Fathom: semantic search (! fills the quickfix list)" })
+  vim.api.nvim_create_user_command("FathomSimilar", function(args)
+    M.similar(args.line1, args.line2, args.range > 0, args.bang)
+  end, { range = true, bang = true, desc = "Fathom: code like this definition, or like the selected lines" })
   vim.api.nvim_create_user_command("FathomStatus", M.status, { desc = "Fathom: index status" })
   vim.api.nvim_create_user_command("FathomReindex", function(args)
     M.reindex(args.bang)

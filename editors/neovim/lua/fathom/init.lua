@@ -228,6 +228,23 @@ function M.search(query, opts, callback)
   end, opts.timeout)
 end
 
+-- fathom/similar: `params` is { textDocument = {uri}, position = {line, character} }
+-- or { text = "…" }; the callback gets (results, response) as search's does.
+function M.similar(params, callback, opts)
+  opts = opts or {}
+  params.limit = params.limit or opts.limit or M.config.limit
+  with_client(function(client)
+    client_request(client, "fathom/similar", params, function(err, result)
+      if err then
+        notify("find similar failed: " .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
+        callback({}, nil)
+        return
+      end
+      callback(result.results or {}, result)
+    end, 0)
+  end, opts.timeout)
+end
+
 function M.request(method, params, callback)
   with_client(function(client)
     client_request(client, method, params, function(err, result)

@@ -18,7 +18,7 @@ fi
 # The editor tests drive real editors: Debian's Neovim 0.7.2 (0.11.4 comes from
 # the test extras), Chromium for VS Code, and the headers code-server's native
 # modules build against.
-packages=(neovim chromium ripgrep build-essential pkg-config libkrb5-dev libsecret-1-dev libxkbfile-dev libx11-dev)
+packages=(neovim emacs-nox elpa-eglot chromium ripgrep build-essential pkg-config libkrb5-dev libsecret-1-dev libxkbfile-dev libx11-dev)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

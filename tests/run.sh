@@ -16,8 +16,8 @@ if [ ! -x .venv-engines/infinity/bin/infinity_emb ]; then
 fi
 
 # The editor tests drive real editors: Debian's Neovim 0.7.2 (0.11.4 comes from
-# the test extras), Chromium for VS Code, and the headers code-server's native
-# modules build against.
+# the test extras), Emacs with eglot (a plain LSP client), Chromium for VS Code,
+# and the headers code-server's native modules build against.
 packages=(neovim emacs-nox elpa-eglot chromium ripgrep build-essential pkg-config libkrb5-dev libsecret-1-dev libxkbfile-dev libx11-dev)
 missing=()
 for package in "${packages[@]}"; do

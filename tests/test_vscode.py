@@ -31,5 +31,5 @@ def test_extension_in_real_vscode(editor_workspace, tmp_path):
     )
     output = run.stdout + run.stderr
     summary = re.search(r"(\d+) passed, (\d+) failed", output)
-    assert run.returncode == 0 and summary and summary.groups() == ("6", "0"), \
+    assert run.returncode == 0 and summary and summary.groups() == ("7", "0"), \
         f"{output}\nscreenshots in {shots}"

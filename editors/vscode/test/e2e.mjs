@@ -6,7 +6,8 @@
 //
 // Opens the workspace, waits until the status bar says the index is current,
 // runs "Fathom: Search" with a plain-English query, checks the right function
-// is listed, selects it and checks the editor shows that file at that line.
+// is listed, selects it and checks the editor shows that file at that line;
+// then "Fathom: Find Similar Code" there, and Go to Symbol in Workspace.
 // Prints one line per step and exits non-zero on failure (screenshot saved).
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -140,6 +141,22 @@ async function main() {
     await page.locator(".view-line", { hasText: `def ${expected}` }).first().waitFor({ timeout: 10000 });
     log(`ok   selecting it opens ${fileName} at line ${line}, showing def ${expected}`);
 
+    step = "Fathom: Find Similar Code on the open definition";
+    await page.keyboard.press("F1");
+    await input.waitFor({ timeout: 30000 });
+    await input.fill(">Fathom: Find Similar Code");
+    await page.locator(".quick-input-list .monaco-list-row", { hasText: "Fathom: Find Similar Code" }).first().waitFor();
+    await page.keyboard.press("Enter");
+    await page.locator(".quick-input-widget", { hasText: "Fathom: Similar Code" }).waitFor({ timeout: 60000 });
+    const similar = page.locator(".quick-input-list .monaco-list-row");
+    await similar.first().waitFor({ timeout: 30000 });
+    const labels = await similar.locator(".label-name").allInnerTexts();
+    if (labels.length === 0 || labels.some((label) => label.endsWith(expected) && label.includes("Unix"))) {
+      throw new Error(`similar code lists nothing, or the definition itself: ${labels.join(", ")}`);
+    }
+    log(`ok   Find Similar Code lists ${labels.length} definitions like ${expected} (${labels.slice(0, 3).join(", ")})`);
+    await page.keyboard.press("Escape");
+
     step = "workspace symbols in Go to Symbol in Workspace";
     await page.keyboard.press("F1");
     await input.waitFor({ timeout: 30000 });
@@ -148,7 +165,7 @@ async function main() {
     log(`ok   Go to Symbol in Workspace (#usrcachedir) lists ${expected}`);
     await page.keyboard.press("Escape");
     await page.screenshot({ path: path.join(screenshots, "final.png") });
-    log("6 passed, 0 failed");
+    log("7 passed, 0 failed");
   } catch (error) {
     const shot = path.join(screenshots, "failure.png");
     await page.screenshot({ path: shot }).catch(() => undefined);

@@ -177,6 +177,14 @@ class WorkspaceService:
             raise EmbedderError("embedding process not running")
         return self.embedder.embed_query(text, timeout=10)
 
+    def _embed_query_now(self, text: str) -> bytes:
+        """For find-similar, which has no lexical answer to give meanwhile: an
+        embedder that is not running (an index already current never started it)
+        is started and waited for."""
+        if not self.embedder.alive:
+            self.embedder.ensure_started()
+        return self.embedder.embed_query(text, timeout=10)
+
     @contextlib.contextmanager
     def _reading(self):
         """A query's hold on the index: closing waits until none is reading."""
@@ -222,7 +230,7 @@ class WorkspaceService:
         """Definitions like a snippet or like the one at a line; NoDefinition if none is there."""
         try:
             with self._reading():
-                return Searcher(self.ws.reader, self._embed_query, model_id=self.embedder.model_id).similar_to(
+                return Searcher(self.ws.reader, self._embed_query_now, model_id=self.embedder.model_id).similar_to(
                     text=text, relpath=relpath, line=line, limit=limit)
         except IndexDamaged:
             return SearchResult([], partial=True)  # being rebuilt

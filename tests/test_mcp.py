@@ -85,6 +85,14 @@ def test_the_tools_answer_agents_through_the_sdk_client(workspace):
         pasted = text_of(await session.call_tool("similar_code", {"code": "\n".join(util[line - 1:line + 30])}))
         assert "normalize_file" in pasted.splitlines()[1] or "clean_path" in pasted.splitlines()[1]
 
+        narrowed = text_of(await session.call_tool("search_code", {
+            "query": "directory where the user's cache files are stored", "limit": 5,
+            "language": ["python"], "kind": ["method"], "exclude": ["platformdirs/api.py"]}))
+        heads = [line for line in narrowed.splitlines() if re.match(r"\d+\. ", line)]
+        assert heads and all("method" in h and "platformdirs/api.py" not in h for h in heads), narrowed
+        bad_kind = await session.call_tool("search_code", {"query": "cache", "kind": ["gizmo"]})
+        assert bad_kind.is_error and "unknown kind gizmo" in text_of(bad_kind)
+
         # A small budget trims bodies, never drops hits.
         wide = text_of(await session.call_tool("search_code", {"query": "match files against patterns", "limit": 8}))
         tight = text_of(await session.call_tool("search_code", {"query": "match files against patterns", "limit": 8,

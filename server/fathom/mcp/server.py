@@ -38,7 +38,8 @@ for "where/how is X done" questions; use grep for exact strings. Returns up to `
 best first, each as path:start-end, kind, qualified name, score, and its code (long bodies trimmed
 with a marker to keep the whole answer under max_chars). Test code ranks below the project's own
 unless the query mentions tests or include_tests is true (false leaves it out). `paths`: glob
-patterns relative to the workspace to search only there (e.g. ["src/**"]); `language` (e.g.
+patterns relative to the workspace to search only there (e.g. ["src/**"]), `exclude` to leave out
+(e.g. ["vendor/**"]); `language` (e.g.
 ["python"]) and `kind` (e.g. ["function", "method"]) narrow it further."""
 
 FIND_SYMBOL = """\
@@ -70,8 +71,9 @@ def build_server(tools: FathomTools) -> MCPServer:
     @server.tool(description=SEARCH_CODE)
     async def search_code(query: str, limit: int = 10, paths: list[str] | None = None,
                           include_tests: bool | None = None, max_chars: int = DEFAULT_MAX_CHARS,
-                          language: list[str] | None = None, kind: list[str] | None = None) -> str:
-        return await call(tools.search_code, query, limit, paths, include_tests, max_chars, language, kind)
+                          language: list[str] | None = None, kind: list[str] | None = None,
+                          exclude: list[str] | None = None) -> str:
+        return await call(tools.search_code, query, limit, paths, include_tests, max_chars, language, kind, exclude)
 
     @server.tool(description=FIND_SYMBOL)
     async def find_symbol(name: str, limit: int = 20) -> str:

@@ -27,15 +27,17 @@ class FathomTools:
 
     def search_code(self, query: str, limit: int = 10, paths: list[str] | None = None,
                     include_tests: bool | None = None, max_chars: int = DEFAULT_MAX_CHARS,
-                    language: list[str] | str | None = None, kind: list[str] | str | None = None) -> str:
+                    language: list[str] | str | None = None, kind: list[str] | str | None = None,
+                    exclude: list[str] | None = None) -> str:
         query = (query or "").strip()
         if not query:
             raise ToolArgumentError("query is empty: describe what the code does, e.g. "
                                     "'where are auth headers stripped on redirect'")
         limit, max_chars = _limit(limit), _budget(max_chars)
         globs = [self._glob(p) for p in paths or []]
+        leave_out = [self._glob(p) for p in exclude or []]
         try:
-            filters = SearchFilters.parse(language=language, kind=kind, paths=globs)
+            filters = SearchFilters.parse(language=language, kind=kind, paths=globs, exclude=leave_out)
         except InvalidFilter as bad:
             raise ToolArgumentError(str(bad)) from None
         result = self.engine.search(self.root, query, limit, include_tests=include_tests, filters=filters)

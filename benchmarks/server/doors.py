@@ -71,12 +71,14 @@ def _relpath(root: Path, uri: str) -> str:
 
 
 def parse_tool_answer(root: Path, text: str) -> list[tuple[str, int, int, str]]:
+    """The hits of a search_code answer; a module's name (`cli.py`) is kept whole."""
     results = []
     for line in text.splitlines():
         m = HEAD.match(line)
         if m:
             path, start, end, qualified = m.groups()
-            results.append((f"{root.name}/{path}", int(start) - 1, int(end) - 1, qualified.rsplit(".", 1)[-1]))
+            name = qualified if line.split("  ")[1].startswith("module ") else qualified.rsplit(".", 1)[-1]
+            results.append((f"{root.name}/{path}", int(start) - 1, int(end) - 1, name))
     return results
 
 
@@ -87,7 +89,10 @@ async def mcp_answers(root: Path, env: dict, queries: list[Query]) -> tuple[list
         async with ClientSession(read, write) as session:
             await session.initialize()
             await _until_idle(session)
+            # The first search starts the query model in the background (that one answers lexically).
             await session.call_tool("search_code", {"query": "start the model", "limit": 1})
+            while (await _until_idle(session)).get("embedder") != "running":
+                await asyncio.sleep(0.5)
             for q in queries:
                 started = time.perf_counter()
                 result = await session.call_tool("search_code", {"query": q.text, "limit": K, "max_chars": 200000})

@@ -201,31 +201,37 @@ local function with_client(fn, timeout)
   end, timeout or 60000)
 end
 
--- Sends fathom/search and calls callback(results, response); results is the
--- list of items ({uri, path, range, name, kind, score, snippet}).
-function M.search(query, opts, callback)
-  opts = opts or {}
+-- A request answered with {results, partial}: callback(results, response),
+-- or ({}, nil) after saying what failed.
+local function results_request(method, params, what, callback, timeout)
   with_client(function(client)
-    local params = { query = query, limit = opts.limit or M.config.limit }
-    if opts.paths then
-      params.paths = opts.paths
-    end
-    local include_tests = opts.include_tests
-    if include_tests == nil then
-      include_tests = M.config.include_tests
-    end
-    if include_tests ~= nil then
-      params.includeTests = include_tests
-    end
-    client_request(client, "fathom/search", params, function(err, result)
+    client_request(client, method, params, function(err, result)
       if err then
-        notify("search failed: " .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
+        notify(what .. " failed: " .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
         callback({}, nil)
         return
       end
       callback(result.results or {}, result)
     end, 0)
-  end, opts.timeout)
+  end, timeout)
+end
+
+-- Sends fathom/search and calls callback(results, response); results is the
+-- list of items ({uri, path, range, name, kind, score, snippet}).
+function M.search(query, opts, callback)
+  opts = opts or {}
+  local params = { query = query, limit = opts.limit or M.config.limit }
+  if opts.paths then
+    params.paths = opts.paths
+  end
+  local include_tests = opts.include_tests
+  if include_tests == nil then
+    include_tests = M.config.include_tests
+  end
+  if include_tests ~= nil then
+    params.includeTests = include_tests
+  end
+  results_request("fathom/search", params, "search", callback, opts.timeout)
 end
 
 -- fathom/similar: `params` is { textDocument = {uri}, position = {line, character} }
@@ -233,16 +239,7 @@ end
 function M.similar(params, callback, opts)
   opts = opts or {}
   params.limit = params.limit or opts.limit or M.config.limit
-  with_client(function(client)
-    client_request(client, "fathom/similar", params, function(err, result)
-      if err then
-        notify("find similar failed: " .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
-        callback({}, nil)
-        return
-      end
-      callback(result.results or {}, result)
-    end, 0)
-  end, opts.timeout)
+  results_request("fathom/similar", params, "find similar", callback, opts.timeout)
 end
 
 function M.request(method, params, callback)

@@ -5,6 +5,9 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a process each
+
+
 
 def fathom(*args, cwd):
     return subprocess.run([sys.executable, "-m", "fathom", *args], capture_output=True, text=True, cwd=cwd,

@@ -3,6 +3,7 @@ may import what. A protocol layer (lsp/, cli/) reaches the pipeline only through
 the engine; only store/ knows SQL; only lsp/ knows JSON-RPC; only the embedding
 process imports torch."""
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "server" / "fathom"
 
 
-def imports_of(path: Path) -> set[str]:
+@functools.cache  # every test reads the whole package: parsed once
+def imports_of(path: Path) -> frozenset[str]:
     """Absolute names of every module `path` imports (relative ones resolved)."""
     module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
@@ -26,7 +28,7 @@ def imports_of(path: Path) -> set[str]:
                 target = node.module
             names.add(target)
             names.update(f"{target}.{alias.name}" for alias in node.names)
-    return names
+    return frozenset(names)
 
 
 SOURCES = sorted(PACKAGE.rglob("*.py"))

@@ -195,6 +195,7 @@ def fathom(*args, env):
                           env=env, timeout=300)
 
 
+@pytest.mark.slow  # a process each: the fast loop keeps to the client itself
 @pytest.mark.parametrize("case", ["refused key", "nothing listening", "not a url"])
 def test_the_cli_says_in_one_line_why_the_engine_cannot_be_used_and_exits_1(tmp_path, case):
     root = tmp_path / "ws"

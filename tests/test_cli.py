@@ -1,6 +1,7 @@
 """The CLI end to end with the real model, real sqlite-vec and real tree-sitter."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -148,3 +149,27 @@ def test_a_model_that_cannot_load_is_a_clear_error_and_keeps_symbols_and_words(t
     assert "Traceback" not in run.stderr
     symbols = json.loads(fathom("symbols", "match_file", "--path", str(root), "--json", env=env).stdout)
     assert "match_file" in [s["name"] for s in symbols]
+
+
+def test_export_then_import_into_another_checkout_embeds_nothing_and_answers_the_same(indexed, tmp_path):
+    root, env, _ = indexed
+    fathom("index", str(root), env=env)  # what earlier tests changed, brought up to date
+    snapshot = tmp_path / "team.fathom"
+    wrote = fathom("export", str(root), "-o", str(snapshot), env=env).stdout
+    assert wrote.startswith(f"wrote {snapshot}:") and "vectors of all-MiniLM-L6-v2" in wrote
+    laptop = tmp_path / "laptop"
+    shutil.copytree(root, laptop)  # the same tree, at another path, as another clone would be
+    laptop_env = {**env, "FATHOM_CACHE_DIR": str(tmp_path / "laptop-cache")}
+    seeded = fathom("import", str(snapshot), str(laptop), env=laptop_env)
+    assert "seeded from" in seeded.stdout and "fathom index" in seeded.stdout
+    assert "not yet brought up to this tree" in fathom("status", str(laptop), env=laptop_env).stdout
+    summary = fathom("index", str(laptop), env=laptop_env).stdout.strip().splitlines()[-1]
+    assert ", 0 newly embedded," in summary
+    query = QUERIES[0][0]
+    original = json.loads(fathom("search", query, "--path", str(root), "--json", env=env).stdout)
+    again = json.loads(fathom("search", query, "--path", str(laptop), "--json", env=laptop_env).stdout)
+    assert [(h["path"], h["name"]) for h in again] == [(h["path"], h["name"]) for h in original]
+    refused = fathom("import", str(snapshot), str(laptop), "--model", "all-mpnet-base-v2", env=laptop_env,
+                     check=False)
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert "built with all-MiniLM-L6-v2 (384 dimensions)" in refused.stderr

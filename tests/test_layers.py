@@ -52,11 +52,11 @@ def test_protocol_layers_reach_the_pipeline_only_through_the_engine(layer):
 
 
 def test_only_the_store_knows_sql():
-    assert modules_importing("apsw") <= {"store/database.py", "store/store.py"}
+    assert modules_importing("apsw") <= {"store/database.py", "store/store.py", "store/snapshot.py"}
 
 
-def test_only_the_engine_client_opens_sockets():
-    assert modules_importing("httpx") | modules_importing("socket") <= {"embed/remote.py"}
+def test_only_the_engine_client_and_the_seed_download_open_sockets():
+    assert modules_importing("httpx") | modules_importing("socket") <= {"embed/remote.py", "share/download.py"}
 
 
 def test_only_mcp_knows_the_mcp_sdk():

@@ -56,18 +56,25 @@ def chunk_hashes(db: Path) -> set[str]:
         store.close()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def two_releases(doc: str, prefix: str) -> tuple[Path, Path, str, str]:
+    """From the command line's two sdists, a repository with each release as a tag:
+    (work directory, repository, older tag, newer tag)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("old", type=Path)
     parser.add_argument("new", type=Path)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="fathom-branch-"))
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     repo = work / "repo"
     repo.mkdir()
     git(repo, "init", "-q")
     old_tag, new_tag = (p.name.removesuffix(".tar.gz") for p in (args.old, args.new))
     commit_release(repo, args.old.resolve(), old_tag)
     commit_release(repo, args.new.resolve(), new_tag)
+    return work, repo, old_tag, new_tag
+
+
+def main() -> int:
+    work, repo, old_tag, new_tag = two_releases(__doc__, "fathom-branch-")
     git(repo, "checkout", "-q", old_tag)
     env = fathom_env(work / "cache")
     cold = fathom(env, "index", str(repo))

@@ -2,7 +2,7 @@
 
 Settings come, lowest priority first, from the defaults here, the environment
 (`FATHOM_MODEL`, `FATHOM_DEVICE`, `FATHOM_CACHE_DIR`, `FATHOM_POOL_IDLE_SECONDS`, the `FATHOM_EMBED_*`
-of a serving engine) and the caller (CLI flags or the editor's `fathom` settings section).
+of a serving engine, `FATHOM_SEED_INDEX`) and the caller (CLI flags or the editor's `fathom` settings section).
 The engine's API key is read from `FATHOM_EMBED_API_KEY` only, and is no setting:
 settings are logged and compared, a key must be neither.
 """
@@ -97,6 +97,9 @@ class Settings:
     pool_idle_seconds: float = 300.0
     # Set: a serving engine embeds (`embed/remote.py`); None: the local model, and no socket is opened.
     engine: EngineSettings | None = None
+    # A snapshot (a path, relative to the workspace or not, or an http(s) URL) that
+    # a workspace's empty index is seeded from before anything is embedded.
+    seed_index: str | None = None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -105,6 +108,7 @@ class Settings:
             device=os.environ.get("FATHOM_DEVICE") or "auto",
             pool_idle_seconds=_seconds(os.environ.get("FATHOM_POOL_IDLE_SECONDS"), 300.0),
             engine=EngineSettings.from_env(),
+            seed_index=(os.environ.get("FATHOM_SEED_INDEX") or "").strip() or None,
         )
 
     def merged(self, options: dict | None) -> "Settings":
@@ -124,6 +128,8 @@ class Settings:
             changes["exclude"] = tuple(exclude)
         if isinstance(options.get("watcher"), bool):
             changes["watcher"] = options["watcher"]
+        if isinstance(options.get("seedIndex"), str) and options["seedIndex"].strip():
+            changes["seed_index"] = options["seedIndex"].strip()  # empty (an editor's default): the environment's
         embedding = _engine_options(options)
         if embedding is not None:
             changes["engine"] = merged_engine(self.engine, embedding)

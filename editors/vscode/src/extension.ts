@@ -47,6 +47,7 @@ function settings(): Record<string, unknown> {
     exclude: config.get<string[]>("exclude"),
     maxFileSize: config.get<number>("maxFileSize"),
     watcher: config.get<boolean>("watcher"),
+    seedIndex: config.get<string>("seedIndex"),
     embedding: {
       url: config.get<string>("embedding.url"),
       model: config.get<string>("embedding.model"),

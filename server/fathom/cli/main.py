@@ -1,4 +1,4 @@
-"""`fathom index|search|symbols|similar|status|serve|mcp`: the command line, over the same engine as the servers."""
+"""`fathom index|search|symbols|similar|status|export|import|serve|mcp`: the command line, over the same engine as the servers."""
 from __future__ import annotations
 
 import argparse
@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("mcp", help="serve the workspace to coding agents over MCP (stdio)")
     common(sp, True)
     sp.add_argument("--http", type=int, metavar="PORT", help="streamable HTTP on 127.0.0.1:PORT instead of stdio")
+    sp = sub.add_parser("export", help="write the index as a portable snapshot, for other checkouts to seed from")
+    common(sp, True)
+    sp.add_argument("-o", "--output", required=True, metavar="FILE", help="the snapshot file to write")
+    sp = sub.add_parser("import", help="seed the index from a snapshot (a file or an http(s) URL)")
+    sp.add_argument("source", metavar="FILE|URL")
+    common(sp, True)
     sp = sub.add_parser("status", help="what the index holds")
     common(sp, True)
     sp.add_argument("--json", action="store_true", help="JSON output")
@@ -125,7 +131,7 @@ def _dispatch(args) -> int:
         raise UsageError(f"no such directory: {root}")
     from ..engine import Engine
 
-    if args.command in ("search", "symbols", "status"):
+    if args.command in ("search", "symbols", "status", "export"):
         root = Engine.enclosing_workspace(root)  # from a subdirectory, its project's index, as git does
     if args.command in ("search", "symbols"):
         if not args.query.strip():
@@ -158,6 +164,11 @@ def _dispatch(args) -> int:
             return _index(engine, root, embed=not args.no_embed)
         if args.command == "status":
             return _status(engine, root, args.json)
+        if args.command == "export":
+            print(engine.export(root, Path(args.output)).summary())
+            return 0
+        if args.command == "import":
+            return _import(engine, root, args.source)
         if args.command == "symbols":
             return _symbols(engine, root, args.query, args.k, args.json)
         return _search(engine, root, args.query, args.k, args.json, args.include_tests, filters)
@@ -181,6 +192,17 @@ def _index(engine, root: Path, embed: bool) -> int:
     if "" in stats.unseen:
         print(f"fathom: cannot list {root}: the index keeps what it held", file=sys.stderr)
     return EXIT_FAILURE if stats.embedding_error or "" in stats.unseen else 0
+
+
+def _import(engine, root: Path, source: str) -> int:
+    from .progress_bar import BarProgress
+
+    if "://" not in source:  # a file named on the command line is relative to where it was typed
+        source = str(Path(source).expanduser().resolve())
+    with BarProgress() as progress:
+        report = engine.seed(root, source, progress)
+    print(f"{report.summary()}; `fathom index` now embeds only what the seed has no vector for")
+    return 0
 
 
 def _similar(args) -> int:
@@ -277,6 +299,8 @@ def status_text(status: dict) -> str:
     run = status.get("last_run") or {}
     if not run and not status["files"]:
         lines.append("  not indexed yet: run `fathom index` (a search builds the index too)")
+    elif not run and status.get("seeded_from"):
+        lines.append(f"  seeded from {status['seeded_from']}, not yet brought up to this tree: run `fathom index`")
     else:
         waiting = f", {status['pending']:,} waiting for vectors" if status["pending"] else ", all embedded"
         lines.append(f"  {status['files']:,} files, {status['symbols']:,} symbols, {status['chunks']:,} chunks{waiting}")
@@ -285,6 +309,8 @@ def status_text(status: dict) -> str:
         lines.append(f"  embedded by the {status['provider']}")
     if str(status.get("embedder", "")).startswith("failed: "):
         lines.append(f"  embedding {status['embedder']}")
+    if run and status.get("seeded_from"):
+        lines.append(f"  seeded from {status['seeded_from']}")
     if run:
         lines.append(f"  last run: {run.get('scanned', 0):,} files scanned, {run.get('changed', 0):,} changed, "
                      f"{run.get('embedded', 0):,} texts embedded in {run.get('seconds', 0):.1f} s")

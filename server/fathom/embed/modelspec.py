@@ -21,6 +21,9 @@ class ModelSpec:
     tokenizer_json: str | None
     max_tokens: int
     provider: str = "local"  # or "openai-compatible": a serving engine at a URL
+    # The vectors' width as the model's files say it, known before it loads; None
+    # when they do not say (a served model, a hub id not on this machine).
+    dim: int | None = None
 
     @property
     def model_id(self) -> str:
@@ -74,7 +77,8 @@ def resolve_model(name: str) -> ModelSpec:
         return ModelSpec(name, name, None, 256)
     tokenizer = directory / "tokenizer.json"
     return ModelSpec(
-        name, str(directory), str(tokenizer) if tokenizer.is_file() else None, _max_tokens(directory)
+        name, str(directory), str(tokenizer) if tokenizer.is_file() else None, _max_tokens(directory),
+        dim=_dimensions(directory),
     )
 
 
@@ -85,6 +89,22 @@ def _max_tokens(directory: Path) -> int:
         except (OSError, KeyError, ValueError, TypeError):
             continue
     return 256
+
+
+def _dimensions(directory: Path) -> int | None:
+    """A sentence-transformers model's output width: its last Dense layer's, else its pooling's."""
+    try:
+        modules = json.loads((directory / "modules.json").read_text())
+        width = None
+        for module in modules:
+            kind, where = str(module.get("type", "")), directory / str(module.get("path", ""))
+            if kind.endswith("Pooling"):
+                width = int(json.loads((where / "config.json").read_text())["word_embedding_dimension"])
+            elif kind.endswith("Dense"):
+                width = int(json.loads((where / "config.json").read_text())["out_features"])
+        return width
+    except (OSError, KeyError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def _hub_cache_dir(name: str) -> Path | None:

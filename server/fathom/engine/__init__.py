@@ -6,11 +6,12 @@ workspace it serves, the progress interface it reports through, and its errors.
 from ..index.progress import Progress
 from ..models import RunStats, SearchHit, SymbolHit
 from ..search import InvalidFilter, NoDefinition, SearchFilters, SearchResult
+from ..share.seed import SeedError
 from ..store import IndexUnwritable, StoreError
 from .engine import EmbedderFactory, Engine, default_embedder
 from .service import WorkspaceClosed, WorkspaceService
 
 __all__ = [
-    "EmbedderFactory", "Engine", "InvalidFilter", "NoDefinition", "SearchFilters", "IndexUnwritable", "Progress", "RunStats", "SearchHit", "SearchResult", "StoreError",
+    "EmbedderFactory", "Engine", "InvalidFilter", "NoDefinition", "SearchFilters", "IndexUnwritable", "Progress", "RunStats", "SearchHit", "SearchResult", "SeedError", "StoreError",
     "SymbolHit", "WorkspaceClosed", "WorkspaceService", "default_embedder",
 ]

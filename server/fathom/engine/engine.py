@@ -22,6 +22,8 @@ from ..index.progress import Progress
 from ..index.run import Indexer
 from ..models import IndexCounts, RunStats, SymbolHit
 from ..search import SearchFilters, Searcher, SearchResult
+from ..share import export as sharing
+from ..share import seed as seeding
 from ..store import IndexDamaged
 from ..workspace import Workspace, enclosing_root
 from .keeper import EmbedderKeeper
@@ -213,7 +215,26 @@ class Engine:
         finally:
             ws.close()
 
+    def export(self, root: Path, out: Path) -> sharing.ExportReport:
+        """Write a folder's index as a portable snapshot (what a CI job publishes)."""
+        ws = Workspace(root, self.settings)
+        try:
+            return sharing.export(ws, out)
+        finally:
+            ws.close()
+
+    def seed(self, root: Path, source: str, progress: Progress | None = None) -> seeding.SeedReport:
+        """Seed a folder's index from a snapshot file or URL; the next index
+        embeds only what the snapshot has no vector for."""
+        ws = Workspace(root, self.settings)
+        try:
+            return seeding.seed(ws, source, progress or Progress())
+        finally:
+            ws.close()
+
     def _build(self, ws: Workspace, progress: Progress, embed: bool) -> RunStats:
+        if self.settings.seed_index:
+            seeding.seed_if_new(ws, self.settings.seed_index, progress)
         embedder = self.embedder if embed else None
         stats = Indexer(ws, embedder, self.pool).run(progress=progress, embed=embed)
         if embedder is not None and embedder.device:
@@ -304,6 +325,7 @@ class Engine:
                 "provider": self.settings.provider,
                 "device": (store.get_meta("device") if store else None) or "not started",
                 "last_run": (store.last_run() if store else None) or {},
+                "seeded_from": (store.get_meta(seeding.SEEDED_FROM) if store else None),
             }
         finally:
             ws.close()
@@ -321,4 +343,8 @@ def _as_indexed(path: Path) -> Path:
 
 
 def _has_index(ws: Workspace) -> bool:
-    return ws.exists() and (ws.reader.last_run() is not None or ws.reader.counts().files > 0)
+    """Built, or being built; an index only seeded is neither (its files may not be this tree's)."""
+    if not ws.exists():
+        return False
+    store = ws.reader
+    return store.last_run() is not None or (store.counts().files > 0 and not store.get_meta(seeding.SEEDED_FROM))

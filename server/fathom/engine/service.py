@@ -21,6 +21,7 @@ from ..index.progress import Progress
 from ..index.run import Indexer
 from ..models import IndexCounts, SymbolHit
 from ..search import SearchFilters, Searcher, SearchResult
+from ..share.seed import SEEDED_FROM, seed_if_new
 from ..store import IndexDamaged, StoreError
 from ..workspace import Workspace
 from .keeper import EmbedderKeeper
@@ -130,6 +131,8 @@ class WorkspaceService:
         progress = self.progress_factory(f"Indexing {self.ws.root.name}") if full else Progress()
         self.state = "indexing"
         try:
+            if full and self.ws.settings.seed_index:
+                seed_if_new(self.ws, self.ws.settings.seed_index, _StateTracking(self, progress))
             stats = self.indexer.run(
                 None if full else paths,
                 progress=_StateTracking(self, progress),
@@ -246,9 +249,11 @@ class WorkspaceService:
         try:
             with self._reading():
                 counts, device = self.ws.reader.counts(), self.ws.reader.get_meta("device")
+                seeded_from = self.ws.reader.get_meta(SEEDED_FROM)
             error = self.error
         except IndexDamaged as damage:  # being rebuilt: nothing to count meanwhile
             counts, device, error = IndexCounts(0, 0, 0, 0), None, f"index damaged, rebuilding: {damage}"
+            seeded_from = None
         status = {
             "root": str(self.ws.root),
             "state": self.state,
@@ -262,6 +267,7 @@ class WorkspaceService:
             "device": self.embedder.device or device or "not started",
             "embedder_pid": self.embedder.pid if self.embedder.alive else None,
             "embedder": self.keeper.state,
+            "seeded_from": seeded_from,
         }
         if error:
             status["error"] = error

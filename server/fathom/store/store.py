@@ -8,6 +8,7 @@ the pipeline hands it (chunks, their full-text fields, vectors) and computes non
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import struct
 from collections.abc import Iterable
@@ -56,6 +57,13 @@ class Store:
 
     def close(self) -> None:
         self.file.close()
+
+    @contextlib.contextmanager
+    def all_or_nothing(self):
+        """Writes made inside (each its own transaction elsewhere) become one:
+        any error rolls every one of them back."""
+        with self._writing():
+            yield
 
     # -- meta --------------------------------------------------------------------------
 
@@ -249,8 +257,10 @@ class Store:
         )
         return [PendingEmbedding.of(h, header, text, path) for h, header, text, path, _first in rows]
 
-    def text_hashes(self) -> set[str]:
-        return {h for (h,) in self.conn.execute("SELECT DISTINCT text_hash FROM chunks")}
+    def text_hashes(self, embedded_only: bool = False) -> set[str]:
+        """Every distinct chunk text's hash; `embedded_only`: of those that are to have a vector."""
+        where = " WHERE embed" if embedded_only else ""
+        return {h for (h,) in self.conn.execute(f"SELECT DISTINCT text_hash FROM chunks{where}")}
 
     def pending_by_path(self) -> dict[str, int]:
         """path -> how many of its distinct texts still wait for a vector."""

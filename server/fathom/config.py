@@ -2,7 +2,7 @@
 
 Settings come, lowest priority first, from the defaults here, the environment
 (`FATHOM_MODEL`, `FATHOM_DEVICE`, `FATHOM_CACHE_DIR`, `FATHOM_POOL_IDLE_SECONDS`, the `FATHOM_EMBED_*`
-of a serving engine, `FATHOM_SEED_INDEX`) and the caller (CLI flags or the editor's `fathom` settings section).
+of a serving engine, `FATHOM_EMBED_WORKERS`, `FATHOM_SEED_INDEX`) and the caller (CLI flags or the editor's `fathom` settings section).
 The engine's API key is read from `FATHOM_EMBED_API_KEY` only, and is no setting:
 settings are logged and compared, a key must be neither.
 """
@@ -100,6 +100,9 @@ class Settings:
     # A snapshot (a path, relative to the workspace or not, or an http(s) URL) that
     # a workspace's empty index is seeded from before anything is embedded.
     seed_index: str | None = None
+    # Local embedding processes: 0 = auto (several only where the cores and the
+    # free memory allow, `embed/workers.auto_workers`), else this many.
+    embed_workers: int = 0
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -109,6 +112,7 @@ class Settings:
             pool_idle_seconds=_seconds(os.environ.get("FATHOM_POOL_IDLE_SECONDS"), 300.0),
             engine=EngineSettings.from_env(),
             seed_index=(os.environ.get("FATHOM_SEED_INDEX") or "").strip() or None,
+            embed_workers=_workers(os.environ.get("FATHOM_EMBED_WORKERS")),
         )
 
     def merged(self, options: dict | None) -> "Settings":
@@ -133,6 +137,8 @@ class Settings:
         embedding = _engine_options(options)
         if embedding is not None:
             changes["engine"] = merged_engine(self.engine, embedding)
+            if "workers" in embedding:
+                changes["embed_workers"] = _workers(embedding["workers"], self.embed_workers)
         return replace(self, **changes)
 
     @property
@@ -155,6 +161,17 @@ def _engine_options(options: dict) -> dict | None:
     found.update({key.split(".", 1)[1]: value for key, value in options.items()
                   if isinstance(key, str) and key.startswith("embedding.")})
     return found or None
+
+
+def _workers(raw, default: int = 0) -> int:
+    """`embedding.workers`: "auto" (0) or a count of 1 to 64; anything else keeps the default."""
+    if isinstance(raw, str) and raw.strip().lower() == "auto":
+        return 0
+    try:
+        value = int(raw) if isinstance(raw, (int, str)) and not isinstance(raw, bool) and str(raw).strip() else None
+    except ValueError:
+        value = None
+    return min(value, 64) if value is not None and value > 0 else default
 
 
 def _count(raw: str | None, default: int, most: int) -> int:

@@ -55,6 +55,7 @@ function settings(): Record<string, unknown> {
       batchSize: config.get<number>("embedding.batchSize"),
       maxTokens: config.get<number>("embedding.maxTokens"),
       tokenizer: config.get<string>("embedding.tokenizer"),
+      workers: config.get<string | number>("embedding.workers"),
     },
   };
 }

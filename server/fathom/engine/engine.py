@@ -35,14 +35,19 @@ EmbedderFactory = Callable[[ModelSpec, Settings], Embedder]
 
 
 def default_embedder(spec: ModelSpec, settings: Settings) -> Embedder:
-    """The serving engine the settings name, else the local embedding process."""
+    """The serving engine the settings name, else the local embedding process,
+    or several of them where `embedding.workers` asks for it (or, as `auto`, the machine allows it)."""
     if settings.engine is not None:
         from ..embed.remote import RemoteEmbedder
 
         return RemoteEmbedder(spec, settings.engine)
     from ..embed.local import LocalEmbedder
+    from ..embed.workers import EmbedderPool, worker_plan
 
-    return LocalEmbedder(spec, settings.device)
+    workers, threads = worker_plan(settings.embed_workers, settings.device)
+    if workers == 1:
+        return LocalEmbedder(spec, settings.device)
+    return EmbedderPool(spec, settings.device, workers, threads, idle_seconds=settings.pool_idle_seconds)
 
 
 class Engine:
@@ -177,8 +182,9 @@ class Engine:
         with self._lock:
             if settings == self.settings:
                 return
-            model_changed = ((settings.model, settings.device, settings.engine)
-                             != (self.settings.model, self.settings.device, self.settings.engine))
+            model_changed = ((settings.model, settings.device, settings.engine, settings.embed_workers)
+                             != (self.settings.model, self.settings.device, self.settings.engine,
+                                 self.settings.embed_workers))
             reopen = dict(self._watching)
             for root in list(self._services):
                 self.close_workspace(root)

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from fathom.config import Settings
-from fathom.embed.workers import CORES_PER_WORKER, PER_WORKER, WORKER_MEMORY_BYTES, EmbedderPool, auto_workers, \
+from fathom.embed.workers import MOST_AUTO_WORKERS, PER_WORKER, WORKER_MEMORY_BYTES, EmbedderPool, auto_workers, \
     worker_plan
 
 TEXTS = [f"def handler_{i}(request):\n    return render(request, 'page_{i % 7}.html', user_id={i})" for i in range(768)]
@@ -32,14 +32,14 @@ def test_workers_from_the_environment_and_an_editor(monkeypatch):
     assert Settings().merged({"embedding": {"workers": 2}}).engine is None  # workers alone name no engine
 
 
-def test_auto_runs_one_process_on_few_cores_and_never_more_than_memory_allows():
+def test_auto_runs_a_process_per_core_up_to_eight_and_never_more_than_memory_allows():
     gib = 1 << 30
-    assert auto_workers(2, 24 * gib) == (1, 2)
-    assert auto_workers(2 * CORES_PER_WORKER - 1, 24 * gib) == (1, 2 * CORES_PER_WORKER - 1)
-    assert auto_workers(16, 64 * gib) == (16 // CORES_PER_WORKER, CORES_PER_WORKER)
-    # Half the free memory at most, whatever the cores say.
-    assert auto_workers(64, 3 * WORKER_MEMORY_BYTES)[0] == 1
-    assert auto_workers(64, 5 * WORKER_MEMORY_BYTES) == (2, 32)
+    assert auto_workers(1, 24 * gib) == (1, 1)
+    assert auto_workers(2, 24 * gib) == (2, 1) and auto_workers(4, 24 * gib) == (4, 1)
+    assert auto_workers(16, 64 * gib) == (MOST_AUTO_WORKERS, 16 // MOST_AUTO_WORKERS)
+    # Half the free memory at most, whatever the cores say: little memory, one process.
+    assert auto_workers(16, 3 * WORKER_MEMORY_BYTES) == (1, 16)
+    assert auto_workers(16, 5 * WORKER_MEMORY_BYTES) == (2, 8)
     assert worker_plan(3, "cpu")[0] == 3 and worker_plan(0, "cuda") == (1, worker_plan(0, "cuda")[1])
 
 
@@ -131,6 +131,7 @@ def test_every_worker_exits_with_its_parent(tmp_path):
         if __name__ == "__main__":
             pool = EmbedderPool(resolve_model("all-MiniLM-L6-v2"), "cpu", 2, 1)
             pool.ensure_started()
+            pool.embed_documents(["def f(): pass"] * 64)  # document work starts the second worker
             while len(pool.pids()) < 2:
                 time.sleep(0.1)
             print(*pool.pids(), flush=True)

@@ -142,7 +142,9 @@ class EmbedderPool:
         return EmbedderIdentity(self.model_id, self.dim or 0, self.provider)
 
     def ensure_started(self) -> None:
-        """The first worker loaded (waited for); the others load meanwhile, in the background."""
+        """The first worker loaded (waited for). The others load when document work
+        arrives: a server that only answers queries (an MCP server beside an
+        indexing editor) holds one copy of the model."""
         if self._closed.is_set():
             raise EmbedderError("embedder is closed")
         with self._lock:
@@ -152,8 +154,6 @@ class EmbedderPool:
         self._first.ensure_started()
         with self._lock:
             self._workers[0].ready = True
-            for worker in self._workers[1:]:
-                self._warm(worker)
             self._start_reaper()
         self._dispatch()
 
@@ -314,12 +314,15 @@ def _fail(future: Future, error: BaseException) -> None:
 
 # -- how many workers ------------------------------------------------------------------
 
-# Resident memory of one embedding process with the default model, measured
-# (benchmarks/throughput/embed_workers.py); `auto` keeps this much free per worker.
-WORKER_MEMORY_BYTES = 450 << 20
-# Physical cores per worker when `auto` runs several: each keeps its torch threads
-# on its own cores; below this, one process with every core does as well.
-CORES_PER_WORKER = 4
+# Resident memory of one embedding process with the default model after a few
+# batches: 299-320 MB measured (benchmarks/throughput/embed_workers.py); `auto`
+# counts this, with room for longer batches' activations.
+WORKER_MEMORY_BYTES = 400 << 20
+# `auto` runs one process per physical core, up to this many (then each gets more
+# torch threads). On 2 cores two one-thread processes embedded a cold index of
+# flask 1.2-1.3x as fast as one two-thread process (RESULTS 15): on small batches
+# torch's threads within one process lose to processes even at two.
+MOST_AUTO_WORKERS = 8
 
 
 def worker_plan(asked: int, device: str) -> tuple[int, int]:
@@ -335,9 +338,7 @@ def worker_plan(asked: int, device: str) -> tuple[int, int]:
 
 def auto_workers(physical_cores: int, available_bytes: int | None) -> tuple[int, int]:
     """(workers, torch threads each) for `embedding.workers = auto`."""
-    if physical_cores < 2 * CORES_PER_WORKER:
-        return 1, max(1, physical_cores)
-    workers = physical_cores // CORES_PER_WORKER
+    workers = max(1, min(MOST_AUTO_WORKERS, physical_cores))
     if available_bytes is not None:
         # Half the free memory at most: the editor, the build and the index need the rest.
         workers = max(1, min(workers, available_bytes // 2 // WORKER_MEMORY_BYTES))

@@ -38,5 +38,5 @@ def test_plugin_in_real_neovim(version, editor_workspace, tmp_path):
     summary = re.search(r"(\d+) passed, (\d+) failed", output)
     assert summary, output
     assert summary.group(2) == "0", output
-    assert int(summary.group(1)) == 14, output
+    assert int(summary.group(1)) == 15, output
     assert run.returncode == 0, output

@@ -238,5 +238,31 @@ test(":FathomSimilar offers definitions like the one under the cursor, not itsel
   end
 end)
 
+test("a file of another git repository adds that repository as a workspace folder", function()
+  local other = vim.fn.tempname() .. "-other-repo"
+  vim.fn.mkdir(other .. "/pkg", "p")
+  vim.fn.writefile({ "gitdir: /nonexistent/worktrees/other" }, other .. "/.git") -- a worktree's .git file
+  vim.fn.writefile({ "def zebra_quaternion_helper(value):", "    return value" }, other .. "/pkg/zebra.py")
+  vim.cmd("edit " .. vim.fn.fnameescape(other .. "/pkg/zebra.py"))
+  wait_for("attach", 10000, function()
+    return vim.lsp.buf_is_attached(0, fathom.client_id)
+  end)
+  local folders
+  wait_for("two workspaces", 60000, function()
+    fathom.request("fathom/status", {}, function(result) folders = result.workspaces end)
+    vim.wait(300, function() return folders ~= nil and #folders == 2 end, 50)
+    return folders ~= nil and #folders == 2
+  end)
+  local symbols
+  wait_for("the other repository's symbol", 60000, function()
+    symbols = nil
+    fathom.request("workspace/symbol", { query = "zebra_quaternion_helper" }, function(r) symbols = r end)
+    vim.wait(500, function() return symbols ~= nil end, 50)
+    return symbols ~= nil and #symbols > 0
+  end)
+  eq("zebra_quaternion_helper", symbols[1].name, "symbol")
+  assert(vim.uri_to_fname(symbols[1].location.uri):match("other%-repo/pkg/zebra%.py$"), vim.inspect(symbols[1]))
+end)
+
 out(string.format("%d passed, %d failed", passed, failed))
 vim.cmd((failed == 0 and "qall!" or "cquit! 1"))

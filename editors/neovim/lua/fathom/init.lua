@@ -5,6 +5,10 @@ local M = {}
 local defaults = {
   cmd = { "fathom", "serve" },
   root_dir = nil, -- default: the nearest directory holding .git, else the cwd
+  -- A buffer outside every workspace but inside a git repository (a `.git`
+  -- directory, or a worktree's `.git` file) adds that repository as a workspace
+  -- folder of the one server; false keeps the one root.
+  per_buffer_roots = true,
   settings = {}, -- sent as initializationOptions and answered to workspace/configuration
   limit = 30,
   -- nil: test code ranks below the project's own unless the query asks for tests;
@@ -21,12 +25,23 @@ M.client_id = nil
 local has_011 = vim.fn.has("nvim-0.11") == 1
 local has_010 = vim.fn.has("nvim-0.10") == 1
 
-local function find_root()
-  local git = vim.fn.finddir(".git", vim.fn.getcwd() .. ";")
-  if git ~= "" then
-    return vim.fn.fnamemodify(git, ":p:h:h")
+-- The nearest directory at or above `dir` holding `.git` (a directory, or the
+-- file a worktree or submodule has), or nil.
+local function git_root(dir)
+  local git = vim.fn.finddir(".git", dir .. ";")
+  local file = vim.fn.findfile(".git", dir .. ";")
+  local found = {}
+  for _, hit in ipairs({ git, file }) do
+    if hit ~= "" then
+      found[#found + 1] = vim.fn.fnamemodify(hit, ":p"):gsub("/$", ""):gsub("/%.git$", "")
+    end
   end
-  return vim.fn.getcwd()
+  table.sort(found, function(a, b) return #a > #b end) -- the deepest wins
+  return found[1]
+end
+
+local function find_root()
+  return git_root(vim.fn.getcwd()) or vim.fn.getcwd()
 end
 
 local function notify(message, level)
@@ -50,17 +65,63 @@ function M.client()
   return vim.lsp.get_client_by_id(M.client_id)
 end
 
-local function under_root(bufnr)
-  local name = vim.api.nvim_buf_get_name(bufnr)
-  if name == "" or vim.bo[bufnr].buftype ~= "" then
-    return false
-  end
-  local root = M.config.root_dir
+-- Every workspace folder of the server: the first root, then those buffers added.
+M.roots = {}
+
+local function inside(name, root)
   return name == root or name:sub(1, #root + 1) == root .. "/"
 end
 
+local function file_of(bufnr)
+  local name = vim.api.nvim_buf_get_name(bufnr)
+  if name == "" or vim.bo[bufnr].buftype ~= "" then
+    return nil
+  end
+  return vim.fn.fnamemodify(name, ":p")
+end
+
+local function under_a_root(name)
+  for _, root in ipairs(M.roots) do
+    if inside(name, root) then
+      return true
+    end
+  end
+  return false
+end
+
+local function notify_client(client, method, params)
+  if has_011 then
+    return client:notify(method, params)
+  end
+  return client.notify(method, params)
+end
+
+-- Tell the running server about one more workspace folder (once initialized).
+local function add_root(root)
+  M.roots[#M.roots + 1] = root
+  local folder = { uri = vim.uri_from_fname(root), name = vim.fn.fnamemodify(root, ":t") }
+  M.when_ready(function(client)
+    client.workspace_folders = client.workspace_folders or {}
+    table.insert(client.workspace_folders, folder)
+    notify_client(client, "workspace/didChangeWorkspaceFolders", { event = { added = { folder }, removed = {} } })
+  end)
+end
+
 local function attach(bufnr)
-  if M.client_id and vim.api.nvim_buf_is_valid(bufnr) and under_root(bufnr) then
+  if not M.client_id or not vim.api.nvim_buf_is_valid(bufnr) then
+    return
+  end
+  local name = file_of(bufnr)
+  if not name then
+    return
+  end
+  if not under_a_root(name) and M.config.per_buffer_roots then
+    local root = git_root(vim.fn.fnamemodify(name, ":h"))
+    if root then
+      add_root(root)
+    end
+  end
+  if under_a_root(name) then
     vim.lsp.buf_attach_client(bufnr, M.client_id)
   end
 end
@@ -86,7 +147,9 @@ local function start()
     name = "fathom",
     cmd = config.cmd,
     root_dir = config.root_dir,
-    workspace_folders = { { uri = vim.uri_from_fname(config.root_dir), name = vim.fn.fnamemodify(config.root_dir, ":t") } },
+    workspace_folders = vim.tbl_map(function(root)
+      return { uri = vim.uri_from_fname(root), name = vim.fn.fnamemodify(root, ":t") }
+    end, M.roots),
     init_options = config.settings,
     settings = { fathom = config.settings },
     handlers = {},
@@ -137,6 +200,7 @@ end
 function M.setup(opts)
   M.config = vim.tbl_deep_extend("force", {}, defaults, opts or {})
   M.config.root_dir = vim.fn.fnamemodify(M.config.root_dir or find_root(), ":p"):gsub("/$", "")
+  M.roots = { M.config.root_dir }
   local group = vim.api.nvim_create_augroup("fathom", { clear = true })
   vim.api.nvim_create_autocmd({ "BufReadPost", "BufNewFile" }, {
     group = group,
@@ -218,6 +282,8 @@ end
 
 -- Sends fathom/search and calls callback(results, response); results is the
 -- list of items ({uri, path, range, name, kind, score, snippet}).
+M.when_ready = function(fn) with_client(fn) end
+
 function M.search(query, opts, callback)
   opts = opts or {}
   local params = { query = query, limit = opts.limit or M.config.limit }

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ..config import Settings
+from ..config import Settings, index_dir
 from ..embed.interface import Embedder
 from ..embed.modelspec import ModelSpec, model_spec
 from ..index.pool import ChunkPool
@@ -26,6 +26,7 @@ from ..share import export as sharing
 from ..share import seed as seeding
 from ..store import IndexDamaged
 from ..workspace import Workspace, enclosing_root
+from . import door
 from .keeper import EmbedderKeeper
 from .service import WorkspaceService
 
@@ -258,6 +259,9 @@ class Engine:
         service = self.workspace(root)
         if service is not None:
             return service.search(query, limit, paths, include_tests, filters)
+        served = door.ask_search(index_dir(Path(root).resolve()), query, limit, paths, include_tests, filters)
+        if served is not None:  # a server holds the workspace open: its model is loaded, its index current
+            return served
         return self._answer(root, progress or Progress(), lambda ws: Searcher(
             ws.reader, self.embedder.embed_query, model_id=self.embedder.model_id).search(
                 query, limit, paths, include_tests, filters), needs_vectors=True)
@@ -276,6 +280,9 @@ class Engine:
         service = self.workspace(root)
         if service is not None:
             return service.symbols(query, limit)
+        served = door.ask_symbols(index_dir(Path(root).resolve()), query, limit)
+        if served is not None:
+            return served
         return self._answer(root, progress or Progress(), lambda ws: Searcher(ws.reader, None).symbols(query, limit))
 
     def _answer(self, root: Path, progress: Progress, query, needs_vectors: bool = False):

@@ -24,6 +24,7 @@ from ..search import SearchFilters, Searcher, SearchResult
 from ..share.seed import SEEDED_FROM, seed_if_new
 from ..store import IndexDamaged, StoreError
 from ..workspace import Workspace
+from .door import Door
 from .keeper import EmbedderKeeper
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class WorkspaceService:
         self._busy = False
         self._queries = 0  # queries reading the index now: closing waits for them
         self._thread = threading.Thread(target=self._loop, name=f"fathom-index-{self.ws.root.name}", daemon=True)
+        self.door: Door | None = None
 
     @property
     def root(self) -> Path:
@@ -67,6 +69,10 @@ class WorkspaceService:
 
     def start(self) -> None:
         self._thread.start()
+        # One-shot callers (`fathom search` in a shell) ask this process instead of loading a model.
+        self.door = Door(self.ws.dir, self)
+        if not self.door.open():
+            self.door = None
         if self.watcher is not None:
             self.watcher.start()
         # Load the model now, not at the first search (it takes seconds).
@@ -274,6 +280,8 @@ class WorkspaceService:
         return status
 
     def close(self) -> None:
+        if self.door is not None:
+            self.door.close()
         if self.watcher is not None:
             self.watcher.stop()
         with self._cond:

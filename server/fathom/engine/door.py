@@ -107,11 +107,17 @@ class Door:
         raise ValueError(f"unknown op {op!r}")
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        """The socket is gone at once (no caller reaches this server again); the
+        serving thread notices within its poll interval, off the caller's thread."""
+        server, self._server = self._server, None
+        if server is not None:
             self.path.unlink(missing_ok=True)
-            self._server = None
+
+            def stop() -> None:
+                server.shutdown()
+                server.server_close()
+
+            threading.Thread(target=stop, daemon=True, name="fathom-door-close").start()
 
 
 def _hit_dict(hit) -> dict:

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import __version__
 from ..index.run import CHUNKED_BY
 from ..store import StoreError
 from ..store.snapshot import SnapshotCounts, SnapshotIdentity, write_snapshot
@@ -43,19 +44,10 @@ def export(ws: Workspace, out: Path) -> ExportReport:
     identity = SnapshotIdentity(
         model=model, dim=dim, provider=ws.spec.provider,
         chunker_version=store.get_meta(CHUNKED_BY) or "", max_tokens=ws.spec.max_tokens,
-        fathom_version=_version(), created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        fathom_version=__version__, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     out = Path(out).expanduser().resolve()
     if not out.parent.is_dir():
         raise StoreError(f"cannot write {out}: no such directory {out.parent}")
     counts = write_snapshot(ws.db_path, out, identity,
                             shared=lambda path: not unsafe_path(path) and not never_shared(path))
     return ExportReport(out, identity, counts, out.stat().st_size, store.counts().pending)
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("fathom-lsp")
-    except PackageNotFoundError:
-        return ""

@@ -17,6 +17,7 @@ def paths(root, **kw):
 
 
 def test_nested_gitignore_with_negation(tmp_path):
+    (tmp_path / ".git").mkdir()
     write(tmp_path, ".gitignore", "*.log\nbuild_out/\n")
     write(tmp_path, "a.py")
     write(tmp_path, "debug.log")
@@ -77,7 +78,28 @@ def test_symlinks_outside_are_not_followed_and_loops_survive(tmp_path):
     assert not any("stolen" in p or p.startswith("link_") or p.startswith("loop") for p in found)
 
 
+def test_gitignore_counts_only_inside_a_git_repository_as_in_ripgrep(tmp_path):
+    # An unpacked tarball keeps an upstream .gitignore written for another repository
+    # (Debian's kernel source ignores "/*"); .fathomignore is Fathom's own and always counts.
+    tarball = tmp_path / "linux-source"
+    write(tarball, ".gitignore", "/*\n!/debian/\n")
+    write(tarball, ".fathomignore", "*.log\n")
+    write(tarball, "kernel/fork.c", "int fork(void);\n")
+    write(tarball, "kernel/trace.log")
+    assert paths(tarball) == {".gitignore", ".fathomignore", "kernel/fork.c"}
+    assert is_indexable_path(tarball, tarball / "kernel/fork.c", 1 << 20)
+    assert not is_indexable_path(tarball, tarball / "kernel/trace.log", 1 << 20)
+
+    repository = tmp_path / "repo"
+    (repository / ".git").mkdir(parents=True)
+    write(repository, "sub/project/.gitignore", "/*\n!/debian/\n")
+    write(repository, "sub/project/kernel/fork.c", "int fork(void);\n")
+    write(repository, "sub/project/debian/rules", "all:\n")
+    assert paths(repository / "sub/project") == {"debian/rules"}  # a folder below the repository's root
+
+
 def test_is_indexable_path_agrees_with_discover(tmp_path):
+    (tmp_path / ".git").mkdir()
     write(tmp_path, ".gitignore", "ignored/\n")
     a = write(tmp_path, "src/a.py")
     b = write(tmp_path, "ignored/b.py")
@@ -178,7 +200,7 @@ def test_an_ignore_pattern_with_many_wildcards_is_skipped_not_matched_for_minute
     import threading
 
     root = tmp_path / "ws"
-    root.mkdir()
+    (root / ".git").mkdir(parents=True)
     (root / ".gitignore").write_text("*a*a*a*a*a*a*a*a*a*a*a*a*b\n*.log\n")
     (root / ("a" * 60 + "c.py")).write_text("x = 1\n")
     (root / "debug.log").write_text("noise\n")

@@ -3,7 +3,10 @@
 Only names and `stat` are looked at here; file contents are read later, and only
 for files whose stat changed. Ignore rules follow git: every `.gitignore` applies
 below its own directory (negations included, deepest file wins), plus
-`.git/info/exclude`, a `.fathomignore` and the user's `exclude` globs.
+`.git/info/exclude`, a `.fathomignore` and the user's `exclude` globs. As in
+ripgrep, `.gitignore` files count only inside a git repository: an unpacked
+tarball keeps its upstream's `.gitignore`, written for a repository it is not in
+(Debian's kernel source ignores `/*` there), while `.fathomignore` always counts.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from ..models import DiscoveredFile, FileStat
 from .policy import is_secret, never_indexed, skipped_dir
 
 IGNORE_FILES = (".gitignore", ".fathomignore")
+OWN_IGNORE_FILES = (".fathomignore",)
 
 log = logging.getLogger(__name__)
 
@@ -64,24 +68,36 @@ def _read_patterns(path: Path) -> list[str]:
         return []
 
 
+def in_git_repository(root: Path) -> bool:
+    """Whether `root` or a folder above it holds `.git` (a directory, or a worktree's file)."""
+    return any(os.path.lexists(folder / ".git") for folder in (root, *root.parents))
+
+
 class _IgnoreRules:
     """The ignore files in force at one directory, shallowest first."""
 
-    def __init__(self, layers: list[tuple[str, pathspec.GitIgnoreSpec]]):
+    def __init__(self, layers: list[tuple[str, pathspec.GitIgnoreSpec]], ignore_files: tuple[str, ...]):
         self.layers = layers
+        self.ignore_files = ignore_files
+
+    @classmethod
+    def at_root(cls, root: Path, exclude: tuple[str, ...]) -> "_IgnoreRules":
+        lines = _read_patterns(root / ".git" / "info" / "exclude") + safe_patterns(list(exclude), "exclude setting")
+        layers = [("", pathspec.GitIgnoreSpec.from_lines(lines))] if lines else []
+        return cls(layers, IGNORE_FILES if in_git_repository(root) else OWN_IGNORE_FILES)
 
     def descend(self, dir_rel: str, dir_abs: Path, names: Collection[str] | None = None) -> "_IgnoreRules":
         """The rules inside `dir_abs`; `names`, when the caller has listed the
         directory anyway, spares an open() of each ignore file it lacks."""
         lines = [
             line
-            for ignore_file in IGNORE_FILES
+            for ignore_file in self.ignore_files
             if names is None or ignore_file in names
             for line in _read_patterns(dir_abs / ignore_file)
         ]
         if not lines:
             return self
-        return _IgnoreRules(self.layers + [(dir_rel, pathspec.GitIgnoreSpec.from_lines(lines))])
+        return _IgnoreRules(self.layers + [(dir_rel, pathspec.GitIgnoreSpec.from_lines(lines))], self.ignore_files)
 
     def ignored(self, rel: str, is_dir: bool) -> bool:
         for base, spec in reversed(self.layers):
@@ -103,8 +119,7 @@ def _is_virtualenv(by_name: dict[str, os.DirEntry]) -> bool:
 def discover(root: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> Discovery:
     root = root.resolve()
     result = Discovery()
-    base_lines = _read_patterns(root / ".git" / "info" / "exclude") + safe_patterns(list(exclude), "exclude setting")
-    rules = _IgnoreRules([("", pathspec.GitIgnoreSpec.from_lines(base_lines))] if base_lines else [])
+    rules = _IgnoreRules.at_root(root, exclude)
     root_key = os.stat(root)
     visited_dirs = {(root_key.st_dev, root_key.st_ino)}
     # Fathom's own cache, when the user put it inside the workspace: never indexed.
@@ -218,10 +233,7 @@ def is_indexable_path(root: Path, path: Path, max_file_size: int, exclude: tuple
         return False
     if never_indexed(parts[-1]) or is_secret(rel):
         return False
-    rules = _IgnoreRules(
-        [("", pathspec.GitIgnoreSpec.from_lines(
-            _read_patterns(root / ".git" / "info" / "exclude") + safe_patterns(list(exclude), "exclude setting")))]
-    ).descend("", root)
+    rules = _IgnoreRules.at_root(root.resolve(), exclude).descend("", root)
     for i in range(1, len(parts)):
         dir_rel = "/".join(parts[:i])
         if rules.ignored(dir_rel, is_dir=True):

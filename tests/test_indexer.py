@@ -352,7 +352,8 @@ def test_a_first_index_embeds_test_code_last_whatever_the_timing(tmp_path, fake_
     batches), test code reaches the model after the project's own code."""
     import fathom.index.run as run_module
 
-    monkeypatch.setattr(run_module, "WRITE_BATCH_FILES", 1)
+    monkeypatch.setattr(run_module, "FIRST_BATCH_FILES", 1)
+    monkeypatch.setattr(run_module, "LARGEST_BATCH_FILES", 1)
     root = tmp_path / "proj"
     (root / "tests").mkdir(parents=True)
     (root / "conftest.py").write_text("def fixture_db():\n    return None\n")
@@ -421,3 +422,23 @@ def test_a_read_that_never_returns_costs_only_its_file_and_close_still_returns(c
     assert [e for e in stats.errors if HANGING_NAME in e] and "took over 2 s" in stats.errors[0], stats.errors
     assert ws.reader.counts().files > 20 and not Searcher(ws.reader, None).symbols("never_read", 5)
     assert closing < 30
+
+
+def test_the_files_open_in_the_editor_and_their_folders_are_chunked_and_embedded_first(tmp_path, fake_embedder):
+    """A large tree's first index: what the user is looking at answers by meaning
+    long before the rest, whatever the walk's order."""
+    root = tmp_path / "tree"
+    for folder in ("aa_first", "mm_middle", "zz_last"):
+        (root / folder).mkdir(parents=True)
+        for i in range(15):
+            (root / folder / f"mod_{i:02}.py").write_text(f"def {folder}_helper_{i}(value):\n    return value + {i}\n")
+    (root / "zz_last" / "sub").mkdir()
+    (root / "zz_last" / "sub" / "deeper.py").write_text("def zz_deeper(value):\n    return value\n")
+    ws, _ = run(root, fake_embedder, focus=lambda: ["zz_last/mod_07.py"])
+    order = [t.splitlines()[0] for t in fake_embedder.embedded]
+    position = {name: i for i, line in enumerate(order) for name in [line.split("def ")[-1].split("(")[0]]}
+    assert order and "zz_last_helper_7" in order[0]  # the open file itself
+    beside = [position[f"zz_last_helper_{i}"] for i in range(15)]
+    elsewhere = [position[f"{folder}_helper_{i}"] for folder in ("aa_first", "mm_middle") for i in range(15)]
+    assert max(beside) < min(elsewhere) and max(beside) < position["zz_deeper"]
+    ws.close()

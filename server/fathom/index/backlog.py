@@ -9,23 +9,27 @@ from .policy import is_test_code
 
 class EmbedBacklog:
     """Texts waiting for a vector, in the order they go to the model: those of
-    a file just saved, then the first window of every definition, then the
-    windows that continue long definitions, then test code. Search finds a
-    definition by its first window; the rest add detail, and are a third to a
-    half of the work. Tests are another third of some projects (sympy's)."""
+    a file just saved, then those of the files open in the editor and of their
+    folders, then the first window of every definition, then the windows that
+    continue long definitions, then test code. Search finds a definition by its
+    first window; the rest add detail, and are a third to a half of the work.
+    Tests are another third of some projects (sympy's)."""
 
-    SAVED, FIRST_WINDOW, CONTINUATION, TEST_CODE = range(4)
+    SAVED, IN_FOCUS, FIRST_WINDOW, CONTINUATION, TEST_CODE = range(5)
 
     def __init__(self) -> None:
         # OrderedDict, not dict: taking from the front of a plain dict again and
         # again rescans the holes its earlier deletions left, quadratic in a large tree.
-        self._tiers: list[OrderedDict[str, str]] = [OrderedDict() for _ in range(4)]
+        self._tiers: list[OrderedDict[str, str]] = [OrderedDict() for _ in range(5)]
         self._tier_of: dict[str, int] = {}
 
     @classmethod
-    def tier(cls, *, continues_a_definition: bool, in_tests: bool, saved: bool = False) -> int:
+    def tier(cls, *, continues_a_definition: bool, in_tests: bool, saved: bool = False,
+             in_focus: bool = False) -> int:
         if saved:
             return cls.SAVED
+        if in_focus:
+            return cls.IN_FOCUS
         if in_tests:
             return cls.TEST_CODE
         return cls.CONTINUATION if continues_a_definition else cls.FIRST_WINDOW
@@ -42,13 +46,20 @@ class EmbedBacklog:
         self._tier_of[text_hash] = tier
         return waiting is None
 
-    def take(self, n: int, *, tests_too: bool = True, by_length: bool = False) -> tuple[list[str], list[str]]:
-        """Up to n (hashes, texts), first in line first; test code only if `tests_too`.
+    def _open_tiers(self, tests_too: bool, focus_only: bool) -> list[OrderedDict[str, str]]:
+        if focus_only:
+            return self._tiers[:self.IN_FOCUS + 1]
+        return self._tiers if tests_too else self._tiers[:self.TEST_CODE]
+
+    def take(self, n: int, *, tests_too: bool = True, focus_only: bool = False,
+             by_length: bool = False) -> tuple[list[str], list[str]]:
+        """Up to n (hashes, texts), first in line first; test code only if
+        `tests_too`, nothing past the files in focus if `focus_only`.
         `by_length`: what is taken of each place in line comes shortest first (the
         places still in order), so that batches cut from it pad to similar lengths."""
         hashes: list[str] = []
         texts: list[str] = []
-        for tier in self._tiers if tests_too else self._tiers[:self.TEST_CODE]:
+        for tier in self._open_tiers(tests_too, focus_only):
             taken = []
             while tier and len(hashes) + len(taken) < n:
                 h, text = tier.popitem(last=False)
@@ -60,9 +71,9 @@ class EmbedBacklog:
             texts.extend(t for _, t in taken)
         return hashes, texts
 
-    def waiting(self, *, tests_too: bool = True) -> bool:
+    def waiting(self, *, tests_too: bool = True, focus_only: bool = False) -> bool:
         """Whether `take` would give anything."""
-        return any(self._tiers) if tests_too else any(self._tiers[:self.TEST_CODE])
+        return any(self._open_tiers(tests_too, focus_only))
 
     def __contains__(self, text_hash: str) -> bool:
         return text_hash in self._tier_of
@@ -71,6 +82,28 @@ class EmbedBacklog:
         return len(self._tier_of)
 
 
-def pending_tier(p: PendingEmbedding) -> int:
+def pending_tier(p: PendingEmbedding, in_focus: bool = False) -> int:
     """Where a text the index says is pending waits."""
-    return EmbedBacklog.tier(continues_a_definition=p.continues_a_definition, in_tests=is_test_code(p.relpath))
+    return EmbedBacklog.tier(continues_a_definition=p.continues_a_definition, in_tests=is_test_code(p.relpath),
+                             in_focus=in_focus)
+
+
+class Focus:
+    """The files open in the editor (workspace-relative paths) and their folders:
+    chunked first in a full pass, and embedded right after saved files."""
+
+    def __init__(self, open_files: list[str]):
+        self.files = frozenset(open_files)
+        self.folders = frozenset(path.rpartition("/")[0] for path in open_files)
+
+    def __bool__(self) -> bool:
+        return bool(self.files)
+
+    def holds(self, relpath: str) -> bool:
+        return relpath in self.files or relpath.rpartition("/")[0] in self.folders
+
+    def order(self, relpath: str) -> int:
+        """0 an open file, 1 a file beside one, 2 the rest of the tree."""
+        if relpath in self.files:
+            return 0
+        return 1 if relpath.rpartition("/")[0] in self.folders else 2

@@ -23,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from ..models import ChunkedFile, ChunkStatus, ChunkTask, content_hash
 from ..signals import ctrl_c_held, ignore_ctrl_c
+from .lexical import with_lexical
 from .policy import holds_certificate, holds_key_material, is_generated, minified_reason
 
 BINARY_PROBE = 8192
@@ -132,7 +133,7 @@ def chunk_file(task: ChunkTask) -> ChunkedFile:
         return skipped(task, minified, digest)
     lang, symbols, chunks = _chunker.chunk_source(task.relpath, text)
     embed = task.embed and not is_generated(text) and not holds_certificate(text)
-    return ChunkedFile(task.relpath, task.stat, digest, lang, ChunkStatus.INDEXED, "", symbols, chunks, embed)
+    return with_lexical(ChunkedFile(task.relpath, task.stat, digest, lang, ChunkStatus.INDEXED, "", symbols, chunks, embed))
 
 
 def skipped(task: ChunkTask, reason: str, digest: str = "", status: ChunkStatus = ChunkStatus.SKIPPED) -> ChunkedFile:

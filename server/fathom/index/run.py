@@ -12,6 +12,8 @@ killed simply carries on where it stopped.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import queue
@@ -25,7 +27,7 @@ from ..embed.interface import Embedder, EmbedderError, EmbedderInputError, Embed
 from ..store import IndexDamaged
 from ..models import ChunkedFile, ChunkStatus, ChunkTask, DiscoveredFile, FileStat, RunStats, embedding_failure
 from ..workspace import Workspace
-from .backlog import EmbedBacklog, pending_tier
+from .backlog import EmbedBacklog, Focus, pending_tier
 from .lexical import with_lexical
 from .policy import CHUNKER_VERSION, embedded_by_path, is_test_chunk
 from .pool import ChunkPool
@@ -34,8 +36,14 @@ from .walk import discover, is_indexable_path
 
 log = logging.getLogger(__name__)
 
-WRITE_BATCH_FILES = 32
+# Phase 1 commits a batch of files at a time. The first batches are small, so
+# symbols answer at once; then they grow, since each commit rewrites every page
+# it touched (a fifth of the kernel's phase 1 went to commits of 32 files).
+FIRST_BATCH_FILES = 32
+LARGEST_BATCH_FILES = 512
+BATCHES_PER_DOUBLING = 8
 WRITE_BATCH_SECONDS = 0.5
+LARGEST_BATCH_SECONDS = 2.0
 MAX_EMBEDDER_RESTARTS = 3
 # How often an idle loop looks for files saved meanwhile and for a stop.
 TICK_SECONDS = 0.2
@@ -129,13 +137,14 @@ class Indexer:
     def run(self, paths: list[str] | None = None, *, progress: Progress | None = None,
             embed: bool = True, should_stop: Callable[[], bool] = lambda: False,
             take_paths: Callable[[], list[str]] = lambda: [], rechunk: bool = False,
-            damaged: str | None = None) -> RunStats:
+            damaged: str | None = None, focus: Callable[[], list[str]] = lambda: []) -> RunStats:
         """Bring the index up to date: the whole workspace, or just `paths`
         (relative or absolute; missing ones are removed from the index).
         `rechunk` reads and chunks every file again, whatever its stat says.
 
         While the run goes on it asks `take_paths` for files saved meanwhile and
-        indexes them ahead of everything else. `damaged`: a query found the index
+        indexes them ahead of everything else, and `focus` for the files open in
+        the editor (workspace-relative): they and their folders come next. `damaged`: a query found the index
         damaged (why): it is moved aside and built again from the tree."""
         progress = progress or Progress()
         with self.ws.write_lock(on_wait=progress.message):
@@ -143,16 +152,40 @@ class Indexer:
                 progress.message(self.ws.discard_damaged(damaged))
                 paths = None
             try:
-                return _Run(self, progress, embed, should_stop, take_paths).execute(paths, rechunk)
+                return _Run(self, progress, embed, should_stop, take_paths, focus).execute(paths, rechunk)
             except IndexDamaged as damage:
                 # Damage a check vouched for (a page overwritten, size and mtime kept):
                 # the same as a failed check at open, a new index from the tree.
                 progress.message(self.ws.discard_damaged(str(damage)))
-                return _Run(self, progress, embed, should_stop, take_paths).execute(None, rechunk)
+                return _Run(self, progress, embed, should_stop, take_paths, focus).execute(None, rechunk)
+
+
+# A phase 1 allocates millions of short-lived objects (every chunk unpickled):
+# at Python's default threshold (700) the young collections took 8 % of the
+# kernel's main process. Counted, since several workspaces may run at once.
+_quieter_gc = {"runs": 0, "saved": gc.get_threshold()}
+_quieter_gc_lock = threading.Lock()
+RUN_GC_THRESHOLD = 50_000
+
+
+@contextlib.contextmanager
+def fewer_collections():
+    with _quieter_gc_lock:
+        if _quieter_gc["runs"] == 0:
+            _quieter_gc["saved"] = gc.get_threshold()
+            gc.set_threshold(RUN_GC_THRESHOLD, *_quieter_gc["saved"][1:])
+        _quieter_gc["runs"] += 1
+    try:
+        yield
+    finally:
+        with _quieter_gc_lock:
+            _quieter_gc["runs"] -= 1
+            if _quieter_gc["runs"] == 0:
+                gc.set_threshold(*_quieter_gc["saved"])
 
 
 class _Run:
-    def __init__(self, indexer: Indexer, progress: Progress, embed: bool, should_stop, take_paths):
+    def __init__(self, indexer: Indexer, progress: Progress, embed: bool, should_stop, take_paths, focus):
         self.indexer = indexer
         self.ws = indexer.ws
         self.store = indexer.ws.writer
@@ -160,6 +193,10 @@ class _Run:
         self.progress = progress
         self.should_stop = should_stop
         self.take_paths = take_paths
+        self.focus_of = focus
+        self.focus = Focus([])
+        self.focus_unwritten: set[str] = set()  # files in focus of this pass not yet written
+        self.focus_chunked = 0  # of those, chunked
         self.stats = RunStats()
         self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self.jobs: queue.SimpleQueue[ChunkJob | None] = queue.SimpleQueue()
@@ -167,6 +204,7 @@ class _Run:
         self.full_pass_chunking = False
         self.unwritten: list[ChunkedFile] = []
         self.unwritten_since = time.monotonic()
+        self.batches_written = 0
         self.emb = _Embedding()
         self.blind = False  # the walk could not see into some directory
 
@@ -199,7 +237,8 @@ class _Run:
             if tasks:
                 self.full_pass_chunking = full
                 self._submit(ChunkJob(tasks, saved=False))
-            self._loop()
+            with fewer_collections():
+                self._loop()
             self._write(saved=False)  # what a stop left chunked but unwritten
         finally:
             self.jobs.put(None)
@@ -289,6 +328,11 @@ class _Run:
             known_hash = previous[1] if previous is not None and not rechunk else None
             tasks.append(ChunkTask(f.relpath, f.abspath, f.stat, known_hash,
                                    embed=embedded_by_path(f.relpath, f.stat.size)))
+        if paths is None:
+            self.focus = Focus(self.focus_of())
+            if self.focus:
+                tasks.sort(key=lambda task: self.focus.order(task.relpath))  # stable: walk order within each
+                self.focus_unwritten = {t.relpath for t in tasks if self.focus.holds(t.relpath)}
         return tasks, removed
 
     def _on_saved(self, paths: list[str]) -> None:
@@ -320,6 +364,10 @@ class _Run:
             self.stats.skip(result.relpath, result.reason, crashed=result.status == ChunkStatus.CRASHED)
         self.unwritten.append(result)
         job.done += 1
+        if self.focus_unwritten and result.relpath in self.focus_unwritten:
+            self.focus_chunked += 1
+            if self.focus_chunked >= len(self.focus_unwritten):
+                self._write(saved=False)  # the files in focus, the moment the last is chunked
         if not job.saved and (job.done % 8 == 0 or job.done == len(job.tasks)):
             self.progress.files(job.done, len(job.tasks))
         self._write_if_due()
@@ -333,7 +381,9 @@ class _Run:
                 self.progress.embedding(self.emb.done, self.emb.total)
 
     def _write_if_due(self) -> None:
-        if len(self.unwritten) >= WRITE_BATCH_FILES or time.monotonic() - self.unwritten_since > WRITE_BATCH_SECONDS:
+        files = min(LARGEST_BATCH_FILES, FIRST_BATCH_FILES << (self.batches_written // BATCHES_PER_DOUBLING))
+        seconds = LARGEST_BATCH_SECONDS if files == LARGEST_BATCH_FILES else WRITE_BATCH_SECONDS
+        if len(self.unwritten) >= files or time.monotonic() - self.unwritten_since > seconds:
             self._write(saved=False)
 
     def _write(self, saved: bool) -> None:
@@ -341,13 +391,19 @@ class _Run:
         self.unwritten_since = time.monotonic()
         if not self.unwritten:
             return
-        batch, self.unwritten = [with_lexical(r) for r in self.unwritten], []
+        # The chunk workers made the full-text fields; a file chunked otherwise gets them here.
+        batch, self.unwritten = [r if r.lexical else with_lexical(r) for r in self.unwritten], []
+        self.batches_written += 1
+        if self.focus_unwritten:
+            written = {r.relpath for r in batch}
+            self.focus_chunked -= len(self.focus_unwritten & written)
+            self.focus_unwritten -= written
         self.stats.chunks_written += self.store.write_files(batch)
         if self.embedder is None:
             return
         new = [
             (c, EmbedBacklog.tier(continues_a_definition=c.continues_a_definition, in_tests=is_test_chunk(r.relpath, c.container),
-                                  saved=saved))
+                                  saved=saved, in_focus=self.focus.holds(r.relpath)))
             for r in batch if r.status == ChunkStatus.INDEXED and r.embed for c in r.chunks
         ]
         if not new:
@@ -363,8 +419,9 @@ class _Run:
 
     def _queue_pending(self) -> None:
         """Texts the index already holds without a vector (a run that was stopped)."""
+        focus = Focus(self.focus_of())
         for p in self.store.pending_embeddings():
-            self.emb.total += self.emb.backlog.add(p.text_hash, p.embed_text, pending_tier(p))
+            self.emb.total += self.emb.backlog.add(p.text_hash, p.embed_text, pending_tier(p, focus.holds(p.relpath)))
         if self.emb.backlog:
             self._start_embedder()
 
@@ -406,12 +463,15 @@ class _Run:
         # Test code waits until the whole tree is chunked: the project's own code,
         # wherever the walk meets it, goes to the model first.
         tests_too = not self.full_pass_chunking
+        # Likewise the rest of the tree waits until the files in focus are all written.
+        focus_only = bool(self.focus_unwritten)
         per_request, free = self.embedder.request_size, self.embedder.requests_in_flight - len(emb.in_flight)
-        if free <= 0 or not emb.backlog.waiting(tests_too=tests_too):
+        if free <= 0 or not emb.backlog.waiting(tests_too=tests_too, focus_only=focus_only):
             return
         # What the free slots take is sorted by length as a whole (within each
         # place in line), so that each request pads its texts to a similar length.
-        hashes, texts = emb.backlog.take(per_request * free, tests_too=tests_too, by_length=True)
+        hashes, texts = emb.backlog.take(per_request * free, tests_too=tests_too, focus_only=focus_only,
+                                         by_length=True)
         for start in range(0, len(texts), per_request):
             request = EmbedRequest(hashes[start:start + per_request],
                                    self.embedder.embed_documents(texts[start:start + per_request]), emb.generation)

@@ -43,6 +43,7 @@ class IndexUnwritable(StoreError):
 
 # How long a full integrity check vouches for a file that nobody wrote since.
 VERIFIED_FOR_S = 24 * 3600
+WRITER_CACHE_KIB = 64 * 1024
 
 # Only these mean the file itself is unusable; any other failure to open it
 # (permissions, a full disk, I/O) must not cost the user their index.
@@ -107,6 +108,10 @@ class IndexFile:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # The writer's page cache (SQLite's default is 2 MB): a large tree's
+            # phase 1 updates the name and hash indexes all over, and each page
+            # missed is a read from the OS.
+            conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
             version = None
             has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchall()
             if has_meta:

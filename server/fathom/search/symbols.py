@@ -6,14 +6,23 @@ import functools
 from ..models import SymbolHit
 from ..store import Store
 from ..textsplit import clean_query, identifier_parts
+from .symbol_table import SYMBOL_TABLE_MIN, SymbolTable, kept_table
 
 SYMBOL_CANDIDATES = 5000
+# From the in-memory table: names tried for the word-prefix and subsequence
+# tiers (shortest first), and rows read of any one name.
+TABLE_CANDIDATE_NAMES = 1500
+ROWS_PER_NAME = 200
 
 
 def rank_symbols(store: Store, query: str, limit: int = 50) -> list[SymbolHit]:
     query = clean_query(query).strip()
     if not query:
         return []
+    if store.symbol_count() >= SYMBOL_TABLE_MIN:
+        table = kept_table(str(store.path)).current(store.change_stamp(), lambda: _names_on_a_connection_of_their_own(store))
+        if table is not None:
+            return _rank_from_table(table, store, query, limit)
     chars = [c if c not in "%_\\" else "\\" + c for c in query]
     # Tiers 0-2 are all prefix matches: when there are enough of them, the
     # slower word-prefix and subsequence tiers cannot reach the top `limit`.
@@ -24,6 +33,10 @@ def rank_symbols(store: Store, query: str, limit: int = 50) -> list[SymbolHit]:
         spread = "%" + "%".join(chars) + "%"
         candidates = prefixed + [h for h in store.symbols_matching(spread, SYMBOL_CANDIDATES)
                                  if not h.name.lower().startswith(query.lower())]
+    return _ranked(query, candidates, limit)
+
+
+def _ranked(query: str, candidates: list[SymbolHit], limit: int) -> list[SymbolHit]:
     ranked = []
     for hit in candidates:
         tier = symbol_tier(query, hit.name)
@@ -32,6 +45,33 @@ def rank_symbols(store: Store, query: str, limit: int = 50) -> list[SymbolHit]:
             ranked.append(((tier, len(hit.name), depth, hit.relpath.count("/"), hit.relpath, hit.range.start_line), hit))
     ranked.sort(key=lambda item: item[0])
     return [hit for _, hit in ranked[:limit]]
+
+
+def _rank_from_table(table: SymbolTable, store: Store, query: str, limit: int) -> list[SymbolHit]:
+    """The same ranking over a large index: names from the in-memory table
+    (symbol_table.py), best tier and shortest first, then their rows."""
+    names = table.starting_with(query, TABLE_CANDIDATE_NAMES)
+    tiers = {name: symbol_tier(query, name) for name in names}
+    if sum(1 for t in tiers.values() if t is not None) < limit:
+        for name in table.containing_in_order(query, TABLE_CANDIDATE_NAMES):
+            if name not in tiers:
+                tiers[name] = symbol_tier(query, name)
+    # Rows are read best name first, until the names left cannot reach the top `limit`.
+    order = sorted((name for name, tier in tiers.items() if tier is not None), key=lambda n: (tiers[n], len(n), n))
+    hits: list[SymbolHit] = []
+    for i, name in enumerate(order):
+        if len(hits) >= limit and (tiers[name], len(name)) != (tiers[order[i - 1]], len(order[i - 1])):
+            break
+        hits.extend(store.symbols_named([name], ROWS_PER_NAME))
+    return _ranked(query, hits, limit)
+
+
+def _names_on_a_connection_of_their_own(store: Store) -> list[str]:
+    other = Store(store.path, readonly=True)
+    try:
+        return other.symbol_names()
+    finally:
+        other.close()
 
 
 def symbol_tier(query: str, name: str) -> int | None:

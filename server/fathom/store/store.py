@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import secrets
 import struct
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,7 +23,10 @@ from ..models import (
 )
 import time
 
+import numpy as np
+
 from .database import IndexFile, damage_as_store_error
+from .graph import GRAPH_MIN_VECTORS, OVERSAMPLE, GraphState, VectorGraph, discard_graph, graph_for, graphs_beside
 from .schema import vector_tables
 
 # bm25() weights for the name, path and body columns.
@@ -56,6 +61,9 @@ class Store:
         return self.file.integrity_checked
 
     def close(self) -> None:
+        if not self.readonly:
+            for graph in graphs_beside(self.path):
+                graph.save_if_changed()
         self.file.close()
 
     @contextlib.contextmanager
@@ -195,6 +203,8 @@ class Store:
         current = self.vector_model()
         row = self._model_row(model_id, dim)
         if current == (model_id, dim) and row is not None and self._has_table(vector_tables(row)[0]):
+            if self.get_meta(f"vectors_generation_{row}") is None:
+                self._start_graph_state(row, from_table=True)
             return False
         with self._writing():
             if row is None:
@@ -208,6 +218,9 @@ class Store:
                 self.conn.execute(f"DELETE FROM {embedded}")  # what it listed went with its table
                 self.conn.execute(
                     f"CREATE VIRTUAL TABLE {vectors} USING vec0(embedding float[{int(dim)}] distance_metric=cosine)")
+                self._start_graph_state(row, from_table=False)
+            elif self.get_meta(f"vectors_generation_{row}") is None:
+                self._start_graph_state(row, from_table=True)
             self.conn.execute("UPDATE vector_models SET used=? WHERE id=?", (time.time(), row))
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('vector_model', ?)", (model_id,))
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('vector_dim', ?)", (str(dim),))
@@ -217,7 +230,93 @@ class Store:
                 self.conn.execute(f"DROP TABLE IF EXISTS {old_vectors}")
                 self.conn.execute(f"DELETE FROM {old_embedded}" if old == 1 else f"DROP TABLE IF EXISTS {old_embedded}")
                 self.conn.execute("DELETE FROM vector_models WHERE id=?", (old,))
+                self.conn.execute("DELETE FROM meta WHERE key IN (?, ?, ?)", _graph_keys(old))
+                discard_graph(self._graph_path(old))
         return current[0] is not None
+
+    # -- the vector graph (graph.py) of large indexes ----------------------------------------------
+
+    def _start_graph_state(self, row: int, from_table: bool) -> None:
+        """A new generation for a model's vector table: ids start past the
+        highest present, and no graph written before describes it."""
+        last_id, count = 0, 0
+        if from_table:
+            last_id, count = self.conn.execute(
+                f"SELECT coalesce(max(vector_id), 0), count(*) FROM {vector_tables(row)[1]}").fetchall()[0]
+        with self._writing():
+            for key, value in zip(_graph_keys(row), (secrets.token_hex(8), last_id, last_id - count)):
+                self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
+
+    def _graph_state(self) -> GraphState | None:
+        row = self._model_row(*self.vector_model())
+        if row is None:
+            return None
+        values = dict(self.conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?, ?)", _graph_keys(row)))
+        generation, last_id, removals = (values.get(k) for k in _graph_keys(row))
+        if generation is None or last_id is None or removals is None:
+            return None  # an index from before graphs: the next run's writer starts its state
+        return GraphState(generation, int(last_id), int(removals))
+
+    def _graph_path(self, row: int) -> Path:
+        return self.path.with_name(f"{self.path.stem}.vectors-{int(row)}.usearch")
+
+    def _graph(self) -> tuple[VectorGraph, GraphState] | None:
+        """The graph of the model in use, when the index is large enough for one."""
+        state = self._graph_state()
+        if state is None or state.size < GRAPH_MIN_VECTORS:
+            return None
+        row = self._model_row(*self.vector_model())
+        return graph_for(self._graph_path(row), self.vector_model()[1]), state
+
+    def _graph_after_commit(self, change) -> None:
+        """Tell this process's graph what was just committed (graph.py keeps it
+        right if this is missed: a crash here costs a catch-up)."""
+        found = self._graph()
+        if found is not None and found[0].ready:
+            change(*found)
+
+    def vectors_after(self, last_id: int, batch: int = 4096):
+        """(ids, float32 vectors) of the model in use past `last_id`, in id order."""
+        vectors, embedded = self._tables()
+        dim = self.vector_model()[1]
+        while True:
+            ids = [vid for (vid,) in self.conn.execute(
+                f"SELECT vector_id FROM {embedded} WHERE vector_id > ? ORDER BY vector_id LIMIT ?", (last_id, batch))]
+            if not ids:
+                return
+            found = self._vectors_by_id(vectors, ids, dim)
+            yield found
+            last_id = ids[-1]
+
+    def vector_ids(self) -> np.ndarray:
+        return np.fromiter((vid for (vid,) in self.conn.execute(f"SELECT vector_id FROM {self._tables()[1]}")),
+                           dtype=np.uint64)
+
+    def _vectors_by_id(self, table: str, ids: list[int], dim: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = [self.conn.execute(f"SELECT rowid, embedding FROM {table} WHERE rowid = ?", (vid,)).fetchall()
+                for vid in ids]
+        rows = [r[0] for r in rows if r]
+        keys = np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+        return keys, matrix
+
+    def _nearest_by_graph(self, graph: VectorGraph, state: GraphState, query: np.ndarray, k: int) -> dict[int, float]:
+        """Candidates from the graph, re-ranked by their exact vectors: the
+        similarities are the exact scan's, only the candidate set is approximate."""
+        if not graph.ready or not graph.catch_up(state, self.vectors_after):
+            graph.start_background(state, *_background_readers(self.path))
+            if not graph.ready or graph.state is None or graph.state.generation != state.generation:
+                return {}
+        candidates = graph.search(query, k * OVERSAMPLE)
+        if not len(candidates):
+            return {}
+        ids, matrix = self._vectors_by_id(self._tables()[0], [int(c) for c in candidates], len(query))
+        similarity = matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
+        norms = np.linalg.norm(matrix, axis=1)
+        similarity = similarity / np.maximum(norms, 1e-12)
+        best = np.argsort(-similarity, kind="stable")[:k]
+        return {int(ids[i]): 1.0 - float(similarity[i]) for i in best}
+
 
     def vector_models(self) -> list[tuple[str, int, int]]:
         """(model, dim, vectors held) of every model the index keeps vectors of."""
@@ -275,9 +374,8 @@ class Store:
         vectors, embedded = self._tables()
         drop = [(h, vid) for h, vid in self.conn.execute(f"SELECT text_hash, vector_id FROM {embedded}") if h not in hashes]
         with self._writing():
-            for h, vid in drop:
-                self.conn.execute(f"DELETE FROM {vectors} WHERE rowid=?", (vid,))
-                self.conn.execute(f"DELETE FROM {embedded} WHERE text_hash=?", (h,))
+            self._remove_vectors(drop)
+        self._removed_after_commit(drop)
         return len(drop)
 
     def embedded_among(self, hashes: list[str]) -> set[str]:
@@ -327,18 +425,47 @@ class Store:
     def write_vectors(self, items: Iterable[tuple[str, list[float] | bytes]]) -> int:
         """Phase 2: vectors as they arrive. Already known hashes are skipped."""
         vectors, embedded = self._tables()
-        written = 0
+        row = self._model_row(*self.vector_model())
+        new_ids: list[int] = []
+        blobs: list[bytes] = []
         with self._writing():
+            state = self._graph_state()
             next_id = self.conn.execute(f"SELECT coalesce(max(vector_id), 0) + 1 FROM {embedded}").fetchall()[0][0]
+            if state is not None:
+                next_id = max(next_id, state.last_id + 1)  # an id once used is never used again
             for text_hash, vector in items:
                 if self.conn.execute(f"SELECT 1 FROM {embedded} WHERE text_hash=?", (text_hash,)).fetchall():
                     continue
                 blob = vector if isinstance(vector, bytes) else struct.pack(f"{len(vector)}f", *vector)
                 self.conn.execute(f"INSERT INTO {vectors} (rowid, embedding) VALUES (?, ?)", (next_id, blob))
                 self.conn.execute(f"INSERT INTO {embedded} VALUES (?, ?)", (text_hash, next_id))
+                new_ids.append(next_id)
+                blobs.append(blob)
                 next_id += 1
-                written += 1
-        return written
+            if new_ids and state is not None:
+                self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_graph_keys(row)[1], str(new_ids[-1])))
+        if new_ids:
+            dim = len(blobs[0]) // 4
+            self._graph_after_commit(lambda graph, state: graph.added(
+                np.array(new_ids, dtype=np.uint64), np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, dim),
+                state))
+        return len(new_ids)
+
+    def _remove_vectors(self, drop: list[tuple[str, int]]) -> None:
+        """Inside a write transaction: the vectors and their count of removals."""
+        vectors, embedded = self._tables()
+        for h, vid in drop:
+            self.conn.execute(f"DELETE FROM {vectors} WHERE rowid=?", (vid,))
+            self.conn.execute(f"DELETE FROM {embedded} WHERE text_hash=?", (h,))
+        state = self._graph_state()
+        if drop and state is not None:
+            key = _graph_keys(self._model_row(*self.vector_model()))[2]
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(state.removals + len(drop))))
+
+    def _removed_after_commit(self, drop: list[tuple[str, int]]) -> None:
+        if drop:
+            self._graph_after_commit(lambda graph, state: graph.removed(
+                np.array([vid for _, vid in drop], dtype=np.uint64), state))
 
     def prune_vectors(self, keep_orphans: int) -> int:
         """Vectors no chunk uses are kept as a cache (a branch switched back costs
@@ -356,9 +483,8 @@ class Store:
         if not excess:
             return 0
         with self._writing():
-            for h, vid in excess:
-                self.conn.execute(f"DELETE FROM {vectors} WHERE rowid=?", (vid,))
-                self.conn.execute(f"DELETE FROM {embedded} WHERE text_hash=?", (h,))
+            self._remove_vectors(excess)
+        self._removed_after_commit(excess)
         return len(excess)
 
     # -- reading -----------------------------------------------------------------------
@@ -395,14 +521,19 @@ class Store:
         """(chunk id, cosine similarity) of the chunks nearest to a query vector."""
         if not self._has_vector_table():
             return []
-        # Two statements on purpose: joined in one, SQLite's planner runs the KNN
-        # once per chunk row (seconds instead of milliseconds).
-        neighbours = self.conn.execute(
-            f"SELECT rowid, distance FROM {self._tables()[0]} WHERE embedding MATCH ? AND k = ?", (vector, k)
-        ).fetchall()
-        if not neighbours:
-            return []
-        distance = {int(rowid): float(d) for rowid, d in neighbours}
+        distance: dict[int, float] = {}
+        found = self._graph()
+        if found is not None:
+            distance = self._nearest_by_graph(*found, np.frombuffer(vector, dtype=np.float32), k)
+        if not distance:
+            # Two statements on purpose: joined in one, SQLite's planner runs the KNN
+            # once per chunk row (seconds instead of milliseconds).
+            neighbours = self.conn.execute(
+                f"SELECT rowid, distance FROM {self._tables()[0]} WHERE embedding MATCH ? AND k = ?", (vector, k)
+            ).fetchall()
+            if not neighbours:
+                return []
+            distance = {int(rowid): float(d) for rowid, d in neighbours}
         marks = ",".join("?" * len(distance))
         rows = self.conn.execute(
             f"SELECT c.id, e.vector_id FROM {self._tables()[1]} e JOIN chunks c ON c.text_hash = e.text_hash"
@@ -466,6 +597,36 @@ class Store:
             f"{_SYMBOL_COLUMNS} WHERE s.name LIKE ? ESCAPE '\\' LIMIT ?", (like_pattern, limit)
         ))
 
+    def symbol_names(self) -> list[str]:
+        """Every distinct symbol name (for search/symbol_table.py)."""
+        return [name for (name,) in self.conn.execute("SELECT DISTINCT name FROM symbols")]
+
+    def symbols_named(self, names: list[str], per_name: int) -> list[SymbolHit]:
+        """The symbols of exactly these names, at most `per_name` of each."""
+        hits: list[SymbolHit] = []
+        for name in names:
+            # The first term is what the name index (NOCASE) can answer; the second keeps the case.
+            hits.extend(_symbol_hits(self.conn.execute(
+                f"{_SYMBOL_COLUMNS} WHERE s.name = ? COLLATE NOCASE AND s.name = ? LIMIT ?", (name, name, per_name))))
+        return hits
+
+    def symbol_count(self) -> int:
+        """Symbols in the index: the largest rowid, an upper bound read from the table's end."""
+        return self._until_next_commit("symbol_count", lambda: self.conn.execute(
+            "SELECT coalesce(max(id), 0) FROM symbols").fetchall()[0][0])
+
+    def change_stamp(self) -> tuple:
+        """Changes whenever any connection of any process commits: the size and
+        mtime of the database and its write-ahead log."""
+        stamp = []
+        for suffix in ("", "-wal"):
+            try:
+                st = os.stat(f"{self.path}{suffix}")
+                stamp += [st.st_size, st.st_mtime_ns]
+            except OSError:
+                stamp += [0, 0]
+        return tuple(stamp)
+
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA integrity_check").fetchall()[0][0] == "ok"
 
@@ -474,6 +635,28 @@ _SYMBOL_COLUMNS = (
     "SELECT s.name, s.kind, s.container, f.path, s.sl, s.sc, s.el, s.ec"
     " FROM symbols s JOIN files f ON f.id = s.file_id"
 )
+
+
+def _graph_keys(row: int) -> tuple[str, str, str]:
+    """The meta keys of a model's vector table's GraphState."""
+    return f"vectors_generation_{row}", f"vectors_last_id_{row}", f"vectors_removed_{row}"
+
+
+def _background_readers(path: Path):
+    """(vectors_after, vector_ids) over a connection of their own, for a graph
+    built off the search's thread; closed when the work is done."""
+    holder: dict[str, Store] = {}
+
+    def store() -> Store:
+        if "store" not in holder:
+            holder["store"] = Store(path, readonly=True)
+        return holder["store"]
+
+    def done() -> None:
+        if "store" in holder:
+            holder.pop("store").close()
+
+    return (lambda last_id: store().vectors_after(last_id)), (lambda: store().vector_ids()), done
 
 
 def _symbol_hits(rows) -> list[SymbolHit]:

@@ -66,6 +66,9 @@ class Engine:
         self._pool: ChunkPool | None = None
         self._services: dict[Path, WorkspaceService] = {}
         self._watching: dict[Path, bool] = {}
+        # Open in the editor, whether or not a workspace holds them yet (an editor
+        # opens its files while the server is still opening its folders).
+        self._open_documents: set[Path] = set()
         self._closing = threading.Event()
         self._reaper: threading.Thread | None = None
 
@@ -132,6 +135,9 @@ class Engine:
                                        self._keeper_of(self.embedder))
             self._services[root] = service
             self._watching[root] = watch
+            for document in self._open_documents:
+                if self._holding(document) is service:
+                    service.document_open(document, True)
             service.start()
         return service
 
@@ -175,6 +181,16 @@ class Engine:
                     by_service.setdefault(service.root, (service, []))[1].append(str(path))
             for service, changed in by_service.values():
                 service.reindex(changed)
+
+    def documents_open(self, paths: Iterable[Path], is_open: bool) -> None:
+        """Files opened (or closed) in the editor, each told to the workspace that holds it."""
+        indexed = [_as_indexed(p) for p in paths]
+        with self._lock:
+            for path in indexed:
+                (self._open_documents.add if is_open else self._open_documents.discard)(path)
+                service = self._holding(path)
+                if service is not None:
+                    service.document_open(path, is_open)
 
     def apply_settings(self, settings: Settings) -> None:
         """New settings: every open workspace is closed and opened again with them;

@@ -57,6 +57,7 @@ class WorkspaceService:
         self._full_failed = False  # the last full pass did not finish
         self._damaged: str | None = None  # a query found the index damaged: why
         self._paths: set[str] = set()
+        self._open_files: set[str] = set()  # open in the editor, workspace-relative
         self._stopping = False
         self._busy = False
         self._queries = 0  # queries reading the index now: closing waits for them
@@ -98,6 +99,23 @@ class WorkspaceService:
     def _take_paths(self) -> list[str]:
         with self._cond:
             return self._take_paths_locked()
+
+    def document_open(self, path: Path, is_open: bool) -> None:
+        """A file opened or closed in the editor: the open ones and their folders
+        are indexed and embedded before the rest of a full pass."""
+        try:
+            relpath = path.relative_to(self.ws.root).as_posix()
+        except ValueError:
+            return
+        with self._cond:
+            if is_open:
+                self._open_files.add(relpath)
+            else:
+                self._open_files.discard(relpath)
+
+    def _focus(self) -> list[str]:
+        with self._cond:
+            return sorted(self._open_files)
 
     def wait_idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -144,6 +162,7 @@ class WorkspaceService:
                 progress=_StateTracking(self, progress),
                 should_stop=lambda: self._stopping,
                 take_paths=self._take_paths,
+                focus=self._focus,
                 rechunk=rechunk,
                 damaged=damaged,
             )

@@ -81,7 +81,9 @@ def _validation_detail(cause: BaseException | None) -> str:
 
 class FathomServer(LanguageServer):
     def __init__(self, settings: Settings | None = None):
-        super().__init__("fathom", __version__, protocol_cls=FathomProtocol)
+        # Files are read from disk when saved: the editor need not send every keystroke.
+        super().__init__("fathom", __version__, protocol_cls=FathomProtocol,
+                         text_document_sync_kind=types.TextDocumentSyncKind.None_)
         self.engine = Engine(settings, progress_factory=self.progress_for)
         # Set once the folders named at initialize are open: a request that comes
         # sooner waits for them instead of finding no workspace.
@@ -236,6 +238,14 @@ def create_server(settings: Settings | None = None) -> FathomServer:
                 ls.open_folder(uri_to_path(f.uri))
 
         threading.Thread(target=apply, daemon=True, name="fathom-folders").start()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def on_open(ls: FathomServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.engine.documents_open(_paths([params.text_document.uri]), True)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def on_close(ls: FathomServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.engine.documents_open(_paths([params.text_document.uri]), False)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def on_save(ls: FathomServer, params: types.DidSaveTextDocumentParams) -> None:

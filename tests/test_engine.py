@@ -409,3 +409,38 @@ def test_an_error_stands_until_the_interrupted_pass_is_done(tmp_path, monkeypatc
         assert status["files"] == 3 and status["state"] == "idle" and "error" not in status, status
     finally:
         engine.close()
+
+
+def test_a_tree_with_more_folders_than_the_watch_limit_is_rescanned_on_open_and_save_not_missed(tmp_path):
+    """inotify needs a watch per folder and the cap is per user: a tree beyond it
+    must not silently miss changes made outside the editor."""
+    root = small_tree(tmp_path / "ws")
+    for i in range(6):
+        (root / f"pkg_{i}").mkdir()
+        (root / f"pkg_{i}" / "code.py").write_text(f"def module_{i}():\n    return {i}\n")
+    engine, _ = fake_engine(Settings(watch_limit=4))
+    with engine:
+        service = engine.open(root, watch=True)
+        assert service.wait_idle(IDLE_WAIT)
+        seen_by = service.status()["changes_seen_by"]
+        assert "rescan" in seen_by and "over 4 folders" in seen_by
+        # Changed outside the editor (a checkout): nothing reports it...
+        (root / "pkg_3" / "code.py").write_text("def renamed_by_checkout():\n    return 3\n")
+        # ...until the user opens (or saves) any file: then the whole tree is compared by stat.
+        service._last_rescan = 0.0
+        engine.documents_open([root / "pkg_0" / "code.py"], True)
+        deadline = time.monotonic() + IDLE_WAIT
+        while not engine.symbols(root, "renamed_by_checkout", 5):
+            assert time.monotonic() < deadline, "the change outside the editor was never found"
+            time.sleep(0.1)
+
+    engine, _ = fake_engine(Settings(watch_limit=100))
+    with engine:
+        service = engine.open(root, watch=True)
+        assert service.wait_idle(IDLE_WAIT)
+        assert service.status()["changes_seen_by"] == "inotify, 7 folders"
+        assert engine.open(tmp_path / "ws", watch=False).status()["changes_seen_by"].startswith("inotify")
+    engine, _ = fake_engine(Settings())
+    with engine:
+        assert engine.open(small_tree(tmp_path / "other"), watch=False).status()["changes_seen_by"] == \
+            "the client's file events"

@@ -2,7 +2,7 @@
 
 Settings come, lowest priority first, from the defaults here, the environment
 (`FATHOM_MODEL`, `FATHOM_DEVICE`, `FATHOM_CACHE_DIR`, `FATHOM_POOL_IDLE_SECONDS`, the `FATHOM_EMBED_*`
-of a serving engine, `FATHOM_EMBED_WORKERS`, `FATHOM_SEED_INDEX`) and the caller (CLI flags or the editor's `fathom` settings section).
+of a serving engine, `FATHOM_EMBED_WORKERS`, `FATHOM_SEED_INDEX`, `FATHOM_WATCH_LIMIT`) and the caller (CLI flags or the editor's `fathom` settings section).
 The engine's API key is read from `FATHOM_EMBED_API_KEY` only, and is no setting:
 settings are logged and compared, a key must be neither.
 """
@@ -91,6 +91,9 @@ class Settings:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     exclude: tuple[str, ...] = ()
     watcher: bool = True
+    # Directories the watcher may watch (0: the system's inotify cap); a tree with
+    # more is rescanned when a file is opened or saved instead (engine/watch.py).
+    watch_limit: int = 0
     workers: int = 0  # chunk pool size; 0 = usable cores
     # The server stops its chunk workers after this long without work (they hold
     # their grammars and the tokenizer); the next change starts them again.
@@ -113,6 +116,7 @@ class Settings:
             engine=EngineSettings.from_env(),
             seed_index=(os.environ.get("FATHOM_SEED_INDEX") or "").strip() or None,
             embed_workers=_workers(os.environ.get("FATHOM_EMBED_WORKERS")),
+            watch_limit=_count(os.environ.get("FATHOM_WATCH_LIMIT"), 0, 10_000_000),
         )
 
     def merged(self, options: dict | None) -> "Settings":
@@ -132,6 +136,9 @@ class Settings:
             changes["exclude"] = tuple(exclude)
         if isinstance(options.get("watcher"), bool):
             changes["watcher"] = options["watcher"]
+        limit = options.get("watchLimit")
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0:
+            changes["watch_limit"] = limit
         if isinstance(options.get("seedIndex"), str) and options["seedIndex"].strip():
             changes["seed_index"] = options["seedIndex"].strip()  # empty (an editor's default): the environment's
         embedding = _engine_options(options)

@@ -30,6 +30,10 @@ from .keeper import EmbedderKeeper
 log = logging.getLogger(__name__)
 
 
+# A tree too large to watch is rescanned when a file is opened or saved, at most this often.
+RESCAN_EVERY_S = 10.0
+
+
 class WorkspaceClosed(RuntimeError):
     """The workspace was closed (a folder removed, settings changed) while a request was on its way."""
 
@@ -48,7 +52,9 @@ class WorkspaceService:
         if watch and settings.watcher:
             from .watch import Watcher  # watchdog: only for a server whose client does not watch
 
-            self.watcher = Watcher(self.ws.root, self.reindex)
+            self.watcher = Watcher(self.ws.root, self.reindex, settings.watch_limit)
+        self._watched_by_client = not watch
+        self._last_rescan = 0.0
         self.state = "indexing"
         self.error: str | None = None
         self._cond = threading.Condition()
@@ -94,7 +100,19 @@ class WorkspaceService:
                 self._rechunk_requested |= rechunk
             else:
                 self._paths.update(paths)
+                self._rescan_if_unwatched()
             self._cond.notify()
+
+    def _rescan_if_unwatched(self) -> None:
+        """A tree the watcher cannot cover: a file opened or saved is the moment
+        to look for what changed elsewhere (a walk and a stat of every file;
+        unchanged files are not read), at most every RESCAN_EVERY_S."""
+        if self.watcher is None or self.watcher.mode != "rescan":
+            return
+        now = time.monotonic()
+        if now - self._last_rescan >= RESCAN_EVERY_S:
+            self._last_rescan = now
+            self._full_requested = True
 
     def _take_paths(self) -> list[str]:
         with self._cond:
@@ -110,6 +128,8 @@ class WorkspaceService:
         with self._cond:
             if is_open:
                 self._open_files.add(relpath)
+                self._rescan_if_unwatched()
+                self._cond.notify()
             else:
                 self._open_files.discard(relpath)
 
@@ -270,6 +290,13 @@ class WorkspaceService:
         except IndexDamaged:
             return []  # being rebuilt
 
+    def _changes_seen_by(self) -> str:
+        if self.watcher is not None:
+            return self.watcher.describe()
+        if self._watched_by_client:
+            return "the client's file events"
+        return "saves only (the watcher setting is off)"
+
     def status(self) -> dict:
         try:
             with self._reading():
@@ -293,6 +320,7 @@ class WorkspaceService:
             "embedder_pid": self.embedder.pid if self.embedder.alive else None,
             "embedder": self.keeper.state,
             "seeded_from": seeded_from,
+            "changes_seen_by": self._changes_seen_by(),
         }
         if error:
             status["error"] = error

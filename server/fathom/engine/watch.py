@@ -1,7 +1,14 @@
 """Changes made outside the editor (git checkout, code generation, rm -r),
-seen through watchdog when the client does not watch files for us."""
+seen through watchdog when the client does not watch files for us.
+
+inotify needs one watch per directory, and a user's watches are capped
+(`fs.inotify.max_user_watches`, shared by every program). A tree with more
+directories than the cap (or than the `watchLimit` setting) is not watched in
+part, which would miss changes silently: the watcher says so, and the service
+falls back to a stat rescan of the whole tree when a file is opened or saved."""
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -25,6 +32,8 @@ from watchdog.observers import Observer
 from ..config import cache_root
 from ..index.policy import skipped_dir
 
+log = logging.getLogger(__name__)
+
 DEBOUNCE_SECONDS = 0.3
 # However often files keep changing (a log written every 100 ms), what changed is
 # handed over at least this often: one busy file must not hold back the rest.
@@ -38,12 +47,38 @@ CHANGE_EVENTS = [
 ]
 
 
+SYSTEM_WATCH_LIMIT = Path("/proc/sys/fs/inotify/max_user_watches")
+
+
+def system_watch_limit() -> int | None:
+    try:
+        return int(SYSTEM_WATCH_LIMIT.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def directories_beyond(root: Path, limit: int) -> int | None:
+    """How many directories a recursive watch of `root` needs, or None once over `limit`."""
+    count = 0
+    for folder, subfolders, _files in os.walk(root):
+        subfolders[:] = [d for d in subfolders if not skipped_dir(d)]
+        count += 1
+        if count > limit:
+            return None
+    return count
+
+
 class Watcher(FileSystemEventHandler):
     """Collects changed paths and hands them over in one batch once quiet."""
 
-    def __init__(self, root: Path, on_changes: Callable[[list[str]], None]):
+    def __init__(self, root: Path, on_changes: Callable[[list[str]], None], limit: int = 0):
         self.root = root
         self.on_changes = on_changes
+        self.limit = limit  # directories it may watch; 0: the system's cap
+        # What sees changes: "inotify", or "rescan" (the tree is not watched; see `why`).
+        self.mode = "inotify"
+        self.why = ""
+        self.folders = 0
         self._paths: set[str] = set()
         self._timer: threading.Timer | None = None
         self._waiting_since: float | None = None  # when the oldest change not yet handed over came
@@ -53,11 +88,28 @@ class Watcher(FileSystemEventHandler):
         self._observer.daemon = True
 
     def start(self) -> None:
+        limit = self.limit or system_watch_limit() or 0
+        if limit:
+            folders = directories_beyond(self.root, limit)
+            if folders is None:
+                self._rescan(f"over {limit:,} folders, the {'watchLimit setting' if self.limit else 'inotify watch limit'}")
+                return
+            self.folders = folders
         try:
             self._observer.schedule(self, str(self.root), recursive=True, event_filter=CHANGE_EVENTS)
             self._observer.start()
-        except OSError:  # inotify limits: saves still reindex through didSave
-            pass
+        except OSError as exc:  # the cap, shared with other programs, reached part-way
+            self._rescan(f"inotify: {exc.strerror or exc}")
+
+    def _rescan(self, why: str) -> None:
+        self.mode, self.why = "rescan", why
+        log.warning("%s is not watched (%s): changes made outside the editor are found by a stat rescan "
+                    "when a file is opened or saved", self.root, why)
+
+    def describe(self) -> str:
+        if self.mode == "rescan":
+            return f"a stat rescan when a file is opened or saved ({self.why})"
+        return f"inotify, {self.folders:,} folders" if self.folders else "inotify"
 
     def stop(self) -> None:
         with self._lock:

@@ -1,0 +1,77 @@
+"""Reopening a kernel-sized index (issue #28): `fathom index --no-embed` over
+an index that is current (nothing changed), then after 1,000 files changed on
+disk as a branch switch changes them (new contents and mtimes, spread over the
+tree), then after they change back. Each is a whole CLI process: start-up, the
+walk, the stat comparison of every file, and phase 1 for what changed.
+
+    .venv/bin/python -m benchmarks.scale.reopen --work /tmp/kernel [--rounds 3] [--changed 1000]
+
+Runs on the tree and index `benchmarks.scale.phase1` left in WORK; the files
+it edits are put back as they were at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .kernel_tree import PACKAGE
+
+
+def fathom_index(tree: Path, cache: Path) -> tuple[float, str]:
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "fathom", "index", "--no-embed", str(tree)],
+                          env=dict(os.environ, FATHOM_CACHE_DIR=str(cache)), capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"fathom index failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    summary = re.findall(r"[\d,]+ files, [\d,]+ chunks.*", proc.stdout + proc.stderr)
+    return elapsed, summary[-1] if summary else ""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--tree", type=Path, help="another tree than the kernel's (its index in WORK/cache)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--changed", type=int, default=1000)
+    args = parser.parse_args()
+    tree = args.tree or args.work / PACKAGE
+    cache = args.work / "cache"
+    sources = sorted(p for p in tree.rglob("*") if p.suffix in (".c", ".h") and p.is_file())
+    chosen = random.Random(28).sample(sources, args.changed)
+    originals = {p: (p.read_bytes(), p.stat()) for p in chosen}
+    unchanged, switched, back = [], [], []
+    try:
+        fathom_index(tree, cache)  # whatever the last run left undone
+        for round_no in range(1, args.rounds + 1):
+            elapsed, summary = fathom_index(tree, cache)
+            unchanged.append(elapsed)
+            print(f"round {round_no}: nothing changed: {elapsed:.2f} s ({summary})", flush=True)
+            for path, (data, _) in originals.items():
+                path.write_bytes(data + f"\n/* branch b, round {round_no} */\n".encode())
+            elapsed, summary = fathom_index(tree, cache)
+            switched.append(elapsed)
+            print(f"round {round_no}: {len(chosen):,} files changed: {elapsed:.2f} s ({summary})", flush=True)
+            for path, (data, st) in originals.items():
+                path.write_bytes(data)
+            elapsed, summary = fathom_index(tree, cache)
+            back.append(elapsed)
+            print(f"round {round_no}: changed back: {elapsed:.2f} s ({summary})", flush=True)
+    finally:
+        for path, (data, st) in originals.items():
+            path.write_bytes(data)
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    print(f"medians: no change {statistics.median(unchanged):.2f} s, {len(chosen):,} files switched "
+          f"{statistics.median(switched):.2f} s, switched back {statistics.median(back):.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

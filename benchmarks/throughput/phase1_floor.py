@@ -81,7 +81,7 @@ def main() -> None:
     for r in indexed:
         data = Path(root, r.relpath).read_bytes()
         sources.append((language_for(r.relpath, data[:200].decode("utf-8", "replace").split("\n", 1)[0]), data))
-    parsers = {lang: chunker._parser(lang) for lang, _ in sources if lang}
+    parsers = {lang: chunker.grammars._parser(lang) for lang, _ in sources if lang}
     parse_s, _ = best_cpu(lambda: [parsers[lang].parse(data) for lang, data in sources if lang], args.repeat)
     texts = [data.decode("utf-8", "replace") for _, data in sources]
     count_s, _ = best_cpu(lambda: [chunker.counter.count_per_line(t, t.split("\n")) for t in texts], args.repeat)

@@ -259,7 +259,7 @@ class IndexCounts:
     files: int
     symbols: int
     chunks: int
-    pending: int
+    pending: int | None  # None: not counted (`Store.counts(with_pending=False)`)
 
 
 def content_hash(data: bytes) -> str:

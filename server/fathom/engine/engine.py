@@ -234,7 +234,9 @@ class Engine:
         ws = Workspace(root, self.settings)
         try:
             stats = self._build(ws, progress or Progress(), embed)
-            return stats, ws.writer.counts()
+            # Without embedding there is nothing to say of what waits for vectors (and
+            # counting it is seconds on a kernel-sized index).
+            return stats, ws.writer.counts(with_pending=embed)
         finally:
             ws.close()
 
@@ -376,4 +378,5 @@ def _has_index(ws: Workspace) -> bool:
     if not ws.exists():
         return False
     store = ws.reader
-    return store.last_run() is not None or (store.counts().files > 0 and not store.get_meta(seeding.SEEDED_FROM))
+    return store.last_run() is not None or (store.counts(with_pending=False).files > 0
+                                            and not store.get_meta(seeding.SEEDED_FROM))

@@ -15,21 +15,22 @@ class EmbedBacklog:
     first window; the rest add detail, and are a third to a half of the work.
     Tests are another third of some projects (sympy's)."""
 
-    SAVED, IN_FOCUS, FIRST_WINDOW, CONTINUATION, TEST_CODE = range(5)
+    SAVED, OPEN_FILE, BESIDE_OPEN_FILE, FIRST_WINDOW, CONTINUATION, TEST_CODE = range(6)
 
     def __init__(self) -> None:
         # OrderedDict, not dict: taking from the front of a plain dict again and
         # again rescans the holes its earlier deletions left, quadratic in a large tree.
-        self._tiers: list[OrderedDict[str, str]] = [OrderedDict() for _ in range(5)]
+        self._tiers: list[OrderedDict[str, str]] = [OrderedDict() for _ in range(6)]
         self._tier_of: dict[str, int] = {}
 
     @classmethod
     def tier(cls, *, continues_a_definition: bool, in_tests: bool, saved: bool = False,
-             in_focus: bool = False) -> int:
+             focus: int = 2) -> int:
+        """`focus`: `Focus.order` of the text's file (0 open, 1 beside an open file, 2 elsewhere)."""
         if saved:
             return cls.SAVED
-        if in_focus:
-            return cls.IN_FOCUS
+        if focus < 2:
+            return cls.OPEN_FILE + focus
         if in_tests:
             return cls.TEST_CODE
         return cls.CONTINUATION if continues_a_definition else cls.FIRST_WINDOW
@@ -48,7 +49,7 @@ class EmbedBacklog:
 
     def _open_tiers(self, tests_too: bool, focus_only: bool) -> list[OrderedDict[str, str]]:
         if focus_only:
-            return self._tiers[:self.IN_FOCUS + 1]
+            return self._tiers[:self.BESIDE_OPEN_FILE + 1]
         return self._tiers if tests_too else self._tiers[:self.TEST_CODE]
 
     def take(self, n: int, *, tests_too: bool = True, focus_only: bool = False,
@@ -82,10 +83,10 @@ class EmbedBacklog:
         return len(self._tier_of)
 
 
-def pending_tier(p: PendingEmbedding, in_focus: bool = False) -> int:
+def pending_tier(p: PendingEmbedding, focus: int = 2) -> int:
     """Where a text the index says is pending waits."""
     return EmbedBacklog.tier(continues_a_definition=p.continues_a_definition, in_tests=is_test_code(p.relpath),
-                             in_focus=in_focus)
+                             focus=focus)
 
 
 class Focus:

@@ -65,8 +65,25 @@ _KEY_MATERIAL = re.compile(
 )
 
 
+def _one_regex(spec: pathspec.GitIgnoreSpec) -> re.Pattern:
+    """The spec's include-only patterns as one regular expression: pathspec tries
+    each of them in Python, 6 s for the kernel's 86k paths; one search is C."""
+    anywhere, whole = [], []
+    for pattern in spec.patterns:
+        assert pattern.include, "negations would need pathspec's order"
+        body = pattern.regex.pattern.replace("(?P<ps_d>/)", "/")
+        if body.startswith("^(?:.+/)?") and body.endswith("(?:/|$)"):
+            anywhere.append(body[len("^(?:.+/)?"):-len("(?:/|$)")])
+        else:
+            whole.append(body)
+    return re.compile("|".join([f"^(?:.+/)?(?:{'|'.join(anywhere)})(?:/|$)"] + [f"(?:{w})" for w in whole]))
+
+
+_SECRET_REGEX = _one_regex(SECRET_PATTERNS)
+
+
 def is_secret(relpath: str) -> bool:
-    return relpath.rsplit("/", 1)[-1] in SECRET_FILE_NAMES or SECRET_PATTERNS.match_file(relpath)
+    return relpath.rsplit("/", 1)[-1] in SECRET_FILE_NAMES or _SECRET_REGEX.search(relpath) is not None
 
 
 # Certificates are public, but a base64 block answers no question about code

@@ -245,10 +245,11 @@ class _Run:
             chunker.join(30)
         if full and not self.should_stop():
             self.store.set_meta(CHUNKED_BY, CHUNKER_VERSION)
-        if not paths and not self.blind:
+        if not paths and not self.blind and (self.stats.changed or self.stats.removed):
             # Vectors no chunk uses are pruned only after a run that saw the whole tree:
             # one that could not list a directory would take its vectors for orphans.
-            self.store.prune_vectors(keep_orphans=max(2000, self.store.counts().chunks // 2))
+            # A run that changed nothing made none (and the look costs seconds at a million vectors).
+            self.store.prune_vectors(keep_orphans=max(2000, self.store.chunk_ids_end() // 2))
         self.stats.seconds = time.monotonic() - start
         if not paths:
             self.store.set_last_run(self.stats.to_json())
@@ -403,7 +404,7 @@ class _Run:
             return
         new = [
             (c, EmbedBacklog.tier(continues_a_definition=c.continues_a_definition, in_tests=is_test_chunk(r.relpath, c.container),
-                                  saved=saved, in_focus=self.focus.holds(r.relpath)))
+                                  saved=saved, focus=self.focus.order(r.relpath)))
             for r in batch if r.status == ChunkStatus.INDEXED and r.embed for c in r.chunks
         ]
         if not new:
@@ -421,7 +422,7 @@ class _Run:
         """Texts the index already holds without a vector (a run that was stopped)."""
         focus = Focus(self.focus_of())
         for p in self.store.pending_embeddings():
-            self.emb.total += self.emb.backlog.add(p.text_hash, p.embed_text, pending_tier(p, focus.holds(p.relpath)))
+            self.emb.total += self.emb.backlog.add(p.text_hash, p.embed_text, pending_tier(p, focus.order(p.relpath)))
         if self.emb.backlog:
             self._start_embedder()
 

@@ -271,6 +271,8 @@ class Store:
     def _graph_after_commit(self, change) -> None:
         """Tell this process's graph what was just committed (graph.py keeps it
         right if this is missed: a crash here costs a catch-up)."""
+        if self.conn.in_transaction:
+            return  # inside a caller's transaction (all_or_nothing): not committed yet, maybe never
         found = self._graph()
         if found is not None and found[0].ready:
             change(*found)
@@ -492,17 +494,26 @@ class Store:
     def is_empty(self) -> bool:
         return not self.conn.execute("SELECT 1 FROM files LIMIT 1").fetchall()
 
-    def counts(self) -> IndexCounts:
-        # Editors ask for status on every progress report; counting what is
-        # pending is a full scan (24 ms on django), worth doing once per commit.
-        return self._until_next_commit("counts", self._count)
+    def counts(self, with_pending: bool = True) -> IndexCounts:
+        """`with_pending` False: `pending` is None. Counting what is pending is a
+        full scan (24 ms on django, seconds on the kernel's 2.7M chunks): editors
+        ask for status on every progress report, so it is done once per commit,
+        and not at all for a caller that does not show it."""
+        sizes = self._until_next_commit("sizes", self._sizes)
+        if not with_pending:
+            return sizes
+        return IndexCounts(sizes.files, sizes.symbols, sizes.chunks, self._until_next_commit("pending", self.pending_count))
 
-    def _count(self) -> IndexCounts:
+    def _sizes(self) -> IndexCounts:
         files, symbols, chunks = self.conn.execute(
             "SELECT (SELECT count(*) FROM files WHERE status='indexed'), (SELECT count(*) FROM symbols),"
             " (SELECT count(*) FROM chunks)"
         ).fetchall()[0]
-        return IndexCounts(files, symbols, chunks, self.pending_count())
+        return IndexCounts(files, symbols, chunks, None)
+
+    def chunk_ids_end(self) -> int:
+        """One past the largest chunk id: at least the number of chunks, read at once."""
+        return self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM chunks").fetchall()[0][0]
 
     def lexical(self, fts_query: str, limit: int) -> list[tuple[int, float]]:
         """(chunk id, bm25 score, higher is better) for an FTS5 MATCH expression."""

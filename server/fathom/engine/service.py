@@ -138,6 +138,8 @@ class WorkspaceService:
             return sorted(self._open_files)
 
     def wait_idle(self, timeout: float) -> bool:
+        """Until nothing is being indexed nor waits to be, and the watcher (if
+        any) has its watches: what a change made afterwards is sure to be seen by."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._busy or self._full_requested or self._paths:
@@ -145,7 +147,7 @@ class WorkspaceService:
                 if remaining <= 0:
                     return False
                 self._cond.wait(remaining)
-        return True
+        return self.watcher is None or self.watcher.wait_started(max(0.0, deadline - time.monotonic()))
 
     def _loop(self) -> None:
         while True:

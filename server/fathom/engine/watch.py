@@ -75,8 +75,10 @@ class Watcher(FileSystemEventHandler):
         self.root = root
         self.on_changes = on_changes
         self.limit = limit  # directories it may watch; 0: the system's cap
-        # What sees changes: "inotify", or "rescan" (the tree is not watched; see `why`).
-        self.mode = "inotify"
+        # What sees changes: "starting", "inotify", or "rescan" (the tree is not watched; see `why`).
+        self.mode = "starting"
+        self._starting: threading.Thread | None = None
+        self._stopped = False
         self.why = ""
         self.folders = 0
         self._paths: set[str] = set()
@@ -88,6 +90,19 @@ class Watcher(FileSystemEventHandler):
         self._observer.daemon = True
 
     def start(self) -> None:
+        """Returns at once: counting a large tree's folders and adding a watch to
+        each takes seconds (the kernel's 5,760), which must hold up neither the
+        engine nor the editor's first requests."""
+        self._starting = threading.Thread(target=self._start, name="fathom-watch-start", daemon=True)
+        self._starting.start()
+
+    def wait_started(self, timeout: float) -> bool:
+        if self._starting is not None:
+            self._starting.join(timeout)
+            return not self._starting.is_alive()
+        return True
+
+    def _start(self) -> None:
         limit = self.limit or system_watch_limit() or 0
         if limit:
             folders = directories_beyond(self.root, limit)
@@ -95,11 +110,16 @@ class Watcher(FileSystemEventHandler):
                 self._rescan(f"over {limit:,} folders, the {'watchLimit setting' if self.limit else 'inotify watch limit'}")
                 return
             self.folders = folders
-        try:
-            self._observer.schedule(self, str(self.root), recursive=True, event_filter=CHANGE_EVENTS)
-            self._observer.start()
-        except OSError as exc:  # the cap, shared with other programs, reached part-way
-            self._rescan(f"inotify: {exc.strerror or exc}")
+        with self._lock:
+            if self._stopped:
+                return
+            try:
+                self._observer.schedule(self, str(self.root), recursive=True, event_filter=CHANGE_EVENTS)
+                self._observer.start()
+            except OSError as exc:  # the cap, shared with other programs, reached part-way
+                self._rescan(f"inotify: {exc.strerror or exc}")
+                return
+        self.mode = "inotify"
 
     def _rescan(self, why: str) -> None:
         self.mode, self.why = "rescan", why
@@ -109,10 +129,13 @@ class Watcher(FileSystemEventHandler):
     def describe(self) -> str:
         if self.mode == "rescan":
             return f"a stat rescan when a file is opened or saved ({self.why})"
+        if self.mode == "starting":
+            return "inotify (adding its watches)"
         return f"inotify, {self.folders:,} folders" if self.folders else "inotify"
 
     def stop(self) -> None:
         with self._lock:
+            self._stopped = True
             if self._timer is not None:
                 self._timer.cancel()
         if self._observer.is_alive():

@@ -95,7 +95,7 @@ def main() -> int:
                 if "open file embedded" not in marks and vectors_missing(database, OPEN_FILE, True) == 0:
                     marks["open file embedded"] = time.monotonic() - start
                 if "open file embedded" in marks and "search finds it by meaning" not in marks:
-                    hits = client.request("fathom/search", {"query": QUESTION, "limit": 5}, timeout=120)["hits"]
+                    hits = client.request("fathom/search", {"query": QUESTION, "limit": 5}, timeout=120)["results"]
                     if any(h["name"] == EXPECTED and h["path"] == OPEN_FILE for h in hits):
                         marks["search finds it by meaning"] = time.monotonic() - start
                 if "folder embedded" not in marks and vectors_missing(database, folder, False) == 0:

@@ -41,8 +41,8 @@ EXPANSION_SEARCH = 128
 # A catch-up this large runs in the background (exact search meanwhile); a
 # smaller one runs inside the search that finds the graph behind.
 INLINE_CATCH_UP = 5_000
-# Unsaved additions after which the graph is written out again.
-SAVE_EVERY = 50_000
+# Vectors added under one hold of the lock that searches take.
+ADD_SLICE = 256
 
 
 @dataclass(frozen=True)
@@ -160,11 +160,15 @@ class VectorGraph:
 
     def _add_after(self, last_id: int, vectors_after: VectorsAfter) -> None:
         for ids, vectors in vectors_after(last_id):
-            with self._lock:
-                keep = ~np.asarray(self._index.contains(ids), dtype=bool)
-                if keep.any():
-                    self._index.add(ids[keep], vectors[keep])
-                    self._unsaved += int(keep.sum())
+            # A slice at a time under the lock: a search waits for one slice (a
+            # tenth of a second), not for a batch read from the database.
+            for first in range(0, len(ids), ADD_SLICE):
+                part, rows = ids[first:first + ADD_SLICE], vectors[first:first + ADD_SLICE]
+                with self._lock:
+                    keep = ~np.asarray(self._index.contains(part), dtype=bool)
+                    if keep.any():
+                        self._index.add(part[keep], rows[keep])
+                        self._unsaved += int(keep.sum())
 
     def _reconcile(self, target: GraphState, ids_in_database: np.ndarray) -> None:
         with self._lock:
@@ -231,6 +235,13 @@ class VectorGraph:
             self.save()
 
     # -- searching ------------------------------------------------------------------------------
+
+    def answers_for(self, target: GraphState) -> bool:
+        """Whether the graph holds (nearly) what the database does: not while
+        it is built or far behind, when the exact scan answers instead."""
+        state = self.state
+        return self.ready and state is not None and state.generation == target.generation \
+            and state.removals == target.removals and target.last_id - state.last_id <= INLINE_CATCH_UP
 
     def search(self, vector: np.ndarray, count: int) -> np.ndarray:
         """Ids of about the `count` nearest vectors, nearest first."""

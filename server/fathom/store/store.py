@@ -307,8 +307,8 @@ class Store:
         similarities are the exact scan's, only the candidate set is approximate."""
         if not graph.ready or not graph.catch_up(state, self.vectors_after):
             graph.start_background(state, *_background_readers(self.path))
-            if not graph.ready or graph.state is None or graph.state.generation != state.generation:
-                return {}
+            if not graph.answers_for(state):
+                return {}  # being built or brought up to date: the exact scan answers meanwhile
         candidates = graph.search(query, k * OVERSAMPLE)
         if not len(candidates):
             return {}

@@ -10,7 +10,7 @@ from fathom.index.lexical import with_lexical
 from fathom.store import Store
 from fathom.store import graph as graph_module
 
-DIM = 16
+DIM = 384  # the default model's: 8-bit scalars of a much shorter vector lose its order
 
 
 @pytest.fixture(autouse=True)

@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 # is not worth its memory.
 GRAPH_MIN_VECTORS = 50_000
 # The graph is asked for this many candidates per result wanted; the store
-# re-ranks them by their exact float vectors.
-OVERSAMPLE = 4
+# re-ranks them by their exact float vectors. Each costs a point read of
+# sqlite-vec's table (about 1 ms at a million vectors): the graph's own search
+# breadth (EXPANSION_SEARCH) is what buys recall.
+OVERSAMPLE = 2
 # HNSW parameters: neighbours per node, and the candidate lists kept while
 # adding and while searching (recall against cost, measured in RESULTS 17).
 CONNECTIVITY = 16

@@ -24,3 +24,11 @@ def chunk_or_hang(task):
 
         time.sleep(3600)
     return chunk_file(task)
+
+
+def chunk_slowly(task):
+    """A large tree's full pass in miniature: every file takes a while."""
+    import time
+
+    time.sleep(0.05)
+    return chunk_file(task)

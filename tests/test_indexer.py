@@ -442,3 +442,36 @@ def test_the_files_open_in_the_editor_and_their_folders_are_chunked_and_embedded
     elsewhere = [position[f"{folder}_helper_{i}"] for folder in ("aa_first", "mm_middle") for i in range(15)]
     assert max(beside) < min(elsewhere) and max(beside) < position["zz_deeper"]
     ws.close()
+
+
+def test_a_file_saved_during_a_long_full_pass_is_chunked_and_embedded_before_the_pass_ends(tmp_path, fake_embedder):
+    """On the kernel a first pass takes minutes: a save must not wait for it."""
+    from crashing_worker import chunk_slowly
+    from fathom.index.pool import ChunkPool
+
+    root = tmp_path / "tree"
+    root.mkdir()
+    for i in range(120):
+        (root / f"mod_{i:03}.py").write_text(f"def helper_{i}(value):\n    return value + {i}\n")
+    saved = root / "just_saved.py"
+    asked = []
+
+    def take_paths():
+        asked.append(1)
+        if len(asked) == 3:  # the walk is done and the pass under way
+            saved.write_text("def written_by_the_user(value):\n    return value\n")
+            return [str(saved)]
+        return []
+
+    ws = Workspace(root, Settings(workers=2))
+    pool = ChunkPool(2, ws.spec.tokenizer_json, ws.spec.max_tokens, ws.settings.max_file_size, work=chunk_slowly)
+    try:
+        Indexer(ws, fake_embedder, pool).run(take_paths=take_paths)
+    finally:
+        pool.close()
+    ids = dict(ws.reader.conn.execute("SELECT path, id FROM files"))
+    assert ids["just_saved.py"] < max(ids.values()) - 40  # written while most of the pass was still to come
+    order = [t.splitlines()[0] for t in fake_embedder.embedded]
+    first = next(i for i, line in enumerate(order) if "written_by_the_user" in line)
+    assert first < len(order) - 40
+    ws.close()

@@ -178,12 +178,15 @@ class ChunkPool:
         return self._executor
 
     def chunk(self, tasks: Iterable[ChunkTask], on_result: Callable[[ChunkedFile], None],
-              should_stop: Callable[[], bool] = lambda: False) -> None:
-        """Chunk every task, calling `on_result` in this thread as each finishes."""
+              should_stop: Callable[[], bool] = lambda: False, between: Callable[[], bool] | None = None) -> None:
+        """Chunk every task, calling `on_result` in this thread as each finishes.
+        `between` is called between results, in this thread: it may chunk other
+        tasks (a nested `chunk`), which go before the rest of these, and says
+        whether it did."""
         with self._lock:
             self._active += 1
         try:
-            self._chunk(tasks, on_result, should_stop)
+            self._chunk(tasks, on_result, should_stop, between)
         finally:
             with self._lock:
                 self._active -= 1
@@ -210,7 +213,7 @@ class ChunkPool:
         executor.shutdown(wait=True, cancel_futures=True)
         return True
 
-    def _chunk(self, tasks, on_result, should_stop) -> None:
+    def _chunk(self, tasks, on_result, should_stop, between) -> None:
         queue = list(tasks)
         queue.reverse()
         in_flight: dict[Future, ChunkTask] = {}
@@ -225,6 +228,8 @@ class ChunkPool:
                 for fut in in_flight:
                     fut.cancel()
                 return
+            if between is not None and between():
+                progress_at = time.monotonic()  # what ran meanwhile is no stall of these
             if suspects and not in_flight:
                 # After a crash or a stall, each file that was in flight runs alone once.
                 on_result(self._alone(suspects.pop(), should_stop))

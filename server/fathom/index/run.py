@@ -88,6 +88,7 @@ class ChunkJob:
     tasks: list[ChunkTask]
     saved: bool  # files the user just saved: written and embedded first
     done: int = 0
+    taken: bool = False  # by the chunk thread (a saved job is queued twice: see _submit)
 
 
 @dataclass
@@ -200,6 +201,8 @@ class _Run:
         self.stats = RunStats()
         self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self.jobs: queue.SimpleQueue[ChunkJob | None] = queue.SimpleQueue()
+        self.saved_jobs: queue.SimpleQueue[ChunkJob] = queue.SimpleQueue()
+        self.saved_unwritten: set[str] = set()  # chunked for a saved job, not yet written
         self.jobs_open = 0
         self.full_pass_chunking = False
         self.unwritten: list[ChunkedFile] = []
@@ -239,7 +242,7 @@ class _Run:
                 self._submit(ChunkJob(tasks, saved=False))
             with fewer_collections():
                 self._loop()
-            self._write(saved=False)  # what a stop left chunked but unwritten
+            self._write()  # what a stop left chunked but unwritten
         finally:
             self.jobs.put(None)
             chunker.join(30)
@@ -347,6 +350,11 @@ class _Run:
 
     def _submit(self, job: ChunkJob) -> None:
         self.jobs_open += 1
+        if job.saved:
+            # Saved files wait for no full pass (minutes on a large tree): the job in
+            # progress chunks them between its own files. Queued in order too, for a
+            # chunk thread that is idle; whichever takes it first runs it.
+            self.saved_jobs.put(job)
         self.jobs.put(job)
 
     def _chunk_jobs(self) -> None:
@@ -354,28 +362,46 @@ class _Run:
         order, every result posted to the loop."""
         pool = self.indexer.chunk_pool()
         while (job := self.jobs.get()) is not None:
+            self._chunk_job(pool, job)
+
+    def _chunk_job(self, pool, job: ChunkJob) -> None:
+        if job.taken:
+            return
+        job.taken = True
+        try:
+            pool.chunk(job.tasks, lambda result, job=job: self.events.put(FileChunked(result, job)),
+                       self.should_stop, between=None if job.saved else lambda: self._saved_between(pool))
+        finally:
+            self.events.put(ChunkJobDone(job))
+
+    def _saved_between(self, pool) -> bool:
+        ran = False
+        while True:
             try:
-                pool.chunk(job.tasks, lambda result, job=job: self.events.put(FileChunked(result, job)),
-                           self.should_stop)
-            finally:
-                self.events.put(ChunkJobDone(job))
+                job = self.saved_jobs.get_nowait()
+            except queue.Empty:
+                return ran
+            ran = ran or not job.taken
+            self._chunk_job(pool, job)
 
     def _on_file(self, result: ChunkedFile, job: ChunkJob) -> None:
         if result.not_indexed:
             self.stats.skip(result.relpath, result.reason, crashed=result.status == ChunkStatus.CRASHED)
         self.unwritten.append(result)
+        if job.saved:
+            self.saved_unwritten.add(result.relpath)
         job.done += 1
         if self.focus_unwritten and result.relpath in self.focus_unwritten:
             self.focus_chunked += 1
             if self.focus_chunked >= len(self.focus_unwritten):
-                self._write(saved=False)  # the files in focus, the moment the last is chunked
+                self._write()  # the files in focus, the moment the last is chunked
         if not job.saved and (job.done % 8 == 0 or job.done == len(job.tasks)):
             self.progress.files(job.done, len(job.tasks))
         self._write_if_due()
 
     def _on_job_done(self, job: ChunkJob) -> None:
         self.jobs_open -= 1
-        self._write(saved=job.saved)
+        self._write()
         if not job.saved:
             self.full_pass_chunking = False
             if self.embedder is not None and self.emb.backlog:
@@ -385,10 +411,11 @@ class _Run:
         files = min(LARGEST_BATCH_FILES, FIRST_BATCH_FILES << (self.batches_written // BATCHES_PER_DOUBLING))
         seconds = LARGEST_BATCH_SECONDS if files == LARGEST_BATCH_FILES else WRITE_BATCH_SECONDS
         if len(self.unwritten) >= files or time.monotonic() - self.unwritten_since > seconds:
-            self._write(saved=False)
+            self._write()
 
-    def _write(self, saved: bool) -> None:
-        """Phase 1 for a batch of files: symbols and words searchable; their new texts queued for vectors."""
+    def _write(self) -> None:
+        """Phase 1 for a batch of files: symbols and words searchable; their new
+        texts queued for vectors (a saved file's first of all)."""
         self.unwritten_since = time.monotonic()
         if not self.unwritten:
             return
@@ -400,11 +427,13 @@ class _Run:
             self.focus_chunked -= len(self.focus_unwritten & written)
             self.focus_unwritten -= written
         self.stats.chunks_written += self.store.write_files(batch)
+        saved = {r.relpath for r in batch} & self.saved_unwritten
+        self.saved_unwritten -= saved
         if self.embedder is None:
             return
         new = [
             (c, EmbedBacklog.tier(continues_a_definition=c.continues_a_definition, in_tests=is_test_chunk(r.relpath, c.container),
-                                  saved=saved, focus=self.focus.order(r.relpath)))
+                                  saved=r.relpath in saved, focus=self.focus.order(r.relpath)))
             for r in batch if r.status == ChunkStatus.INDEXED and r.embed for c in r.chunks
         ]
         if not new:

@@ -1,6 +1,7 @@
 """The vector graph of large indexes (store/graph.py): the same answers as the
 exact scan, and never out of step with the database, whatever was interrupted."""
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -87,13 +88,18 @@ def test_a_small_index_keeps_the_exact_scan(tmp_path):
     assert len(store.nearest(rng.normal(size=DIM).astype(np.float32).tobytes(), 5)) == 5
 
 
-def test_a_graph_saved_before_later_writes_catches_up_on_the_next_open(tmp_path):
-    rng = np.random.default_rng(3)
+def a_saved_graph(tmp_path, rng) -> Path:
+    """An index of 300 vectors whose graph was built, checked and saved by a writer that closed."""
     store = Store(tmp_path / "index.db")
     fill(store, range(300), rng)
     same_as_exact(store, rng)
     store.close()
-    saved = (tmp_path / "index.vectors-1.usearch").read_bytes()
+    return tmp_path / "index.vectors-1.usearch"
+
+
+def test_a_graph_saved_before_later_writes_catches_up_on_the_next_open(tmp_path):
+    rng = np.random.default_rng(3)
+    saved = a_saved_graph(tmp_path, rng).read_bytes()
 
     # Another process adds and removes vectors, then dies before saving its graph.
     a_new_process()
@@ -113,11 +119,7 @@ def test_a_graph_saved_before_later_writes_catches_up_on_the_next_open(tmp_path)
 
 def test_a_damaged_graph_file_is_built_again_from_the_database(tmp_path):
     rng = np.random.default_rng(4)
-    store = Store(tmp_path / "index.db")
-    fill(store, range(300), rng)
-    same_as_exact(store, rng)
-    store.close()
-    path = tmp_path / "index.vectors-1.usearch"
+    path = a_saved_graph(tmp_path, rng)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
 
     a_new_process()

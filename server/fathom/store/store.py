@@ -248,6 +248,10 @@ class Store:
                 self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
 
     def _graph_state(self) -> GraphState | None:
+        # Every search asks: read once per commit (a write of this connection counts as one).
+        return self._until_next_commit("graph_state", self._read_graph_state)
+
+    def _read_graph_state(self) -> GraphState | None:
         row = self._model_row(*self.vector_model())
         if row is None:
             return None
@@ -373,7 +377,7 @@ class Store:
     def keep_vectors_of(self, hashes: set[str]) -> int:
         """Drop every vector but those of `hashes` (an index part-way through
         embedding, rebuilt for an experiment); returns how many were dropped."""
-        vectors, embedded = self._tables()
+        embedded = self._tables()[1]
         drop = [(h, vid) for h, vid in self.conn.execute(f"SELECT text_hash, vector_id FROM {embedded}") if h not in hashes]
         with self._writing():
             self._remove_vectors(drop)
@@ -472,7 +476,7 @@ class Store:
     def prune_vectors(self, keep_orphans: int) -> int:
         """Vectors no chunk uses are kept as a cache (a branch switched back costs
         nothing), but not without bound."""
-        vectors, embedded = self._tables()
+        embedded = self._tables()[1]
         orphans = [
             (h, vid)
             for h, vid in self.conn.execute(

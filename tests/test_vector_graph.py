@@ -60,14 +60,25 @@ def graph_answer(store: Store, query: np.ndarray, k: int) -> list[tuple[int, flo
 
 
 def same_as_exact(store: Store, rng: np.random.Generator, k: int = 10) -> None:
-    for _ in range(5):
+    """The graph's answers against the exact scan's: nearly the same neighbours
+    (HNSW is approximate, and random vectors are its hardest case: the benchmark
+    holds real ones to recall@10 >= 0.98), each with exactly the exact scan's similarity."""
+    recalls = []
+    for _ in range(20):
         query = rng.normal(size=DIM).astype(np.float32)
         by_graph = graph_answer(store, query, k)
         chunk_of_vector = dict(store.conn.execute(
             "SELECT e.vector_id, c.id FROM embedded e JOIN chunks c ON c.text_hash = e.text_hash"))
-        assert [cid for cid, _ in by_graph] == [chunk_of_vector[v] for v in exact(store, query, k)]
+        vectors = store._tables()[0]
+        exact_scores = {chunk_of_vector[rowid]: 1.0 - distance for rowid, distance in store.conn.execute(
+            f"SELECT rowid, distance FROM {vectors} WHERE embedding MATCH ? AND k = ?", (query.tobytes(), len(chunk_of_vector)))}
+        expected = [chunk_of_vector[v] for v in exact(store, query, k)]
+        recalls.append(len({cid for cid, _ in by_graph} & set(expected)) / k)
+        for cid, score in by_graph:
+            assert abs(score - exact_scores[cid]) < 1e-5  # re-ranked by the exact vectors
         scores = [s for _, s in by_graph]
-        assert scores == sorted(scores, reverse=True) and -1 <= scores[-1] <= scores[0] <= 1
+        assert len(by_graph) == k and scores == sorted(scores, reverse=True)
+    assert sum(recalls) / len(recalls) >= 0.95, recalls
 
 
 def test_a_large_index_answers_from_the_graph_as_the_exact_scan_does(tmp_path):

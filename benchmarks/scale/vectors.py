@@ -7,9 +7,11 @@ against sqlite-vec's exact scan.
 
     # latency at a million vectors: random unit vectors for the first N chunks of
     # an index (the kernel's, from benchmarks.scale.phase1), fathom/search's hybrid
-    # search timed with and without the graph, while another process indexes a tree
-    .venv/bin/python -m benchmarks.scale.vectors latency --index /tmp/kernel/cache --vectors 1000000 \\
-        --background-tree /tmp/kernel/linux-source-6.12/drivers/net
+    # search timed with the lexical half bounded (the default on a large index) and
+    # with every query word sent to FTS5, alternated (--exact: also without the
+    # graph), while another process indexes a tree
+    .venv/bin/python -m benchmarks.scale.vectors latency --index /tmp/kernel/cache --work /tmp/kernel \\
+        --vectors 1000000 --background-tree /tmp/kernel/linux-source-6.12/drivers/net
 
 Recall@10 is the share of the exact scan's ten nearest that the graph's search
 (as `Store.nearest` runs it: OVERSAMPLE x k candidates, re-ranked exactly) also
@@ -56,6 +58,18 @@ def wait_for_graph(store, query: bytes, deadline_s: float = 3600) -> float:
         if time.perf_counter() - start > deadline_s:
             raise SystemExit("the graph was not built in time")
         time.sleep(0.5)
+
+
+def wait_for_symbol_table(store, deadline_s: float = 600) -> float:
+    """Seconds until the index's in-memory symbol table is built (in the background)."""
+    from fathom.search.symbols import symbol_table
+
+    start = time.perf_counter()
+    while symbol_table(store) is None:
+        if time.perf_counter() - start > deadline_s:
+            raise SystemExit("the symbol table was not built in time")
+        time.sleep(0.5)
+    return time.perf_counter() - start
 
 
 def graph_files(store) -> tuple[int, int, int]:
@@ -120,7 +134,7 @@ def latency(args) -> int:
         for name in ("index.db",):
             shutil.copy2(index_dir / name, work / index_dir.name / name)
     os.environ["FATHOM_CACHE_DIR"] = str(work)
-    from fathom.search import Searcher
+    from fathom.search import Searcher, SearchOptions
     from fathom.store import Store
     import fathom.store.store as store_module
 
@@ -147,9 +161,14 @@ def latency(args) -> int:
     disk, memory, size = graph_files(reader)
     print(f"{size:,} vectors; graph ready after {built:.0f} s; {disk / size:.0f} B a vector on disk, "
           f"{memory / size:.0f} B in memory", flush=True)
-    searcher = Searcher(reader, lambda _q: query)
+    table_built = wait_for_symbol_table(reader)
+    print(f"symbol table (the name half of a large index's lexical search) ready after {table_built:.0f} s", flush=True)
+    searchers = {
+        "graph, bounded lexical (the default)": Searcher(reader, lambda _q: query),
+        "graph, every query word to FTS5": Searcher(reader, lambda _q: query, SearchOptions(bound_lexical=False)),
+    }
 
-    def timed(label: str) -> list[float]:
+    def timed(label: str, searcher) -> list[float]:
         times = []
         for question in QUESTIONS * args.rounds:
             start = time.perf_counter()
@@ -169,13 +188,15 @@ def latency(args) -> int:
         time.sleep(5)
         print(f"with `fathom index --no-embed {args.background_tree}` running beside:")
     for round_no in range(args.alternations):
-        timed(f"graph (round {round_no + 1})")
-        saved = store_module.GRAPH_MIN_VECTORS
-        store_module.GRAPH_MIN_VECTORS = 10 ** 12
-        try:
-            timed(f"exact scan (round {round_no + 1})")
-        finally:
-            store_module.GRAPH_MIN_VECTORS = saved
+        for label, searcher in searchers.items():
+            timed(f"{label} (round {round_no + 1})", searcher)
+        if args.exact:
+            saved = store_module.GRAPH_MIN_VECTORS
+            store_module.GRAPH_MIN_VECTORS = 10 ** 12
+            try:
+                timed(f"exact scan, bounded lexical (round {round_no + 1})", searchers["graph, bounded lexical (the default)"])
+            finally:
+                store_module.GRAPH_MIN_VECTORS = saved
     if background is not None:
         still = background.poll() is None
         background.kill()
@@ -200,6 +221,7 @@ def main() -> int:
     l.add_argument("--alternations", type=int, default=2)
     l.add_argument("--background-tree", type=Path)
     l.add_argument("--fresh", action="store_true", help="copy the index again")
+    l.add_argument("--exact", action="store_true", help="also time the exact scan (about 1 s a search)")
     args = parser.parse_args()
     return recall(args) if args.command == "recall" else latency(args)
 

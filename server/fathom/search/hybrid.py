@@ -19,13 +19,17 @@ from ..index.policy import is_test_chunk
 from ..store import Store
 from ..textsplit import IDENTIFIER, clean_query, identifier_parts, query_terms
 from .filters import SearchFilters
-from .symbols import rank_symbols
+from .fulltext import bounded, is_bounded, phrases
+from .symbols import rank_symbols, symbol_table
 
 SNIPPET_LINES = 6
 CONTAINER_KINDS = frozenset({SymbolKind.Class, SymbolKind.Struct, SymbolKind.Interface, SymbolKind.Enum,
                              SymbolKind.Module, SymbolKind.Namespace})
 TEST_WORDS = frozenset({"test", "tests", "testing", "tested", "spec", "specs", "fixture", "fixtures", "mock", "mocks"})
 LOOKUP_WORDS = 3  # a query of this many words or fewer looks a name up; longer ones describe
+# On a large index: the names that cover most of the query's words, and definitions read of each.
+NAME_LEG_NAMES = 15
+NAME_LEG_DEFINITIONS = 10
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,9 @@ class SearchOptions:
     # Test code answers questions about the project's behaviour second: scaled by
     # this unless the query asks for tests (or the caller includes them).
     test_code_weight: float = 0.2
+    # On a large index, the words too common to rank by are left to the meaning
+    # half (search/fulltext.py): FTS5 would score every row that holds them.
+    bound_lexical: bool = True
 
     @property
     def name_boost(self) -> float:
@@ -85,10 +92,9 @@ class SearchResult:
 
 
 def fts_expression(terms: list[str], options: SearchOptions = SearchOptions()) -> str:
-    quoted = ['"' + t.replace('"', '""') + '"' for t in terms]
-    if options.name_prefix_match:
-        quoted += [f"name : {q} *" for t, q in zip(terms, quoted) if len(t) >= options.name_prefix_min_chars]
-    return " OR ".join(quoted)
+    return " OR ".join(phrases(terms, options.name_prefix_match, options.name_prefix_min_chars))
+
+
 
 
 class NoDefinition(LookupError):
@@ -119,7 +125,7 @@ class Searcher:
         if include_tests is None and TEST_WORDS & set(terms):
             include_tests = True
         pool = o.candidates if not filters else o.candidates * 5
-        lexical = self.store.lexical(fts_expression(terms, o), pool) if terms else []
+        lexical = self._lexical(terms, pool) if terms else []
         dense: list[tuple[int, float]] = []
         dense_ok = False
         if self.embed_query is not None and (self.model_id is None or self.store.vector_model()[0] == self.model_id):
@@ -165,6 +171,27 @@ class Searcher:
             ranked = [i for i in ranked if language.get(rows[i][0]) in filters.languages]
         hits = self._hits(rows, ranked, scores, limit)
         return SearchResult(hits, partial=not dense_ok or pending)
+
+    def _lexical(self, terms: list[str], pool: int) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score) for the query's words, best first. On a large
+        index only its rarer words go to FTS5 (search/fulltext.py), and the
+        definitions whose names hold the words come from the symbol table, each
+        scored as the best BM25 hit times the share of the words its name covers."""
+        o = self.options
+        quoted = phrases(terms, o.name_prefix_match, o.name_prefix_min_chars)
+        if not (o.bound_lexical and is_bounded(self.store)):
+            return self.store.lexical(" OR ".join(quoted), pool)
+        query = bounded(self.store, quoted)
+        lexical = self.store.lexical(query.expression, pool) if query.expression else []
+        table = symbol_table(self.store)
+        if table is None:
+            return lexical
+        covering = dict(table.names_covering(terms, NAME_LEG_NAMES))
+        best = lexical[0][1] if lexical else 1.0
+        scores = dict(lexical)
+        for chunk_id, name in self.store.chunks_of_names(list(covering), NAME_LEG_DEFINITIONS).items():
+            scores[chunk_id] = max(scores.get(chunk_id, 0.0), best * covering[name] / len(terms))
+        return sorted(scores.items(), key=lambda item: -item[1])
 
     def similar_to(self, *, text: str | None = None, relpath: str | None = None, line: int | None = None,
                    limit: int = 10) -> SearchResult:

@@ -13,6 +13,7 @@ name removed finds no rows).
 """
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 import time
@@ -20,11 +21,18 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..textsplit import identifier_parts
+
 # Below this many symbols SQLite's scan is fast enough and always current.
 SYMBOL_TABLE_MIN = 50_000
 REBUILD_AFTER_S = 10.0
 # Names that hold every character of a query are checked for order this many at a time.
 CANDIDATES_A_SCAN = 65536
+# A name's part stands for a longer word it begins ("alloc" for "allocate") from
+# this length and half the word's.
+SHORTEST_STEM = 3
+# A word stands for longer parts it begins ("lock" for "locked") from this length.
+SHORTEST_WORD_PREFIX = 4
 
 
 # Which characters a name holds, one bit each (the rest share the last bit): a
@@ -63,7 +71,24 @@ class SymbolTable:
         for bit, at in [(i, raw == ord(c)) for i, c in enumerate(_ALPHABET)] + [(_OTHER_BIT, ~np.isin(raw, known))]:
             lines = np.searchsorted(self.starts, np.flatnonzero(at), side="right") - 1
             np.bitwise_or.at(self.masks, lines, np.uint64(1 << bit))
+        self._index_parts(lowered)
 
+    def _index_parts(self, lowered: list[str]) -> None:
+        """Each identifier part (`pci`, `register`, `driver` of `pci_register_driver`)
+        -> the lines of the names that hold it: one sorted array, sliced per part."""
+        holders: dict[str, list[int]] = {}
+        self.part_counts = np.zeros(len(lowered), dtype=np.int16)
+        for line, name in enumerate(self.names):
+            parts = {p.lower() for p in identifier_parts(name)} or {lowered[line]}
+            self.part_counts[line] = len(parts)
+            for part in parts:
+                holders.setdefault(part, []).append(line)
+        self.parts = sorted(holders)
+        self.part_starts = np.zeros(len(self.parts) + 1, dtype=np.int64)
+        np.cumsum([len(holders[p]) for p in self.parts], out=self.part_starts[1:])
+        self.part_lines = np.fromiter((line for p in self.parts for line in holders[p]), dtype=np.int32,
+                                      count=int(self.part_starts[-1]))
+        self._part_at = {p: i for i, p in enumerate(self.parts)}
     def __len__(self) -> int:
         return len(self.names)
 
@@ -105,6 +130,38 @@ class SymbolTable:
                 if len(found) >= limit:
                     return found
         return found
+
+    def names_covering(self, words: list[str], limit: int) -> list[tuple[str, int]]:
+        """(name, how many of `words` it covers) for the names whose parts cover
+        the most words, fewest other parts and shortest first: "register a pci
+        driver" -> pci_register_driver. A part covers a word it equals, begins
+        ("alloc", "allocate": at least half of it) or is begun by ("lock", "locked"). At least two
+        words must be covered, unless one is all that was asked."""
+        holding = [self._lines_with_part_for(w) for w in dict.fromkeys(words)]
+        holding = [lines for lines in holding if len(lines)]
+        if not holding:
+            return []
+        covered = np.bincount(np.concatenate(holding), minlength=len(self.names))
+        need = min(2, len(words))
+        lines = np.flatnonzero(covered >= need)
+        if not len(lines):
+            return []
+        # Most words covered, then fewest parts the query does not ask for, then shortest (the table's order).
+        order = np.lexsort((lines, self.part_counts[lines] - covered[lines], -covered[lines]))[:limit]
+        return [(self.names[int(lines[i])], int(covered[lines[i]])) for i in order]
+
+    def _lines_with_part_for(self, word: str) -> np.ndarray:
+        """The lines of the names with a part that covers `word`, each once."""
+        shortest = max(SHORTEST_STEM, (len(word) + 1) // 2)
+        found = [self._part_at[word[:k]] for k in range(shortest, len(word) + 1) if word[:k] in self._part_at]
+        if len(word) >= SHORTEST_WORD_PREFIX:
+            first = bisect.bisect_left(self.parts, word)
+            last = bisect.bisect_left(self.parts, word + "\uffff")
+            found.extend(range(first, last))
+        if not found:
+            return np.empty(0, dtype=np.int32)
+        return np.unique(np.concatenate([self.part_lines[self.part_starts[i]:self.part_starts[i + 1]]
+                                         for i in set(found)]))
 
     def _lines_text(self, lines: np.ndarray) -> tuple[str, np.ndarray]:
         """These lines of the text as one string, each after a newline, and the

@@ -19,10 +19,9 @@ def rank_symbols(store: Store, query: str, limit: int = 50) -> list[SymbolHit]:
     query = clean_query(query).strip()
     if not query:
         return []
-    if store.symbol_count() >= SYMBOL_TABLE_MIN:
-        table = kept_table(str(store.path)).current(store.change_stamp(), lambda: _names_on_a_connection_of_their_own(store))
-        if table is not None:
-            return _rank_from_table(table, store, query, limit)
+    table = symbol_table(store)
+    if table is not None:
+        return _rank_from_table(table, store, query, limit)
     chars = [c if c not in "%_\\" else "\\" + c for c in query]
     # Tiers 0-2 are all prefix matches: when there are enough of them, the
     # slower word-prefix and subsequence tiers cannot reach the top `limit`.
@@ -34,6 +33,14 @@ def rank_symbols(store: Store, query: str, limit: int = 50) -> list[SymbolHit]:
         candidates = prefixed + [h for h in store.symbols_matching(spread, SYMBOL_CANDIDATES)
                                  if not h.name.lower().startswith(query.lower())]
     return _ranked(query, candidates, limit)
+
+
+def symbol_table(store: Store) -> SymbolTable | None:
+    """The in-memory table of a large index's names; None for a small index
+    (SQLite answers it fast enough) and while the first table is built."""
+    if store.symbol_count() < SYMBOL_TABLE_MIN:
+        return None
+    return kept_table(str(store.path)).current(store.change_stamp(), lambda: _names_on_a_connection_of_their_own(store))
 
 
 def _ranked(query: str, candidates: list[SymbolHit], limit: int) -> list[SymbolHit]:

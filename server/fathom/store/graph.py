@@ -30,11 +30,18 @@ log = logging.getLogger(__name__)
 # Below this many vectors the exact scan answers within ~50 ms here and the graph
 # is not worth its memory.
 GRAPH_MIN_VECTORS = 50_000
-# The graph is asked for this many candidates per result wanted; the store
-# re-ranks them by their exact float vectors. Each costs a point read of
-# sqlite-vec's table (about 1 ms at a million vectors): the graph's own search
-# breadth (EXPANSION_SEARCH) is what buys recall.
+# The graph is asked for this many candidates per result wanted, past the first
+# OVERSAMPLED results one more each; the store re-ranks them by their exact float
+# vectors. Each costs a point read of sqlite-vec's table (about 0.2 ms at a
+# million vectors): the graph's own search breadth (EXPANSION_SEARCH) is what buys
+# recall, and a search's pool of 100 needs exact order at its top, not its tail.
 OVERSAMPLE = 2
+OVERSAMPLED = 20
+
+
+def candidates_for(k: int) -> int:
+    """How many candidates the graph is asked for, for `k` results."""
+    return k * OVERSAMPLE if k <= OVERSAMPLED else k + OVERSAMPLED * (OVERSAMPLE - 1)
 # HNSW parameters: neighbours per node, and the candidate lists kept while
 # adding and while searching (recall against cost, measured in RESULTS 17).
 CONNECTIVITY = 16

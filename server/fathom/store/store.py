@@ -26,7 +26,9 @@ import time
 import numpy as np
 
 from .database import IndexFile, damage_as_store_error
-from .graph import GRAPH_MIN_VECTORS, OVERSAMPLE, GraphState, VectorGraph, discard_graph, graph_for, graphs_beside
+from .graph import (
+    GRAPH_MIN_VECTORS, GraphState, VectorGraph, candidates_for, discard_graph, graph_for, graphs_beside,
+)
 from .schema import vector_tables
 
 # bm25() weights for the name, path and body columns.
@@ -313,10 +315,11 @@ class Store:
             graph.start_background(state, *_background_readers(self.path))
             if not graph.answers_for(state):
                 return {}  # being built or brought up to date: the exact scan answers meanwhile
-        candidates = graph.search(query, k * OVERSAMPLE)
+        candidates = graph.search(query, candidates_for(k))
         if not len(candidates):
             return {}
-        ids, matrix = self._vectors_by_id(self._tables()[0], [int(c) for c in candidates], len(query))
+        # In id order: neighbouring ids share sqlite-vec's chunk of vectors (a third faster).
+        ids, matrix = self._vectors_by_id(self._tables()[0], sorted(int(c) for c in candidates), len(query))
         similarity = matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
         norms = np.linalg.norm(matrix, axis=1)
         similarity = similarity / np.maximum(norms, 1e-12)
@@ -532,6 +535,18 @@ class Store:
             return []
         return [(int(r), float(s)) for r, s in rows]
 
+    def lexical_probe(self, fts_query: str, rows: int) -> tuple[int, int]:
+        """(rows read, the last one's id) of the first `rows` rows, in id order,
+        that hold an FTS5 MATCH expression: a bounded read of how common it is."""
+        try:
+            found = self.conn.execute(
+                "SELECT count(*), coalesce(max(rowid), 0) FROM"
+                " (SELECT rowid FROM chunk_text WHERE chunk_text MATCH ? LIMIT ?)", (fts_query, rows)
+            ).fetchall()
+        except apsw.SQLError:
+            return 0, 0
+        return int(found[0][0]), int(found[0][1])
+
     def nearest(self, vector: bytes, k: int) -> list[tuple[int, float]]:
         """(chunk id, cosine similarity) of the chunks nearest to a query vector."""
         if not self._has_vector_table():
@@ -624,6 +639,19 @@ class Store:
             hits.extend(_symbol_hits(self.conn.execute(
                 f"{_SYMBOL_COLUMNS} WHERE s.name = ? COLLATE NOCASE AND s.name = ? LIMIT ?", (name, name, per_name))))
         return hits
+
+    def chunks_of_names(self, names: list[str], per_name: int) -> dict[int, str]:
+        """Chunk id -> name for the chunks of the definitions of exactly these
+        names (each window of a long one), at most `per_name` definitions of each."""
+        found: dict[int, str] = {}
+        for name in names:
+            for (chunk_id,) in self.conn.execute(
+                "SELECT c.id FROM (SELECT file_id, sl, el FROM symbols WHERE name = ? COLLATE NOCASE AND name = ?"
+                " LIMIT ?) s JOIN chunks c ON c.file_id = s.file_id AND c.name = ? AND c.sl <= s.el AND s.sl <= c.el",
+                (name, name, per_name, name),
+            ):
+                found[int(chunk_id)] = name
+        return found
 
     def symbol_count(self) -> int:
         """Symbols in the index: the largest rowid, an upper bound read from the table's end."""

@@ -1,0 +1,91 @@
+"""The lexical half of fathom/search on a kernel-sized index (issue #28): what
+bounding it (search/fulltext.py: only the rarer words to FTS5, names from the
+symbol table) costs in quality and saves in time, against every query word sent
+to FTS5, alternated, over the index `benchmarks.scale.phase1` left.
+
+Questions are kernel-doc summaries: a comment `/** name - what it does` above a
+definition, asked as "what it does"; the answer is that definition (its name, in
+its file). The kernel's vectors in these benchmarks are random, so the meaning
+half is left out and only the words rank: the figure compares the two lexical
+halves, not Fathom's whole search.
+
+    .venv/bin/python -m benchmarks.scale.lexical --work /tmp/kernel [--questions 300]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import statistics
+import time
+from pathlib import Path
+
+# `/**` then ` * name - summary` (or `name() - summary`) on the next line.
+KERNEL_DOC = re.compile(r"/\*\*[ \t]*\n[ \t]*\*[ \t]*([A-Za-z_]\w*)(?:\(\))?[ \t]+-+[ \t]+([^\n]+)")
+MIN_WORDS = 3
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def questions(tree: Path, store, wanted: int, seed: int) -> list[tuple[str, str, str]]:
+    """(summary, relpath, name) of kernel-doc comments whose definition the index holds."""
+    files = sorted(p for p in tree.rglob("*.c") if p.is_file())
+    random.Random(seed).shuffle(files)
+    found: list[tuple[str, str, str]] = []
+    for path in files:
+        text = path.read_text(errors="replace")
+        relpath = path.relative_to(tree).as_posix()
+        docs = [(m.group(1), m.group(2).strip().rstrip(".")) for m in KERNEL_DOC.finditer(text)]
+        docs = [(name, summary) for name, summary in docs if len(summary.split()) >= MIN_WORDS]
+        if not docs:
+            continue
+        name, summary = random.Random(relpath).choice(docs)
+        if store.definitions_of([(relpath, name)]):
+            found.append((summary, relpath, name))
+            if len(found) >= wanted:
+                break
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, required=True, help="the folder benchmarks.scale.phase1 used")
+    parser.add_argument("--questions", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=28)
+    args = parser.parse_args()
+    os.environ["FATHOM_CACHE_DIR"] = str(args.work / "cache")
+    from benchmarks.scale.vectors import wait_for_symbol_table
+    from fathom.search import Searcher, SearchOptions
+    from fathom.store import Store
+
+    tree = next(p for p in args.work.glob("linux-source-*") if p.is_dir())
+    store = Store(next((args.work / "cache").glob("*/index.db")), readonly=True)
+    asked = questions(tree, store, args.questions, args.seed)
+    print(f"{len(asked)} kernel-doc questions from {tree.name}; symbol table ready after "
+          f"{wait_for_symbol_table(store):.0f} s", flush=True)
+    searchers = {
+        "bounded (the default at this size)": Searcher(store, None),
+        "every word to FTS5": Searcher(store, None, SearchOptions(bound_lexical=False)),
+    }
+    for round_no in range(args.rounds):
+        for label, searcher in searchers.items():
+            ranks, times = [], []
+            for summary, relpath, name in asked:
+                start = time.perf_counter()
+                hits = searcher.search(summary, 10).hits
+                times.append((time.perf_counter() - start) * 1000)
+                ranks.append(next((i + 1 for i, h in enumerate(hits) if h.relpath == relpath and h.name == name), None))
+            mrr = sum(1 / r for r in ranks if r) / len(ranks)
+            print(f"  {label} (round {round_no + 1}): MRR@10 {mrr:.3f}, top-1 {sum(r == 1 for r in ranks) / len(ranks):.3f}, "
+                  f"found in 10 {sum(r is not None for r in ranks) / len(ranks):.3f}; "
+                  f"p50 {statistics.median(times):.0f} ms, p95 {percentile(times, 95):.0f} ms", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

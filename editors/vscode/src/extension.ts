@@ -13,7 +13,8 @@ import {
   WorkDoneProgressReport,
 } from "vscode-languageclient/node";
 import { findServer, ServerCommand } from "./server";
-import { SearchResponse, StatusResponse, formatStatus, lineOf } from "./protocol";
+import { SearchResponse, SearchResult, StatusResponse, formatStatus, lineOf } from "./protocol";
+import { Node, ResultsProvider, labelOf, openResult, signatureOf } from "./results";
 
 const MAX_RESTARTS = 3;
 const SEARCH_DEBOUNCE_MS = 200;
@@ -29,6 +30,9 @@ let restarts = 0;
 let progressText: string | undefined;
 let refreshTimer: NodeJS.Timeout | undefined;
 let healthyTimer: NodeJS.Timeout | undefined;
+const results = new ResultsProvider();
+let resultsView: vscode.TreeView<Node>;
+let lastQuery = "";
 
 function refreshLater(): void {
   if (!refreshTimer) {
@@ -183,6 +187,16 @@ async function search(): Promise<void> {
   pick.placeholder = "Describe what you are looking for, in plain words";
   pick.matchOnDescription = false;
   pick.matchOnDetail = false;
+  const toSideBar: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon("list-tree"), tooltip: "Open in the Fathom Results view" };
+  pick.buttons = [toSideBar];
+  let shown: SearchResponse | undefined;
+  pick.onDidTriggerButton(async () => {
+    const query = pick.value.trim();
+    pick.hide();
+    if (query) {
+      await showInView(`"${query}"`, shown ?? await searchRequest(running, query), query);
+    }
+  });
   let timer: NodeJS.Timeout | undefined;
   let sequence = 0;
   pick.onDidChangeValue((value) => {
@@ -198,12 +212,11 @@ async function search(): Promise<void> {
       const mine = ++sequence;
       pick.busy = true;
       try {
-        const includeTests = vscode.workspace.getConfiguration("fathom").get<boolean | null>("includeTests", null);
-        const response = await running.sendRequest<SearchResponse>("fathom/search",
-          includeTests === null || includeTests === undefined ? { query, limit: 50 } : { query, limit: 50, includeTests });
+        const response = await searchRequest(running, query);
         if (mine !== sequence) {
           return; // a newer query is on its way
         }
+        shown = response;
         pick.title = response.partial ? "Fathom Search (still embedding: partial results)" : "Fathom Search";
         // alwaysShow: the server ranked these; the quick pick must not filter them by label.
         pick.items = response.results.map(toItem);
@@ -230,17 +243,61 @@ async function search(): Promise<void> {
   pick.show();
 }
 
-function toItem(result: SearchResponse["results"][number]) {
+function searchRequest(running: LanguageClient, query: string): Promise<SearchResponse> {
+  const includeTests = vscode.workspace.getConfiguration("fathom").get<boolean | null>("includeTests", null);
+  return running.sendRequest<SearchResponse>("fathom/search",
+    includeTests === null || includeTests === undefined ? { query, limit: 50 } : { query, limit: 50, includeTests });
+}
+
+// "Fathom: Search in Side Bar": the answer as a tree in the Fathom Results view.
+async function searchInView(): Promise<void> {
+  if (!client || client.state !== State.Running) {
+    void vscode.window.showWarningMessage("Fathom: the server is not running yet.");
+    return;
+  }
+  const running = client;
+  const query = (await vscode.window.showInputBox({
+    title: "Fathom: Search in Side Bar",
+    prompt: "Describe what you are looking for, in plain words",
+    value: lastQuery,
+  }))?.trim();
+  if (!query) {
+    return;
+  }
+  await vscode.window.withProgress({ location: { viewId: "fathom.results" } }, async () => {
+    await showInView(`"${query}"`, await searchRequest(running, query), query);
+  });
+}
+
+async function showInView(what: string, response: SearchResponse, query?: string): Promise<void> {
+  if (query) {
+    lastQuery = query;
+  }
+  const files = results.show(response.results);
+  const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? "" : "s"}`;
+  resultsView.description = what;
+  resultsView.message = response.results.length === 0
+    ? `${response.message ?? "Nothing found"} for ${what}.`
+    : `${plural(response.results.length, "result")} in ${plural(files.length, "file")}` +
+      (response.partial ? " (still embedding: partial results)" : "");
+  await vscode.commands.executeCommand("fathom.results.focus");
+  const first = files[0]?.results[0];
+  if (first) {
+    await resultsView.reveal(first, { select: true, focus: true }); // selected, not opened: Enter opens it
+  }
+}
+
+function toItem(result: SearchResult) {
   return {
-    label: result.container ? `${result.container}.${result.name}` : result.name || "(block)",
+    label: labelOf(result),
     description: `${result.path}:${lineOf(result)}`,
-    detail: result.snippet.split("\n").find((line) => line.trim() !== "")?.trim() ?? "",
+    detail: signatureOf(result),
     alwaysShow: true,
     result,
   };
 }
 
-// Definitions like the selected code, or like the definition under the cursor, in the search picker.
+// Definitions like the selected code, or like the definition under the cursor, in the results view.
 async function findSimilar(): Promise<void> {
   const editor = vscode.window.activeTextEditor;
   if (!client || client.state !== State.Running || !editor) {
@@ -256,24 +313,26 @@ async function findSimilar(): Promise<void> {
     void vscode.window.showInformationMessage(`Fathom: ${response.message ?? "nothing similar found"}`);
     return;
   }
-  const chosen = await vscode.window.showQuickPick(response.results.map(toItem), {
-    title: response.partial ? "Fathom: Similar Code (still embedding: partial)" : "Fathom: Similar Code",
-    matchOnDescription: true,
-  });
-  if (chosen) {
-    const start = chosen.result.range.start;
-    await vscode.window.showTextDocument(vscode.Uri.parse(chosen.result.uri),
-      { selection: new vscode.Range(start.line, start.character, start.line, start.character) });
-  }
+  const place = `${vscode.workspace.asRelativePath(editor.document.uri)}:${editor.selection.active.line + 1}`;
+  await showInView(selected.trim() ? `like the selection in ${place}` : `like the definition at ${place}`, response);
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
   statusItem.command = "fathom.status";
   setStatus("$(sync~spin) Fathom", "Fathom is starting");
+  resultsView = vscode.window.createTreeView("fathom.results", { treeDataProvider: results, showCollapseAll: true });
   context.subscriptions.push(
     statusItem,
+    resultsView,
     vscode.commands.registerCommand("fathom.search", search),
+    vscode.commands.registerCommand("fathom.searchInView", searchInView),
+    vscode.commands.registerCommand("fathom.openResult", (result: SearchResult, keepFocus: boolean) => openResult(result, keepFocus)),
+    vscode.commands.registerCommand("fathom.clearResults", () => {
+      results.show([]);
+      resultsView.description = undefined;
+      resultsView.message = undefined;
+    }),
     vscode.commands.registerCommand("fathom.findSimilar", findSimilar),
     vscode.commands.registerCommand("fathom.reindex", async () => {
       await client?.sendRequest("fathom/reindex", { full: false });

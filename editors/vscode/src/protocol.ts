@@ -41,12 +41,17 @@ export function lineOf(result: SearchResult): number {
   return result.range.start.line + 1;
 }
 
+// The folder's own name: the pop-up is one line, and the full path says little more.
+function folderName(root: string): string {
+  return root.replace(/[\\/]+$/, "").split(/[\\/]/).pop() || root;
+}
+
 export function formatStatus(status: StatusResponse): string {
   if (status.workspaces.length === 0) {
     return "no workspace open";
   }
   return status.workspaces
-    .map((ws) => `${ws.root}: ${ws.state}, ${ws.files} files, ${ws.chunks} chunks, ${ws.pending} pending, ` +
+    .map((ws) => `${folderName(ws.root)}: ${ws.state}, ${ws.files} files, ${ws.chunks} chunks, ${ws.pending} pending, ` +
       `${ws.model} on ${ws.device}${ws.error ? `, error: ${ws.error}` : ""}`)
     .join("; ");
 }

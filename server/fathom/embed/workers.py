@@ -194,7 +194,8 @@ class EmbedderPool:
                     worker.starting = False
                     if worker.index == 0:  # nothing can take the work: say why
                         self._fail_queue(exc)
-                log.warning("embedding worker %d did not start: %s", worker.index, exc)
+                if not self._closed.is_set():  # closed meanwhile (a one-shot CLI run ended): nothing went wrong
+                    log.warning("embedding worker %d did not start: %s", worker.index, exc)
                 return
             with self._lock:
                 worker.starting = False

@@ -34,3 +34,22 @@ def test_extension_in_real_vscode(editor_workspace, tmp_path):
     summary = re.search(r"(\d+) passed, (\d+) failed", output)
     assert run.returncode == 0 and summary and summary.groups() == ("10", "0"), \
         f"{output}\nscreenshots in {shots}"
+
+
+def test_the_package_holds_every_file_its_manifest_names():
+    """The icon, the activity bar's icon and the walkthrough's pages: a file the
+    manifest names but the .vsix lacks shows as a broken image, not as an error."""
+    import json
+    import zipfile
+
+    vsix = editor_binary(str(VSCODE / "fathom.vsix"), "the packaged extension (npm run package)")
+    manifest = json.loads((VSCODE / "package.json").read_text())
+    named = {manifest["icon"]}
+    contributes = manifest["contributes"]
+    named |= {c["icon"] for c in contributes["viewsContainers"]["activitybar"]}
+    named |= {v["icon"] for views in contributes["views"].values() for v in views}
+    named |= {step["media"]["markdown"] for w in contributes["walkthroughs"] for step in w["steps"]}
+    with zipfile.ZipFile(vsix) as archive:
+        held = {name.removeprefix("extension/") for name in archive.namelist()}
+    assert named <= held, f"named but not packaged: {sorted(named - held)}"
+    assert all((VSCODE / name).stat().st_size > 0 for name in named)

@@ -1,6 +1,9 @@
 import json
 import os
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import apsw
 
@@ -444,3 +447,34 @@ def test_filters_narrow_a_search_by_language_kind_and_path(tmp_path):
                       (dict(exclude=[""]), "non-empty glob")):
         with pytest.raises(InvalidFilter, match=says):
             SearchFilters.parse(**bad)
+
+
+def test_a_wal_file_of_a_live_writer_is_not_taken_for_a_crash(tmp_path):
+    """A second process opening an index another holds open (an MCP server beside
+    the editor's) trusts that holder's check: the whole file is read only after a
+    crash (68 s for the kernel's index)."""
+    path = tmp_path / "i.db"
+    Store(path).close()
+    holder = Store(path)
+    holder.write_files([chunked("a.py", [chunk("f", "def f(): pass")])])
+    assert Path(f"{path}-wal").exists()
+    second = Store(path)  # the -wal file is the holder's work
+    assert not second.integrity_checked and second.counts().chunks == 1
+    second.close()
+    holder.close()
+
+    # A writer that dies holding the file leaves its -wal file and nobody holding it.
+    script = (
+        "import os, sys; from pathlib import Path; sys.path[:0] = [sys.argv[2], sys.argv[3]]\n"
+        "from fathom.store import Store\n"
+        "from test_store_search import chunked, chunk\n"
+        "s = Store(Path(sys.argv[1])); s.write_files([chunked('b.py', [chunk('g', 'def g(): pass')])])\n"
+        "os._exit(0)\n"
+    )
+    server = Path(__file__).resolve().parent.parent / "server"
+    subprocess.run([sys.executable, "-c", script, str(path), str(server), str(Path(__file__).parent)], check=True,
+                   timeout=120)
+    assert Path(f"{path}-wal").exists()
+    after_crash = Store(path)
+    assert after_crash.integrity_checked and after_crash.counts().chunks == 2
+    after_crash.close()

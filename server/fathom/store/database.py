@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import functools
 import importlib.util
 import json
@@ -59,6 +60,7 @@ class IndexFile:
         self.notice = ""  # set when an unusable database was moved aside
         self._verified_at: float | None = None  # when a full check last passed (writable files)
         self.integrity_checked = False  # whether opening ran that check
+        self._holding = None  # the `-open` file, locked while this is open (closed with this object)
         self.conn = self._connect()
 
     def _connect(self) -> apsw.Connection:
@@ -103,8 +105,14 @@ class IndexFile:
         return conn
 
     def _open_and_check(self) -> apsw.Connection:
-        vouched = self._still_verified()
-        conn = self._open_connection()
+        # Another writable connection, in this process or another, has the file
+        # open and checked it when it opened: its -wal file is its work, not a crash's.
+        vouched = time.time() if self._hold_open() else self._still_verified()
+        try:
+            conn = self._open_connection()
+        except BaseException:
+            self._release()
+            raise
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -129,6 +137,7 @@ class IndexFile:
                     raise StoreError(f"integrity check failed: {check[0][0]}")
             self._verified_at = vouched if vouched is not None else time.time()
             self.integrity_checked = vouched is None
+            self._checked()
             with conn:
                 conn.execute(SCHEMA)
                 conn.execute(
@@ -136,6 +145,7 @@ class IndexFile:
                 )
         except Exception:
             conn.close()
+            self._release()
             raise
         for suffix in ("", "-wal", "-shm"):
             p = Path(str(self.path) + suffix)
@@ -160,6 +170,37 @@ class IndexFile:
     # when the file is exactly as this program left it at a clean close, within
     # VERIFIED_FOR_S of a check that passed. Anything else that writes the file
     # changes its size or mtime; a crash leaves the -wal file behind.
+
+    # Every writable connection holds `<index>-open` shared; the first one holds it
+    # exclusively while it checks, so that a second opener waits for that check and
+    # then trusts it. A process that dies drops its lock with it: a -wal file left
+    # with nobody holding the file open is a crash's, and has the file checked.
+
+    def _hold_open(self) -> bool:
+        """Lock `<index>-open`; True when another connection already held it."""
+        # A file object, not a bare descriptor: an IndexFile dropped unclosed drops its lock too.
+        held = os.fdopen(os.open(f"{self.path}-open", os.O_RDWR | os.O_CREAT, 0o600), "rb", buffering=0)
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held_by_another = False
+        except BlockingIOError:
+            fcntl.flock(held, fcntl.LOCK_SH)  # waits while a first opener checks
+            held_by_another = True
+        except OSError:
+            held.close()
+            raise
+        self._holding = held
+        return held_by_another
+
+    def _checked(self) -> None:
+        """The open's check is over: others may share the file now."""
+        if self._holding is not None:
+            fcntl.flock(self._holding, fcntl.LOCK_SH)
+
+    def _release(self) -> None:
+        if self._holding is not None:
+            self._holding.close()  # closing drops the lock
+            self._holding = None
 
     @property
     def _stamp_path(self) -> Path:
@@ -200,6 +241,7 @@ class IndexFile:
         self.conn.close()
         if not self.readonly:
             self._record_clean_close()
+            self._release()
 
 def move_aside(path: Path, why: str) -> str:
     """Move a damaged index (and its -wal, -shm) aside under a dated name, so the

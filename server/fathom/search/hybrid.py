@@ -177,12 +177,9 @@ class Searcher:
         index only its rarer words go to FTS5 (search/fulltext.py), and the
         definitions whose names hold the words come from the symbol table, each
         scored as the best BM25 hit times the share of the words its name covers."""
-        o = self.options
-        quoted = phrases(terms, o.name_prefix_match, o.name_prefix_min_chars)
-        if not (o.bound_lexical and is_bounded(self.store)):
-            return self.store.lexical(" OR ".join(quoted), pool)
-        query = bounded(self.store, quoted)
-        lexical = self.store.lexical(query.expression, pool) if query.expression else []
+        lexical = self._fulltext(terms, pool)
+        if not (self.options.bound_lexical and is_bounded(self.store)):
+            return lexical
         table = symbol_table(self.store)
         if table is None:
             return lexical
@@ -192,6 +189,15 @@ class Searcher:
         for chunk_id, name in self.store.chunks_of_names(list(covering), NAME_LEG_DEFINITIONS).items():
             scores[chunk_id] = max(scores.get(chunk_id, 0.0), best * covering[name] / len(terms))
         return sorted(scores.items(), key=lambda item: -item[1])
+
+    def _fulltext(self, terms: list[str], pool: int) -> list[tuple[int, float]]:
+        """FTS5's BM25 ranking of the query's words (only the rarer ones on a large index)."""
+        o = self.options
+        quoted = phrases(terms, o.name_prefix_match, o.name_prefix_min_chars)
+        if not (o.bound_lexical and is_bounded(self.store)):
+            return self.store.lexical(" OR ".join(quoted), pool)
+        expression = bounded(self.store, quoted).expression
+        return self.store.lexical(expression, pool) if expression else []
 
     def similar_to(self, *, text: str | None = None, relpath: str | None = None, line: int | None = None,
                    limit: int = 10) -> SearchResult:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import time
 from pathlib import Path
 
@@ -73,11 +72,10 @@ def main() -> int:
     os.environ["FATHOM_CACHE_DIR"] = str(args.work / "cache")
     import tantivy
 
-    from benchmarks.scale.lexical import percentile, questions
+    from benchmarks.scale.lexical import ask, questions
     from benchmarks.scale.vectors import wait_for_symbol_table
     from fathom.search import Searcher, SearchOptions
     from fathom.store import Store
-    from fathom.textsplit import query_terms
 
     store = Store(next((args.work / "cache").glob("*/index.db")), readonly=True)
     folder = args.work / "tantivy"
@@ -106,20 +104,7 @@ def main() -> int:
     searchers["FTS5, every word"] = Searcher(store, None, SearchOptions(bound_lexical=False))
     for round_no in range(args.rounds):
         for label, fathom in searchers.items():
-            ranks, times, lexical_times = [], [], []
-            for summary, relpath, name in asked:
-                start = time.perf_counter()
-                fathom._lexical(query_terms(summary), 100)  # the lexical half alone, timed
-                lexical_times.append((time.perf_counter() - start) * 1000)
-                start = time.perf_counter()
-                hits = fathom.search(summary, 10).hits
-                times.append((time.perf_counter() - start) * 1000)
-                ranks.append(next((i + 1 for i, h in enumerate(hits) if h.relpath == relpath and h.name == name), None))
-            mrr = sum(1 / r for r in ranks if r) / len(ranks)
-            print(f"  {label} (round {round_no + 1}): MRR@10 {mrr:.3f}, in top 10 "
-                  f"{sum(r is not None for r in ranks) / len(ranks):.3f}; lexical half p50 "
-                  f"{statistics.median(lexical_times):.1f} ms, p95 {percentile(lexical_times, 95):.1f} ms; "
-                  f"whole search p50 {statistics.median(times):.0f} ms, p95 {percentile(times, 95):.0f} ms", flush=True)
+            print(f"  {label} (round {round_no + 1}): {ask(fathom, asked)}", flush=True)
     return 0
 
 

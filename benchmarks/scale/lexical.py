@@ -52,8 +52,8 @@ def questions(tree: Path, store, wanted: int, seed: int) -> list[tuple[str, str,
 
 
 def ask(searcher, asked: list[tuple[str, str, str]]) -> str:
-    """MRR@10, top 1, found in 10, and times of `searcher` over the questions, in words;
-    with the lexical half alone timed too when the searcher ranks words (it always does)."""
+    """`searcher` over the questions, in words: MRR@10, top 1, found in the top 10,
+    and the times of its lexical half alone and of the whole search."""
     from fathom.textsplit import query_terms
 
     ranks, times, lexical_times = [], [], []

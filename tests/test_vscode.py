@@ -32,7 +32,7 @@ def test_extension_in_real_vscode(editor_workspace, tmp_path):
     output = run.stdout + run.stderr
     print(output, f"screenshots in {shots}", sep="\n")  # the figures (idle CPU) and the shots, with -s
     summary = re.search(r"(\d+) passed, (\d+) failed", output)
-    assert run.returncode == 0 and summary and summary.groups() == ("10", "0"), \
+    assert run.returncode == 0 and summary and summary.groups() == ("11", "0"), \
         f"{output}\nscreenshots in {shots}"
 
 

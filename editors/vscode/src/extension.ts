@@ -190,12 +190,14 @@ async function search(): Promise<void> {
   pick.matchOnDetail = false;
   const toSideBar: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon("list-tree"), tooltip: "Open in the Fathom Results view" };
   pick.buttons = [toSideBar];
-  let shown: SearchResponse | undefined;
+  let shown: { query: string; response: SearchResponse } | undefined;
   pick.onDidTriggerButton(async () => {
     const query = pick.value.trim();
     pick.hide();
     if (query) {
-      await showInView(`"${query}"`, shown ?? await searchRequest(running, query), query);
+      // The answer on screen if it is this query's; typed since, it is asked again.
+      const response = shown?.query === query ? shown.response : await searchRequest(running, query);
+      await showInView(`"${query}"`, response, query);
     }
   });
   let timer: NodeJS.Timeout | undefined;
@@ -217,7 +219,7 @@ async function search(): Promise<void> {
         if (mine !== sequence) {
           return; // a newer query is on its way
         }
-        shown = response;
+        shown = { query, response };
         pick.title = response.partial ? "Fathom Search (still embedding: partial results)" : "Fathom Search";
         // alwaysShow: the server ranked these; the quick pick must not filter them by label.
         pick.items = response.results.map(toItem);

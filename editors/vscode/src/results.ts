@@ -60,10 +60,6 @@ export class ResultsProvider implements vscode.TreeDataProvider<Node> {
     return this.files;
   }
 
-  get count(): number {
-    return this.files.reduce((n, file) => n + file.results.length, 0);
-  }
-
   getTreeItem(node: Node): vscode.TreeItem {
     if (node.kind === "file") {
       const item = new vscode.TreeItem(node.uri, vscode.TreeItemCollapsibleState.Expanded);

@@ -10,7 +10,8 @@
 // then "Fathom: Find Similar Code" there (into the Fathom Results view), Go to
 // Symbol in Workspace, and "Fathom: Search in Side Bar": results grouped by file
 // with kind icons, the next one previewed as the keys move, the focus kept in the
-// list (screenshots of the view saved). Last, the Fathom processes' CPU time over
+// list (screenshots of the view saved), and the quick pick's button that moves its
+// results there. Last, the Fathom processes' CPU time over
 // IDLE_SECONDS with VS Code attached and idle: nothing may poll.
 // Prints one line per step and exits non-zero on failure (screenshot saved).
 import { spawn, spawnSync } from "node:child_process";
@@ -262,6 +263,17 @@ async function main() {
     log(`ok   down and Enter preview the next result (${before} -> ${now}), the focus kept in the list`);
     await page.screenshot({ path: path.join(screenshots, "results-preview.png") });
 
+    step = "the Fathom: Search quick pick's button moves its results to the view";
+    await runCommand(page, "Fathom: Clear Results");
+    await view.locator(".monaco-list-row").first().waitFor({ state: "detached", timeout: 10000 });
+    await runCommand(page, "Fathom: Search");
+    await page.locator(".quick-input-widget", { hasText: "Fathom Search" }).waitFor({ timeout: 30000 });
+    await input.fill(query);
+    await page.locator(".quick-input-list .monaco-list-row", { hasText: expected }).first().waitFor({ timeout: 60000 });
+    await page.locator(".quick-input-widget .codicon-list-tree").first().click();
+    await view.locator(".monaco-list-row", { hasText: expected }).first().waitFor({ timeout: 30000 });
+    log(`ok   the quick pick's button lists the same results (${expected} among them) in the Fathom view`);
+
     step = "idle with VS Code attached: nothing polls";
     const pid = fathomServerPid(process.env.FATHOM_SERVER ?? "");
     if (!pid) {
@@ -277,7 +289,7 @@ async function main() {
     }
     log(`ok   idle with VS Code attached: ${used.toFixed(2)} s CPU in ${idleSeconds} s over ${end.count} Fathom processes`);
     await page.screenshot({ path: path.join(screenshots, "final.png") });
-    log("10 passed, 0 failed");
+    log("11 passed, 0 failed");
   } catch (error) {
     const shot = path.join(screenshots, "failure.png");
     await page.screenshot({ path: shot }).catch(() => undefined);

@@ -72,7 +72,7 @@ def main() -> int:
     os.environ["FATHOM_CACHE_DIR"] = str(args.work / "cache")
     import tantivy
 
-    from benchmarks.scale.lexical import ask, questions
+    from benchmarks.scale.lexical import ask_alternately, questions
     from benchmarks.scale.vectors import wait_for_symbol_table
     from fathom.search import Searcher, SearchOptions
     from fathom.store import Store
@@ -102,9 +102,7 @@ def main() -> int:
     searchers = {f"tantivy, boosts {b}": searcher_with(dict(zip(FIELDS, map(float, b.split(","))))) for b in args.boosts}
     searchers["FTS5, bounded (the default)"] = Searcher(store, None)
     searchers["FTS5, every word"] = Searcher(store, None, SearchOptions(bound_lexical=False))
-    for round_no in range(args.rounds):
-        for label, fathom in searchers.items():
-            print(f"  {label} (round {round_no + 1}): {ask(fathom, asked)}", flush=True)
+    ask_alternately(searchers, asked, args.rounds)
     return 0
 
 

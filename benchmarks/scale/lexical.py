@@ -93,10 +93,14 @@ def main() -> int:
         "bounded (the default at this size)": Searcher(store, None),
         "every word to FTS5": Searcher(store, None, SearchOptions(bound_lexical=False)),
     }
-    for round_no in range(args.rounds):
+    ask_alternately(searchers, asked, args.rounds)
+    return 0
+
+
+def ask_alternately(searchers: dict, asked: list[tuple[str, str, str]], rounds: int) -> None:
+    for round_no in range(rounds):
         for label, searcher in searchers.items():
             print(f"  {label} (round {round_no + 1}): {ask(searcher, asked)}", flush=True)
-    return 0
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ class Counts:
     def chunk_ids_end(self) -> int:
         return self.end
 
+    def chunk_count(self) -> int:
+        return self.end - 1
+
     def lexical_probe(self, fts_query: str, rows: int) -> tuple[int, int]:
         self.probed.append(fts_query)
         held = self.rows.get(fts_query, [])[:rows]
@@ -29,7 +32,7 @@ class Counts:
 
 
 def test_a_small_index_keeps_every_phrase_and_reads_nothing_first():
-    counts = Counts(fulltext.BOUNDED_FROM_CHUNKS - 1, {})
+    counts = Counts(fulltext.BOUNDED_FROM_CHUNKS, {})
     quoted = phrases(["register", "pci", "driver"], True, 4)
     assert bounded(counts, quoted).expression == " OR ".join(quoted)
     assert counts.probed == []
@@ -38,7 +41,7 @@ def test_a_small_index_keeps_every_phrase_and_reads_nothing_first():
 def test_a_large_index_keeps_the_rarest_words_that_fit_the_budget(monkeypatch):
     monkeypatch.setattr(fulltext, "PROBE_ROWS", 10)
     monkeypatch.setattr(fulltext, "MATCHED_ROWS_BUDGET", 15)
-    end = fulltext.BOUNDED_FROM_CHUNKS
+    end = fulltext.BOUNDED_FROM_CHUNKS + 1
     counts = Counts(end, {
         '"driver"': list(range(1, 10_000)),  # a probe's rows among the first ids: ~every id
         '"pci"': list(range(100, 108)),  # 8 rows, fewer than a probe reads: counted exactly
@@ -56,7 +59,7 @@ def test_a_large_index_keeps_the_rarest_words_that_fit_the_budget(monkeypatch):
 
 def test_nothing_fits_means_no_fulltext_phrase(monkeypatch):
     monkeypatch.setattr(fulltext, "MATCHED_ROWS_BUDGET", 5)
-    counts = Counts(fulltext.BOUNDED_FROM_CHUNKS, {'"data"': list(range(1, 5000))})
+    counts = Counts(fulltext.BOUNDED_FROM_CHUNKS + 1, {'"data"': list(range(1, 5000))})
     assert bounded(counts, phrases(["data"], False, 4)).expression == ""
 
 

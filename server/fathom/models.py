@@ -255,6 +255,21 @@ class SymbolHit:
 
 
 @dataclass(frozen=True)
+class ChunkLog:
+    """Where the index's chunks stand, for an index that follows them
+    (search/lexicon.py): chunk ids are never reused, and removals are logged in order."""
+
+    generation: str  # a database made again at the same path starts a new one
+    last_id: int  # the highest chunk id ever written
+    removals: int  # chunks ever removed: the last removal's place in the log
+    oldest_kept: int  # the first place the bounded log still holds (past `removals`: none)
+
+    @property
+    def chunks(self) -> int:
+        return self.last_id - self.removals
+
+
+@dataclass(frozen=True)
 class IndexCounts:
     files: int
     symbols: int

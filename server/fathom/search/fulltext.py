@@ -31,6 +31,8 @@ PREFIX = " *"
 
 
 class PhraseCounts(Protocol):
+    def chunk_count(self) -> int: ...
+
     def chunk_ids_end(self) -> int: ...
 
     def lexical_probe(self, fts_query: str, rows: int) -> tuple[int, int]: ...
@@ -52,7 +54,7 @@ def phrases(terms: list[str], name_prefix_match: bool, name_prefix_min_chars: in
 
 
 def is_bounded(index: PhraseCounts) -> bool:
-    return index.chunk_ids_end() >= BOUNDED_FROM_CHUNKS
+    return index.chunk_count() >= BOUNDED_FROM_CHUNKS
 
 
 def bounded(index: PhraseCounts, quoted: list[str]) -> FulltextQuery:

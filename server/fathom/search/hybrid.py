@@ -20,6 +20,7 @@ from ..store import Store
 from ..textsplit import IDENTIFIER, clean_query, identifier_parts, query_terms
 from .filters import SearchFilters
 from .fulltext import bounded, is_bounded, phrases
+from .lexicon import lexicon_for
 from .symbols import rank_symbols, symbol_table
 
 SNIPPET_LINES = 6
@@ -72,6 +73,9 @@ class SearchOptions:
     # On a large index, the words too common to rank by are left to the meaning
     # half (search/fulltext.py): FTS5 would score every row that holds them.
     bound_lexical: bool = True
+    # On a large index the full-text ranking comes from the lexicon (search/lexicon.py)
+    # once it is built, every word kept; FTS5 (bounded) answers until then.
+    use_lexicon: bool = True
 
     @property
     def name_boost(self) -> float:
@@ -191,8 +195,13 @@ class Searcher:
         return sorted(scores.items(), key=lambda item: -item[1])
 
     def _fulltext(self, terms: list[str], pool: int) -> list[tuple[int, float]]:
-        """FTS5's BM25 ranking of the query's words (only the rarer ones on a large index)."""
+        """The BM25 ranking of the query's words: the lexicon's on a large index,
+        FTS5's otherwise (only the rarer words on a large index without one yet)."""
         o = self.options
+        if o.use_lexicon:
+            ranked = lexicon_for(self.store).ranked(self.store, terms, pool)
+            if ranked is not None:
+                return ranked
         quoted = phrases(terms, o.name_prefix_match, o.name_prefix_min_chars)
         if not (o.bound_lexical and is_bounded(self.store)):
             return self.store.lexical(" OR ".join(quoted), pool)

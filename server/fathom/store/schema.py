@@ -1,7 +1,20 @@
 """The index's tables, and how an index one schema behind is brought up to date."""
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
+
+# What a second full-text index (search/lexicon.py) needs to follow this one:
+# chunk ids that are never reused (`chunks_last_id`, the highest ever written),
+# the ids of removed chunks in order (a bounded log: `seq` never reused, so it
+# counts every removal), and a token that tells this database from one made
+# again at the same path. Ids below the highest that no chunk held when the log
+# began are `chunks_removed_unlogged`: the number of chunks is known without a count.
+CHUNK_LOG = """
+CREATE TABLE IF NOT EXISTS chunk_removals (seq INTEGER PRIMARY KEY AUTOINCREMENT, chunk_id INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('chunks_generation', lower(hex(randomblob(8))));
+INSERT OR IGNORE INTO meta SELECT 'chunks_last_id', coalesce(max(id), 0) FROM chunks;
+INSERT OR IGNORE INTO meta SELECT 'chunks_removed_unlogged', coalesce(max(id), 0) - count(*) FROM chunks;
+"""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -44,7 +57,7 @@ CREATE TABLE IF NOT EXISTS vector_models (
     used REAL NOT NULL DEFAULT 0,  -- when it was last the model in use (unix seconds)
     UNIQUE (model, dim)
 );
-"""
+""" + CHUNK_LOG
 
 # An index one schema behind is brought up to date in place rather than rebuilt:
 # rebuilding would embed the whole workspace again.
@@ -61,6 +74,7 @@ INSERT OR IGNORE INTO vector_models (id, model, dim, used)
     WHERE m.key = 'vector_model' AND d.key = 'vector_dim'
     AND EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'vectors');
 """,
+    5: CHUNK_LOG,
 }
 
 

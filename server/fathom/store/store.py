@@ -19,7 +19,7 @@ from pathlib import Path
 import apsw
 
 from ..models import (
-    Chunk, ChunkedFile, ChunkStatus, FileStat, IndexCounts, PendingEmbedding, Range, SymbolHit, SymbolKind,
+    Chunk, ChunkedFile, ChunkLog, ChunkStatus, FileStat, IndexCounts, PendingEmbedding, Range, SymbolHit, SymbolKind,
 )
 import time
 
@@ -33,6 +33,9 @@ from .schema import vector_tables
 
 # bm25() weights for the name, path and body columns.
 FTS_WEIGHTS = (8.0, 3.0, 1.0)
+# Removals of chunks the log keeps (`ChunkLog`): an index that follows this one
+# and falls further behind is built again.
+KEPT_REMOVALS = 500_000
 # Vectors of this many models are kept (the one in use among them); a model
 # used before the others is dropped first.
 KEPT_VECTOR_MODELS = 3
@@ -108,6 +111,7 @@ class Store:
         in one transaction. Returns how many chunks were written."""
         written = 0
         with self._writing():
+            next_id = 1 + int(self.conn.execute("SELECT value FROM meta WHERE key='chunks_last_id'").fetchall()[0][0])
             for r in results:
                 st = r.stat
                 if r.status == ChunkStatus.UNCHANGED:
@@ -127,10 +131,11 @@ class Store:
                 if r.chunks and len(r.lexical) != len(r.chunks):
                     raise ValueError(f"{r.relpath}: chunks without their full-text fields (index.lexical)")
                 # Ids chosen here rather than read back per row, so both tables
-                # take one executemany per file. No other writer can interleave:
-                # SQLite holds the write lock for the whole transaction.
-                first_id = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM chunks").fetchall()[0][0]
-                ids = range(first_id, first_id + len(r.chunks))
+                # take one executemany per file, and never one used before (`ChunkLog`).
+                # No other writer can interleave: SQLite holds the write lock for the
+                # whole transaction.
+                ids = range(next_id, next_id + len(r.chunks))
+                next_id += len(r.chunks)
                 self.conn.executemany(
                     "INSERT INTO chunks (id, file_id, name, kind, container, sl, sc, el, ec, header, text, text_hash, embed)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -145,6 +150,8 @@ class Store:
                     [(chunk_id, t.name, t.path, t.body) for chunk_id, t in zip(ids, r.lexical)],
                 )
                 written += len(r.chunks)
+            self.conn.execute("UPDATE meta SET value=? WHERE key='chunks_last_id'", (str(next_id - 1),))
+            self._trim_removals()
         return written
 
     def _replace_file(self, r: ChunkedFile) -> int:
@@ -166,6 +173,8 @@ class Store:
         return self.conn.last_insert_rowid()
 
     def _delete_file_contents(self, file_id: int) -> None:
+        self.conn.execute("INSERT INTO chunk_removals (chunk_id) SELECT id FROM chunks WHERE file_id=? ORDER BY id",
+                          (file_id,))
         self.conn.execute(
             "DELETE FROM chunk_text WHERE rowid IN (SELECT id FROM chunks WHERE file_id=?)", (file_id,)
         )
@@ -181,7 +190,46 @@ class Store:
                     self._delete_file_contents(row[0][0])
                     self.conn.execute("DELETE FROM files WHERE id=?", (row[0][0],))
                     removed += 1
+            self._trim_removals()
         return removed
+
+    def _trim_removals(self) -> None:
+        self.conn.execute("DELETE FROM chunk_removals WHERE seq <= (SELECT seq FROM sqlite_sequence"
+                          " WHERE name='chunk_removals') - ?", (KEPT_REMOVALS,))
+
+    # -- following the chunks (ChunkLog): the lexicon of large indexes ----------------------
+
+    def chunk_log(self) -> ChunkLog:
+        return self._until_next_commit("chunk_log", self._read_chunk_log)
+
+    def _read_chunk_log(self) -> ChunkLog:
+        meta = dict(self.conn.execute("SELECT key, value FROM meta WHERE key IN"
+                                      " ('chunks_generation', 'chunks_last_id', 'chunks_removed_unlogged')"))
+        logged = self.conn.execute("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name='chunk_removals'), 0),"
+                                   " (SELECT min(seq) FROM chunk_removals)").fetchall()[0]
+        removals = int(logged[0])
+        oldest = int(logged[1]) if logged[1] is not None else removals + 1
+        unlogged = int(meta.get("chunks_removed_unlogged", 0))
+        return ChunkLog(meta.get("chunks_generation", ""), int(meta.get("chunks_last_id", 0)),
+                        removals + unlogged, oldest + unlogged)
+
+    def removed_chunks_after(self, place: int) -> list[int]:
+        """Ids of the chunks removed after a place in the log (`ChunkLog.removals`), in order."""
+        unlogged = int(self.get_meta("chunks_removed_unlogged", "0") or 0)
+        return [cid for (cid,) in self.conn.execute(
+            "SELECT chunk_id FROM chunk_removals WHERE seq > ? ORDER BY seq", (place - unlogged,))]
+
+    def chunk_texts_after(self, last_id: int, until: int, batch: int = 2048):
+        """Batches of (id, path, container, name, text) of the chunks with ids
+        past `last_id` up to `until`, in id order."""
+        while True:
+            rows = self.conn.execute(
+                "SELECT c.id, f.path, c.container, c.name, c.text FROM chunks c JOIN files f ON f.id = c.file_id"
+                " WHERE c.id > ? AND c.id <= ? ORDER BY c.id LIMIT ?", (last_id, until, batch)).fetchall()
+            if not rows:
+                return
+            yield rows
+            last_id = rows[-1][0]
 
     def indexed_paths(self) -> set[str]:
         return {p for (p,) in self.conn.execute("SELECT path FROM files")}
@@ -517,6 +565,10 @@ class Store:
             " (SELECT count(*) FROM chunks)"
         ).fetchall()[0]
         return IndexCounts(files, symbols, chunks, None)
+
+    def chunk_count(self) -> int:
+        """The number of chunks, from the chunk log (no count)."""
+        return self.chunk_log().chunks
 
     def chunk_ids_end(self) -> int:
         """One past the largest chunk id: at least the number of chunks, read at once."""

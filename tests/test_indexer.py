@@ -308,7 +308,8 @@ def test_status_says_indexing_until_the_last_file_is_read_even_when_vectors_come
 
     from fathom.engine.service import _StateTracking
 
-    service = SimpleNamespace(state="indexing")
+    prepared = []
+    service = SimpleNamespace(state="indexing", prepare_search=lambda: prepared.append(service.state))
     progress = _StateTracking(service, Progress())
     progress.files(500, 1165)
     progress.embedding(128, 15144)  # the first vectors, written while files are still being read
@@ -317,6 +318,9 @@ def test_status_says_indexing_until_the_last_file_is_read_even_when_vectors_come
     assert service.state == "indexing"
     progress.embedding(256, 15144)
     assert service.state == "embedding"
+    progress.embedding(384, 15144)
+    # Searches by words are prepared for once every file is read (a large index's lexicon), once.
+    assert prepared == ["indexing"]
 
 
 def test_a_directory_that_cannot_be_listed_keeps_what_the_index_holds(corpus, fake_embedder, monkeypatch):

@@ -180,3 +180,15 @@ def test_chunk_ids_are_never_reused_and_counted_without_a_scan(tmp_path):
     log = store.chunk_log()
     assert log.chunks == store.conn.execute("SELECT count(*) FROM chunks").fetchall()[0][0] == 21
     assert store.removed_chunks_after(log.removals - 1) == [last]
+
+
+def test_a_lexicon_saved_by_another_process_is_caught_up_not_built_again(tmp_path):
+    store = filled(tmp_path)
+    lexicon_answer(store, ["checksum"])
+    a_new_process()
+    store.write_files([a_file("lib/crc.c", [("crc_fold", "/* a crc for the checksum */ u32 crc_fold(u32 c)")])])
+    segments = {p.name for p in (tmp_path / "index.lexicon").iterdir()}
+    lexicon_module.lexicon_for(store).build_now(store)
+    assert segments <= {p.name for p in (tmp_path / "index.lexicon").iterdir()} | {"meta.json"}  # none rewritten
+    assert {cid for cid, _ in lexicon_answer(store, ["checksum"])} == {chunk_named(store, "csum_fold"),
+                                                                       chunk_named(store, "crc_fold")}

@@ -1,7 +1,10 @@
-"""The lexical half of fathom/search on a kernel-sized index (issue #28): what
-bounding it (search/fulltext.py: only the rarer words to FTS5, names from the
-symbol table) costs in quality and saves in time, against every query word sent
-to FTS5, alternated, over the index `benchmarks.scale.phase1` left.
+"""The lexical half of fathom/search on a kernel-sized index (issue #28): the
+lexicon (search/lexicon.py: tantivy, every word kept) against FTS5 bounded
+(search/fulltext.py: only the rarer words, names from the symbol table; what
+answers until the lexicon is built) and, with --every-word, every query word
+sent to FTS5, alternated, over the index `benchmarks.scale.phase1` left. The
+lexicon is built first (or caught up), timed, with its size on disk and the
+process's peak RSS.
 
 Questions are kernel-doc summaries: a comment `/** name - what it does` above a
 definition, asked as "what it does"; the answer is that definition (its name, in
@@ -9,7 +12,7 @@ its file). The kernel's vectors in these benchmarks are random, so the meaning
 half is left out and only the words rank: the figure compares the two lexical
 halves, not Fathom's whole search.
 
-    .venv/bin/python -m benchmarks.scale.lexical --work /tmp/kernel [--questions 300]
+    .venv/bin/python -m benchmarks.scale.lexical --work /tmp/kernel [--questions 300] [--index CACHE]
 """
 from __future__ import annotations
 
@@ -78,23 +81,47 @@ def main() -> int:
     parser.add_argument("--questions", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=28)
+    parser.add_argument("--index", type=Path, help="the cache folder of the index (default: WORK/cache)")
+    parser.add_argument("--every-word", action="store_true", help="also every word to FTS5 (1-3 s a question)")
     args = parser.parse_args()
-    os.environ["FATHOM_CACHE_DIR"] = str(args.work / "cache")
+    cache = args.index or args.work / "cache"
+    os.environ["FATHOM_CACHE_DIR"] = str(cache)
     from benchmarks.scale.vectors import wait_for_symbol_table
     from fathom.search import Searcher, SearchOptions
     from fathom.store import Store
 
     tree = next(p for p in args.work.glob("linux-source-*") if p.is_dir())
-    store = Store(next((args.work / "cache").glob("*/index.db")), readonly=True)
+    database = next(cache.glob("*/index.db"))
+    print(f"lexicon: {build_lexicon(Store(database))}", flush=True)  # a writer: brings an older schema up to date
+    store = Store(database, readonly=True)
     asked = questions(tree, store, args.questions, args.seed)
     print(f"{len(asked)} kernel-doc questions from {tree.name}; symbol table ready after "
           f"{wait_for_symbol_table(store):.0f} s", flush=True)
     searchers = {
-        "bounded (the default at this size)": Searcher(store, None),
-        "every word to FTS5": Searcher(store, None, SearchOptions(bound_lexical=False)),
+        "lexicon (the default at this size)": Searcher(store, None),
+        "FTS5 bounded (until the lexicon is built)": Searcher(store, None, SearchOptions(use_lexicon=False)),
     }
+    if args.every_word:
+        searchers["every word to FTS5"] = Searcher(store, None, SearchOptions(use_lexicon=False, bound_lexical=False))
     ask_alternately(searchers, asked, args.rounds)
     return 0
+
+
+def build_lexicon(store) -> str:
+    """Build (or catch up) the index's lexicon in this process: its time, size and this process's peak RSS."""
+    import resource
+
+    from fathom.search.lexicon import lexicon_for
+
+    lexicon = lexicon_for(store)
+    start = time.perf_counter()
+    lexicon.build_now(store)
+    took = time.perf_counter() - start
+    size = sum(p.stat().st_size for p in lexicon.folder.rglob("*") if p.is_file())
+    chunks = store.chunk_count()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return (f"{chunks:,} chunks, built or caught up in {took:.0f} s; {size / 1e6:.0f} MB on disk "
+            f"({size / max(chunks, 1):.0f} B a chunk); peak RSS of this process {peak:.0f} MB")
 
 
 def ask_alternately(searchers: dict, asked: list[tuple[str, str, str]], rounds: int) -> None:

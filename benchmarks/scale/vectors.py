@@ -7,9 +7,9 @@ against sqlite-vec's exact scan.
 
     # latency at a million vectors: random unit vectors for the first N chunks of
     # an index (the kernel's, from benchmarks.scale.phase1), fathom/search's hybrid
-    # search timed with the lexical half bounded (the default on a large index) and
-    # with every query word sent to FTS5, alternated (--exact: also without the
-    # graph), while another process indexes a tree
+    # search timed with the lexicon (the default on a large index, built first)
+    # and with FTS5 bounded (what answers until it is built), alternated
+    # (--exact: also without the graph), while another process indexes a tree
     .venv/bin/python -m benchmarks.scale.vectors latency --index /tmp/kernel/cache --work /tmp/kernel \\
         --vectors 1000000 --background-tree /tmp/kernel/linux-source-6.12/drivers/net
 
@@ -134,6 +134,7 @@ def latency(args) -> int:
         for name in ("index.db",):
             shutil.copy2(index_dir / name, work / index_dir.name / name)
     os.environ["FATHOM_CACHE_DIR"] = str(work)
+    from benchmarks.scale.lexical import build_lexicon
     from fathom.search import Searcher, SearchOptions
     from fathom.store import Store
     import fathom.store.store as store_module
@@ -163,9 +164,11 @@ def latency(args) -> int:
           f"{memory / size:.0f} B in memory", flush=True)
     table_built = wait_for_symbol_table(reader)
     print(f"symbol table (the name half of a large index's lexical search) ready after {table_built:.0f} s", flush=True)
+    print(f"lexicon: {build_lexicon(store)}", flush=True)
     searchers = {
-        "graph, bounded lexical (the default)": Searcher(reader, lambda _q: query),
-        "graph, every query word to FTS5": Searcher(reader, lambda _q: query, SearchOptions(bound_lexical=False)),
+        "graph, lexicon (the default)": Searcher(reader, lambda _q: query),
+        "graph, FTS5 bounded (until the lexicon is built)": Searcher(reader, lambda _q: query,
+                                                                      SearchOptions(use_lexicon=False)),
     }
 
     def timed(label: str, searcher) -> list[float]:
@@ -194,7 +197,7 @@ def latency(args) -> int:
             saved = store_module.GRAPH_MIN_VECTORS
             store_module.GRAPH_MIN_VECTORS = 10 ** 12
             try:
-                timed(f"exact scan, bounded lexical (round {round_no + 1})", searchers["graph, bounded lexical (the default)"])
+                timed(f"exact scan, lexicon (round {round_no + 1})", searchers["graph, lexicon (the default)"])
             finally:
                 store_module.GRAPH_MIN_VECTORS = saved
     if background is not None:

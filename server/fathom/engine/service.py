@@ -202,6 +202,7 @@ class WorkspaceService:
             else:
                 self.error = None
                 self.state = "idle"
+            self.prepare_search()
             if full:
                 self._full_failed = False
         except Exception as exc:  # noqa: BLE001 - the server keeps answering what it can
@@ -220,6 +221,11 @@ class WorkspaceService:
                 done()
 
     # -- queries -----------------------------------------------------------------------
+
+    def prepare_search(self) -> None:
+        """Once every file is searchable by words: what large indexes' searches
+        need is built from here on, in the background."""
+        Searcher(self.ws.reader, None).prepare()
 
     def _embed_query(self, text: str) -> bytes:
         if not self.embedder.alive:
@@ -359,6 +365,8 @@ class _StateTracking(Progress):
         # Vectors can arrive before the last files are read: "indexing" until
         # every file is searchable by name and words.
         if not self._files_left:
+            if self.service.state != "embedding":
+                self.service.prepare_search()
             self.service.state = "embedding"
         self.inner.embedding(done, total)
 

@@ -208,6 +208,11 @@ class Searcher:
         expression = bounded(self.store, quoted).expression
         return self.store.lexical(expression, pool) if expression else []
 
+    def prepare(self) -> None:
+        """What a large index's searches need, started ahead of them (the lexicon)."""
+        if self.options.use_lexicon:
+            lexicon_for(self.store).prepare(self.store)
+
     def similar_to(self, *, text: str | None = None, relpath: str | None = None, line: int | None = None,
                    limit: int = 10) -> SearchResult:
         """Definitions like a snippet (`text`), or like the innermost definition

@@ -126,6 +126,21 @@ class Lexicon:
             self._drop(delete=True)
             return None
 
+    def prepare(self, store: Store) -> None:
+        """Start building (or catching up) now, before a search asks: when a
+        large tree's phase 1 ends."""
+        try:
+            self._answers(store)
+        except Exception:  # noqa: BLE001 - the next search tries again, FTS5 answering
+            log.exception("the lexicon %s could not be prepared", self.folder)
+
+    def build_now(self, store: Store) -> None:
+        """Build or catch up in this thread (benchmarks; a process that will not search)."""
+        if store.chunk_log().chunks < LEXICON_MIN_CHUNKS or not self._keep():
+            return
+        with self._busy:
+            self._bring_up_to_date(store)
+
     def _answers(self, store: Store) -> bool:
         chunk_log = store.chunk_log()
         if chunk_log.chunks < LEXICON_MIN_CHUNKS:
@@ -254,6 +269,8 @@ class Lexicon:
         """A build from the start, or a long catch-up, off the search's thread."""
         chunk_log = store.chunk_log()
         with self._lock:
+            if self._index is None:
+                self._open()
             if self._index is None or self.state is None or self.state.behind(chunk_log) is None:
                 self._create()
                 self._save_state(LexiconState(chunk_log.generation, 0, chunk_log.removals))

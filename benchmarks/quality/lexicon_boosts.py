@@ -1,4 +1,4 @@
-"""The lexicon's field weights (search/lexicon.py), chosen on held-out evals:
+"""The lexicon's field weights (`SearchOptions.lexicon_weights`), chosen on held-out evals:
 the lexical half of Fathom's search alone (no vectors) with FTS5 ranking, as on
 every index below 250,000 chunks, against the lexicon with each set of weights
 asked, on the stripped trees and queries a quality eval left in its `--work`
@@ -55,11 +55,9 @@ def main() -> int:
     print(f"{len(queries)} queries over {', '.join(names)}; the lexical half alone")
     print("| full-text ranking | MRR@10 | Recall@10 | strict MRR@10 | strict Recall@10 |")
     print("| --- | --- | --- | --- | --- |")
-    rows = [("FTS5, weights 8,3,1 (below 250,000 chunks)", SearchOptions(use_lexicon=False), None)]
-    rows += [(f"lexicon, weights {b}", SearchOptions(), b) for b in args.boosts]
-    for label, options, boosts in rows:
-        if boosts is not None:
-            lexicon_module.FIELD_BOOSTS = dict(zip(lexicon_module.FIELDS, map(float, boosts.split(","))))
+    rows = [("FTS5, weights 8,3,1 (below 250,000 chunks)", SearchOptions(use_lexicon=False))]
+    rows += [(f"lexicon, weights {b}", SearchOptions(lexicon_weights=tuple(map(float, b.split(","))))) for b in args.boosts]
+    for label, options in rows:
         s = scored(options)
         print(f"| {label} | {s['mrr@10']:.3f} | {s['recall@10']:.3f} | {s['strict_mrr@10']:.3f} | "
               f"{s['strict_recall@10']:.3f} |", flush=True)

@@ -82,6 +82,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=28)
     parser.add_argument("--index", type=Path, help="the cache folder of the index (default: WORK/cache)")
+    parser.add_argument("--weights", nargs="*", help="the lexicon's with other name,path,body weights too")
     parser.add_argument("--every-word", action="store_true", help="also every word to FTS5 (1-3 s a question)")
     args = parser.parse_args()
     cache = args.index or args.work / "cache"
@@ -101,6 +102,9 @@ def main() -> int:
         "lexicon (the default at this size)": Searcher(store, None),
         "FTS5 bounded (until the lexicon is built)": Searcher(store, None, SearchOptions(use_lexicon=False)),
     }
+    for weights in args.weights or []:
+        searchers[f"lexicon, weights {weights}"] = Searcher(
+            store, None, SearchOptions(lexicon_weights=tuple(map(float, weights.split(",")))))
     if args.every_word:
         searchers["every word to FTS5"] = Searcher(store, None, SearchOptions(use_lexicon=False, bound_lexical=False))
     ask_alternately(searchers, asked, args.rounds)

@@ -43,12 +43,7 @@ LEXICON_MIN_CHUNKS = BOUNDED_FROM_CHUNKS
 INLINE_CATCH_UP = 5_000
 # A build commits (and saves its state) this often: an interrupted one resumes.
 BUILD_COMMIT_EVERY = 250_000
-# BM25 per field, summed with these weights. Tantivy scores each field apart (its
-# own lengths and word rarity), where FTS5 weighs term counts into one score: a
-# short field that holds a word scores high on its own, so the name weighs less
-# here than FTS5's 8 (chosen on held-out evals, RESULTS 17).
-FIELD_BOOSTS = {"name": 1.0, "path": 0.3, "body": 1.0}
-FIELDS = tuple(FIELD_BOOSTS)
+FIELDS = ("name", "path", "body")  # as FTS5's columns (index/lexical.py)
 # A build that failed (a full disk, say) is tried again after this long.
 RETRY_AFTER_S = 300.0
 BUILD_HEAP_BYTES = 200_000_000
@@ -106,9 +101,11 @@ class Lexicon:
 
     # -- searching --------------------------------------------------------------------------
 
-    def ranked(self, store: Store, terms: list[str], limit: int) -> list[tuple[int, float]] | None:
-        """(chunk id, BM25 score) best first, or None where FTS5 is to answer:
-        a small index, or a lexicon not yet built or far behind."""
+    def ranked(self, store: Store, terms: list[str], limit: int,
+               weights: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> list[tuple[int, float]] | None:
+        """(chunk id, score) best first, or None where FTS5 is to answer: a
+        small index, or a lexicon not yet built or far behind. The score is the
+        sum of each field's BM25 times its weight (`weights`, in `FIELDS` order)."""
         words = [t for t in terms if t.isalnum()]
         try:
             if not self._answers(store):
@@ -117,7 +114,7 @@ class Lexicon:
                 return []
             with self._lock:
                 index, searcher = self._index, self._searcher
-            query = index.parse_query(" ".join(words), list(FIELDS), field_boosts=FIELD_BOOSTS)
+            query = index.parse_query(" ".join(words), list(FIELDS), field_boosts=dict(zip(FIELDS, weights)))
             hits = searcher.search(query, limit, count=False).hits
             ids = searcher.fast_field_values("id", [address for _, address in hits])
             return [(int(i), float(score)) for (score, _), i in zip(hits, ids) if i is not None]

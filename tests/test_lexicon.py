@@ -192,3 +192,19 @@ def test_a_lexicon_saved_by_another_process_is_caught_up_not_built_again(tmp_pat
     assert segments <= {p.name for p in (tmp_path / "index.lexicon").iterdir()} | {"meta.json"}  # none rewritten
     assert {cid for cid, _ in lexicon_answer(store, ["checksum"])} == {chunk_named(store, "csum_fold"),
                                                                        chunk_named(store, "crc_fold")}
+
+
+def test_an_index_from_before_the_chunk_log_counts_its_chunks_after_migration(tmp_path):
+    store = filled(tmp_path)
+    store.remove_files(["drivers/x3.c", "drivers/x7.c"])  # gaps in the ids before the log began
+    with store.all_or_nothing():
+        store.conn.execute("DROP TABLE chunk_removals")
+        store.conn.execute("DELETE FROM meta WHERE key LIKE 'chunks_%'")
+    store.set_meta("schema_version", "5")
+    store.close()
+    again = Store(tmp_path / "index.db")
+    log = again.chunk_log()
+    assert log.chunks == again.conn.execute("SELECT count(*) FROM chunks").fetchall()[0][0] == 19
+    assert log.generation and log.last_id == 21
+    again.write_files([a_file("lib/crc.c", [("crc_fold", "u32 crc_fold(u32 c)")])])
+    assert chunk_named(again, "crc_fold") == 22 and again.chunk_count() == 20

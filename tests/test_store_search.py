@@ -131,9 +131,28 @@ def test_the_full_integrity_check_is_skipped_only_for_a_file_left_as_it_was(tmp_
 
     # A writer that never closed (a crash, or one still running) leaves the -wal file.
     store, reader = Store(path), Store(path, readonly=True)
+    store.set_meta("written", "while a reader has it open")
     reader.counts()
-    store.close()  # the reader keeps the -wal file in place
+    store.close()  # the reader keeps the -wal file, and the writer's frames, in place
+    assert Path(f"{path}-wal").stat().st_size > 0
     assert Store(path).integrity_checked
+
+
+def test_a_read_only_visit_does_not_cost_the_next_open_a_full_check(tmp_path):
+    """A read-only connection (a `fathom search`, a benchmark) that is the last
+    to close leaves an empty -wal file it cannot remove: nothing was written, the
+    file is as the last check left it (40 s on the kernel's index otherwise)."""
+    path = tmp_path / "i.db"
+    store = Store(path)
+    store.write_files([chunked("a.py", [chunk("f", "def f(): pass")])])
+    store.close()
+    reader = Store(path, readonly=True)
+    assert reader.counts().chunks == 1
+    reader.close()
+    assert Path(f"{path}-wal").exists() and Path(f"{path}-wal").stat().st_size == 0
+    again = Store(path)
+    assert not again.integrity_checked and again.counts().chunks == 1
+    again.close()
 
 
 def test_a_damaged_file_with_a_stale_stamp_is_still_moved_aside(tmp_path):

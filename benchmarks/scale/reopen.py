@@ -7,7 +7,10 @@ walk, the stat comparison of every file, and phase 1 for what changed.
     .venv/bin/python -m benchmarks.scale.reopen --work /tmp/kernel [--rounds 3] [--changed 1000]
 
 Runs on the tree and index `benchmarks.scale.phase1` left in WORK; the files
-it edits are put back as they were at the end.
+it edits are put back as they were at the end. With --lexicon, the lexicon of
+the index (search/lexicon.py: what a large index's searches rank words by) is
+built first, then caught up after each run, timed: what a server does in the
+background after such a run, FTS5 answering meanwhile.
 """
 from __future__ import annotations
 
@@ -35,12 +38,24 @@ def fathom_index(tree: Path, cache: Path) -> tuple[float, str]:
     return elapsed, summary[-1] if summary else ""
 
 
+def lexicon_catch_up(cache: Path) -> str:
+    """The lexicon brought up to the index in a process of its own (as a server's would be)."""
+    proc = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                           "from benchmarks.scale.lexical import build_lexicon; from fathom.store import Store; "
+                           "print(build_lexicon(Store(Path(sys.argv[1]), readonly=True)))",
+                           str(next(cache.glob("*/index.db")))], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"the lexicon failed:\n{proc.stderr[-2000:]}")
+    return proc.stdout.strip()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--tree", type=Path, help="another tree than the kernel's (its index in WORK/cache)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--changed", type=int, default=1000)
+    parser.add_argument("--lexicon", action="store_true", help="also time the lexicon's catch-up after each run")
     args = parser.parse_args()
     tree = args.tree or args.work / PACKAGE
     cache = args.work / "cache"
@@ -50,6 +65,8 @@ def main() -> int:
     unchanged, switched, back = [], [], []
     try:
         fathom_index(tree, cache)  # whatever the last run left undone
+        if args.lexicon:
+            print(f"lexicon: {lexicon_catch_up(cache)}", flush=True)
         for round_no in range(1, args.rounds + 1):
             elapsed, summary = fathom_index(tree, cache)
             unchanged.append(elapsed)
@@ -59,11 +76,15 @@ def main() -> int:
             elapsed, summary = fathom_index(tree, cache)
             switched.append(elapsed)
             print(f"round {round_no}: {len(chosen):,} files changed: {elapsed:.2f} s ({summary})", flush=True)
+            if args.lexicon:
+                print(f"  lexicon: {lexicon_catch_up(cache)}", flush=True)
             for path, (data, st) in originals.items():
                 path.write_bytes(data)
             elapsed, summary = fathom_index(tree, cache)
             back.append(elapsed)
             print(f"round {round_no}: changed back: {elapsed:.2f} s ({summary})", flush=True)
+            if args.lexicon:
+                print(f"  lexicon: {lexicon_catch_up(cache)}", flush=True)
     finally:
         for path, (data, st) in originals.items():
             path.write_bytes(data)

@@ -202,6 +202,15 @@ class IndexFile:
             self._holding.close()  # closing drops the lock
             self._holding = None
 
+    def _wal_has_frames(self) -> bool:
+        """A -wal file with anything in it: a crash's, or an open connection's work.
+        An empty one is what a read-only connection leaves (it cannot remove the
+        file it made), and says nothing was written since the last checkpoint."""
+        try:
+            return os.stat(f"{self.path}-wal").st_size > 0
+        except FileNotFoundError:
+            return False
+
     @property
     def _stamp_path(self) -> Path:
         return Path(f"{self.path}-verified")
@@ -211,7 +220,7 @@ class IndexFile:
         try:
             stamp = json.loads(self._stamp_path.read_text())
             st = os.stat(self.path)
-            if Path(f"{self.path}-wal").exists():
+            if self._wal_has_frames():
                 return None
             same_file = [stamp["size"], stamp["mtime_ns"], stamp["inode"]] == [st.st_size, st.st_mtime_ns, st.st_ino]
             verified_at = float(stamp["verified_at"])
@@ -221,7 +230,7 @@ class IndexFile:
 
     def _record_clean_close(self) -> None:
         try:
-            if self._verified_at is None or Path(f"{self.path}-wal").exists():
+            if self._verified_at is None or self._wal_has_frames():
                 return  # another connection still has it open: its writes are not vouched for
             st = os.stat(self.path)
             stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino,

@@ -4,7 +4,8 @@ disk as a branch switch changes them (new contents and mtimes, spread over the
 tree), then after they change back. Each is a whole CLI process: start-up, the
 walk, the stat comparison of every file, and phase 1 for what changed.
 
-    .venv/bin/python -m benchmarks.scale.reopen --work /tmp/kernel [--rounds 3] [--changed 1000]
+    .venv/bin/python -m benchmarks.scale.reopen --work /tmp/kernel [--rounds 3] [--changed 1000] [--lexicon]
+        [--before /tmp/before/server --before-cache /tmp/kernel/cache-old]
 
 Runs on the tree and index `benchmarks.scale.phase1` left in WORK; the files
 it edits are put back as they were at the end. With --lexicon, the lexicon of
@@ -27,10 +28,14 @@ from pathlib import Path
 from .kernel_tree import PACKAGE
 
 
-def fathom_index(tree: Path, cache: Path) -> tuple[float, str]:
+def fathom_index(tree: Path, cache: Path, server: Path | None = None) -> tuple[float, str]:
+    """`fathom index --no-embed TREE` with its index in CACHE; `server`: another checkout's code."""
+    env = dict(os.environ, FATHOM_CACHE_DIR=str(cache))
+    if server is not None:
+        env["PYTHONPATH"] = str(server)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "fathom", "index", "--no-embed", str(tree)],
-                          env=dict(os.environ, FATHOM_CACHE_DIR=str(cache)), capture_output=True, text=True)
+                          env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"fathom index failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
@@ -56,41 +61,45 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--changed", type=int, default=1000)
     parser.add_argument("--lexicon", action="store_true", help="also time the lexicon's catch-up after each run")
+    parser.add_argument("--before", type=Path, help="another checkout's server/ folder, run after each run here")
+    parser.add_argument("--before-cache", type=Path, help="its copy of the index (an older schema's, say)")
     args = parser.parse_args()
     tree = args.tree or args.work / PACKAGE
     cache = args.work / "cache"
     sources = sorted(p for p in tree.rglob("*") if p.suffix in (".c", ".h") and p.is_file())
     chosen = random.Random(28).sample(sources, args.changed)
     originals = {p: (p.read_bytes(), p.stat()) for p in chosen}
-    unchanged, switched, back = [], [], []
     try:
         fathom_index(tree, cache)  # whatever the last run left undone
+        runs = [("", cache, None)]
+        if args.before:
+            fathom_index(tree, args.before_cache, args.before)
+            runs.append((" (before)", args.before_cache, args.before))
+        times: dict[str, list[float]] = {}
+
+        def timed(step: str, round_no: int) -> None:
+            for suffix, where, server in (runs if round_no % 2 else runs[::-1]):  # alternated
+                elapsed, summary = fathom_index(tree, where, server)
+                times.setdefault(step + suffix, []).append(elapsed)
+                print(f"round {round_no}: {step}{suffix}: {elapsed:.2f} s ({summary})", flush=True)
+            if args.lexicon:
+                print(f"  lexicon: {lexicon_catch_up(cache)}", flush=True)
+
         if args.lexicon:
             print(f"lexicon: {lexicon_catch_up(cache)}", flush=True)
         for round_no in range(1, args.rounds + 1):
-            elapsed, summary = fathom_index(tree, cache)
-            unchanged.append(elapsed)
-            print(f"round {round_no}: nothing changed: {elapsed:.2f} s ({summary})", flush=True)
+            timed("nothing changed", round_no)
             for path, (data, _) in originals.items():
                 path.write_bytes(data + f"\n/* branch b, round {round_no} */\n".encode())
-            elapsed, summary = fathom_index(tree, cache)
-            switched.append(elapsed)
-            print(f"round {round_no}: {len(chosen):,} files changed: {elapsed:.2f} s ({summary})", flush=True)
-            if args.lexicon:
-                print(f"  lexicon: {lexicon_catch_up(cache)}", flush=True)
+            timed(f"{len(chosen):,} files switched", round_no)
             for path, (data, st) in originals.items():
                 path.write_bytes(data)
-            elapsed, summary = fathom_index(tree, cache)
-            back.append(elapsed)
-            print(f"round {round_no}: changed back: {elapsed:.2f} s ({summary})", flush=True)
-            if args.lexicon:
-                print(f"  lexicon: {lexicon_catch_up(cache)}", flush=True)
+            timed("switched back", round_no)
     finally:
         for path, (data, st) in originals.items():
             path.write_bytes(data)
             os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
-    print(f"medians: no change {statistics.median(unchanged):.2f} s, {len(chosen):,} files switched "
-          f"{statistics.median(switched):.2f} s, switched back {statistics.median(back):.2f} s")
+    print("medians: " + ", ".join(f"{step} {statistics.median(values):.2f} s" for step, values in times.items()))
     return 0
 
 

@@ -453,3 +453,35 @@ def test_a_tree_with_more_folders_than_the_watch_limit_is_rescanned_on_open_and_
     with engine:
         assert engine.open(small_tree(tmp_path / "other"), watch=False).status()["changes_seen_by"] == \
             "the client's file events"
+
+
+def test_a_large_index_has_its_lexicon_built_once_every_file_is_read_and_searched_through_it(tmp_path, monkeypatch):
+    from fathom.search import lexicon as lexicon_module
+
+    monkeypatch.setattr(lexicon_module, "LEXICON_MIN_CHUNKS", 1)  # this tree stands in for a large one
+    lexicon_module._lexicons.clear()
+    engine, _ = fake_engine(Settings(workers=1))
+    root = small_tree(tmp_path / "ws")
+    try:
+        service = engine.open(root)
+        assert service.wait_idle(IDLE_WAIT)
+        lexicon = lexicon_module.lexicon_for(service.ws.reader)
+        deadline = time.monotonic() + IDLE_WAIT
+        while lexicon.state is None or lexicon.state.behind(service.ws.reader.chunk_log()) != 0:
+            assert time.monotonic() < deadline, "the lexicon was not started when the files were read"
+            time.sleep(0.05)
+        asked = []
+        real_ranked = lexicon.ranked
+        monkeypatch.setattr(lexicon, "ranked", lambda *a, **k: asked.append(a[1]) or real_ranked(*a, **k))
+        hits = service.search("resize a thumbnail image", 3).hits
+        assert hits[0].name == "handler_2" and asked and "thumbnail" in asked[0]
+        # A save reaches it in the search that follows.
+        (root / "mod_0.py").write_text("def crop_avatar(request):\n    return crop_avatar_picture(request)\n")
+        service.reindex(["mod_0.py"])
+        assert service.wait_idle(IDLE_WAIT)
+        assert service.search("crop the avatar picture", 3).hits[0].name == "crop_avatar"
+    finally:
+        engine.close()
+        for held in lexicon_module._lexicons.values():
+            held._busy.acquire(timeout=30)
+        lexicon_module._lexicons.clear()

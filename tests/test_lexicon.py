@@ -208,3 +208,17 @@ def test_an_index_from_before_the_chunk_log_counts_its_chunks_after_migration(tm
     assert log.generation and log.last_id == 21
     again.write_files([a_file("lib/crc.c", [("crc_fold", "u32 crc_fold(u32 c)")])])
     assert chunk_named(again, "crc_fold") == 22 and again.chunk_count() == 20
+
+
+def test_a_one_shot_search_reads_a_built_lexicon_and_never_starts_one(tmp_path):
+    store = filled(tmp_path)
+    searcher = Searcher(store, None, keep_lexicon=False)
+    assert searcher.search("fold a checksum", 5).hits[0].name == "csum_fold"  # FTS5 answers
+    assert not (tmp_path / "index.lexicon").exists() and not (tmp_path / "index.lexicon.lock").exists()
+    lexicon_answer(store, ["checksum"])  # a server built it
+    lexicon = lexicon_module.lexicon_for(store)
+    asked = []
+    real_ranked = lexicon.ranked
+    lexicon.ranked = lambda *a, **k: asked.append(k) or real_ranked(*a, **k)
+    assert searcher.search("fold a checksum", 5).hits[0].name == "csum_fold"
+    assert asked == [{"keep": False}]

@@ -280,8 +280,10 @@ class Engine:
         served = door.ask_search(index_dir(Path(root).resolve()), query, limit, paths, include_tests, filters)
         if served is not None:  # a server holds the workspace open: its model is loaded, its index current
             return served
+        # One query, then this process is done: a large index's lexicon is read if a
+        # server built it, not started here.
         return self._answer(root, progress or Progress(), lambda ws: Searcher(
-            ws.reader, self.embedder.embed_query, model_id=self.embedder.model_id).search(
+            ws.reader, self.embedder.embed_query, model_id=self.embedder.model_id, keep_lexicon=False).search(
                 query, limit, paths, include_tests, filters), needs_vectors=True)
 
     def similar(self, root: Path, *, text: str | None = None, relpath: str | None = None, line: int | None = None,

@@ -112,13 +112,17 @@ class NoDefinition(LookupError):
 
 class Searcher:
     def __init__(self, store: Store, embed_query: Callable[[str], bytes] | None,
-                 options: SearchOptions = SearchOptions(), model_id: str | None = None):
+                 options: SearchOptions = SearchOptions(), model_id: str | None = None, *,
+                 keep_lexicon: bool = True):
         """`model_id`: the model `embed_query` embeds with; the dense half is left
-        out while the index's vectors are another model's (until a run switches)."""
+        out while the index's vectors are another model's (until a run switches).
+        `keep_lexicon` False: a large index's lexicon is read if built, never built
+        or updated here (a one-shot process would leave the work half done)."""
         self.store = store
         self.embed_query = embed_query
         self.options = options
         self.model_id = model_id
+        self.keep_lexicon = keep_lexicon
 
     def search(self, query: str, limit: int = 20, path_globs: list[str] | None = None,
                include_tests: bool | None = None, filters: SearchFilters | None = None) -> SearchResult:
@@ -204,7 +208,8 @@ class Searcher:
         FTS5's otherwise (only the rarer words on a large index without one yet)."""
         o = self.options
         if o.use_lexicon:
-            ranked = lexicon_for(self.store).ranked(self.store, terms, pool, o.lexicon_weights)
+            ranked = lexicon_for(self.store).ranked(self.store, terms, pool, o.lexicon_weights,
+                                                     keep=self.keep_lexicon)
             if ranked is not None:
                 return ranked
         quoted = phrases(terms, o.name_prefix_match, o.name_prefix_min_chars)

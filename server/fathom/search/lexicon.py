@@ -102,13 +102,15 @@ class Lexicon:
     # -- searching --------------------------------------------------------------------------
 
     def ranked(self, store: Store, terms: list[str], limit: int,
-               weights: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> list[tuple[int, float]] | None:
+               weights: tuple[float, float, float] = (1.0, 1.0, 1.0), *,
+               keep: bool = True) -> list[tuple[int, float]] | None:
         """(chunk id, score) best first, or None where FTS5 is to answer: a
         small index, or a lexicon not yet built or far behind. The score is the
-        sum of each field's BM25 times its weight (`weights`, in `FIELDS` order)."""
+        sum of each field's BM25 times its weight (`weights`, in `FIELDS` order).
+        `keep` False: only read it, never build or update it (a process about to exit)."""
         words = [t for t in terms if t.isalnum()]
         try:
-            if not self._answers(store):
+            if not self._answers(store, keep):
                 return None
             if not words:
                 return []
@@ -138,7 +140,7 @@ class Lexicon:
         with self._busy:
             self._bring_up_to_date(store)
 
-    def _answers(self, store: Store) -> bool:
+    def _answers(self, store: Store, keep: bool = True) -> bool:
         chunk_log = store.chunk_log()
         if chunk_log.chunks < LEXICON_MIN_CHUNKS:
             return False
@@ -150,7 +152,7 @@ class Lexicon:
             behind = self.state.behind(chunk_log) if self.state is not None else None
             if behind == 0:
                 return True
-            keeper = self._keep()
+            keeper = keep and self._keep()
             if behind is not None and behind <= INLINE_CATCH_UP and keeper and self._busy.acquire(blocking=False):
                 try:
                     self._writer_ready(KEEPING_HEAP_BYTES, 1)

@@ -560,11 +560,11 @@ class Store:
         return IndexCounts(sizes.files, sizes.symbols, sizes.chunks, self._until_next_commit("pending", self.pending_count))
 
     def _sizes(self) -> IndexCounts:
-        files, symbols, chunks = self.conn.execute(
-            "SELECT (SELECT count(*) FROM files WHERE status='indexed'), (SELECT count(*) FROM symbols),"
-            " (SELECT count(*) FROM chunks)"
+        # Chunks from the chunk log: counting them reads every row (70 ms on the kernel's 2.7M).
+        files, symbols = self.conn.execute(
+            "SELECT (SELECT count(*) FROM files WHERE status='indexed'), (SELECT count(*) FROM symbols)"
         ).fetchall()[0]
-        return IndexCounts(files, symbols, chunks, None)
+        return IndexCounts(files, symbols, self.chunk_count(), None)
 
     def chunk_count(self) -> int:
         """The number of chunks, from the chunk log (no count)."""

@@ -1,5 +1,6 @@
 """Would a lexical engine with top-k pruning answer the kernel's searches fast
-and well? (issue #28's next step, measured before it is built.)
+and well? (issue #28's next step, measured before it was built: the product's
+is search/lexicon.py, measured by benchmarks/scale/lexical.py.)
 
 Tantivy (BM25 with block-max WAND) over the same full-text fields FTS5 holds
 (`index.lexical`: name, path and body, identifiers split, English stemming),
@@ -10,7 +11,6 @@ the symbol table added as for FTS5), for each set of field boosts asked
 (name,path,body; FTS5's column weights are 8,3,1), against FTS5 with every word
 and with the bounded default, alternated.
 
-    .venv/bin/pip install tantivy==0.27.0   # or the `experiments` extra
     .venv/bin/python -m benchmarks.experiments.tantivy_lexical --work /tmp/kernel --boosts 8,3,1 1,1,1
 
 These questions' summaries stand in their definitions' doc comments, in the

@@ -470,6 +470,7 @@ def test_a_large_index_has_its_lexicon_built_once_every_file_is_read_and_searche
         while lexicon.state is None or lexicon.state.behind(service.ws.reader.chunk_log()) != 0:
             assert time.monotonic() < deadline, "the lexicon was not started when the files were read"
             time.sleep(0.05)
+        assert service.status()["words_ranked_by"] == "the lexicon (tantivy)"
         asked = []
         real_ranked = lexicon.ranked
         monkeypatch.setattr(lexicon, "ranked", lambda *a, **k: asked.append(a[1]) or real_ranked(*a, **k))

@@ -68,8 +68,10 @@ def a_new_process():
 def test_a_large_index_is_ranked_by_the_lexicon_once_built_and_by_fts5_before(tmp_path):
     store = filled(tmp_path)
     lexicon = lexicon_module.lexicon_for(store)
+    assert lexicon.describe(store).startswith("FTS5, the rarer words (the lexicon is ")
     assert lexicon.ranked(store, ["checksum", "fold"], 5) is None  # not built yet: FTS5 answers
     found = lexicon_answer(store, ["checksum", "fold"])
+    assert lexicon.describe(store) == "the lexicon (tantivy)"
     assert found[0][0] == chunk_named(store, "csum_fold") and found[0][1] > 0
     # Identifiers split as FTS5 has them: "probe 7" finds probe_7 by its name first.
     assert lexicon_answer(store, ["probe", "7"])[0][0] == chunk_named(store, "probe_7")
@@ -84,6 +86,7 @@ def test_a_small_index_is_left_to_fts5(tmp_path, monkeypatch):
     store = filled(tmp_path)
     monkeypatch.setattr(lexicon_module, "LEXICON_MIN_CHUNKS", 1000)
     assert lexicon_module.lexicon_for(store).ranked(store, ["checksum"], 5) is None
+    assert lexicon_module.lexicon_for(store).describe(store) == "FTS5"
     assert not (tmp_path / "index.lexicon").exists()
 
 

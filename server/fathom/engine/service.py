@@ -310,10 +310,11 @@ class WorkspaceService:
             with self._reading():
                 counts, device = self.ws.reader.counts(), self.ws.reader.get_meta("device")
                 seeded_from = self.ws.reader.get_meta(SEEDED_FROM)
+                words_ranked_by = Searcher(self.ws.reader, None).words_ranked_by()
             error = self.error
         except IndexDamaged as damage:  # being rebuilt: nothing to count meanwhile
             counts, device, error = IndexCounts(0, 0, 0, 0), None, f"index damaged, rebuilding: {damage}"
-            seeded_from = None
+            seeded_from = words_ranked_by = None
         status = {
             "root": str(self.ws.root),
             "state": self.state,
@@ -329,6 +330,7 @@ class WorkspaceService:
             "embedder": self.keeper.state,
             "seeded_from": seeded_from,
             "changes_seen_by": self._changes_seen_by(),
+            "words_ranked_by": words_ranked_by,
         }
         if error:
             status["error"] = error

@@ -218,6 +218,10 @@ class Searcher:
         expression = bounded(self.store, quoted).expression
         return self.store.lexical(expression, pool) if expression else []
 
+    def words_ranked_by(self) -> str:
+        """Which full-text ranking a search over this index uses now (status)."""
+        return lexicon_for(self.store).describe(self.store) if self.options.use_lexicon else "FTS5"
+
     def prepare(self) -> None:
         """What a large index's searches need, started ahead of them (the lexicon)."""
         if self.options.use_lexicon:

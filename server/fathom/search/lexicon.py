@@ -59,11 +59,15 @@ class LexiconState:
     layout: int = LAYOUT
 
     def behind(self, chunk_log: ChunkLog) -> int | None:
-        """Chunks added and removed since this state; None: it cannot follow."""
+        """Chunks added and removed since this state; None: it cannot follow.
+        A build's first state (nothing in yet) never answers: it counts as further
+        behind than a search catches up."""
         if self.generation != chunk_log.generation or self.layout != LAYOUT \
                 or self.removals < chunk_log.oldest_kept - 1 or self.removals > chunk_log.removals \
                 or self.last_id > chunk_log.last_id:
             return None
+        if self.last_id == 0:
+            return chunk_log.chunks + INLINE_CATCH_UP + 1 if chunk_log.chunks else 0
         return (chunk_log.last_id - self.last_id) + (chunk_log.removals - self.removals)
 
 
@@ -124,6 +128,18 @@ class Lexicon:
             log.exception("the lexicon %s failed; FTS5 answers", self.folder)
             self._drop(delete=True)
             return None
+
+    def describe(self, store: Store) -> str:
+        """What ranks a search's words now, in words (for status); changes nothing."""
+        if store.chunk_log().chunks < LEXICON_MIN_CHUNKS:
+            return "FTS5"
+        with self._lock:
+            state = self.state if self._index is not None else self._read_state()
+        behind = state.behind(store.chunk_log()) if state is not None else None
+        if behind is not None and behind <= INLINE_CATCH_UP:
+            return "the lexicon (tantivy)"
+        doing = "being built" if self._busy.locked() else "not built yet" if behind is None else "behind"
+        return f"FTS5, the rarer words (the lexicon is {doing})"
 
     def prepare(self, store: Store) -> None:
         """Start building (or catching up) now, before a search asks: when a

@@ -321,6 +321,8 @@ def test_status_says_indexing_until_the_last_file_is_read_even_when_vectors_come
     progress.embedding(384, 15144)
     # Searches by words are prepared for once every file is read (a large index's lexicon), once.
     assert prepared == ["indexing"]
+    # What status reports as pending while the run embeds: the run's own count.
+    assert service.embedding_progress == (384, 15144)
 
 
 def test_a_directory_that_cannot_be_listed_keeps_what_the_index_holds(corpus, fake_embedder, monkeypatch):

@@ -497,3 +497,28 @@ def test_a_wal_file_of_a_live_writer_is_not_taken_for_a_crash(tmp_path):
     after_crash = Store(path)
     assert after_crash.integrity_checked and after_crash.counts().chunks == 2
     after_crash.close()
+
+
+def test_a_costly_pending_count_is_not_taken_again_at_every_commit(tmp_path, monkeypatch):
+    from fathom.store import store as store_module
+
+    store = Store(tmp_path / "i.db")
+    store.use_vector_model("m", 2)
+    clock = [1000.0]
+    monkeypatch.setattr(store_module, "_clock", lambda: clock[0])
+    counted = []
+    real_count = store.pending_count
+
+    def slow_count() -> int:  # as the kernel's: seconds a count
+        counted.append(1)
+        clock[0] += 2.0
+        return real_count()
+
+    monkeypatch.setattr(store, "pending_count", slow_count)
+    store.write_files([chunked("a.py", [chunk("f", "def f(): pass")])])
+    assert store.counts().pending == 1 and len(counted) == 1
+    store.write_files([chunked("b.py", [chunk("g", "def g(): pass")])])
+    clock[0] += 10.0
+    assert store.counts().pending == 1 and len(counted) == 1  # 10 s after a count that cost 2 s: kept
+    clock[0] += 40.0
+    assert store.counts().pending == 2 and len(counted) == 2  # 50 s after: counted again

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import threading
 import time
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,6 +58,7 @@ class WorkspaceService:
         self._last_rescan = 0.0
         self.state = "indexing"
         self.error: str | None = None
+        self.embedding_progress: tuple[int, int] | None = None  # (done, total) of the run's texts
         self._cond = threading.Condition()
         self._full_requested = True
         self._rechunk_requested = False
@@ -176,6 +178,7 @@ class WorkspaceService:
     def _run(self, full: bool, paths: list[str], rechunk: bool = False, damaged: str | None = None) -> None:
         progress = self.progress_factory(f"Indexing {self.ws.root.name}") if full else Progress()
         self.state = "indexing"
+        self.embedding_progress = None
         try:
             if full and self.ws.settings.seed_index:
                 seed_if_new(self.ws, self.ws.settings.seed_index, _StateTracking(self, progress))
@@ -216,6 +219,7 @@ class WorkspaceService:
             self.state = "error"
             progress.failed(f"indexing {self.ws.root.name} failed: {self.error}; searches answer from what is indexed")
         finally:
+            self.embedding_progress = None
             done = getattr(progress, "done", None)
             if done is not None:
                 done()
@@ -308,7 +312,13 @@ class WorkspaceService:
     def status(self) -> dict:
         try:
             with self._reading():
-                counts, device = self.ws.reader.counts(), self.ws.reader.get_meta("device")
+                # While a run embeds, what is pending is its own count (a count of the
+                # index's would scan every chunk).
+                progress = self.embedding_progress if self.state in ("indexing", "embedding") else None
+                counts = self.ws.reader.counts(with_pending=progress is None)
+                if progress is not None:
+                    counts = replace(counts, pending=max(0, progress[1] - progress[0]))
+                device = self.ws.reader.get_meta("device")
                 seeded_from = self.ws.reader.get_meta(SEEDED_FROM)
                 words_ranked_by = Searcher(self.ws.reader, None).words_ranked_by()
             error = self.error
@@ -364,6 +374,7 @@ class _StateTracking(Progress):
         self.inner.files(done, total)
 
     def embedding(self, done: int, total: int) -> None:
+        self.service.embedding_progress = (done, total)
         # Vectors can arrive before the last files are read: "indexing" until
         # every file is searchable by name and words.
         if not self._files_left:

@@ -36,6 +36,11 @@ FTS_WEIGHTS = (8.0, 3.0, 1.0)
 # Removals of chunks the log keeps (`ChunkLog`): an index that follows this one
 # and falls further behind is built again.
 KEPT_REMOVALS = 500_000
+# A pending count that cost more than this is not taken again sooner than that
+# many times its cost (a smaller index's is exact after every commit).
+COSTLY_COUNT_S = 0.1
+PENDING_RECOUNT_AFTER = 20
+_clock = time.monotonic
 # Vectors of this many models are kept (the one in use among them); a model
 # used before the others is dropped first.
 KEPT_VECTOR_MODELS = 3
@@ -51,6 +56,8 @@ class Store:
         self._writing = self.file.writing
         # Answers that take a full scan, kept until the next commit: (commit version, value).
         self._as_of: dict[str, tuple[tuple[int, int], object]] = {}
+        # (commit version, pending count, when counted, what counting cost), monotonic seconds.
+        self._pending_kept: tuple[tuple[int, int], int, float, float] | None = None
 
     @property
     def notice(self) -> str:
@@ -557,7 +564,22 @@ class Store:
         sizes = self._until_next_commit("sizes", self._sizes)
         if not with_pending:
             return sizes
-        return IndexCounts(sizes.files, sizes.symbols, sizes.chunks, self._until_next_commit("pending", self.pending_count))
+        return IndexCounts(sizes.files, sizes.symbols, sizes.chunks, self._pending_not_too_often())
+
+    def _pending_not_too_often(self) -> int:
+        """What is pending, counted again after a commit; on a large index not
+        sooner than `PENDING_RECOUNT_AFTER` times what the last count cost:
+        every status request would otherwise scan every chunk (11 s on the
+        kernel's 2.7M), and while it embeds commits come every second."""
+        version, now = self._commit_version(), _clock()
+        kept = self._pending_kept
+        if kept is not None and (kept[0] == version or kept[3] > COSTLY_COUNT_S
+                                 and now - kept[2] < PENDING_RECOUNT_AFTER * kept[3]):
+            return kept[1]
+        value = self.pending_count()
+        done = _clock()
+        self._pending_kept = (version, value, done, done - now)
+        return value
 
     def _sizes(self) -> IndexCounts:
         # Chunks from the chunk log: counting them reads every row (70 ms on the kernel's 2.7M).

@@ -273,21 +273,21 @@ def test_embed_backlog_serves_saved_files_then_first_windows_then_continuations_
         return EmbedBacklog.tier(continues_a_definition=continues, in_tests=in_tests, saved=saved)
 
     backlog = EmbedBacklog()
-    assert backlog.add("test", "t", tier(in_tests=True))
-    assert backlog.add("cont", "c", tier(continues=True))
-    assert backlog.add("head", "h", tier())
-    assert backlog.add("saved", "s", tier(continues=True, saved=True))
-    assert not backlog.add("cont", "c", tier(continues=True, saved=True))  # its file was saved: it moves up
-    assert not backlog.add("head", "h", tier())  # already waiting: no second copy
-    assert not backlog.add("head", "h", tier(in_tests=True))  # a test's copy of it does not move it back
+    assert backlog.add("test", 1, tier(in_tests=True))
+    assert backlog.add("cont", 1, tier(continues=True))
+    assert backlog.add("head", 1, tier())
+    assert backlog.add("saved", 1, tier(continues=True, saved=True))
+    assert not backlog.add("cont", 1, tier(continues=True, saved=True))  # its file was saved: it moves up
+    assert not backlog.add("head", 1, tier())  # already waiting: no second copy
+    assert not backlog.add("head", 1, tier(in_tests=True))  # a test's copy of it does not move it back
     assert len(backlog) == 4 and "test" in backlog
-    assert backlog.take(2) == (["saved", "cont"], ["s", "c"])
-    assert backlog.take(5) == (["head", "test"], ["h", "t"]) and len(backlog) == 0 and "test" not in backlog
-    for h, text in (("long", "x" * 9), ("short", "x"), ("mid", "x" * 5)):
-        backlog.add(h, text, tier())
-    backlog.add("long-saved", "y" * 9, tier(saved=True))
+    assert backlog.take(2) == ["saved", "cont"]
+    assert backlog.take(5) == ["head", "test"] and len(backlog) == 0 and "test" not in backlog
+    for h, length in (("long", 9), ("short", 1), ("mid", 5)):
+        backlog.add(h, length, tier())
+    backlog.add("long-saved", 9, tier(saved=True))
     # Shortest first within each place in line; the places keep their order.
-    assert backlog.take(4, by_length=True)[0] == ["long-saved", "short", "mid", "long"]
+    assert backlog.take(4, by_length=True) == ["long-saved", "short", "mid", "long"]
 
 
 def test_a_first_index_embeds_test_code_last(tmp_path, fake_embedder):

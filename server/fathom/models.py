@@ -174,6 +174,18 @@ class PendingEmbedding:
 
 
 @dataclass(frozen=True)
+class WaitingText:
+    """A text some chunk needs a vector for, without the text itself: a run's
+    queue holds millions on a kernel-sized tree (2.5 GB with their texts), and
+    each text is read from the index when it goes to the model."""
+
+    text_hash: str
+    length: int  # about the characters the model reads: batches are cut of similar lengths
+    continues_a_definition: bool = False
+    relpath: str = ""  # a file with a chunk of this text
+
+
+@dataclass(frozen=True)
 class SkippedFile:
     relpath: str
     reason: str

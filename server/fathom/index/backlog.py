@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from ..models import PendingEmbedding
+from ..models import WaitingText
 from .policy import is_test_code
 
 
@@ -13,14 +13,15 @@ class EmbedBacklog:
     folders, then the first window of every definition, then the windows that
     continue long definitions, then test code. Search finds a definition by its
     first window; the rest add detail, and are a third to a half of the work.
-    Tests are another third of some projects (sympy's)."""
+    Tests are another third of some projects (sympy's). It holds each text's
+    hash and length only: the run reads the texts it takes from the index."""
 
     SAVED, OPEN_FILE, BESIDE_OPEN_FILE, FIRST_WINDOW, CONTINUATION, TEST_CODE = range(6)
 
     def __init__(self) -> None:
         # OrderedDict, not dict: taking from the front of a plain dict again and
         # again rescans the holes its earlier deletions left, quadratic in a large tree.
-        self._tiers: list[OrderedDict[str, str]] = [OrderedDict() for _ in range(6)]
+        self._tiers: list[OrderedDict[str, int]] = [OrderedDict() for _ in range(6)]  # hash -> length
         self._tier_of: dict[str, int] = {}
 
     @classmethod
@@ -35,7 +36,7 @@ class EmbedBacklog:
             return cls.TEST_CODE
         return cls.CONTINUATION if continues_a_definition else cls.FIRST_WINDOW
 
-    def add(self, text_hash: str, text: str, tier: int) -> bool:
+    def add(self, text_hash: str, length: int, tier: int) -> bool:
         """Queue a text, or move it up to `tier` if it waits further back;
         True if it was not waiting."""
         waiting = self._tier_of.get(text_hash)
@@ -43,34 +44,32 @@ class EmbedBacklog:
             if waiting <= tier:
                 return False
             del self._tiers[waiting][text_hash]
-        self._tiers[tier][text_hash] = text
+        self._tiers[tier][text_hash] = length
         self._tier_of[text_hash] = tier
         return waiting is None
 
-    def _open_tiers(self, tests_too: bool, focus_only: bool) -> list[OrderedDict[str, str]]:
+    def _open_tiers(self, tests_too: bool, focus_only: bool) -> list[OrderedDict[str, int]]:
         if focus_only:
             return self._tiers[:self.BESIDE_OPEN_FILE + 1]
         return self._tiers if tests_too else self._tiers[:self.TEST_CODE]
 
     def take(self, n: int, *, tests_too: bool = True, focus_only: bool = False,
-             by_length: bool = False) -> tuple[list[str], list[str]]:
-        """Up to n (hashes, texts), first in line first; test code only if
-        `tests_too`, nothing past the files in focus if `focus_only`.
-        `by_length`: what is taken of each place in line comes shortest first (the
-        places still in order), so that batches cut from it pad to similar lengths."""
+             by_length: bool = False) -> list[str]:
+        """Up to n hashes, first in line first; test code only if `tests_too`,
+        nothing past the files in focus if `focus_only`. `by_length`: what is
+        taken of each place in line comes shortest first (the places still in
+        order), so that batches cut from it pad to similar lengths."""
         hashes: list[str] = []
-        texts: list[str] = []
         for tier in self._open_tiers(tests_too, focus_only):
             taken = []
             while tier and len(hashes) + len(taken) < n:
-                h, text = tier.popitem(last=False)
+                h, length = tier.popitem(last=False)
                 del self._tier_of[h]
-                taken.append((h, text))
+                taken.append((h, length))
             if by_length:
-                taken.sort(key=lambda item: len(item[1]))
+                taken.sort(key=lambda item: item[1])
             hashes.extend(h for h, _ in taken)
-            texts.extend(t for _, t in taken)
-        return hashes, texts
+        return hashes
 
     def waiting(self, *, tests_too: bool = True, focus_only: bool = False) -> bool:
         """Whether `take` would give anything."""
@@ -83,7 +82,7 @@ class EmbedBacklog:
         return len(self._tier_of)
 
 
-def pending_tier(p: PendingEmbedding, focus: int = 2) -> int:
+def pending_tier(p: WaitingText, focus: int = 2) -> int:
     """Where a text the index says is pending waits."""
     return EmbedBacklog.tier(continues_a_definition=p.continues_a_definition, in_tests=is_test_code(p.relpath),
                              focus=focus)

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 
 from ..embed.interface import Embedder, EmbedderError, EmbedderInputError, EmbedderRefused
 from ..store import IndexDamaged
-from ..models import ChunkedFile, ChunkStatus, ChunkTask, DiscoveredFile, FileStat, RunStats, embedding_failure
+from ..models import (
+    ChunkedFile, ChunkStatus, ChunkTask, DiscoveredFile, FileStat, RunStats, embed_text, embedding_failure,
+)
 from ..workspace import Workspace
 from .backlog import EmbedBacklog, Focus, pending_tier
 from .lexical import with_lexical
@@ -440,7 +442,8 @@ class _Run:
             return
         have = self.store.embedded_among(list({c.text_hash for c, _ in new}))
         # A text met twice waits in the better of its two places (`add` moves it up).
-        added = sum(self.emb.backlog.add(c.text_hash, c.embed_text, tier) for c, tier in new if c.text_hash not in have)
+        added = sum(self.emb.backlog.add(c.text_hash, len(c.header) + 1 + len(c.text), tier)
+                    for c, tier in new if c.text_hash not in have)
         self.emb.total += added
         if added:
             self._start_embedder()
@@ -450,8 +453,8 @@ class _Run:
     def _queue_pending(self) -> None:
         """Texts the index already holds without a vector (a run that was stopped)."""
         focus = Focus(self.focus_of())
-        for p in self.store.pending_embeddings():
-            self.emb.total += self.emb.backlog.add(p.text_hash, p.embed_text, pending_tier(p, focus.order(p.relpath)))
+        for p in self.store.waiting_texts():
+            self.emb.total += self.emb.backlog.add(p.text_hash, p.length, pending_tier(p, focus.order(p.relpath)))
         if self.emb.backlog:
             self._start_embedder()
 
@@ -496,12 +499,18 @@ class _Run:
         # Likewise the rest of the tree waits until the files in focus are all written.
         focus_only = bool(self.focus_unwritten)
         per_request, free = self.embedder.request_size, self.embedder.requests_in_flight - len(emb.in_flight)
-        if free <= 0 or not emb.backlog.waiting(tests_too=tests_too, focus_only=focus_only):
-            return
-        # What the free slots take is sorted by length as a whole (within each
-        # place in line), so that each request pads its texts to a similar length.
-        hashes, texts = emb.backlog.take(per_request * free, tests_too=tests_too, focus_only=focus_only,
-                                         by_length=True)
+        hashes: list[str] = []
+        while not hashes:
+            if free <= 0 or not emb.backlog.waiting(tests_too=tests_too, focus_only=focus_only):
+                return
+            # What the free slots take is sorted by length as a whole (within each
+            # place in line), so that each request pads its texts to a similar length.
+            taken = emb.backlog.take(per_request * free, tests_too=tests_too, focus_only=focus_only, by_length=True)
+            sources = self.store.chunk_sources(taken)
+            # A text whose chunks are gone since it was queued (its file changed again) needs no vector.
+            hashes = [h for h in taken if h in sources]
+            emb.total -= len(taken) - len(hashes)
+        texts = [embed_text(*sources[h]) for h in hashes]
         for start in range(0, len(texts), per_request):
             request = EmbedRequest(hashes[start:start + per_request],
                                    self.embedder.embed_documents(texts[start:start + per_request]), emb.generation)
@@ -529,9 +538,9 @@ class _Run:
         emb = self.emb
         # Its texts are still pending in the index: back in line.
         lost = set(request.hashes)
-        for p in self.store.pending_embeddings():
+        for p in self.store.waiting_texts():
             if p.text_hash in lost:
-                emb.backlog.add(p.text_hash, p.embed_text, pending_tier(p))
+                emb.backlog.add(p.text_hash, p.length, pending_tier(p))
         if request.generation != emb.generation:
             return  # the same death, seen by another request in flight
         emb.generation += 1

@@ -19,7 +19,8 @@ from pathlib import Path
 import apsw
 
 from ..models import (
-    Chunk, ChunkedFile, ChunkLog, ChunkStatus, FileStat, IndexCounts, PendingEmbedding, Range, SymbolHit, SymbolKind,
+    CONTINUED, Chunk, ChunkedFile, ChunkLog, ChunkStatus, FileStat, IndexCounts, PendingEmbedding, Range, SymbolHit,
+    SymbolKind, WaitingText,
 )
 import time
 
@@ -411,6 +412,28 @@ class Store:
             PendingEmbedding.of(h, header, text, path)
             for h, header, text, path, _first in rows
         ]
+
+    def waiting_texts(self):
+        """What `pending_embeddings` lists, without the texts, one at a time:
+        (WaitingText, ...) in the order first written."""
+        rows = self.conn.execute(
+            "SELECT c.text_hash, f.path, c.header, length(c.header) + 1 + length(c.text), min(c.id) AS first"
+            " FROM chunks c JOIN files f ON f.id = c.file_id"
+            f" WHERE c.embed AND NOT EXISTS (SELECT 1 FROM {self._tables()[1]} e WHERE e.text_hash = c.text_hash)"
+            " GROUP BY c.text_hash ORDER BY first"
+        )
+        for h, path, header, length, _first in rows:
+            yield WaitingText(h, length, header.endswith(CONTINUED), path)
+
+    def chunk_sources(self, text_hashes: list[str]) -> dict[str, tuple[str, str]]:
+        """(header, text) of a chunk of each hash the index still holds."""
+        found: dict[str, tuple[str, str]] = {}
+        for first in range(0, len(text_hashes), 500):
+            part = text_hashes[first:first + 500]
+            marks = ",".join("?" * len(part))
+            found.update((h, (header, text)) for h, header, text in self.conn.execute(
+                f"SELECT text_hash, header, text FROM chunks WHERE text_hash IN ({marks}) GROUP BY text_hash", part))
+        return found
 
     def distinct_texts(self) -> list[PendingEmbedding]:
         """Every distinct chunk text, embedded or not, in the order first written."""

@@ -522,3 +522,15 @@ def test_a_costly_pending_count_is_not_taken_again_at_every_commit(tmp_path, mon
     assert store.counts().pending == 1 and len(counted) == 1  # 10 s after a count that cost 2 s: kept
     clock[0] += 40.0
     assert store.counts().pending == 2 and len(counted) == 2  # 50 s after: counted again
+
+
+def test_the_queue_reads_each_text_from_the_index_and_a_gone_one_is_not_there(tmp_path):
+    store = Store(tmp_path / "i.db")
+    store.use_vector_model("m", 2)
+    kept, gone = chunk("f", "def f(): pass"), chunk("g", "def g(): pass")
+    store.write_files([chunked("a.py", [kept]), chunked("b.py", [gone])])
+    waiting = list(store.waiting_texts())
+    assert [(w.text_hash, w.relpath) for w in waiting] == [(kept.text_hash, "a.py"), (gone.text_hash, "b.py")]
+    assert waiting[0].length == len(kept.embed_text)
+    store.remove_files(["b.py"])
+    assert store.chunk_sources([kept.text_hash, gone.text_hash]) == {kept.text_hash: (kept.header, kept.text)}

@@ -481,3 +481,32 @@ def test_a_file_saved_during_a_long_full_pass_is_chunked_and_embedded_before_the
     first = next(i for i, line in enumerate(order) if "written_by_the_user" in line)
     assert first < len(order) - 40
     ws.close()
+
+
+def test_the_embedding_queue_holds_at_most_its_cap_and_the_rest_is_read_from_the_index(corpus, fake_embedder,
+                                                                                         monkeypatch):
+    """A kernel-sized tree has millions of texts to embed: the queue holds a bounded
+    number, the others wait in the index and are read in as it empties."""
+    from fathom.index import run as run_module
+
+    monkeypatch.setattr(run_module, "QUEUE_CAP", 8)
+    held = []
+    real_feed = run_module._Run._feed_embedder
+
+    def feed(self):
+        held.append(len(self.emb.backlog))
+        real_feed(self)
+
+    monkeypatch.setattr(run_module._Run, "_feed_embedder", feed)
+    ws, stats = run(corpus, fake_embedder)
+    counts = ws.writer.counts()
+    assert counts.pending == 0 and stats.embedded == len(set(fake_embedder.embedded)) > 8 * 4
+    assert max(held) <= 8
+    # A run stopped with texts left: the next one reads them from the index, the queue still bounded.
+    with ws.writer.all_or_nothing():
+        ws.writer.conn.execute("DELETE FROM embedded")
+    held.clear()
+    fake_embedder.embedded.clear()
+    ws2, again = run(corpus, fake_embedder)
+    assert ws2.writer.counts().pending == 0 and again.embedded == stats.embedded
+    assert max(held) <= 8

@@ -47,6 +47,10 @@ BATCHES_PER_DOUBLING = 8
 WRITE_BATCH_SECONDS = 0.5
 LARGEST_BATCH_SECONDS = 2.0
 MAX_EMBEDDER_RESTARTS = 3
+# Texts the embedding queue holds at most, past the files saved and in focus: the
+# rest wait in the index and are read into the queue as it empties (a scan of the
+# index's pending texts: seconds on a kernel-sized tree, once every hour of embedding).
+QUEUE_CAP = 100_000
 # How often an idle loop looks for files saved meanwhile and for a stop.
 TICK_SECONDS = 0.2
 
@@ -117,6 +121,8 @@ class _Embedding:
     # The index's vectors are another model's: the run waits for this one to
     # start, to learn which of its vectors the index keeps.
     switching: bool = False
+    # Texts wait in the index that the queue (QUEUE_CAP) does not hold.
+    left_in_index: bool = False
 
 
 class Indexer:
@@ -231,7 +237,7 @@ class _Run:
         self.stats.removed = self.store.remove_files(removed)
         self.stats.changed = len(tasks)
         if self.embedder is not None:
-            self._queue_pending()
+            self.emb.total += self._queue_pending()
             if self.store.vector_model()[0] != self.embedder.model_id and not self.store.is_empty():
                 # Another model's vectors are in use: this one's may be kept, or missing.
                 self.emb.switching = True
@@ -280,7 +286,8 @@ class _Run:
             return False
         if self.embedder is None or self.emb.failed is not None and not self.emb.in_flight:
             return True
-        return not self.emb.backlog and not self.emb.in_flight and not (self.emb.switching and not self.emb.ready)
+        return not self.emb.backlog and not self.emb.in_flight and not self.emb.left_in_index \
+            and not (self.emb.switching and not self.emb.ready)
 
     def _handle(self, event: Event) -> None:
         if isinstance(event, FileChunked):
@@ -442,21 +449,50 @@ class _Run:
             return
         have = self.store.embedded_among(list({c.text_hash for c, _ in new}))
         # A text met twice waits in the better of its two places (`add` moves it up).
-        added = sum(self.emb.backlog.add(c.text_hash, len(c.header) + 1 + len(c.text), tier)
-                    for c, tier in new if c.text_hash not in have)
-        self.emb.total += added
-        if added:
+        added, left = 0, set()
+        for c, tier in new:
+            if c.text_hash in have:
+                continue
+            if self._queue_holds(c.text_hash, tier):
+                added += self.emb.backlog.add(c.text_hash, len(c.header) + 1 + len(c.text), tier)
+            else:
+                left.add(c.text_hash)
+        self.emb.total += added + len(left)
+        self.emb.left_in_index |= bool(left)
+        if added or left:
             self._start_embedder()
+
+    def _queue_holds(self, text_hash: str, tier: int) -> bool:
+        """Whether the queue takes a text now: up to QUEUE_CAP, and always a saved
+        file's and those of the files in focus (few, and wanted first)."""
+        return len(self.emb.backlog) < QUEUE_CAP or tier <= EmbedBacklog.BESIDE_OPEN_FILE \
+            or text_hash in self.emb.backlog
 
     # -- phase 2: embedding ------------------------------------------------------------
 
-    def _queue_pending(self) -> None:
-        """Texts the index already holds without a vector (a run that was stopped)."""
+    def _queue_pending(self) -> int:
+        """Texts the index already holds without a vector (a run that was stopped),
+        into the queue as far as it takes them; returns how many wait there."""
         focus = Focus(self.focus_of())
+        in_flight = {h for request in self.emb.in_flight for h in request.hashes}
+        waiting = 0
         for p in self.store.waiting_texts():
-            self.emb.total += self.emb.backlog.add(p.text_hash, p.length, pending_tier(p, focus.order(p.relpath)))
+            if p.text_hash in in_flight:
+                continue
+            tier = pending_tier(p, focus.order(p.relpath))
+            if self._queue_holds(p.text_hash, tier):
+                self.emb.backlog.add(p.text_hash, p.length, tier)
+            waiting += 1
+        self.emb.left_in_index = waiting > len(self.emb.backlog)
         if self.emb.backlog:
             self._start_embedder()
+        return waiting
+
+    def _refill_queue(self) -> None:
+        """The queue ran low and texts wait in the index: read them in."""
+        waiting = self._queue_pending()
+        in_flight = sum(len(request.hashes) for request in self.emb.in_flight)
+        self.emb.total = self.emb.done + in_flight + waiting
 
     def _start_embedder(self) -> None:
         """Load the model, in the background, once the run finds a text that has
@@ -486,8 +522,7 @@ class _Run:
         self.emb.vector_table_ready = True
         if self.store.use_vector_model(self.embedder.model_id, self.embedder.dim):
             self.progress.message(f"model changed to {self.embedder.model_id}: texts it has no vectors for will be embedded")
-            self._queue_pending()
-            self.emb.total = len(self.emb.backlog) + self.emb.done
+            self.emb.total = self._queue_pending() + self.emb.done
 
     def _feed_embedder(self) -> None:
         emb = self.emb
@@ -499,6 +534,9 @@ class _Run:
         # Likewise the rest of the tree waits until the files in focus are all written.
         focus_only = bool(self.focus_unwritten)
         per_request, free = self.embedder.request_size, self.embedder.requests_in_flight - len(emb.in_flight)
+        # Only when low: a refill that finds the queue full again must not run at every event.
+        if emb.left_in_index and free > 0 and len(emb.backlog) < QUEUE_CAP // 4:
+            self._refill_queue()
         hashes: list[str] = []
         while not hashes:
             if free <= 0 or not emb.backlog.waiting(tests_too=tests_too, focus_only=focus_only):

@@ -534,3 +534,20 @@ def test_the_queue_reads_each_text_from_the_index_and_a_gone_one_is_not_there(tm
     assert waiting[0].length == len(kept.embed_text)
     store.remove_files(["b.py"])
     assert store.chunk_sources([kept.text_hash, gone.text_hash]) == {kept.text_hash: (kept.header, kept.text)}
+
+
+def test_a_large_index_counts_what_is_pending_on_a_connection_of_its_own(tmp_path, monkeypatch):
+    from fathom.store import store as store_module
+
+    monkeypatch.setattr(store_module, "COUNT_APART_FROM_CHUNKS", 1)
+    writer = Store(tmp_path / "i.db")
+    writer.use_vector_model("m", 2)
+    first, second = chunk("f", "def f(): pass"), chunk("g", "def g(): pass")
+    writer.write_files([chunked("a.py", [first]), chunked("b.py", [second])])
+    writer.write_vectors([(first.text_hash, struct.pack("2f", 1, 0))])
+    reader = Store(tmp_path / "i.db", readonly=True)
+    opened = []
+    real_init = store_module.Store.__init__
+    monkeypatch.setattr(store_module.Store, "__init__", lambda self, *a, **k: opened.append(a) or real_init(self, *a, **k))
+    assert reader.counts().pending == writer.counts().pending == 1
+    assert len(opened) == 2  # one apart for each count, closed after it

@@ -42,6 +42,9 @@ KEPT_REMOVALS = 500_000
 COSTLY_COUNT_S = 0.1
 PENDING_RECOUNT_AFTER = 20
 _clock = time.monotonic
+# From this many chunks the pending count takes a connection of its own (a second a
+# million chunks here).
+COUNT_APART_FROM_CHUNKS = 250_000
 # Vectors of this many models are kept (the one in use among them); a model
 # used before the others is dropped first.
 KEPT_VECTOR_MODELS = 3
@@ -589,6 +592,17 @@ class Store:
             return sizes
         return IndexCounts(sizes.files, sizes.symbols, sizes.chunks, self._pending_not_too_often())
 
+    def _count_pending_apart(self) -> int:
+        """On a large index the count takes seconds: it runs on a connection of its
+        own, so that the searches sharing this one do not wait behind it."""
+        if self.chunk_count() < COUNT_APART_FROM_CHUNKS:
+            return self.pending_count()
+        other = Store(self.path, readonly=True)
+        try:
+            return other.pending_count()
+        finally:
+            other.close()
+
     def _pending_not_too_often(self) -> int:
         """What is pending, counted again after a commit; on a large index not
         sooner than `PENDING_RECOUNT_AFTER` times what the last count cost:
@@ -599,7 +613,7 @@ class Store:
         if kept is not None and (kept[0] == version or kept[3] > COSTLY_COUNT_S
                                  and now - kept[2] < PENDING_RECOUNT_AFTER * kept[3]):
             return kept[1]
-        value = self.pending_count()
+        value = self._count_pending_apart()
         done = _clock()
         self._pending_kept = (version, value, done, done - now)
         return value

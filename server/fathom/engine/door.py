@@ -72,6 +72,9 @@ class Door:
             return False
         finally:
             os.umask(old_umask)
+        # The umask is the process's: another thread (an index opening) can restore
+        # it between the two calls above. The folder is private; the socket is made so too.
+        os.chmod(self.path, 0o600)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="fathom-door")
         self._thread.start()

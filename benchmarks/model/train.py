@@ -1,7 +1,10 @@
 """Fine-tune all-MiniLM-L6-v2 on the mined pairs: Fathom's own code-search model.
 
-    .venv/bin/python -m benchmarks.model.train /tmp/fathom-model/pairs.jsonl --out /tmp/fathom-model/run \\
-        [--epochs 1] [--batch 32] [--max-steps N] [--resume]
+    .venv/bin/python -m benchmarks.model.train /tmp/fathom-model/pairs.jsonl --out /tmp/fathom-model/run1 \\
+        --epochs 1 --batch 64 --lr 3e-5 --bf16 [--max-steps N] [--resume]
+
+(the recipe of the shipped fathom-code-minilm-v1; `benchmarks/model/export.py` then
+writes it to the package).
 
 In-batch negatives (multiple-negatives ranking loss: each question against every
 code of its batch), AdamW with a linear warm-up and decay, seeded: the same pairs
@@ -10,6 +13,13 @@ every `--checkpoint-every` steps and `--resume` carries on from the last one, so
 a run of hours on a 2-core CPU survives being stopped. The validation split's
 MRR@10 (its questions against all its code, never the quality evals) is written
 to OUT/curve.csv as it goes.
+
+Batches are cut from pairs of similar code length (`--batching length`, the
+default): every text of a batch is padded to its longest, and code runs from a
+line to 256 tokens, so random batches spend most of their arithmetic on padding.
+The batches' order is shuffled (seeded); which codes meet in a batch is then
+chosen by length rather than by chance, which the in-batch negatives do not mind.
+`--bf16` runs the forward and backward passes in bfloat16 where the CPU has it.
 """
 from __future__ import annotations
 
@@ -46,6 +56,30 @@ def encode(model, texts: list[str], max_tokens: int):
     return torch.nn.functional.normalize(model(features)["sentence_embedding"], dim=1)
 
 
+def code_lengths(model, codes: list[str]) -> list[int]:
+    """Each code's length in the model's tokens, up to the training window."""
+    tokenizer = model.tokenizer
+    lengths = []
+    for i in range(0, len(codes), 1024):
+        encoded = tokenizer(codes[i:i + 1024], add_special_tokens=True, truncation=True, max_length=CODE_TOKENS)
+        lengths.extend(len(ids) for ids in encoded["input_ids"])
+    return lengths
+
+
+def epoch_batches(lengths: list[int], batch: int, epoch: int, batching: str) -> list[list[int]]:
+    """The batches of one epoch, as indexes into the training pairs: the same for
+    the same epoch, so a resumed run sees what the stopped one would have."""
+    order = list(range(len(lengths)))
+    random.Random(SEED + epoch).shuffle(order)
+    if batching == "length":
+        # Sorted by length (the shuffle breaks ties differently each epoch), cut, then the batches shuffled.
+        order.sort(key=lambda i: lengths[i])
+    batches = [order[i:i + batch] for i in range(0, len(order) - batch + 1, batch)]
+    if batching == "length":
+        random.Random(SEED + epoch).shuffle(batches)
+    return batches
+
+
 def validation_mrr(model, pairs: list[tuple[str, str]], batch: int = 64) -> float:
     """MRR@10 of each validation question against every validation code."""
     import torch
@@ -80,6 +114,11 @@ def main() -> int:
     parser.add_argument("--validate-every", type=int, default=200)
     parser.add_argument("--validation-size", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--batching", choices=["length", "random"], default="length",
+                        help="cut batches from pairs of similar code length, or at random")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the training passes")
+    parser.add_argument("--freeze-embeddings", action="store_true",
+                        help="leave the word embeddings as they are (half the parameters)")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
 
@@ -96,8 +135,6 @@ def main() -> int:
     validation = load_pairs(args.pairs, "validation", args.question)
     random.Random(SEED).shuffle(validation)
     validation = validation[: args.validation_size]
-    order = list(range(len(train)))
-    random.Random(SEED).shuffle(order)
     steps_per_epoch = len(train) // args.batch
     total = args.max_steps or int(steps_per_epoch * args.epochs)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -111,7 +148,11 @@ def main() -> int:
         model = SentenceTransformer(resolve_model(args.base).load_path, device="cpu")
         state = None
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    if args.freeze_embeddings:
+        for name, parameter in model.named_parameters():
+            if "word_embeddings" in name:
+                parameter.requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01)
     warmup = max(1, total // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup))))
@@ -125,16 +166,20 @@ def main() -> int:
         writer.writerow([0, 0, "", f"{validation_mrr(model, validation):.4f}"])
         curve.flush()
     print(f"{len(train)} training pairs, {len(validation)} for validation; steps {start_step} -> {total}", flush=True)
+    lengths = code_lengths(model, [c for _, c in train])
+    batches: dict[int, list[list[int]]] = {}
     started = time.monotonic()
     losses: list[float] = []
     for step in range(start_step, total):
-        offset = (step % steps_per_epoch) * args.batch
-        epoch_order = order if step // steps_per_epoch == 0 else \
-            random.Random(SEED + step // steps_per_epoch).sample(order, len(order))
-        batch = [train[i] for i in epoch_order[offset:offset + args.batch]]
-        queries = encode(model, [q for q, _ in batch], QUERY_TOKENS)
-        codes = encode(model, [c for _, c in batch], CODE_TOKENS)
-        loss = torch.nn.functional.cross_entropy(SCALE * queries @ codes.T, torch.arange(len(batch)))
+        epoch = step // steps_per_epoch
+        if epoch not in batches:
+            batches = {epoch: epoch_batches(lengths, args.batch, epoch, args.batching)}
+        batch = [train[i] for i in batches[epoch][step % steps_per_epoch]]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            queries = encode(model, [q for q, _ in batch], QUERY_TOKENS)
+            codes = encode(model, [c for _, c in batch], CODE_TOKENS)
+            scores = SCALE * queries.float() @ codes.float().T
+        loss = torch.nn.functional.cross_entropy(scores, torch.arange(len(batch)))
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

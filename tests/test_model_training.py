@@ -1,0 +1,40 @@
+"""The training's batches and the export of a trained model to the folder Fathom ships."""
+import json
+from pathlib import Path
+
+from benchmarks.model.export import export
+from benchmarks.model.train import epoch_batches
+from fathom.embed import bert as bert_encoder
+from fathom.embed.modelspec import resolve_model
+
+
+def test_length_batches_cover_every_pair_once_group_lengths_and_repeat_per_epoch():
+    lengths = [(i * 37) % 251 + 5 for i in range(1_000)]
+    first = epoch_batches(lengths, 32, 0, "length")
+    assert first == epoch_batches(lengths, 32, 0, "length")  # a resumed run sees the same batches
+    assert first != epoch_batches(lengths, 32, 1, "length")
+    seen = [i for batch in first for i in batch]
+    assert len(seen) == len(set(seen)) == 1_000 // 32 * 32 and all(len(b) == 32 for b in first)
+    spread = [max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in first]
+    at_random = [max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in epoch_batches(lengths, 32, 0, "random")]
+    assert max(spread) <= 10 < min(at_random)  # padding is paid within a batch: similar lengths pay little
+    assert [b[0] for b in first] != sorted((b[0] for b in first), key=lambda i: lengths[i])  # batches shuffled
+
+
+def test_export_writes_the_base_layout_with_half_precision_weights(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    base = Path(resolve_model("all-MiniLM-L6-v2").load_path)
+    target = tmp_path / "shipped" / "tuned"
+    export(base, target, base)  # the base stands in for a trained model: same architecture
+    layout = bert_encoder.read_layout(target)
+    assert layout is not None and (layout.max_tokens, layout.layers) == (256, 6)
+    weights = load_file(str(target / "model.safetensors"))
+    original = load_file(str(base / "model.safetensors"))
+    assert {t.dtype for t in weights.values()} == {torch.float16}
+    assert set(weights) == set(original) - {"embeddings.position_ids"}
+    assert json.loads((target / "sentence_bert_config.json").read_text())["max_seq_length"] == 256
+    assert (target / "tokenizer.json").read_bytes() == (base / "tokenizer.json").read_bytes()
+    spec = resolve_model(str(target))
+    assert (spec.max_tokens, spec.dim) == (256, 384)

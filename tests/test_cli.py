@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from conftest import copy_corpus
+from fathom.config import DEFAULT_MODEL
 
 pytestmark = pytest.mark.slow
 
@@ -42,13 +43,13 @@ def test_index_summary_and_status(indexed):
     assert summary.endswith(" s") and "files," in summary and "newly embedded" in summary
     # Piped, the progress is plain lines, each phase's end among them.
     assert "fathom: files chunked" in first.stderr and "fathom: chunks embedded" in first.stderr
-    assert "fathom: loading the model (all-MiniLM-L6-v2)" in first.stderr
+    assert f"fathom: loading the model ({DEFAULT_MODEL})" in first.stderr
     done = [line for line in first.stderr.splitlines() if line.startswith("fathom: chunks embedded")][-1]
     assert done.split()[-1].split("/")[0] == done.split()[-1].split("/")[1]
     status = json.loads(fathom("status", str(root), "--json", env=env).stdout)
     assert status["pending"] == 0 and status["chunks"] > 300 and status["files"] > 20
     assert os.path.isabs(status["db"]) and status["db"].startswith(env["FATHOM_CACHE_DIR"])
-    assert status["model"] == "all-MiniLM-L6-v2" and status["device"] == "cpu"
+    assert status["model"] == DEFAULT_MODEL and status["device"] == "cpu"
     assert set(status["last_run"]) >= {"scanned", "changed", "embedded", "seconds"}
     words = fathom("status", str(root), env=env).stdout
     assert "all embedded" in words and "last run:" in words and "{" not in words
@@ -156,7 +157,7 @@ def test_export_then_import_into_another_checkout_embeds_nothing_and_answers_the
     fathom("index", str(root), env=env)  # what earlier tests changed, brought up to date
     snapshot = tmp_path / "team.fathom"
     wrote = fathom("export", str(root), "-o", str(snapshot), env=env).stdout
-    assert wrote.startswith(f"wrote {snapshot}:") and "vectors of all-MiniLM-L6-v2" in wrote
+    assert wrote.startswith(f"wrote {snapshot}:") and f"vectors of {DEFAULT_MODEL}" in wrote
     laptop = tmp_path / "laptop"
     shutil.copytree(root, laptop)  # the same tree, at another path, as another clone would be
     laptop_env = {**env, "FATHOM_CACHE_DIR": str(tmp_path / "laptop-cache")}
@@ -172,4 +173,4 @@ def test_export_then_import_into_another_checkout_embeds_nothing_and_answers_the
     refused = fathom("import", str(snapshot), str(laptop), "--model", "all-mpnet-base-v2", env=laptop_env,
                      check=False)
     assert refused.returncode == 1 and refused.stderr.count("\n") == 1
-    assert "built with all-MiniLM-L6-v2 (384 dimensions)" in refused.stderr
+    assert f"built with {DEFAULT_MODEL} (384 dimensions)" in refused.stderr

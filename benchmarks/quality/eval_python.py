@@ -195,9 +195,11 @@ def bm25_rankings(queries: list[Query], units: list[Unit]) -> list[list[int]]:
 
 def dense_rankings(queries: list[Query], units: list[Unit], model_path: str) -> list[list[int]]:
     import numpy as np
+    import torch
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(model_path, device="cpu")
+    # float32 as Fathom computes: transformers would keep a float16 file's weights in float16.
+    model = SentenceTransformer(model_path, device="cpu", model_kwargs={"dtype": torch.float32})
     docs = model.encode([u.text for u in units], batch_size=16, normalize_embeddings=True,
                         convert_to_numpy=True)
     asked = model.encode([q.text for q in queries], batch_size=64, normalize_embeddings=True,

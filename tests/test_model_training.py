@@ -10,15 +10,29 @@ from fathom.embed.modelspec import resolve_model
 
 def test_length_batches_cover_every_pair_once_group_lengths_and_repeat_per_epoch():
     lengths = [(i * 37) % 251 + 5 for i in range(1_000)]
-    first = epoch_batches(lengths, 32, 0, "length")
-    assert first == epoch_batches(lengths, 32, 0, "length")  # a resumed run sees the same batches
-    assert first != epoch_batches(lengths, 32, 1, "length")
+    sources = ["one"] * 1_000
+    first = epoch_batches(lengths, sources, 32, 0, "length")
+    assert first == epoch_batches(lengths, sources, 32, 0, "length")  # a resumed run sees the same batches
+    assert first != epoch_batches(lengths, sources, 32, 1, "length")
     seen = [i for batch in first for i in batch]
     assert len(seen) == len(set(seen)) == 1_000 // 32 * 32 and all(len(b) == 32 for b in first)
     spread = [max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in first]
-    at_random = [max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in epoch_batches(lengths, 32, 0, "random")]
+    at_random = [max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in epoch_batches(lengths, sources, 32, 0, "random")]
     assert max(spread) <= 10 < min(at_random)  # padding is paid within a batch: similar lengths pay little
     assert [b[0] for b in first] != sorted((b[0] for b in first), key=lambda i: lengths[i])  # batches shuffled
+
+
+def test_source_batches_keep_a_package_together_and_pool_its_leftovers():
+    sources = ["big"] * 100 + ["small"] * 20 + ["other"] * 30
+    lengths = [(i * 37) % 251 + 5 for i in range(len(sources))]
+    batches = epoch_batches(lengths, sources, 32, 0, "source")
+    assert batches == epoch_batches(lengths, sources, 32, 0, "source")
+    seen = [i for batch in batches for i in batch]
+    assert len(seen) == len(set(seen)) == 150 // 32 * 32 and all(len(b) == 32 for b in batches)
+    whole = [b for b in batches if len({sources[i] for i in b}) == 1]
+    assert len(whole) == 3 and all(sources[b[0]] == "big" for b in whole)  # 96 of big's 100 pairs
+    pooled = [b for b in batches if len({sources[i] for i in b}) > 1]
+    assert len(pooled) == 1  # big's last 4, small's 20 and other's 30 share what is left
 
 
 def test_export_writes_the_base_layout_with_half_precision_weights(tmp_path):

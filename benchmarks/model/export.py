@@ -2,7 +2,7 @@
 the tuned weights in float16.
 
     .venv/bin/python -m benchmarks.model.export /tmp/fathom-model/run1/model \\
-        server/fathom/models/fathom-code-minilm-v1
+        server/fathom/embed/shipped/fathom-code-minilm-v1
 
 Everything but the weights is the base model's (all-MiniLM-L6-v2's configs,
 tokenizer and window), in the sentence-transformers layout `embed/bert.py` reads

@@ -37,14 +37,16 @@ QUERY_TOKENS = 64
 CODE_TOKENS = 256
 
 
-def load_pairs(path: Path, split: str, question: str) -> list[tuple[str, str]]:
-    pairs = []
+def load_pairs(path: Path, split: str, question: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """The split's (question, code) pairs, and each pair's source package."""
+    pairs, sources = [], []
     with open(path, encoding="utf-8") as f:
         for line in f:
             record = json.loads(line)
             if record["split"] == split:
                 pairs.append((record[question], record["code"]))
-    return pairs
+                sources.append(record["source"])
+    return pairs, sources
 
 
 def encode(model, texts: list[str], max_tokens: int):
@@ -66,37 +68,65 @@ def code_lengths(model, codes: list[str]) -> list[int]:
     return lengths
 
 
-def epoch_batches(lengths: list[int], batch: int, epoch: int, batching: str) -> list[list[int]]:
+def epoch_batches(lengths: list[int], sources: list[str], batch: int, epoch: int, batching: str) -> list[list[int]]:
     """The batches of one epoch, as indexes into the training pairs: the same for
     the same epoch, so a resumed run sees what the stopped one would have."""
     order = list(range(len(lengths)))
     random.Random(SEED + epoch).shuffle(order)
-    if batching == "length":
-        # Sorted by length (the shuffle breaks ties differently each epoch), cut, then the batches shuffled.
+    if batching == "random":
+        return [order[i:i + batch] for i in range(0, len(order) - batch + 1, batch)]
+    # Sorted by length (the shuffle breaks ties differently each epoch), cut, then the batches shuffled.
+    order.sort(key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    if batching == "source":
+        # Each package's pairs cut into batches of their own: the negatives are its other
+        # functions, as in a search of one project; what is left over is pooled by length.
+        by_source: dict[str, list[int]] = {}
+        for i in order:
+            by_source.setdefault(sources[i], []).append(i)
+        order = []
+        for members in by_source.values():
+            whole = len(members) - len(members) % batch
+            batches.extend(members[i:i + batch] for i in range(0, whole, batch))
+            order.extend(members[whole:])
         order.sort(key=lambda i: lengths[i])
-    batches = [order[i:i + batch] for i in range(0, len(order) - batch + 1, batch)]
-    if batching == "length":
-        random.Random(SEED + epoch).shuffle(batches)
+    batches.extend(order[i:i + batch] for i in range(0, len(order) - batch + 1, batch))
+    random.Random(SEED + epoch).shuffle(batches)
     return batches
 
 
-def validation_mrr(model, pairs: list[tuple[str, str]], batch: int = 64) -> float:
-    """MRR@10 of each validation question against every validation code."""
+def validation_mrr(model, pairs: list[tuple[str, str]], sources: list[str], sample: int,
+                   batch: int = 64) -> tuple[float, float]:
+    """MRR@10 of the first `sample` validation questions against those questions'
+    codes, and of every validation question against all the code of its own
+    package (a search of one project, as the quality evals are)."""
     import torch
 
     if not pairs:
-        return float("nan")
+        return float("nan"), float("nan")
     model.eval()
     with torch.inference_mode():
-        queries = torch.cat([encode(model, [q for q, _ in pairs[i:i + batch]], QUERY_TOKENS)
-                             for i in range(0, len(pairs), batch)])
-        codes = torch.cat([encode(model, [c for _, c in pairs[i:i + batch]], CODE_TOKENS)
-                           for i in range(0, len(pairs), batch)])
-        scores = queries @ codes.T
-        right = scores.diagonal().unsqueeze(1)
-        ranks = (scores > right).sum(dim=1) + 1
+        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][1]))  # less padding
+        queries = codes = None
+        for start in range(0, len(order), batch):
+            part = order[start:start + batch]
+            asked = encode(model, [pairs[i][0] for i in part], QUERY_TOKENS).float()
+            if queries is None:
+                queries, codes = torch.empty(len(pairs), asked.shape[1]), torch.empty(len(pairs), asked.shape[1])
+            queries[part] = asked
+            codes[part] = encode(model, [pairs[i][1] for i in part], CODE_TOKENS).float()
     model.train()
-    return float(torch.where(ranks <= 10, 1.0 / ranks, torch.zeros_like(ranks, dtype=torch.float)).mean())
+
+    def mrr(scores) -> tuple[float, int]:
+        ranks = (scores > scores.diagonal().unsqueeze(1)).sum(dim=1) + 1
+        return float(torch.where(ranks <= 10, 1.0 / ranks, torch.zeros_like(ranks, dtype=torch.float)).sum()), len(ranks)
+
+    mixed, count = mrr(queries[:sample] @ codes[:sample].T)
+    total = 0.0
+    for source in sorted(set(sources)):
+        members = torch.tensor([i for i, s in enumerate(sources) if s == source])
+        total += mrr(queries[members] @ codes[members].T)[0]
+    return mixed / count, total / len(pairs)
 
 
 def main() -> int:
@@ -114,8 +144,9 @@ def main() -> int:
     parser.add_argument("--validate-every", type=int, default=200)
     parser.add_argument("--validation-size", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--batching", choices=["length", "random"], default="length",
-                        help="cut batches from pairs of similar code length, or at random")
+    parser.add_argument("--batching", choices=["length", "source", "random"], default="length",
+                        help="cut batches from pairs of similar code length, from one package's pairs "
+                             "of similar length, or at random")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the training passes")
     parser.add_argument("--freeze-embeddings", action="store_true",
                         help="leave the word embeddings as they are (half the parameters)")
@@ -131,10 +162,17 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     random.seed(SEED)
     torch.manual_seed(SEED)
-    train = load_pairs(args.pairs, "train", args.question)
-    validation = load_pairs(args.pairs, "validation", args.question)
-    random.Random(SEED).shuffle(validation)
-    validation = validation[: args.validation_size]
+    train, train_sources = load_pairs(args.pairs, "train", args.question)
+    validation, validation_sources = load_pairs(args.pairs, "validation", args.question)
+    shuffled = list(range(len(validation)))
+    random.Random(SEED).shuffle(shuffled)
+    validation = [validation[i] for i in shuffled]
+    validation_sources = [validation_sources[i] for i in shuffled]
+    sample = min(args.validation_size, len(validation))
+
+    def validate() -> str:
+        mixed, per_source = validation_mrr(model, validation, validation_sources, sample)
+        return f"{mixed:.4f},{per_source:.4f}"
     steps_per_epoch = len(train) // args.batch
     total = args.max_steps or int(steps_per_epoch * args.epochs)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -162,10 +200,10 @@ def main() -> int:
     curve = open(args.out / "curve.csv", "a", newline="")
     writer = csv.writer(curve)
     if start_step == 0:
-        writer.writerow(["step", "seconds", "loss", "validation_mrr@10"])
-        writer.writerow([0, 0, "", f"{validation_mrr(model, validation):.4f}"])
+        writer.writerow(["step", "seconds", "loss", "validation_mrr@10", "validation_in_package_mrr@10"])
+        writer.writerow([0, 0, "", *validate().split(",")])
         curve.flush()
-    print(f"{len(train)} training pairs, {len(validation)} for validation; steps {start_step} -> {total}", flush=True)
+    print(f"{len(train)} training pairs, {len(validation)} for validation ({sample} mixed); steps {start_step} -> {total}", flush=True)
     lengths = code_lengths(model, [c for _, c in train])
     batches: dict[int, list[list[int]]] = {}
     started = time.monotonic()
@@ -173,7 +211,7 @@ def main() -> int:
     for step in range(start_step, total):
         epoch = step // steps_per_epoch
         if epoch not in batches:
-            batches = {epoch: epoch_batches(lengths, args.batch, epoch, args.batching)}
+            batches = {epoch: epoch_batches(lengths, train_sources, args.batch, epoch, args.batching)}
         batch = [train[i] for i in batches[epoch][step % steps_per_epoch]]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             queries = encode(model, [q for q, _ in batch], QUERY_TOKENS)
@@ -188,11 +226,12 @@ def main() -> int:
         losses.append(float(loss.detach()))
         done = step + 1
         if done % args.validate_every == 0 or done == total:
-            mrr = validation_mrr(model, validation)
+            mrr = validate()
             elapsed = time.monotonic() - started
-            writer.writerow([done, f"{elapsed:.0f}", f"{sum(losses) / len(losses):.4f}", f"{mrr:.4f}"])
+            writer.writerow([done, f"{elapsed:.0f}", f"{sum(losses) / len(losses):.4f}", *mrr.split(",")])
             curve.flush()
-            print(f"step {done}/{total}: loss {sum(losses) / len(losses):.4f}, validation MRR@10 {mrr:.4f}, "
+            print(f"step {done}/{total}: loss {sum(losses) / len(losses):.4f}, validation MRR@10 "
+                  f"(mixed, in package) {mrr}, "
                   f"{elapsed:.0f} s ({(done - start_step) * args.batch / max(elapsed, 1e-9):.1f} pairs/s)",
                   flush=True)
             losses.clear()

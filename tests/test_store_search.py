@@ -551,3 +551,13 @@ def test_a_large_index_counts_what_is_pending_on_a_connection_of_its_own(tmp_pat
     monkeypatch.setattr(store_module.Store, "__init__", lambda self, *a, **k: opened.append(a) or real_init(self, *a, **k))
     assert reader.counts().pending == writer.counts().pending == 1
     assert len(opened) == 2  # one apart for each count, closed after it
+
+
+def test_the_dense_share_follows_the_model_unless_asked_for():
+    from fathom.config import DEFAULT_MODEL, ORIGINAL_MODEL
+    from fathom.search import SearchOptions
+
+    tuned = Searcher(None, None, model_id=DEFAULT_MODEL).options.dense_share
+    general = Searcher(None, None, model_id=ORIGINAL_MODEL).options.dense_share
+    assert tuned > general == Searcher(None, None).options.dense_share  # a served or unknown model: the general share
+    assert Searcher(None, None, SearchOptions(dense_share=0.4), model_id=DEFAULT_MODEL).options.dense_share == 0.4

@@ -2,7 +2,7 @@
 the tuned weights in float16.
 
     .venv/bin/python -m benchmarks.model.export /tmp/fathom-model/run1/model \\
-        server/fathom/embed/shipped/fathom-code-minilm-v1
+        server/fathom/embed/shipped/fathom-code-minilm-v2
 
 Everything but the weights is the base model's (all-MiniLM-L6-v2's configs,
 tokenizer and window), in the sentence-transformers layout `embed/bert.py` reads
@@ -32,7 +32,7 @@ fine-tuned on documentation → code pairs mined from the packages listed in
 tokenizer and 256-token window as the base; weights stored in float16.
 
 Rebuilt by `benchmarks/model/mine.py`, `benchmarks/model/train.py` and
-`benchmarks/model/export.py` (commands and figures: benchmarks/RESULTS.md, section 10c).
+`benchmarks/model/export.py` (commands and figures: benchmarks/RESULTS.md, sections 10c and 10d).
 """
 
 

@@ -2,9 +2,12 @@
 
     .venv/bin/python -m benchmarks.model.train /tmp/fathom-model/pairs.jsonl --out /tmp/fathom-model/run1 \\
         --epochs 1 --batch 64 --lr 3e-5 --bf16 [--max-steps N] [--resume]
+    .venv/bin/python -m benchmarks.model.train /tmp/fathom-model/pairs.jsonl --out /tmp/fathom-model/run2 \\
+        --base /tmp/fathom-model/run1/model --batching source --epochs 1 --batch 64 --lr 2e-5 --bf16
 
-(the recipe of the shipped fathom-code-minilm-v1; `benchmarks/model/export.py` then
-writes it to the package).
+(the recipe of the shipped fathom-code-minilm-v2: an epoch of mixed batches, then one
+of batches from a single package; `benchmarks/model/export.py` then writes it to the
+package).
 
 In-batch negatives (multiple-negatives ranking loss: each question against every
 code of its batch), AdamW with a linear warm-up and decay, seeded: the same pairs
@@ -18,7 +21,10 @@ Batches are cut from pairs of similar code length (`--batching length`, the
 default): every text of a batch is padded to its longest, and code runs from a
 line to 256 tokens, so random batches spend most of their arithmetic on padding.
 The batches' order is shuffled (seeded); which codes meet in a batch is then
-chosen by length rather than by chance, which the in-batch negatives do not mind.
+chosen by length rather than by chance. `--batching source` cuts each batch from
+one package's pairs (of similar length too) where the package has enough: the
+negatives are then the functions a search of that project must tell apart, at no
+extra cost, where random ones are mostly another language's.
 `--bf16` runs the forward and backward passes in bfloat16 where the CPU has it.
 """
 from __future__ import annotations

@@ -27,6 +27,7 @@ VARIANTS: dict[str, SearchOptions] = {
     "convex 0.4": SearchOptions(dense_share=0.4),
     "convex 0.6": SearchOptions(dense_share=0.6),
     "convex 0.7": SearchOptions(dense_share=0.7),
+    "convex 0.8": SearchOptions(dense_share=0.8),
     "lexical scores min-max": SearchOptions(lexical_from_zero=False),
     "no name boost": SearchOptions(name_boost_ranks=0.0),
     "name boost 0.1": SearchOptions(convex_name_boost=0.1),

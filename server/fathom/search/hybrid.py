@@ -53,7 +53,7 @@ class SearchOptions:
     # "rrf": reciprocal-rank fusion; "convex": each ranking's scores normalised to
     # [0, 1] over its candidates, then dense_share * dense + (1 - dense_share) * lexical.
     fusion: str = "convex"
-    dense_share: float = 0.5
+    dense_share: float | None = None  # None: what the model's vectors earn (dense_share_for)
     convex_name_boost: float = 0.2
     lexical_from_zero: bool = True
     # A name many candidates share (`get`, `String`) says little about which is meant:
@@ -115,6 +115,17 @@ class NoDefinition(LookupError):
     """Find-similar was pointed at a line no indexed definition holds."""
 
 
+# The dense ranking's share of the convex fusion, by the model that made the vectors:
+# a code-tuned model's cosine says more than a general one's. Chosen on a validation
+# project of the model's training sources (benchmarks/RESULTS.md 10d), never on an eval.
+DENSE_SHARE = 0.5
+TUNED_DENSE_SHARE = {"fathom-code-minilm-v2": 0.7}
+
+
+def dense_share_for(model_id: str | None) -> float:
+    return TUNED_DENSE_SHARE.get(model_id or "", DENSE_SHARE)
+
+
 class Searcher:
     def __init__(self, store: Store, embed_query: Callable[[str], bytes] | None,
                  options: SearchOptions = SearchOptions(), model_id: str | None = None, *,
@@ -125,6 +136,8 @@ class Searcher:
         or updated here (a one-shot process would leave the work half done)."""
         self.store = store
         self.embed_query = embed_query
+        if options.dense_share is None:
+            options = replace(options, dense_share=dense_share_for(model_id))
         self.options = options
         self.model_id = model_id
         self.keep_lexicon = keep_lexicon

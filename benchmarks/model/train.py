@@ -176,9 +176,9 @@ def main() -> int:
     validation_sources = [validation_sources[i] for i in shuffled]
     sample = min(args.validation_size, len(validation))
 
-    def validate() -> str:
-        mixed, per_source = validation_mrr(model, validation, validation_sources, sample)
-        return f"{mixed:.4f},{per_source:.4f}"
+    def validate() -> list[str]:
+        """Validation MRR@10: mixed, then within each package."""
+        return [f"{mrr:.4f}" for mrr in validation_mrr(model, validation, validation_sources, sample)]
     steps_per_epoch = len(train) // args.batch
     total = args.max_steps or int(steps_per_epoch * args.epochs)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -207,7 +207,7 @@ def main() -> int:
     writer = csv.writer(curve)
     if start_step == 0:
         writer.writerow(["step", "seconds", "loss", "validation_mrr@10", "validation_in_package_mrr@10"])
-        writer.writerow([0, 0, "", *validate().split(",")])
+        writer.writerow([0, 0, "", *validate()])
         curve.flush()
     print(f"{len(train)} training pairs, {len(validation)} for validation ({sample} mixed); steps {start_step} -> {total}", flush=True)
     lengths = code_lengths(model, [c for _, c in train])
@@ -234,10 +234,10 @@ def main() -> int:
         if done % args.validate_every == 0 or done == total:
             mrr = validate()
             elapsed = time.monotonic() - started
-            writer.writerow([done, f"{elapsed:.0f}", f"{sum(losses) / len(losses):.4f}", *mrr.split(",")])
+            writer.writerow([done, f"{elapsed:.0f}", f"{sum(losses) / len(losses):.4f}", *mrr])
             curve.flush()
             print(f"step {done}/{total}: loss {sum(losses) / len(losses):.4f}, validation MRR@10 "
-                  f"(mixed, in package) {mrr}, "
+                  f"(mixed, in package) {', '.join(mrr)}, "
                   f"{elapsed:.0f} s ({(done - start_step) * args.batch / max(elapsed, 1e-9):.1f} pairs/s)",
                   flush=True)
             losses.clear()

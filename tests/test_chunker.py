@@ -228,6 +228,15 @@ def test_markdown_falls_back_to_sections(chunker):
     assert chunks[1].range.start_line == 2
 
 
+def test_a_comment_in_fenced_code_does_not_cut_a_markdown_section(chunker):
+    source = ("# Title\n## Install\n```bash\n# from PyPI\npip install x\n```\n"
+              "~~~python\n#!/usr/bin/env python\n~~~\n#hashtag is not a heading\n## Usage\nrun it\n")
+    _, _, chunks = chunker.chunk_source("README.md", source)
+    assert [c.name for c in chunks] == ["Title", "Install", "Usage"]
+    assert (chunks[1].range.start_line, chunks[1].range.end_line) == (1, 9)
+    assert "# from PyPI" in chunks[1].text
+
+
 def test_utf16_columns(chunker):
     source = "x = 'é😀'; y = 1\ndef f():\n    pass\n"
     _, symbols, _ = chunker.chunk_source("u.py", source)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from fathom.search import SearchOptions
@@ -85,6 +86,9 @@ def eval_arguments(doc: str) -> argparse.Namespace:
     parser.add_argument("work", type=Path, help="the --work folder of a quality eval's run")
     parser.add_argument("projects", nargs="*", type=Path, help="(ignored: the queries come from WORK)")
     parser.add_argument("--variants", help="names of VARIANTS separated by semicolons (default: all)")
+    parser.add_argument("--dense-share", type=float,
+                        help="the dense share of every variant that does not set its own (default: "
+                             "DENSE_SHARE, what a model other than Fathom's own gets)")
     return parser.parse_args()
 
 
@@ -96,7 +100,10 @@ def main() -> int:
     print("| variant | MRR@10 | Recall@10 | strict MRR@10 | strict Recall@10 | test code in top 5 |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name in chosen:
-        s = score_search(queries, workspaces, vectors, VARIANTS[name])
+        options = VARIANTS[name]
+        if args.dense_share is not None and options.dense_share is None:
+            options = replace(options, dense_share=args.dense_share)
+        s = score_search(queries, workspaces, vectors, options)
         print(f"| {name} | {s['mrr@10']:.3f} | {s['recall@10']:.3f} | {s['strict_mrr@10']:.3f} | "
               f"{s['strict_recall@10']:.3f} | {s['tests@5']:.1%} |", flush=True)
     return 0

@@ -7,6 +7,8 @@ state of one file is kept for the next.
 """
 from __future__ import annotations
 
+import re
+
 from ..models import Chunk, Range, Symbol, SymbolKind
 from .definitions import MAX_NAME, Def, Grammars, share_lines_once
 from .fit import Fitter, SourceLines
@@ -14,6 +16,10 @@ from .languages import language_for
 from .tokens import TokenCounter
 
 WINDOW_LINES = 40
+# CommonMark: a heading is one to six `#` and then a space or the line's end;
+# a fence is three backticks or tildes, up to three spaces in.
+_ATX_HEADING = re.compile(r"#{1,6}(?:[ \t]|$)")
+_FENCE = re.compile(r" {0,3}(?:```|~~~)")
 
 
 class Chunker:
@@ -149,8 +155,14 @@ class Chunker:
         name = relpath.rsplit("/", 1)[-1]
         chunks: list[Chunk] = []
         section_start, title = start, name
+        markdown = relpath.endswith((".md", ".markdown", ".mdx"))
+        fenced = False
         for i in range(start, end + 2):
-            heading = i <= end and lines[i].startswith("#") and relpath.endswith((".md", ".markdown", ".rst", ".mdx"))
+            # A `# comment` in a fenced shell or Python block is not a heading:
+            # it would cut the section and retitle its rest after the comment.
+            if markdown and i <= end and _FENCE.match(lines[i]):
+                fenced = not fenced
+            heading = markdown and i <= end and not fenced and _ATX_HEADING.match(lines[i]) is not None
             if i == end + 1 or (heading and i > section_start):
                 s = section_start
                 while s < i:

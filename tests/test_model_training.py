@@ -52,3 +52,37 @@ def test_export_writes_the_base_layout_with_half_precision_weights(tmp_path):
     assert (target / "tokenizer.json").read_bytes() == (base / "tokenizer.json").read_bytes()
     spec = resolve_model(str(target))
     assert (spec.max_tokens, spec.dim) == (256, 384)
+
+
+def test_a_hard_negative_is_the_nearest_wrong_code_of_the_same_package_under_the_margin():
+    import torch
+
+    from benchmarks.model.negatives import hardest_negatives
+
+    def unit(*xs):
+        v = torch.tensor(xs, dtype=torch.float)
+        return v / v.norm()
+
+    pairs = [("parse a date", "def parse_date"), ("format a date", "def format_date"),
+             ("parse a time", "def parse_time"), ("parse a date", "def parse_date_v2"),
+             ("open a file", "def open_file")]
+    sources = ["a", "a", "a", "a", "b"]
+    questions = torch.stack([unit(1, 0, 0), unit(0, 1, 0), unit(0, 0, 1), unit(1, 0, 0), unit(1, 0, 0)])
+    codes = torch.stack([unit(1, 0.05, 0), unit(0.1, 1, 0), unit(0.7, 0, 1), unit(1, 0.02, 0), unit(1, 0, 0)])
+    negatives = hardest_negatives(questions, codes, pairs, sources, margin=0.95)
+    # parse_date: parse_date_v2 answers the same question (a likely second right answer), so
+    # parse_time (cosine 0.57, under 0.95 of the right code's 0.999) is the hardest negative.
+    assert negatives[0] == 2
+    assert negatives[1] == 0  # format a date: parse_date is the nearest wrong code
+    assert negatives[4] == -1  # alone in its package: no negative from another project
+    assert negatives[3] == 2  # the identical question's code is never its negative
+    near = torch.stack([unit(1, 0, 0), unit(1, 0.1, 0)])  # the wrong code at 0.995 of the right one's cosine
+    assert hardest_negatives(questions[:2], near, pairs[:2], ["a", "a"], margin=0.95)[0] == -1
+
+
+def test_a_batch_takes_each_hard_negative_once_and_never_one_of_its_own_answers():
+    from benchmarks.model.train import batch_negatives
+
+    negatives = [3, 3, 0, -1, 1, 2]
+    assert batch_negatives([0, 1, 4], negatives) == [3]  # 3 once; 1 (4's negative) answers in the batch
+    assert batch_negatives([3, 5], negatives) == [2]

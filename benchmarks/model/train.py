@@ -24,7 +24,8 @@ The batches' order is shuffled (seeded); which codes meet in a batch is then
 chosen by length rather than by chance. `--batching source` cuts each batch from
 one package's pairs (of similar length too) where the package has enough: the
 negatives are then the functions a search of that project must tell apart, at no
-extra cost, where random ones are mostly another language's.
+extra cost, where random ones are mostly another language's. `--negatives` adds
+the hard negatives mined by `negatives.py` (each batch's, as more codes to score).
 `--bf16` runs the forward and backward passes in bfloat16 where the CPU has it.
 """
 from __future__ import annotations
@@ -101,6 +102,22 @@ def epoch_batches(lengths: list[int], sources: list[str], batch: int, epoch: int
     return batches
 
 
+def load_negatives(path: Path, pairs: int, question: str) -> list[int]:
+    """The mined negatives, checked against the pairs they are for."""
+    mined = json.loads(path.read_text())
+    if len(mined["negatives"]) != pairs or mined["question"] != question:
+        raise SystemExit(f"{path} was mined for {len(mined['negatives'])} pairs asked by their "
+                         f"{mined['question']}, not these {pairs} by their {question}")
+    return mined["negatives"]
+
+
+def batch_negatives(members: list[int], negatives: list[int]) -> list[int]:
+    """The batch's hard negatives, once each, leaving out any that is already a
+    right answer in the batch (it would count as wrong for its own question)."""
+    inside = set(members)
+    return list(dict.fromkeys(n for n in (negatives[i] for i in members) if n >= 0 and n not in inside))
+
+
 def validation_mrr(model, pairs: list[tuple[str, str]], sources: list[str], sample: int,
                    batch: int = 64) -> tuple[float, float]:
     """MRR@10 of the first `sample` validation questions against those questions'
@@ -156,6 +173,9 @@ def main() -> int:
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the training passes")
     parser.add_argument("--freeze-embeddings", action="store_true",
                         help="leave the word embeddings as they are (half the parameters)")
+    parser.add_argument("--negatives", type=Path,
+                        help="hard negatives mined for these pairs (benchmarks/model/negatives.py): "
+                             "each batch's are scored as extra codes")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
 
@@ -175,6 +195,7 @@ def main() -> int:
     validation = [validation[i] for i in shuffled]
     validation_sources = [validation_sources[i] for i in shuffled]
     sample = min(args.validation_size, len(validation))
+    negatives = load_negatives(args.negatives, len(train), args.question) if args.negatives else None
 
     def validate() -> list[str]:
         """Validation MRR@10: mixed, then within each package."""
@@ -218,10 +239,12 @@ def main() -> int:
         epoch = step // steps_per_epoch
         if epoch not in batches:
             batches = {epoch: epoch_batches(lengths, train_sources, args.batch, epoch, args.batching)}
-        batch = [train[i] for i in batches[epoch][step % steps_per_epoch]]
+        members = batches[epoch][step % steps_per_epoch]
+        batch = [train[i] for i in members]
+        hard = [train[j][1] for j in batch_negatives(members, negatives)] if negatives else []
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             queries = encode(model, [q for q, _ in batch], QUERY_TOKENS)
-            codes = encode(model, [c for _, c in batch], CODE_TOKENS)
+            codes = encode(model, [c for _, c in batch] + hard, CODE_TOKENS)
             scores = SCALE * queries.float() @ codes.float().T
         loss = torch.nn.functional.cross_entropy(scores, torch.arange(len(batch)))
         optimizer.zero_grad()

@@ -67,13 +67,15 @@ def load_eval(work: Path, projects: list[Path] | None = None):
     return queries, workspaces, vectors
 
 
-def score_search(queries, workspaces, vectors, options: SearchOptions = SearchOptions()) -> dict:
-    """eval_python's scores for Fathom's Searcher with these options."""
+def score_search(queries, workspaces, vectors, options: SearchOptions = SearchOptions(),
+                 paths: list[str] | None = None) -> dict:
+    """eval_python's scores for Fathom's Searcher with these options (and only
+    the files `paths` match, as a user scoping a search would)."""
     from fathom.search import Searcher
 
     ranks, strict, shown = [], [], []
     for q in queries:
-        hits = Searcher(workspaces[q.project].reader, vectors.__getitem__, options).search(q.text, 10).hits
+        hits = Searcher(workspaces[q.project].reader, vectors.__getitem__, options).search(q.text, 10, paths).hits
         results = [(f"{q.project}/{h.relpath}", h.range.start_line, h.range.end_line, h.name) for h in hits]
         ranks.append(rank_of_hit(results, q))
         strict.append(rank_of_hit(results, q, strict=True))
@@ -86,6 +88,9 @@ def eval_arguments(doc: str) -> argparse.Namespace:
     parser.add_argument("work", type=Path, help="the --work folder of a quality eval's run")
     parser.add_argument("projects", nargs="*", type=Path, help="(ignored: the queries come from WORK)")
     parser.add_argument("--variants", help="names of VARIANTS separated by semicolons (default: all)")
+    parser.add_argument("--paths", action="append",
+                        help="search only the files this glob matches (repeatable): `**/*.md` asks "
+                             "eval_docs' questions of the documentation alone, as its dense baseline does")
     parser.add_argument("--dense-share", type=float,
                         help="the dense share of every variant that does not set its own (default: "
                              "DENSE_SHARE, what a model other than Fathom's own gets)")
@@ -103,7 +108,7 @@ def main() -> int:
         options = VARIANTS[name]
         if args.dense_share is not None and options.dense_share is None:
             options = replace(options, dense_share=args.dense_share)
-        s = score_search(queries, workspaces, vectors, options)
+        s = score_search(queries, workspaces, vectors, options, args.paths)
         print(f"| {name} | {s['mrr@10']:.3f} | {s['recall@10']:.3f} | {s['strict_mrr@10']:.3f} | "
               f"{s['strict_recall@10']:.3f} | {s['tests@5']:.1%} |", flush=True)
     return 0

@@ -15,10 +15,11 @@ import pathspec
 # Raised whenever the same source would chunk differently, or its chunks would be
 # embedded or not by other rules (vendored code, bulk data, generated code, key
 # material; 4: containers bounded in length; 5: Go methods in their receiver type,
-# Rust impls without generics, certificates not embedded): a
+# Rust impls without generics, certificates not embedded; 6: Markdown headings only
+# outside fenced code): a
 # workspace chunked by another version is chunked again on its next full run (its
 # vectors stay cached by text, so only texts that really changed are embedded again).
-CHUNKER_VERSION = "5"
+CHUNKER_VERSION = "6"
 
 # -- never walked ----------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ def hardest_negatives(questions, codes, pairs: list[tuple[str, str]], sources: l
 
 
 def main() -> int:
-    from benchmarks.model.train import CODE_TOKENS, QUERY_TOKENS, encode, load_pairs
+    from benchmarks.model.train import encode_pairs, load_pairs
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pairs", type=Path)
@@ -74,16 +74,7 @@ def main() -> int:
     model = SentenceTransformer(resolve_model(args.model).load_path, device="cpu")
     model.eval()
     started = time.monotonic()
-    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][1]))  # less padding
-    questions = codes = None
-    with torch.inference_mode():
-        for start in range(0, len(order), 64):
-            part = order[start:start + 64]
-            asked = encode(model, [pairs[i][0] for i in part], QUERY_TOKENS).float()
-            if questions is None:
-                questions, codes = torch.empty(len(pairs), asked.shape[1]), torch.empty(len(pairs), asked.shape[1])
-            questions[part] = asked
-            codes[part] = encode(model, [pairs[i][1] for i in part], CODE_TOKENS).float()
+    questions, codes = encode_pairs(model, pairs)
     negatives = hardest_negatives(questions, codes, pairs, sources, args.margin)
     args.out.write_text(json.dumps({"model": args.model, "margin": args.margin, "question": args.question,
                                     "negatives": negatives}))

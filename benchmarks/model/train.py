@@ -118,16 +118,10 @@ def batch_negatives(members: list[int], negatives: list[int]) -> list[int]:
     return list(dict.fromkeys(n for n in (negatives[i] for i in members) if n >= 0 and n not in inside))
 
 
-def validation_mrr(model, pairs: list[tuple[str, str]], sources: list[str], sample: int,
-                   batch: int = 64) -> tuple[float, float]:
-    """MRR@10 of the first `sample` validation questions against those questions'
-    codes, and of every validation question against all the code of its own
-    package (a search of one project, as the quality evals are)."""
+def encode_pairs(model, pairs: list[tuple[str, str]], batch: int = 64):
+    """Every pair's question and code embedded (float32 tensors, one row per pair)."""
     import torch
 
-    if not pairs:
-        return float("nan"), float("nan")
-    model.eval()
     with torch.inference_mode():
         order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][1]))  # less padding
         queries = codes = None
@@ -138,6 +132,20 @@ def validation_mrr(model, pairs: list[tuple[str, str]], sources: list[str], samp
                 queries, codes = torch.empty(len(pairs), asked.shape[1]), torch.empty(len(pairs), asked.shape[1])
             queries[part] = asked
             codes[part] = encode(model, [pairs[i][1] for i in part], CODE_TOKENS).float()
+    return queries, codes
+
+
+def validation_mrr(model, pairs: list[tuple[str, str]], sources: list[str], sample: int,
+                   batch: int = 64) -> tuple[float, float]:
+    """MRR@10 of the first `sample` validation questions against those questions'
+    codes, and of every validation question against all the code of its own
+    package (a search of one project, as the quality evals are)."""
+    import torch
+
+    if not pairs:
+        return float("nan"), float("nan")
+    model.eval()
+    queries, codes = encode_pairs(model, pairs, batch)
     model.train()
 
     def mrr(scores) -> tuple[float, int]:

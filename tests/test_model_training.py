@@ -1,5 +1,6 @@
 """The training's batches and the export of a trained model to the folder Fathom ships."""
 import json
+from collections import Counter
 from pathlib import Path
 
 from benchmarks.model.export import export
@@ -86,3 +87,21 @@ def test_a_batch_takes_each_hard_negative_once_and_never_one_of_its_own_answers(
     negatives = [3, 3, 0, -1, 1, 2]
     assert batch_negatives([0, 1, 4], negatives) == [3]  # 3 once; 1 (4's negative) answers in the batch
     assert batch_negatives([3, 5], negatives) == [2]
+
+
+def test_a_later_stage_caps_each_package_and_keeps_only_the_earlier_validation_split():
+    from benchmarks.model.sample import sample_pairs
+
+    def record(source, i, split="train"):
+        return {"source": source, "query": f"{source} {i}", "code": f"code {i}", "split": split}
+
+    records = ([record("pypi old==1", i) for i in range(10)] + [record("pypi new==1", i) for i in range(30)]
+               + [record("npm small@1", i) for i in range(2)] + [record("pypi held==1", 0, "validation")]
+               + [record("pypi fresh==1", 0, "validation")])
+    new = {"pypi new==1", "npm small@1", "pypi fresh==1"}
+    sampled = sample_pairs(records, new, cap_new=5, cap_old=3, seed=23)
+    train = Counter(r["source"] for r in sampled if r["split"] == "train")
+    assert train == {"pypi old==1": 3, "pypi new==1": 5, "npm small@1": 2}
+    assert [r["source"] for r in sampled if r["split"] == "validation"] == ["pypi held==1"]
+    assert len({r["query"] for r in sampled}) == len(sampled)
+    assert sampled == sample_pairs(records, new, cap_new=5, cap_old=3, seed=23)

@@ -1,13 +1,15 @@
 """Mine the training pairs of Fathom's own model from real packages.
 
-    .venv/bin/python -m benchmarks.model.mine benchmarks/model/train_sources.txt --work /tmp/fathom-model
+    .venv/bin/python -m benchmarks.model.mine benchmarks/model/train_sources.txt \
+        [benchmarks/model/train_sources_v3.txt] --work /tmp/fathom-model
 
-Each line of the sources file names one package from a registry: `pypi NAME==VERSION`
+Each line of a sources file names one package from a registry: `pypi NAME==VERSION`
 (its wheel, whose .py files are the package's source), `npm NAME@VERSION` (its tarball), `deb PACKAGE` (a Debian binary package
 that ships sources: `golang-*-dev`, `librust-*-dev`), `src PACKAGE` (a Debian source package's
 upstream tarball, for Java and C; apt needs a `deb-src` line). Each is fetched once into
 WORK/sources, unpacked, and mined (`pairs.py`); the pairs go to WORK/pairs.jsonl,
-one JSON object a line, deduplicated by question and by code, with a `split` field:
+one JSON object a line, deduplicated by question and by code in the order the files
+list their sources (so a later file never changes an earlier file's pairs), with a `split` field:
 about one source in ten, chosen by a hash of its name, is `validation`, the rest `train`.
 
 Never mined: the quality evals' projects and the Python standard library (the
@@ -101,10 +103,10 @@ def split_of(spec: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("sources", type=Path)
+    parser.add_argument("sources", type=Path, nargs="+", help="sources files, mined in this order")
     parser.add_argument("--work", type=Path, default=Path("/tmp/fathom-model"))
     args = parser.parse_args()
-    sources = parse_sources(args.sources)
+    sources = [source for path in args.sources for source in parse_sources(path)]
     (args.work / "sources").mkdir(parents=True, exist_ok=True)
     miner = Miner()
     seen_queries: set[str] = set()

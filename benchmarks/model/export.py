@@ -1,8 +1,8 @@
 """Write a trained model as the folder Fathom ships: the base model's files with
 the tuned weights in float16.
 
-    .venv/bin/python -m benchmarks.model.export /tmp/fathom-model/run1/model \\
-        server/fathom/embed/shipped/fathom-code-minilm-v2
+    .venv/bin/python -m benchmarks.model.export /tmp/fathom-model/run5/model \\
+        server/fathom/embed/shipped/fathom-code-minilm-v3
 
 Everything but the weights is the base model's (all-MiniLM-L6-v2's configs,
 tokenizer and window), in the sentence-transformers layout `embed/bert.py` reads
@@ -28,11 +28,11 @@ CARD = """# {name}
 
 Fathom's code-search model: all-MiniLM-L6-v2 (Apache-2.0, by sentence-transformers)
 fine-tuned on documentation → code pairs mined from the packages listed in
-`benchmarks/model/train_sources.txt`, with in-batch negatives. Same architecture,
-tokenizer and 256-token window as the base; weights stored in float16.
+`benchmarks/model/train_sources.txt` and `train_sources_v3.txt`, with in-batch negatives.
+Same architecture, tokenizer and 256-token window as the base; weights stored in float16.
 
-Rebuilt by `benchmarks/model/mine.py`, `benchmarks/model/train.py` and
-`benchmarks/model/export.py` (commands and figures: benchmarks/RESULTS.md, sections 10c and 10d).
+Rebuilt by `benchmarks/model/mine.py`, `benchmarks/model/train.py`, `benchmarks/model/sample.py`
+and `benchmarks/model/export.py` (commands and figures: benchmarks/RESULTS.md, sections 10c, 10d and 10f).
 """
 
 

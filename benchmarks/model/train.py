@@ -5,9 +5,15 @@
     .venv/bin/python -m benchmarks.model.train /tmp/fathom-model/pairs.jsonl --out /tmp/fathom-model/run2 \\
         --base /tmp/fathom-model/run1/model --batching source --epochs 1 --batch 64 --lr 2e-5 --bf16
 
-(the recipe of the shipped fathom-code-minilm-v2: an epoch of mixed batches, then one
-of batches from a single package; `benchmarks/model/export.py` then writes it to the
-package).
+    .venv/bin/python -m benchmarks.model.train /tmp/fathom-model3/pairs-run5.jsonl --out /tmp/fathom-model3/run5 \
+        --base /tmp/fathom-model/run2/model --batching source --epochs 1 --batch 64 --lr 2e-5 --bf16
+
+(the recipe of the shipped fathom-code-minilm-v3: an epoch of mixed batches, then one
+of batches from a single package, both over the pairs of `train_sources.txt` alone
+(`mine.py train_sources.txt --work /tmp/fathom-model`); then one of single-package
+batches over `sample.py`'s pick of the pairs of `train_sources_v3.txt`'s packages,
+mined after the first list (`mine.py train_sources.txt train_sources_v3.txt --work
+/tmp/fathom-model3`); `benchmarks/model/export.py` then writes it to the package).
 
 In-batch negatives (multiple-negatives ranking loss: each question against every
 code of its batch), AdamW with a linear warm-up and decay, seeded: the same pairs

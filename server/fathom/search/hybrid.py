@@ -119,7 +119,7 @@ class NoDefinition(LookupError):
 # a code-tuned model's cosine says more than a general one's. Chosen on a validation
 # project of the model's training sources (benchmarks/RESULTS.md 10d), never on an eval.
 DENSE_SHARE = 0.5
-TUNED_DENSE_SHARE = {"fathom-code-minilm-v2": 0.7}
+TUNED_DENSE_SHARE = {"fathom-code-minilm-v3": 0.7}
 
 
 def dense_share_for(model_id: str | None) -> float:

@@ -90,7 +90,7 @@ def test_a_batch_takes_each_hard_negative_once_and_never_one_of_its_own_answers(
 
 
 def test_a_later_stage_caps_each_package_and_keeps_only_the_earlier_validation_split():
-    from benchmarks.model.sample import sample_pairs
+    from benchmarks.model.sample import pair_key, sample_pairs
 
     def record(source, i, split="train"):
         return {"source": source, "query": f"{source} {i}", "code": f"code {i}", "split": split}
@@ -105,3 +105,9 @@ def test_a_later_stage_caps_each_package_and_keeps_only_the_earlier_validation_s
     assert [r["source"] for r in sampled if r["split"] == "validation"] == ["pypi held==1"]
     assert len({r["query"] for r in sampled}) == len(sampled)
     assert sampled == sample_pairs(records, new, cap_new=5, cap_old=3, seed=23)
+
+    seen = frozenset(pair_key(r) for r in sampled if r["split"] == "train")
+    further = sample_pairs(records, new, cap_new=50, cap_old=3, seed=24, seen=seen)
+    further_train = [r for r in further if r["split"] == "train"]
+    assert Counter(r["source"] for r in further_train) == {"pypi old==1": 3, "pypi new==1": 25}
+    assert not {pair_key(r) for r in further_train if r["source"] in new} & seen

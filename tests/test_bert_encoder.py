@@ -46,6 +46,22 @@ def test_vectors_match_sentence_transformers(directory):
     assert (ours - reference).abs().max().item() < 1e-5
 
 
+@pytest.mark.slow
+def test_a_float16_model_left_to_sentence_transformers_runs_in_float32_on_a_cpu():
+    import torch
+
+    from fathom.embed.process import _SentenceTransformersEncoder
+
+    encoder = _SentenceTransformersEncoder(str(SHIPPED_DIR), "cpu")  # its weights are saved in float16
+    assert {parameter.dtype for parameter in encoder.model.parameters()} == {torch.float32}
+    texts = real_texts()[:16]
+    torch_only = bert_encoder.load(SHIPPED_DIR)
+    with torch.inference_mode():
+        theirs = torch.nn.functional.normalize(encoder.embed(encoder.tokenize(texts)), dim=1)
+        ours = torch.nn.functional.normalize(torch_only.embed(torch_only.tokenize(texts)), dim=1)
+    assert (theirs - ours).abs().max().item() < 1e-5
+
+
 def test_the_default_model_ships_in_fathoms_own_package(monkeypatch):
     import fathom
 

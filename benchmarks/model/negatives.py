@@ -71,7 +71,8 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     pairs, sources = load_pairs(args.pairs, "train", args.question)
-    model = SentenceTransformer(resolve_model(args.model).load_path, device="cpu")
+    model = SentenceTransformer(resolve_model(args.model).load_path, device="cpu",
+                                model_kwargs={"dtype": torch.float32})
     model.eval()
     started = time.monotonic()
     questions, codes = encode_pairs(model, pairs)

@@ -218,13 +218,15 @@ def main() -> int:
     total = args.max_steps or int(steps_per_epoch * args.epochs)
     args.out.mkdir(parents=True, exist_ok=True)
     checkpoint = args.out / "checkpoint"
+    # A shipped model's weights are float16; training updates them in float32.
+    float32 = {"dtype": torch.float32}
     start_step = 0
     if args.resume and (checkpoint / "state.pt").exists():
-        model = SentenceTransformer(str(checkpoint), device="cpu")
+        model = SentenceTransformer(str(checkpoint), device="cpu", model_kwargs=float32)
         state = torch.load(checkpoint / "state.pt")
         start_step = state["step"]
     else:
-        model = SentenceTransformer(resolve_model(args.base).load_path, device="cpu")
+        model = SentenceTransformer(resolve_model(args.base).load_path, device="cpu", model_kwargs=float32)
         state = None
     model.train()
     if args.freeze_embeddings:

@@ -213,7 +213,10 @@ class _SentenceTransformersEncoder:
                 "sentence-transformers, the `models` extra (pip install 'fathom-lsp[models]', or "
                 "`pip install sentence-transformers`)") from None
 
-        model = SentenceTransformer(load_path, device=device)
+        import torch
+
+        # Weights saved in float16 load as float16, which a CPU runs slowly and less exactly.
+        model = SentenceTransformer(load_path, device=device, model_kwargs={"dtype": torch.float32})
         if device == "cuda":
             model.half()
         model.eval()

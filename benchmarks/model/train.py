@@ -172,7 +172,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--base", default="all-MiniLM-L6-v2", help="the model to start from (name or directory)")
     parser.add_argument("--question", choices=["query", "summary"], default="query",
-                        help="which form of the doc is the question: its first sentence, or its first paragraph")
+                        help="which form of the doc is the question in training: its first sentence, or its first "
+                             "paragraph (validation always asks the first sentence, as the evals do)")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-5)
@@ -203,7 +204,8 @@ def main() -> int:
     random.seed(SEED)
     torch.manual_seed(SEED)
     train, train_sources = load_pairs(args.pairs, "train", args.question)
-    validation, validation_sources = load_pairs(args.pairs, "validation", args.question)
+    # Validated on first sentences whatever the training questions: the quality evals ask those.
+    validation, validation_sources = load_pairs(args.pairs, "validation", "query")
     shuffled = list(range(len(validation)))
     random.Random(SEED).shuffle(shuffled)
     validation = [validation[i] for i in shuffled]

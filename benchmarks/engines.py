@@ -87,7 +87,8 @@ class FaultProxy:
     "429" (with Retry-After: 1), "503", "slow" (answers after `slow_seconds`),
     "cut" (the connection closed half-way through the answer's body), "401",
     "down" (the connection closed before any answer). `delivered` lists the
-    inputs of every answer sent whole with status 200."""
+    inputs of every answer sent whole with status 200, each recorded before its
+    answer is written."""
 
     def __init__(self, upstream: str | None = None, answer: Answer | None = None, slow_seconds: float = 2.0):
         self.upstream = upstream.rstrip("/") if upstream else None
@@ -148,10 +149,12 @@ class FaultProxy:
                                  f"Content-Length: {len(answer)}\r\n\r\n".encode() + answer[: len(answer) // 2])
                     await writer.drain()
                     return
-                await _respond(writer, status, answer)
                 if status == 200 and path.endswith("/embeddings"):
+                    # Recorded before the answer is written: the client may act on the
+                    # answer (and a test read `delivered`) before this coroutine resumes.
                     texts = json.loads(body)["input"]
                     self.delivered.append(texts if isinstance(texts, list) else [texts])
+                await _respond(writer, status, answer)
         except (asyncio.IncompleteReadError, ConnectionError, ValueError, asyncio.CancelledError):
             pass
         finally:

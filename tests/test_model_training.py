@@ -111,3 +111,45 @@ def test_a_later_stage_caps_each_package_and_keeps_only_the_earlier_validation_s
     further_train = [r for r in further if r["split"] == "train"]
     assert Counter(r["source"] for r in further_train) == {"pypi old==1": 3, "pypi new==1": 25}
     assert not {pair_key(r) for r in further_train if r["source"] in new} & seen
+
+
+def test_the_words_half_finds_codes_by_their_identifiers_parts_and_ranks_a_miss_last():
+    from benchmarks.model.words import bm25_matrix, words_ranks
+
+    codes = ["parseHttpDate\ndef parseHttpDate(text): return http.parse(text)",
+             "format_date\ndef format_date(d): return d.isoformat()",
+             "slugify\ndef slugify(s): return s.lower()"]
+    questions = ["Parse an HTTP date.", "Format a date as ISO text.", "Turn a title into a URL part."]
+    scores = bm25_matrix(questions, codes)
+    assert scores.shape == (3, 3) and int(scores[0].argmax()) == 0 and int(scores[1].argmax()) == 1
+    assert float(scores[2].max()) == 0.0  # no word of the question in any code
+    assert words_ranks(questions, codes, [0, 1, 2]) == [1, 1, 3]  # unmatched: last
+    twins = ["def one(): return slugify(x)", "def two(): return slugify(x)"]
+    assert words_ranks(["slugify"], twins, [1]) == [2]  # a tie with a wrong code counts against it
+
+
+def test_the_fusion_scales_each_ranking_over_its_pool_and_mixes_them_by_the_dense_share():
+    import torch
+
+    from benchmarks.model.words import fused
+
+    dense = torch.tensor([[0.9, 0.5, 0.1]])
+    lexical = torch.tensor([[0.0, 4.0, 2.0]])
+    assert torch.allclose(fused(dense, lexical, 1.0), torch.tensor([[1.0, 0.5, 0.0]]))
+    assert torch.allclose(fused(dense, lexical, 0.0), torch.tensor([[0.0, 1.0, 0.5]]))  # BM25 from zero
+    assert int(fused(dense, lexical, 0.7).argmax()) == 0 and int(fused(dense, lexical, 0.3).argmax()) == 1
+
+
+def test_a_words_negative_is_the_wrong_code_sharing_most_words_and_never_one_of_the_same_name():
+    from benchmarks.model.negatives import words_negatives
+
+    pairs = [("Parse an HTTP date header.", "parse_http_date\ndef parse_http_date(v): return strptime(v)"),
+             ("Format a date for an HTTP header.", "format_http_date\ndef format_http_date(d): return d.strftime()"),
+             ("Quote a cookie value.", "quote_cookie\ndef quote_cookie(v): return quote(v)"),
+             ("Parse a date header (bytes).", "parse_http_date\ndef parse_http_date(v): return parse(v.decode())"),
+             ("Parse an HTTP date header.", "parse_date\ndef parse_date(v): return v")]
+    negatives = words_negatives(pairs, ["a", "a", "a", "a", "b"])
+    assert negatives[0] == 1  # "http date header" words: format_http_date, not its own-name overload (3)
+    assert negatives[1] == 0 and negatives[3] == 1
+    assert negatives[2] == -1  # no wrong code shares a word with the question
+    assert negatives[4] == -1  # alone in its package

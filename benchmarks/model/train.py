@@ -48,6 +48,7 @@ SEED = 20261129
 SCALE = 20.0  # cosine similarities times this before the softmax, as sentence-transformers' MNRL
 QUERY_TOKENS = 64
 CODE_TOKENS = 256
+WORDS_DENSE_SHARE = 0.7  # the shipped model's share of Fathom's fusion (search/hybrid.py)
 
 
 def load_pairs(path: Path, split: str, question: str) -> tuple[list[tuple[str, str]], list[str]]:
@@ -141,29 +142,49 @@ def encode_pairs(model, pairs: list[tuple[str, str]], batch: int = 64):
     return queries, codes
 
 
-def validation_mrr(model, pairs: list[tuple[str, str]], sources: list[str], sample: int,
-                   batch: int = 64) -> tuple[float, float]:
-    """MRR@10 of the first `sample` validation questions against those questions'
-    codes, and of every validation question against all the code of its own
-    package (a search of one project, as the quality evals are)."""
+class Validation:
+    """The validation split's questions, and BM25 of each against its package's
+    code (computed once: it does not change as the model trains)."""
+
+    def __init__(self, pairs: list[tuple[str, str]], sources: list[str], sample: int,
+                 dense_share: float = WORDS_DENSE_SHARE):
+        from benchmarks.model.words import bm25_matrix
+
+        self.pairs, self.sample, self.dense_share = pairs, sample, dense_share
+        self.packages = [[i for i, s in enumerate(sources) if s == source] for source in sorted(set(sources))]
+        self.words = [bm25_matrix([pairs[i][0] for i in members], [pairs[i][1] for i in members])
+                      for members in self.packages]
+
+    def mrr(self, model, batch: int = 64) -> tuple[float, float, float]:
+        """MRR@10 of the first `sample` questions against those questions' codes;
+        of every question against all the code of its own package (a search of
+        one project, as the quality evals are); and the same ranked by the
+        cosine fused with the words, as Fathom ranks (`words.py`)."""
+        import torch
+
+        from benchmarks.model.words import fused
+
+        if not self.pairs:
+            return float("nan"), float("nan"), float("nan")
+        model.eval()
+        queries, codes = encode_pairs(model, self.pairs, batch)
+        model.train()
+        mixed = reciprocal_ranks(queries[:self.sample] @ codes[:self.sample].T)
+        alone = with_words = 0.0
+        for members, words in zip(self.packages, self.words):
+            index = torch.tensor(members)
+            dense = queries[index] @ codes[index].T
+            alone += reciprocal_ranks(dense)
+            with_words += reciprocal_ranks(fused(dense, words, self.dense_share))
+        return mixed / min(self.sample, len(self.pairs)), alone / len(self.pairs), with_words / len(self.pairs)
+
+
+def reciprocal_ranks(scores) -> float:
+    """The sum of each row's reciprocal rank of its diagonal within the first 10 (0 beyond)."""
     import torch
 
-    if not pairs:
-        return float("nan"), float("nan")
-    model.eval()
-    queries, codes = encode_pairs(model, pairs, batch)
-    model.train()
-
-    def mrr(scores) -> tuple[float, int]:
-        ranks = (scores > scores.diagonal().unsqueeze(1)).sum(dim=1) + 1
-        return float(torch.where(ranks <= 10, 1.0 / ranks, torch.zeros_like(ranks, dtype=torch.float)).sum()), len(ranks)
-
-    mixed, count = mrr(queries[:sample] @ codes[:sample].T)
-    total = 0.0
-    for source in sorted(set(sources)):
-        members = torch.tensor([i for i, s in enumerate(sources) if s == source])
-        total += mrr(queries[members] @ codes[members].T)[0]
-    return mixed / count, total / len(pairs)
+    ranks = (scores > scores.diagonal().unsqueeze(1)).sum(dim=1) + 1
+    return float(torch.where(ranks <= 10, 1.0 / ranks, torch.zeros_like(ranks, dtype=torch.float)).sum())
 
 
 def main() -> int:
@@ -213,9 +234,11 @@ def main() -> int:
     sample = min(args.validation_size, len(validation))
     negatives = load_negatives(args.negatives, len(train), args.question) if args.negatives else None
 
+    validation_set = Validation(validation, validation_sources, sample)
+
     def validate() -> list[str]:
-        """Validation MRR@10: mixed, then within each package."""
-        return [f"{mrr:.4f}" for mrr in validation_mrr(model, validation, validation_sources, sample)]
+        """Validation MRR@10: mixed, within each package, within each package with the words."""
+        return [f"{mrr:.4f}" for mrr in validation_set.mrr(model)]
     steps_per_epoch = len(train) // args.batch
     total = args.max_steps or int(steps_per_epoch * args.epochs)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -245,7 +268,8 @@ def main() -> int:
     curve = open(args.out / "curve.csv", "a", newline="")
     writer = csv.writer(curve)
     if start_step == 0:
-        writer.writerow(["step", "seconds", "loss", "validation_mrr@10", "validation_in_package_mrr@10"])
+        writer.writerow(["step", "seconds", "loss", "validation_mrr@10", "validation_in_package_mrr@10",
+                         "validation_in_package_with_words_mrr@10"])
         writer.writerow([0, 0, "", *validate()])
         curve.flush()
     print(f"{len(train)} training pairs, {len(validation)} for validation ({sample} mixed); steps {start_step} -> {total}", flush=True)
@@ -278,7 +302,7 @@ def main() -> int:
             writer.writerow([done, f"{elapsed:.0f}", f"{sum(losses) / len(losses):.4f}", *mrr])
             curve.flush()
             print(f"step {done}/{total}: loss {sum(losses) / len(losses):.4f}, validation MRR@10 "
-                  f"(mixed, in package) {', '.join(mrr)}, "
+                  f"(mixed, in package, with words) {', '.join(mrr)}, "
                   f"{elapsed:.0f} s ({(done - start_step) * args.batch / max(elapsed, 1e-9):.1f} pairs/s)",
                   flush=True)
             losses.clear()

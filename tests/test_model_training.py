@@ -153,3 +153,12 @@ def test_a_words_negative_is_the_wrong_code_sharing_most_words_and_never_one_of_
     assert negatives[1] == 0 and negatives[3] == 1
     assert negatives[2] == -1  # no wrong code shares a word with the question
     assert negatives[4] == -1  # alone in its package
+
+
+def test_the_words_in_the_loss_are_each_questions_bm25_scaled_to_its_best():
+    from benchmarks.model.train import words_scaled
+
+    scaled = words_scaled(["Parse an HTTP date.", "Turn a title into a URL part."],
+                          ["def parse_http_date(v): pass", "def parse_json(v): pass", "def slugify(s): pass"])
+    assert scaled.shape == (2, 3) and float(scaled[0, 0]) == 1.0 and 0 < float(scaled[0, 1]) < 1
+    assert float(scaled[1].abs().sum()) == 0.0  # no shared word: nothing added, nothing divided by zero

@@ -33,6 +33,10 @@ negatives are then the functions a search of that project must tell apart, at no
 extra cost, where random ones are mostly another language's. `--negatives` adds
 the hard negatives mined by `negatives.py` (each batch's, as more codes to score).
 `--bf16` runs the forward and backward passes in bfloat16 where the CPU has it.
+`--words-weight` trains the cosine as one part of Fathom's fusion: each code's BM25
+for the question is added to its score in the loss, so a pair the words already
+rank right costs little and the steps go to what the model must carry alone.
+The validation reports the package-wise MRR fused with the words too (`words.py`).
 """
 from __future__ import annotations
 
@@ -160,23 +164,36 @@ class Validation:
         of every question against all the code of its own package (a search of
         one project, as the quality evals are); and the same ranked by the
         cosine fused with the words, as Fathom ranks (`words.py`)."""
-        import torch
-
-        from benchmarks.model.words import fused
-
         if not self.pairs:
             return float("nan"), float("nan"), float("nan")
         model.eval()
         queries, codes = encode_pairs(model, self.pairs, batch)
         model.train()
+        return self.figures(queries, codes, self.dense_share)
+
+    def figures(self, queries, codes, dense_share: float) -> tuple[float, float, float]:
+        """`mrr`'s figures from the questions' and codes' embeddings."""
+        import torch
+
+        from benchmarks.model.words import fused
+
         mixed = reciprocal_ranks(queries[:self.sample] @ codes[:self.sample].T)
         alone = with_words = 0.0
         for members, words in zip(self.packages, self.words):
             index = torch.tensor(members)
             dense = queries[index] @ codes[index].T
             alone += reciprocal_ranks(dense)
-            with_words += reciprocal_ranks(fused(dense, words, self.dense_share))
+            with_words += reciprocal_ranks(fused(dense, words, dense_share))
         return mixed / min(self.sample, len(self.pairs)), alone / len(self.pairs), with_words / len(self.pairs)
+
+
+def words_scaled(questions: list[str], codes: list[str]):
+    """BM25 of each question against each code (the batch's own statistics),
+    scaled to [0, 1] by the question's best, as Fathom scales the words' ranking."""
+    from benchmarks.model.words import bm25_matrix
+
+    scores = bm25_matrix(questions, codes)
+    return scores / scores.max(dim=1, keepdim=True).values.clamp_min(1e-12)
 
 
 def reciprocal_ranks(scores) -> float:
@@ -212,6 +229,10 @@ def main() -> int:
     parser.add_argument("--negatives", type=Path,
                         help="hard negatives mined for these pairs (benchmarks/model/negatives.py): "
                              "each batch's are scored as extra codes")
+    parser.add_argument("--words-weight", type=float, default=0.0,
+                        help="add this weight of each code's BM25 (scaled to the question's best in the batch) "
+                             "to its cosine in the loss: the model learns what the words get wrong, as "
+                             "Fathom's fusion will use it")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
 
@@ -288,6 +309,9 @@ def main() -> int:
             queries = encode(model, [q for q, _ in batch], QUERY_TOKENS)
             codes = encode(model, [c for _, c in batch] + hard, CODE_TOKENS)
             scores = SCALE * queries.float() @ codes.float().T
+        if args.words_weight:
+            scores = scores + SCALE * args.words_weight * words_scaled(
+                [q for q, _ in batch], [c for _, c in batch] + hard)
         loss = torch.nn.functional.cross_entropy(scores, torch.arange(len(batch)))
         optimizer.zero_grad()
         loss.backward()

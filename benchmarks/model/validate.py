@@ -1,10 +1,11 @@
 """The validation figures `train.py` writes to its curve, for models already trained.
 
     .venv/bin/python -m benchmarks.model.validate /tmp/fathom-model3/pairs-run6.jsonl \\
-        all-MiniLM-L6-v2 fathom-code-minilm-v3 /tmp/fathom-model4/fmtA/model [--dense-share 0.7]
+        all-MiniLM-L6-v2 fathom-code-minilm-v3 /tmp/fathom-model4/fmtA/model [--dense-share 0.5 0.7]
 
 MRR@10 of the validation split's questions (first sentences): mixed, within each
-package, and within each package fused with the words as Fathom ranks (`words.py`).
+package, and within each package fused with the words as Fathom ranks (`words.py`),
+at each dense share asked for.
 """
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ from pathlib import Path
 
 
 def main() -> int:
-    from benchmarks.model.train import SEED, WORDS_DENSE_SHARE, Validation, load_pairs
+    from benchmarks.model.train import SEED, WORDS_DENSE_SHARE, Validation, encode_pairs, load_pairs
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pairs", type=Path)
     parser.add_argument("models", nargs="+", help="names or directories")
     parser.add_argument("--validation-size", type=int, default=400)
-    parser.add_argument("--dense-share", type=float, default=WORDS_DENSE_SHARE)
+    parser.add_argument("--dense-share", type=float, nargs="+", default=[WORDS_DENSE_SHARE])
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
 
@@ -36,15 +37,18 @@ def main() -> int:
     shuffled = list(range(len(pairs)))
     random.Random(SEED).shuffle(shuffled)  # as train.py orders them: the same mixed sample
     pairs, sources = [pairs[i] for i in shuffled], [sources[i] for i in shuffled]
-    validation = Validation(pairs, sources, min(args.validation_size, len(pairs)), args.dense_share)
-    print("model\tmixed\tin package\twith words\tseconds")
+    validation = Validation(pairs, sources, min(args.validation_size, len(pairs)))
+    print("model\tdense share\tmixed\tin package\twith words\tseconds")
     for name in args.models:
         started = time.monotonic()
         model = SentenceTransformer(resolve_model(name).load_path, device="cpu",
                                     model_kwargs={"dtype": torch.float32})
-        figures = validation.mrr(model)
-        print(f"{name}\t" + "\t".join(f"{f:.4f}" for f in figures) + f"\t{time.monotonic() - started:.0f}",
-              flush=True)
+        model.eval()
+        queries, codes = encode_pairs(model, pairs)
+        for share in args.dense_share:
+            figures = validation.figures(queries, codes, share)
+            print(f"{name}\t{share}\t" + "\t".join(f"{f:.4f}" for f in figures)
+                  + f"\t{time.monotonic() - started:.0f}", flush=True)
     return 0
 
 

@@ -5,6 +5,10 @@ Reuses the stripped trees, the queries and the index that an eval run with
 once, then scores Fathom's `Searcher` with one `SearchOptions` lever changed at a time:
 
     python -m benchmarks.quality.levers /tmp/eval [--variants default,convex 0.7]
+
+`--breakdown` instead splits the fused ranking's strict figure by its halves:
+each half alone, the questions each half ranks first and the fusion does not,
+and the ceiling of a per-question choice between the fusion and the dense half.
 """
 from __future__ import annotations
 
@@ -67,10 +71,11 @@ def load_eval(work: Path, projects: list[Path] | None = None):
     return queries, workspaces, vectors
 
 
-def score_search(queries, workspaces, vectors, options: SearchOptions = SearchOptions(),
-                 paths: list[str] | None = None) -> dict:
-    """eval_python's scores for Fathom's Searcher with these options (and only
-    the files `paths` match, as a user scoping a search would)."""
+def search_ranks(queries, workspaces, vectors, options: SearchOptions = SearchOptions(),
+                 paths: list[str] | None = None) -> tuple[list, list, list]:
+    """Each query's loose and strict rank of its function under these options
+    (and only the files `paths` match, as a user scoping a search would), and
+    the results shown."""
     from fathom.search import Searcher
 
     ranks, strict, shown = [], [], []
@@ -80,7 +85,33 @@ def score_search(queries, workspaces, vectors, options: SearchOptions = SearchOp
         ranks.append(rank_of_hit(results, q))
         strict.append(rank_of_hit(results, q, strict=True))
         shown.append(results)
+    return ranks, strict, shown
+
+
+def score_search(queries, workspaces, vectors, options: SearchOptions = SearchOptions(),
+                 paths: list[str] | None = None) -> dict:
+    """eval_python's scores for Fathom's Searcher with these options."""
+    ranks, strict, shown = search_ranks(queries, workspaces, vectors, options, paths)
     return {**scores(ranks, strict), "tests@5": test_share(shown)}
+
+
+def fusion_breakdown(fused: list[int | None], dense: list[int | None], lexical: list[int | None]) -> dict:
+    """Where the fusion of the two halves wins and loses, from each query's
+    strict rank under the fusion and under each half alone."""
+    def mrr(ranks):
+        return round(sum(1.0 / (r + 1) for r in ranks if r is not None) / len(ranks), 4)
+
+    return {
+        "fused": mrr(fused), "dense": mrr(dense), "lexical": mrr(lexical),
+        # A per-query oracle choosing the fusion or the dense half: what any
+        # query-adaptive dense share could at most reach.
+        "best of fused and dense": mrr([min((r for r in pair if r is not None), default=None)
+                                        for pair in zip(fused, dense)]),
+        "dense first, fused not": sum(1 for f, d in zip(fused, dense) if d == 0 and f != 0),
+        "lexical first, fused not": sum(1 for f, w in zip(fused, lexical) if w == 0 and f != 0),
+        "fused first, neither half": sum(1 for f, d, w in zip(fused, dense, lexical) if f == 0 and d != 0 and w != 0),
+        "missed by all three": sum(1 for trio in zip(fused, dense, lexical) if all(r is None for r in trio)),
+    }
 
 
 def eval_arguments(doc: str) -> argparse.Namespace:
@@ -94,12 +125,21 @@ def eval_arguments(doc: str) -> argparse.Namespace:
     parser.add_argument("--dense-share", type=float,
                         help="the dense share of every variant that does not set its own (default: "
                              "DENSE_SHARE, what a model other than Fathom's own gets)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="the default ranking (at --dense-share) against its dense and lexical halves")
     return parser.parse_args()
 
 
 def main() -> int:
     args = eval_arguments(__doc__)
     queries, workspaces, vectors = load_eval(args.work)
+    if args.breakdown:
+        fused, dense, lexical = (
+            search_ranks(queries, workspaces, vectors, replace(options, dense_share=args.dense_share), args.paths)[1]
+            for options in (SearchOptions(), VARIANTS["dense only"], VARIANTS["lexical only"]))
+        for name, value in fusion_breakdown(fused, dense, lexical).items():
+            print(f"{name}: {value}")
+        return 0
     chosen = args.variants.split(";") if args.variants else list(VARIANTS)
     print(f"{len(queries)} queries over {', '.join(workspaces)}")
     print("| variant | MRR@10 | Recall@10 | strict MRR@10 | strict Recall@10 | test code in top 5 |")

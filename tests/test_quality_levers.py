@@ -1,0 +1,29 @@
+"""The pure arithmetic of the quality levers' report (the eval itself needs a
+corpus and a model, and runs as a benchmark)."""
+from benchmarks.quality.eval_python import Query, rank_of_hit
+from benchmarks.quality.levers import fusion_breakdown
+
+
+def test_the_breakdown_counts_where_the_fusion_wins_and_loses_against_its_halves():
+    fused = [0, 1, None, 0, 2]
+    dense = [0, 0, None, 3, None]
+    lexical = [1, None, None, 0, 0]
+    found = fusion_breakdown(fused, dense, lexical)
+    assert found["fused"] == round((1 + 1 / 2 + 0 + 1 + 1 / 3) / 5, 4)
+    assert found["dense"] == round((1 + 1 + 0 + 1 / 4 + 0) / 5, 4)
+    assert found["lexical"] == round((1 / 2 + 0 + 0 + 1 + 1) / 5, 4)
+    # Per query the better of fused and dense: 0, 0, none, 0, 2.
+    assert found["best of fused and dense"] == round((1 + 1 + 0 + 1 + 1 / 3) / 5, 4)
+    assert found["dense first, fused not"] == 1
+    assert found["lexical first, fused not"] == 1
+    assert found["fused first, neither half"] == 0
+    assert found["missed by all three"] == 1
+
+
+def test_a_strict_hit_is_the_function_itself_not_the_function_that_encloses_it():
+    nested = Query(project="p", text="Split tokens.", path="m.py", line=40, start=40, name="outer.inner")
+    enclosing = [("p/m.py", 30, 60, "outer")]
+    itself = [("p/m.py", 40, 45, "inner")]
+    assert rank_of_hit(enclosing, nested) == 0
+    assert rank_of_hit(enclosing, nested, strict=True) is None
+    assert rank_of_hit(enclosing + itself, nested, strict=True) == 1

@@ -99,7 +99,7 @@ def fusion_breakdown(fused: list[int | None], dense: list[int | None], lexical: 
     """Where the fusion of the two halves wins and loses, from each query's
     strict rank under the fusion and under each half alone."""
     def mrr(ranks):
-        return round(sum(1.0 / (r + 1) for r in ranks if r is not None) / len(ranks), 4)
+        return scores(ranks, ranks)["mrr@10"]
 
     return {
         "fused": mrr(fused), "dense": mrr(dense), "lexical": mrr(lexical),

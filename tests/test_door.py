@@ -7,7 +7,7 @@ import stat
 from conftest import FakeEmbedder
 from fathom.config import Settings, index_dir
 from fathom.engine import Engine
-from fathom.engine.door import SOCKET_NAME
+from fathom.engine.door import SOCKET_NAME, socket_address
 
 
 def tree(root):
@@ -49,7 +49,8 @@ def test_a_socket_left_by_a_dead_server_is_replaced_and_a_caller_answers_itself(
     dead = index_dir(root) / SOCKET_NAME
     dead.parent.mkdir(parents=True)
     left = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    left.bind(str(dead))
+    with socket_address(dead) as address:
+        left.bind(address)
     left.close()  # bound, never listening: what a killed server leaves
     fake = FakeEmbedder()
     with Engine(Settings(watcher=False), embedder_factory=lambda _s, _t: fake) as alone:
@@ -61,3 +62,22 @@ def test_a_socket_left_by_a_dead_server_is_replaced_and_a_caller_answers_itself(
             assert cli.search(root, "send email", 5).hits[0].name == "send_email_message"
     finally:
         server.close()
+
+
+def test_a_cache_folder_too_deep_for_a_socket_address_still_has_a_door(tmp_path, monkeypatch):
+    """Unix socket addresses stop near 108 bytes; a long home or cache root must not
+    cost the door (the socket is reached through its folder's descriptor)."""
+    deep = tmp_path / ("a-cache-root-nested-deep-" * 6)
+    monkeypatch.setenv("FATHOM_CACHE_DIR", str(deep))
+    root = tree(tmp_path / "ws")
+    sock = index_dir(root) / SOCKET_NAME
+    assert len(os.fsencode(str(sock))) > 108
+    server = Engine(Settings(watcher=False), embedder_factory=lambda _s, _t: FakeEmbedder())
+    try:
+        assert server.open(root).wait_idle(60)
+        assert stat.S_ISSOCK(os.stat(sock).st_mode) and stat.S_IMODE(os.stat(sock).st_mode) & 0o077 == 0
+        with one_shot_engine() as cli:
+            assert cli.search(root, "parse http date", 5).hits[0].name == "parse_http_date"
+    finally:
+        server.close()
+    assert not sock.exists()

@@ -16,6 +16,8 @@ import os
 import socket
 import socketserver
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -27,13 +29,40 @@ log = logging.getLogger(__name__)
 
 SOCKET_NAME = "server.sock"
 MOST_REQUEST_BYTES = 1 << 16
-# Unix socket paths are limited to about 108 bytes; a longer cache path has no door.
+# Unix socket addresses are limited to about 108 bytes; a longer cache path is
+# reached through its folder's descriptor (below).
 MOST_PATH_BYTES = 100
 ASK_TIMEOUT_S = 30.0
 
 
 def socket_path(index_dir: Path) -> Path:
     return Path(index_dir) / SOCKET_NAME
+
+
+@contextmanager
+def socket_address(path: Path) -> Iterator[str | None]:
+    """An address that names the socket at `path`, valid inside the block; None
+    where none can. A deep cache folder (a long home, a custom cache root) would
+    overflow the address, so on Linux it goes through /proc/self/fd/N, a short
+    name for the folder that the kernel resolves to the same file."""
+    if not hasattr(socket, "AF_UNIX"):
+        yield None
+        return
+    if len(os.fsencode(str(path))) <= MOST_PATH_BYTES:
+        yield str(path)
+        return
+    if not (hasattr(os, "O_PATH") and os.path.isdir("/proc/self/fd")):
+        yield None
+        return
+    try:
+        folder = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
+    except OSError:
+        yield None
+        return
+    try:
+        yield f"/proc/self/fd/{folder}/{path.name}"
+    finally:
+        os.close(folder)
 
 
 class Door:
@@ -48,7 +77,7 @@ class Door:
     def open(self) -> bool:
         """Start serving; False when another live server already answers for the
         workspace, or the platform or path allows no socket."""
-        if not hasattr(socket, "AF_UNIX") or len(os.fsencode(str(self.path))) > MOST_PATH_BYTES:
+        if not hasattr(socket, "AF_UNIX"):
             return False
         try:
             make_private_dir(self.path.parent)
@@ -66,7 +95,11 @@ class Door:
 
         old_umask = os.umask(0o077)
         try:
-            self._server = socketserver.ThreadingUnixStreamServer(str(self.path), Handler)
+            with socket_address(self.path) as address:
+                if address is None:
+                    log.info("no query socket for %s: its path is too long for this platform", self.path.parent)
+                    return False
+                self._server = socketserver.ThreadingUnixStreamServer(address, Handler)
         except OSError as exc:
             log.info("no query socket for %s: %s", self.path.parent, exc)
             return False
@@ -139,7 +172,10 @@ def _answers(path: Path) -> bool:
 def _exchange(path: Path, request: dict, timeout: float):
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(timeout)
-        conn.connect(str(path))
+        with socket_address(path) as address:
+            if address is None:
+                raise OSError(f"no address reaches {path}")
+            conn.connect(address)
         conn.sendall(json.dumps(request).encode() + b"\n")
         with conn.makefile("rb") as answers:
             answer = json.loads(answers.readline() or b"null")

@@ -44,4 +44,6 @@ if [ ! -x editors/vscode/test/node_modules/.bin/code-server ]; then
     (cd editors/vscode/test && npm_config_yes=true npm_config_unsafe_perm=true npm ci --no-audit --no-fund)
 fi
 
-FATHOM_REQUIRE_EDITORS=1 FATHOM_REQUIRE_ENGINES=1 exec .venv/bin/python -m pytest -q "$@"
+# One worker per core (pytest-xdist), each test file kept on one worker so a
+# file's model, engine or editor is started once.
+FATHOM_REQUIRE_EDITORS=1 FATHOM_REQUIRE_ENGINES=1 exec .venv/bin/python -m pytest -q -n auto --dist loadfile "$@"

@@ -47,6 +47,9 @@ def lexicon_answer(store: Store, terms: list[str], limit: int = 10) -> list[tupl
     while (found := lexicon.ranked(store, terms, limit)) is None:
         assert time.monotonic() < deadline, "the lexicon was never built"
         time.sleep(0.05)
+    # The build answers once committed, then merges its segments: wait for its end too.
+    assert lexicon._busy.acquire(timeout=60), "the lexicon's build never ended"
+    lexicon._busy.release()
     return found
 
 
@@ -173,6 +176,17 @@ def test_a_second_process_reads_what_the_keeper_writes(tmp_path):
     assert reader._keeper_file is None and not reader._busy.locked()
     other.close()
 
+
+def test_what_is_saved_while_the_keepers_build_still_merges_is_left_to_fts5(tmp_path):
+    """A build answers once committed, then merges its segments holding the writer:
+    a save in that window cannot be caught up inline, and a stale answer would miss it."""
+    store = filled(tmp_path)
+    keeper = lexicon_module.lexicon_for(store)
+    lexicon_answer(store, ["checksum"])
+    store.write_files([a_file("lib/crc.c", [("crc_fold", "/* a crc for the checksum */ u32 crc_fold(u32 c)")])])
+    with keeper._busy:  # as the build's thread holds it while merging
+        assert keeper.ranked(store, ["crc"], 5) is None
+    assert [cid for cid, _ in keeper.ranked(store, ["crc"], 5)] == [chunk_named(store, "crc_fold")]
 
 def test_chunk_ids_are_never_reused_and_counted_without_a_scan(tmp_path):
     store = filled(tmp_path)

@@ -169,7 +169,11 @@ class Lexicon:
             if behind == 0:
                 return True
             keeper = keep and self._keep()
-            if behind is not None and behind <= INLINE_CATCH_UP and keeper and self._busy.acquire(blocking=False):
+            if behind is not None and behind <= INLINE_CATCH_UP and keeper:
+                if not self._busy.acquire(blocking=False):
+                    # Its own build is still merging: what this process just wrote is
+                    # not in the lexicon yet, and FTS5 has it.
+                    return False
                 try:
                     self._writer_ready(KEEPING_HEAP_BYTES, 1)
                     self._catch_up(store, chunk_log)

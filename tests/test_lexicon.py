@@ -186,6 +186,7 @@ def test_what_is_saved_while_the_keepers_build_still_merges_is_left_to_fts5(tmp_
     store.write_files([a_file("lib/crc.c", [("crc_fold", "/* a crc for the checksum */ u32 crc_fold(u32 c)")])])
     with keeper._busy:  # as the build's thread holds it while merging
         assert keeper.ranked(store, ["crc"], 5) is None
+        assert keeper.describe(store) == "FTS5, the rarer words (the lexicon is being built)"
     assert [cid for cid, _ in keeper.ranked(store, ["crc"], 5)] == [chunk_named(store, "crc_fold")]
 
 def test_chunk_ids_are_never_reused_and_counted_without_a_scan(tmp_path):

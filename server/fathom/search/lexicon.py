@@ -136,7 +136,8 @@ class Lexicon:
         with self._lock:
             state = self.state if self._index is not None else self._read_state()
         behind = state.behind(store.chunk_log()) if state is not None else None
-        if behind is not None and behind <= INLINE_CATCH_UP:
+        merging = self._keeper_file is not None and self._busy.locked()  # FTS5 answers then (`_answers`)
+        if behind == 0 or (behind is not None and behind <= INLINE_CATCH_UP and not merging):
             return "the lexicon (tantivy)"
         doing = "being built" if self._busy.locked() else "not built yet" if behind is None else "behind"
         return f"FTS5, the rarer words (the lexicon is {doing})"

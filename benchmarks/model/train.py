@@ -37,6 +37,8 @@ the hard negatives mined by `negatives.py` (each batch's, as more codes to score
 for the question is added to its score in the loss, so a pair the words already
 rank right costs little and the steps go to what the model must carry alone.
 The validation reports the package-wise MRR fused with the words too (`words.py`).
+`--query-prefix` puts the same words before every question, in training and in
+validation (E5's `query: `), so the model can tell a question from code.
 """
 from __future__ import annotations
 
@@ -129,8 +131,8 @@ def batch_negatives(members: list[int], negatives: list[int]) -> list[int]:
     return list(dict.fromkeys(n for n in (negatives[i] for i in members) if n >= 0 and n not in inside))
 
 
-def encode_pairs(model, pairs: list[tuple[str, str]], batch: int = 64):
-    """Every pair's question and code embedded (float32 tensors, one row per pair)."""
+def encode_pairs(model, pairs: list[tuple[str, str]], batch: int = 64, query_prefix: str = ""):
+    """Every pair's question (after `query_prefix`) and code embedded (float32 tensors, one row per pair)."""
     import torch
 
     with torch.inference_mode():
@@ -138,7 +140,7 @@ def encode_pairs(model, pairs: list[tuple[str, str]], batch: int = 64):
         queries = codes = None
         for start in range(0, len(order), batch):
             part = order[start:start + batch]
-            asked = encode(model, [pairs[i][0] for i in part], QUERY_TOKENS).float()
+            asked = encode(model, [query_prefix + pairs[i][0] for i in part], QUERY_TOKENS).float()
             if queries is None:
                 queries, codes = torch.empty(len(pairs), asked.shape[1]), torch.empty(len(pairs), asked.shape[1])
             queries[part] = asked
@@ -151,10 +153,10 @@ class Validation:
     code (computed once: it does not change as the model trains)."""
 
     def __init__(self, pairs: list[tuple[str, str]], sources: list[str], sample: int,
-                 dense_share: float = WORDS_DENSE_SHARE):
+                 dense_share: float = WORDS_DENSE_SHARE, query_prefix: str = ""):
         from benchmarks.model.words import bm25_matrix
 
-        self.pairs, self.sample, self.dense_share = pairs, sample, dense_share
+        self.pairs, self.sample, self.dense_share, self.query_prefix = pairs, sample, dense_share, query_prefix
         self.packages = [[i for i, s in enumerate(sources) if s == source] for source in sorted(set(sources))]
         self.words = [bm25_matrix([pairs[i][0] for i in members], [pairs[i][1] for i in members])
                       for members in self.packages]
@@ -167,7 +169,7 @@ class Validation:
         if not self.pairs:
             return float("nan"), float("nan"), float("nan")
         model.eval()
-        queries, codes = encode_pairs(model, self.pairs, batch)
+        queries, codes = encode_pairs(model, self.pairs, batch, self.query_prefix)
         model.train()
         return self.figures(queries, codes, self.dense_share)
 
@@ -233,6 +235,9 @@ def main() -> int:
                         help="add this weight of each code's BM25 (scaled to the question's best in the batch) "
                              "to its cosine in the loss: the model learns what the words get wrong, as "
                              "Fathom's fusion will use it")
+    parser.add_argument("--query-prefix", default="",
+                        help="words put before every question, in training and validation (the model "
+                             "then needs them before every search query)")
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
 
@@ -255,7 +260,7 @@ def main() -> int:
     sample = min(args.validation_size, len(validation))
     negatives = load_negatives(args.negatives, len(train), args.question) if args.negatives else None
 
-    validation_set = Validation(validation, validation_sources, sample)
+    validation_set = Validation(validation, validation_sources, sample, query_prefix=args.query_prefix)
 
     def validate() -> list[str]:
         """Validation MRR@10: mixed, within each package, within each package with the words."""
@@ -306,7 +311,7 @@ def main() -> int:
         batch = [train[i] for i in members]
         hard = [train[j][1] for j in batch_negatives(members, negatives)] if negatives else []
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            queries = encode(model, [q for q, _ in batch], QUERY_TOKENS)
+            queries = encode(model, [args.query_prefix + q for q, _ in batch], QUERY_TOKENS)
             codes = encode(model, [c for _, c in batch] + hard, CODE_TOKENS)
             scores = SCALE * queries.float() @ codes.float().T
         if args.words_weight:

@@ -24,6 +24,7 @@ def main() -> int:
     parser.add_argument("--validation-size", type=int, default=400)
     parser.add_argument("--dense-share", type=float, nargs="+", default=[WORDS_DENSE_SHARE])
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--query-prefix", default="", help="words before every question (as the model was trained)")
     args = parser.parse_args()
 
     import torch
@@ -44,7 +45,7 @@ def main() -> int:
         model = SentenceTransformer(resolve_model(name).load_path, device="cpu",
                                     model_kwargs={"dtype": torch.float32})
         model.eval()
-        queries, codes = encode_pairs(model, pairs)
+        queries, codes = encode_pairs(model, pairs, query_prefix=args.query_prefix)
         for share in args.dense_share:
             figures = validation.figures(queries, codes, share)
             print(f"{name}\t{share}\t" + "\t".join(f"{f:.4f}" for f in figures)

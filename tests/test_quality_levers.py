@@ -27,3 +27,13 @@ def test_a_strict_hit_is_the_function_itself_not_the_function_that_encloses_it()
     assert rank_of_hit(enclosing, nested) == 0
     assert rank_of_hit(enclosing, nested, strict=True) is None
     assert rank_of_hit(enclosing + itself, nested, strict=True) == 1
+
+
+def test_a_doc_sentence_is_reworded_as_a_user_would_ask_it():
+    from benchmarks.quality.phrasing import how_do_i, the_function_that, where_do_we
+
+    assert where_do_we("Returns the transpose of the matrix U.") == "where do we return the transpose of the matrix U?"
+    assert how_do_i("Applies a style to the text.") == "how do I apply a style to the text?"
+    assert how_do_i("Fetches rows") == "how do I fetch rows?"
+    assert the_function_that("Serialize data as JSON.") == "the function that serializes data as JSON"
+    assert the_function_that("Copy the file.") == "the function that copies the file"

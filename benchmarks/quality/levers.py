@@ -54,15 +54,17 @@ VARIANTS: dict[str, SearchOptions] = {
 }
 
 
-def load_eval(work: Path, projects: list[Path] | None = None):
-    """The eval's queries, a Workspace per project over `work`'s index, and
-    each query's vector (embedded once, here)."""
+def load_eval(work: Path, projects: list[Path] | None = None, phrase=None):
+    """The eval's queries (each reworded by `phrase`, when given), a Workspace
+    per project over `work`'s index, and each query's vector (embedded once, here)."""
     os.environ["FATHOM_CACHE_DIR"] = str(work / "cache")
     from fathom.config import Settings
     from fathom.embed.local import LocalEmbedder as Embedder
     from fathom.workspace import Workspace
 
     queries = [Query(**q) for q in json.loads((work / "queries.json").read_text())]
+    if phrase is not None:
+        queries = [replace(q, text=phrase(q.text)) for q in queries]
     names = sorted({q.project for q in queries})
     workspaces = {name: Workspace(work / "trees" / name, Settings.from_env()) for name in names}
     embedder = Embedder(next(iter(workspaces.values())).spec, "cpu")

@@ -486,3 +486,25 @@ def test_a_large_index_has_its_lexicon_built_once_every_file_is_read_and_searche
         for held in lexicon_module._lexicons.values():
             held._busy.acquire(timeout=30)
         lexicon_module._lexicons.clear()
+
+
+def test_an_agents_first_question_waits_for_the_first_index_to_read_every_file(tmp_path):
+    """`fathom mcp` is asked at once, before the first index has written any
+    file: the answer was empty, and an agent takes it as final. Its tools wait
+    (bounded) until every file is searchable by name and words."""
+    from fathom.mcp.tools import FIRST_INDEX_WAIT_S, FathomTools
+
+    engine, _ = fake_engine(Settings(workers=1))
+    root = small_tree(tmp_path / "ws")
+    for i in range(40):
+        (root / f"extra_{i}.py").write_text(f"def extra_helper_{i}(value):\n    return value + {i}\n")
+    try:
+        engine.open(root, watch=True)
+        tools = FathomTools(engine, root)
+        answer = tools.search_code("send email message", limit=3)
+        assert "handler_1" in answer.splitlines()[1], answer
+        assert "extra_helper_39" in tools.find_symbol("extra_helper_39")
+        assert engine.workspace(root).words_ready.is_set()
+        assert FIRST_INDEX_WAIT_S <= 30  # an agent's call may take seconds, never minutes
+    finally:
+        engine.close()

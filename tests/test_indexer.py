@@ -304,18 +304,20 @@ def test_a_first_index_embeds_test_code_last(tmp_path, fake_embedder):
 
 
 def test_status_says_indexing_until_the_last_file_is_read_even_when_vectors_come_first():
+    import threading
     from types import SimpleNamespace
 
     from fathom.engine.service import _StateTracking
 
     prepared = []
-    service = SimpleNamespace(state="indexing", prepare_search=lambda: prepared.append(service.state))
+    service = SimpleNamespace(state="indexing", prepare_search=lambda: prepared.append(service.state),
+                              words_ready=threading.Event())
     progress = _StateTracking(service, Progress())
     progress.files(500, 1165)
     progress.embedding(128, 15144)  # the first vectors, written while files are still being read
-    assert service.state == "indexing"
+    assert service.state == "indexing" and not service.words_ready.is_set()
     progress.files(1165, 1165)
-    assert service.state == "indexing"
+    assert service.state == "indexing" and service.words_ready.is_set()
     progress.embedding(256, 15144)
     assert service.state == "embedding"
     progress.embedding(384, 15144)
@@ -510,3 +512,25 @@ def test_the_embedding_queue_holds_at_most_its_cap_and_the_rest_is_read_from_the
     ws2, again = run(corpus, fake_embedder)
     assert ws2.writer.counts().pending == 0 and again.embedded == stats.embedded
     assert max(held) <= 8
+
+
+def test_all_files_counted_means_all_files_searchable_by_name_and_words(corpus, fake_embedder):
+    """The count of every file read was reported before the last batch was
+    written: a search waiting for it (an agent's first question) found nothing."""
+    seen_at_the_end = []
+
+    class Watching(Progress):
+        def files(self, done, total):
+            if done == total:
+                reader = Workspace(corpus, Settings()).reader
+                seen_at_the_end.append((total, reader.counts(with_pending=False).files))
+
+    ws = Workspace(corpus, Settings(workers=2))
+    ix = Indexer(ws, fake_embedder)
+    try:
+        stats = ix.run(progress=Watching())
+    finally:
+        ix.close()
+    assert seen_at_the_end and stats.changed > 20
+    total, searchable = seen_at_the_end[-1]
+    assert searchable == total == stats.changed

@@ -273,9 +273,13 @@ class Engine:
 
     def search(self, root: Path, query: str, limit: int, paths: list[str] | None = None,
                progress: Progress | None = None, include_tests: bool | None = None,
-               filters: SearchFilters | None = None) -> SearchResult:
+               filters: SearchFilters | None = None, wait_for_words: float = 0.0) -> SearchResult:
+        """`wait_for_words`: at most this many seconds for an open workspace's first
+        run to make every file searchable by name and words (an editor's request
+        never waits: its user sees the progress; an agent's answer is final)."""
         service = self.workspace(root)
         if service is not None:
+            service.words_ready.wait(wait_for_words)
             return service.search(query, limit, paths, include_tests, filters)
         served = door.ask_search(index_dir(Path(root).resolve()), query, limit, paths, include_tests, filters)
         if served is not None:  # a server holds the workspace open: its model is loaded, its index current
@@ -287,18 +291,21 @@ class Engine:
                 query, limit, paths, include_tests, filters), needs_vectors=True)
 
     def similar(self, root: Path, *, text: str | None = None, relpath: str | None = None, line: int | None = None,
-                limit: int = 10, progress: Progress | None = None) -> SearchResult:
+                limit: int = 10, progress: Progress | None = None, wait_for_words: float = 0.0) -> SearchResult:
         """Definitions like a snippet, or like the one at `relpath`:`line` (0-based), itself left out."""
         service = self.workspace(root)
         if service is not None:
+            service.words_ready.wait(wait_for_words)
             return service.similar(text=text, relpath=relpath, line=line, limit=limit)
         return self._answer(root, progress or Progress(), lambda ws: Searcher(
             ws.reader, self.embedder.embed_query, model_id=self.embedder.model_id).similar_to(
                 text=text, relpath=relpath, line=line, limit=limit), needs_vectors=True)
 
-    def symbols(self, root: Path, query: str, limit: int, progress: Progress | None = None) -> list[SymbolHit]:
+    def symbols(self, root: Path, query: str, limit: int, progress: Progress | None = None,
+                wait_for_words: float = 0.0) -> list[SymbolHit]:
         service = self.workspace(root)
         if service is not None:
+            service.words_ready.wait(wait_for_words)
             return service.symbols(query, limit)
         served = door.ask_symbols(index_dir(Path(root).resolve()), query, limit)
         if served is not None:

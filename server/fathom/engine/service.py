@@ -57,6 +57,9 @@ class WorkspaceService:
         self._watched_by_client = not watch
         self._last_rescan = 0.0
         self.state = "indexing"
+        # Set once every file is searchable by name and words: the first run has
+        # read them all (or ended). Before that an answer can only be empty or thin.
+        self.words_ready = threading.Event()
         self.error: str | None = None
         self.embedding_progress: tuple[int, int] | None = None  # (done, total) of the run's texts
         self._cond = threading.Condition()
@@ -220,6 +223,7 @@ class WorkspaceService:
             progress.failed(f"indexing {self.ws.root.name} failed: {self.error}; searches answer from what is indexed")
         finally:
             self.embedding_progress = None
+            self.words_ready.set()
             done = getattr(progress, "done", None)
             if done is not None:
                 done()
@@ -371,6 +375,8 @@ class _StateTracking(Progress):
     def files(self, done: int, total: int) -> None:
         self.service.state = "indexing"
         self._files_left = done < total
+        if not self._files_left:
+            self.service.words_ready.set()
         self.inner.files(done, total)
 
     def embedding(self, done: int, total: int) -> None:
@@ -378,6 +384,7 @@ class _StateTracking(Progress):
         # Vectors can arrive before the last files are read: "indexing" until
         # every file is searchable by name and words.
         if not self._files_left:
+            self.service.words_ready.set()
             if self.service.state != "embedding":
                 self.service.prepare_search()
             self.service.state = "embedding"

@@ -404,7 +404,9 @@ class _Run:
             self.focus_chunked += 1
             if self.focus_chunked >= len(self.focus_unwritten):
                 self._write()  # the files in focus, the moment the last is chunked
-        if not job.saved and (job.done % 8 == 0 or job.done == len(job.tasks)):
+        # The last count is the job's end's, once its last files are written: "all
+        # files" then means all searchable by name and words.
+        if not job.saved and job.done % 8 == 0 and job.done < len(job.tasks):
             self.progress.files(job.done, len(job.tasks))
         self._write_if_due()
 
@@ -412,6 +414,7 @@ class _Run:
         self.jobs_open -= 1
         self._write()
         if not job.saved:
+            self.progress.files(job.done, len(job.tasks))
             self.full_pass_chunking = False
             if self.embedder is not None and self.emb.backlog:
                 self.progress.embedding(self.emb.done, self.emb.total)

@@ -5,7 +5,8 @@ The process opens the workspace in an `Engine` as an editor's server does: the
 index is brought up to date in the background (one writer per workspace at a
 time: when an editor's `fathom serve` is indexing it, this one waits for it and
 then finds nothing to do) and kept current by a watcher; tools answer meanwhile
-from what is indexed, and say when the answer is partial. Queries are embedded
+from what is indexed, and say when the answer is partial (a call that comes before
+the first run has written every file waits for that first, a bounded time). Queries are embedded
 by this process's one embedder, loaded once.
 """
 from __future__ import annotations

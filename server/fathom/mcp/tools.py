@@ -12,6 +12,10 @@ DEFAULT_MAX_CHARS = 16_000  # well inside the tool-result limits of Claude Code,
 MOST_CHARS = 200_000
 LEAST_CHARS = 500
 MOST_RESULTS = 50
+# A tool call that arrives before the first index has read every file waits
+# this long for it: an agent takes an empty answer as final, and reading the
+# files takes seconds (symbols and words; the vectors come later).
+FIRST_INDEX_WAIT_S = 20.0
 
 
 class ToolArgumentError(ValueError):
@@ -40,14 +44,15 @@ class FathomTools:
             filters = SearchFilters.parse(language=language, kind=kind, paths=globs, exclude=leave_out)
         except InvalidFilter as bad:
             raise ToolArgumentError(str(bad)) from None
-        result = self.engine.search(self.root, query, limit, include_tests=include_tests, filters=filters)
+        result = self.engine.search(self.root, query, limit, include_tests=include_tests, filters=filters,
+                                    wait_for_words=FIRST_INDEX_WAIT_S)
         return self._hits_text(f"results for {query!r}", result, max_chars)
 
     def find_symbol(self, name: str, limit: int = 20) -> str:
         name = (name or "").strip()
         if not name:
             raise ToolArgumentError("name is empty: give a symbol name or part of one, e.g. 'rebuild_auth' or 'RA'")
-        hits = self.engine.symbols(self.root, name, _limit(limit))
+        hits = self.engine.symbols(self.root, name, _limit(limit), wait_for_words=FIRST_INDEX_WAIT_S)
         if not hits:
             return f"no symbol matches {name!r}"
         lines = [f"{len(hits)} symbols matching {name!r}:"]
@@ -62,7 +67,7 @@ class FathomTools:
         if code is not None and code.strip():
             if path is not None or line is not None:
                 raise ToolArgumentError("give either code, or path and line, not both")
-            result = self.engine.similar(self.root, text=code, limit=limit)
+            result = self.engine.similar(self.root, text=code, limit=limit, wait_for_words=FIRST_INDEX_WAIT_S)
             return self._hits_text("definitions like the code given", result, max_chars)
         if path is None or line is None:
             raise ToolArgumentError("give code (a snippet), or path and line (1-based) of a definition")
@@ -70,7 +75,8 @@ class FathomTools:
             raise ToolArgumentError(f"line must be a line number from 1, not {line!r}")
         relpath = self._relpath(path)
         try:
-            result = self.engine.similar(self.root, relpath=relpath, line=line - 1, limit=limit)
+            result = self.engine.similar(self.root, relpath=relpath, line=line - 1, limit=limit,
+                                         wait_for_words=FIRST_INDEX_WAIT_S)
         except NoDefinition as nothing:
             raise ToolArgumentError(f"{nothing}: point at a line inside a function, method or class") from None
         return self._hits_text(f"definitions like the one at {relpath}:{line}", result, max_chars)

@@ -508,3 +508,30 @@ def test_an_agents_first_question_waits_for_the_first_index_to_read_every_file(t
         assert FIRST_INDEX_WAIT_S <= 30  # an agent's call may take seconds, never minutes
     finally:
         engine.close()
+
+
+def test_an_embedder_closed_while_it_loads_is_no_fault_to_report(caplog):
+    """Closing a server while its model loaded logged "embedding model
+    unavailable: embedder is closed" as a warning, and counted it as a failure."""
+    import logging
+
+    from fathom.embed.interface import EmbedderClosed
+    from fathom.engine.keeper import EmbedderKeeper
+
+    class FailsToStart(FakeEmbedder):
+        def __init__(self, error: EmbedderError):
+            super().__init__()
+            self.error = error
+
+        def ensure_started(self):
+            raise self.error
+
+    closed = EmbedderKeeper(FailsToStart(EmbedderClosed("embedder is closed")))
+    with caplog.at_level(logging.WARNING, logger="fathom"):
+        closed._start()
+    assert caplog.records == [] and closed.error is None
+
+    unloadable = EmbedderKeeper(FailsToStart(EmbedderError("no model here")))
+    with caplog.at_level(logging.WARNING, logger="fathom"):
+        unloadable._start()
+    assert unloadable.error == "no model here" and "embedding model unavailable" in caplog.text

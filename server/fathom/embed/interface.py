@@ -13,6 +13,11 @@ class EmbedderError(RuntimeError):
     Texts it was given stay pending in the index, so nothing is lost."""
 
 
+class EmbedderClosed(EmbedderError):
+    """Closed on purpose (the server is shutting down, a setting changed): not a
+    fault to report, and nothing to retry."""
+
+
 class EmbedderInputError(EmbedderError):
     """The provider is fine but could not encode these texts."""
 

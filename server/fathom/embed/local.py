@@ -17,7 +17,7 @@ from concurrent.futures import Future, InvalidStateError
 
 from ..config import usable_cores
 from . import process as embed_process
-from .interface import EmbedderError, EmbedderIdentity, EmbedderInputError
+from .interface import EmbedderClosed, EmbedderError, EmbedderIdentity, EmbedderInputError
 from ..signals import ctrl_c_held
 from .messages import EmbedRequest, Failed, LoadFailed, Ready, Stop, Vectors
 from .modelspec import ModelSpec
@@ -84,7 +84,7 @@ class LocalEmbedder:
     def _start_locked(self, timeout: float = LOAD_TIMEOUT_SECONDS):
         """The connection to a running process, started if need be; the lock is held."""
         if self._closed.is_set():
-            raise EmbedderError("embedder is closed")
+            raise EmbedderClosed("embedder is closed")
         if self._process is not None and self._process.is_alive():
             return self._conn
         if self.spec.unavailable:
@@ -108,7 +108,7 @@ class LocalEmbedder:
                 process.kill()
                 process.join(5)
                 if self._closed.is_set():
-                    raise EmbedderError("embedder is closed")
+                    raise EmbedderClosed("embedder is closed")
                 raise EmbedderError(f"model {self.spec.name} did not load within {timeout:.0f} s")
         try:
             message = parent.recv()

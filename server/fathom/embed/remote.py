@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import httpx
 
 from ..config import EngineSettings
-from .interface import EmbedderError, EmbedderIdentity, EmbedderInputError, EmbedderRefused
+from .interface import EmbedderClosed, EmbedderError, EmbedderIdentity, EmbedderInputError, EmbedderRefused
 from .modelspec import ModelSpec
 
 # 408 and 409 are what some proxies answer for a request they gave up on.
@@ -144,7 +144,7 @@ class RemoteEmbedder:
         """Ask the engine for one vector: it answers, and how wide its vectors are."""
         with self._start_lock:
             if self._closed.is_set():
-                raise EmbedderError("embedder is closed")
+                raise EmbedderClosed("embedder is closed")
             if self.alive:
                 return
             if self._endpoint_error is not None:
@@ -173,7 +173,7 @@ class RemoteEmbedder:
             return future
         with self._lock:
             if self._closed.is_set():
-                future.set_exception(EmbedderError("embedder is closed"))
+                future.set_exception(EmbedderClosed("embedder is closed"))
                 return future
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.engine.concurrency, thread_name_prefix="fathom-engine")
@@ -221,7 +221,7 @@ class RemoteEmbedder:
         delay, why = policy.first_delay, "engine unreachable"
         for attempt in range(policy.attempts):
             if self._closed.is_set():
-                raise EmbedderError("embedder is closed")
+                raise EmbedderClosed("embedder is closed")
             wait = None
             try:
                 response = client.post(self.endpoint, json=payload, timeout=policy.timeout)
@@ -252,7 +252,7 @@ class RemoteEmbedder:
                 pause = wait if wait is not None else min(delay, policy.longest_delay) * random.uniform(0.5, 1.0)
                 delay *= 2
                 if self._closed.wait(pause):
-                    raise EmbedderError("embedder is closed")
+                    raise EmbedderClosed("embedder is closed")
         raise EmbedderError(why)
 
     def _vectors(self, body: bytes, count: int) -> list[bytes]:
@@ -286,7 +286,7 @@ class RemoteEmbedder:
     def _client(self, query: bool) -> httpx.Client:
         with self._lock:
             if self._closed.is_set():
-                raise EmbedderError("embedder is closed")
+                raise EmbedderClosed("embedder is closed")
             attr = "_queries" if query else "_documents"
             client = getattr(self, attr)
             if client is None:
@@ -314,7 +314,7 @@ class RemoteEmbedder:
             self._documents = self._queries = None
             pending, self._pending = list(self._pending), set()
         for future in pending:
-            _settle(future, error=EmbedderError("embedder is closed"))
+            _settle(future, error=EmbedderClosed("embedder is closed"))
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         for client in clients:

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 
-from ..embed.interface import Embedder, EmbedderError
+from ..embed.interface import Embedder, EmbedderClosed, EmbedderError
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ class EmbedderKeeper:
             if self._ever_started:
                 log.warning("embedding process not running; starting it again")
             self.embedder.ensure_started()
+        except EmbedderClosed:
+            return  # closed on purpose while it was loading: the process is shutting down
         except EmbedderError as exc:
             with self._lock:
                 self.error = str(exc)

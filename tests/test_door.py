@@ -81,3 +81,34 @@ def test_a_cache_folder_too_deep_for_a_socket_address_still_has_a_door(tmp_path,
     finally:
         server.close()
     assert not sock.exists()
+
+
+def test_a_shells_question_waits_through_the_door_for_the_servers_first_files(tmp_path):
+    """`fathom search` asked while the editor's server had not yet written its
+    first files got an empty answer, which a shell user (or an agent) takes as
+    final; it now waits for them (bounded), an editor's own request does not."""
+    import threading
+
+    root = tree(tmp_path / "ws")
+    server = Engine(Settings(watcher=False), embedder_factory=lambda _s, _t: FakeEmbedder())
+    events = []
+    try:
+        service = server.open(root)
+        assert service.wait_idle(60)
+        searched = service.search
+        service.search = lambda *a, **k: (events.append("searched"), searched(*a, **k))[1]
+        service.words_ready.clear()  # as before the first run has written every file
+        with one_shot_engine() as cli:
+            assert cli.search(root, "parse http date", 5).hits  # no wait asked: answered at once
+            assert events == ["searched"]
+
+            def first_files_written():
+                events.append("written")
+                service.words_ready.set()
+
+            threading.Timer(0.5, first_files_written).start()
+            got = cli.search(root, "parse http date", 5, wait_for_words=20)
+            assert got.hits[0].name == "parse_http_date"
+            assert events == ["searched", "written", "searched"]
+    finally:
+        server.close()

@@ -492,7 +492,8 @@ def test_an_agents_first_question_waits_for_the_first_index_to_read_every_file(t
     """`fathom mcp` is asked at once, before the first index has written any
     file: the answer was empty, and an agent takes it as final. Its tools wait
     (bounded) until every file is searchable by name and words."""
-    from fathom.mcp.tools import FIRST_INDEX_WAIT_S, FathomTools
+    from fathom.engine import FIRST_INDEX_WAIT_S
+    from fathom.mcp.tools import FathomTools
 
     engine, _ = fake_engine(Settings(workers=1))
     root = small_tree(tmp_path / "ws")

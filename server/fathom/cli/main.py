@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..config import LARGEST_MAX_FILE_SIZE, Settings, force_offline
-from ..engine import StoreError
+from ..engine import FIRST_INDEX_WAIT_S, StoreError
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -248,7 +248,8 @@ def _search(engine, root: Path, query: str, k: int, as_json: bool, include_tests
     from .progress_bar import BarProgress
 
     with BarProgress() as progress:
-        result = engine.search(root, query, k, progress=progress, include_tests=include_tests, filters=filters)
+        result = engine.search(root, query, k, progress=progress, include_tests=include_tests, filters=filters,
+                               wait_for_words=FIRST_INDEX_WAIT_S)
     if as_json:
         print(json.dumps([search_hit_json(root.resolve(), h) for h in result.hits], indent=2))
         return 0
@@ -274,7 +275,7 @@ def _symbols(engine, root: Path, query: str, k: int, as_json: bool) -> int:
     from .progress_bar import BarProgress
 
     with BarProgress() as progress:
-        hits = engine.symbols(root, query, k, progress=progress)
+        hits = engine.symbols(root, query, k, progress=progress, wait_for_words=FIRST_INDEX_WAIT_S)
     if as_json:
         print(json.dumps([symbol_hit_json(root.resolve(), h) for h in hits], indent=2))
         return 0

@@ -9,9 +9,9 @@ from ..search import InvalidFilter, NoDefinition, SearchFilters, SearchResult
 from ..share.seed import SeedError
 from ..store import IndexUnwritable, StoreError
 from .engine import EmbedderFactory, Engine, default_embedder
-from .service import WorkspaceClosed, WorkspaceService
+from .service import FIRST_INDEX_WAIT_S, WorkspaceClosed, WorkspaceService
 
 __all__ = [
-    "EmbedderFactory", "Engine", "InvalidFilter", "NoDefinition", "SearchFilters", "IndexUnwritable", "Progress", "RunStats", "SearchHit", "SearchResult", "SeedError", "StoreError",
+    "FIRST_INDEX_WAIT_S", "EmbedderFactory", "Engine", "InvalidFilter", "NoDefinition", "SearchFilters", "IndexUnwritable", "Progress", "RunStats", "SearchHit", "SearchResult", "SeedError", "StoreError",
     "SymbolHit", "WorkspaceClosed", "WorkspaceService", "default_embedder",
 ]

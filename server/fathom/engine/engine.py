@@ -281,7 +281,8 @@ class Engine:
         if service is not None:
             service.words_ready.wait(wait_for_words)
             return service.search(query, limit, paths, include_tests, filters)
-        served = door.ask_search(index_dir(Path(root).resolve()), query, limit, paths, include_tests, filters)
+        served = door.ask_search(index_dir(Path(root).resolve()), query, limit, paths, include_tests, filters,
+                                 wait_for_words)
         if served is not None:  # a server holds the workspace open: its model is loaded, its index current
             return served
         # One query, then this process is done: a large index's lexicon is read if a
@@ -307,7 +308,7 @@ class Engine:
         if service is not None:
             service.words_ready.wait(wait_for_words)
             return service.symbols(query, limit)
-        served = door.ask_symbols(index_dir(Path(root).resolve()), query, limit)
+        served = door.ask_symbols(index_dir(Path(root).resolve()), query, limit, wait_for_words)
         if served is not None:
             return served
         return self._answer(root, progress or Progress(), lambda ws: Searcher(ws.reader, None).symbols(query, limit))

@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 
 # A tree too large to watch is rescanned when a file is opened or saved, at most this often.
 RESCAN_EVERY_S = 10.0
+# How long a question whose answer is final (an agent's tool call, a shell's
+# `fathom search`) waits, when it comes before the first run has written every
+# file, for that: reading files takes seconds (the vectors come later), and an
+# empty answer would be taken as "nothing matches". An editor never waits.
+FIRST_INDEX_WAIT_S = 20.0
 
 
 class WorkspaceClosed(RuntimeError):

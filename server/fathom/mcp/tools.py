@@ -6,16 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path, PurePosixPath
 
-from ..engine import Engine, InvalidFilter, NoDefinition, SearchFilters, SearchHit, SearchResult
+from ..engine import FIRST_INDEX_WAIT_S, Engine, InvalidFilter, NoDefinition, SearchFilters, SearchHit, SearchResult
 
 DEFAULT_MAX_CHARS = 16_000  # well inside the tool-result limits of Claude Code, Cursor and Copilot
 MOST_CHARS = 200_000
 LEAST_CHARS = 500
 MOST_RESULTS = 50
-# A tool call that arrives before the first index has read every file waits
-# this long for it: an agent takes an empty answer as final, and reading the
-# files takes seconds (symbols and words; the vectors come later).
-FIRST_INDEX_WAIT_S = 20.0
 
 
 class ToolArgumentError(ValueError):

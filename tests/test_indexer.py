@@ -517,10 +517,14 @@ def test_the_embedding_queue_holds_at_most_its_cap_and_the_rest_is_read_from_the
 def test_all_files_counted_means_all_files_searchable_by_name_and_words(corpus, fake_embedder):
     """The count of every file read was reported before the last batch was
     written: a search waiting for it (an agent's first question) found nothing."""
-    seen_at_the_end = []
+    seen_at_the_end, calls = [], []
 
     class Watching(Progress):
+        def embedding(self, done, total):
+            calls.append(("embedding", done, total))
+
         def files(self, done, total):
+            calls.append(("files", done, total))
             if done == total:
                 reader = Workspace(corpus, Settings()).reader
                 seen_at_the_end.append((total, reader.counts(with_pending=False).files))
@@ -534,3 +538,6 @@ def test_all_files_counted_means_all_files_searchable_by_name_and_words(corpus, 
     assert seen_at_the_end and stats.changed > 20
     total, searchable = seen_at_the_end[-1]
     assert searchable == total == stats.changed
+    # The files to read are counted before any vector can arrive: until the last
+    # count, a waiting question knows the words are not all there.
+    assert calls[0] == ("files", 0, stats.changed)

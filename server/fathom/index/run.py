@@ -247,6 +247,9 @@ class _Run:
         try:
             if tasks:
                 self.full_pass_chunking = full
+                # Said before any vector can arrive (a backlog's, the open files'): until
+                # the last count, files are left to read and the words are not all there.
+                self.progress.files(0, len(tasks))
                 self._submit(ChunkJob(tasks, saved=False))
             with fewer_collections():
                 self._loop()

@@ -32,3 +32,15 @@ def chunk_slowly(task):
 
     time.sleep(0.05)
     return chunk_file(task)
+
+
+SLOW_NAME = "chunked_last.py"
+
+
+def chunk_one_file_late(task):
+    """One file whose chunks come back long after its neighbours'."""
+    if task.relpath.endswith(SLOW_NAME):
+        import time
+
+        time.sleep(1.0)
+    return chunk_file(task)

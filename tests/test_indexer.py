@@ -452,6 +452,32 @@ def test_the_files_open_in_the_editor_and_their_folders_are_chunked_and_embedded
     ws.close()
 
 
+def test_the_open_file_goes_to_the_model_first_even_when_its_neighbours_are_written_before_it(
+        tmp_path, fake_embedder, monkeypatch):
+    """Batches are written on time as well as on size: under load, a batch of the
+    open file's neighbours can be written while the open file is still being
+    chunked. Nothing is embedded before it all the same."""
+    from crashing_worker import SLOW_NAME, chunk_one_file_late
+    from fathom.index import run as index_run
+    from fathom.index.pool import ChunkPool
+
+    monkeypatch.setattr(index_run, "WRITE_BATCH_SECONDS", 0.0)  # every result written at once
+    root = tmp_path / "tree"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / SLOW_NAME).write_text("def the_open_one(value):\n    return value\n")
+    for i in range(12):
+        (root / "pkg" / f"mod_{i:02}.py").write_text(f"def neighbour_{i}(value):\n    return value + {i}\n")
+    ws = Workspace(root, Settings(workers=2))
+    pool = ChunkPool(2, ws.spec.tokenizer_json, ws.spec.max_tokens, ws.settings.max_file_size,
+                     work=chunk_one_file_late)
+    try:
+        Indexer(ws, fake_embedder, pool).run(focus=lambda: [f"pkg/{SLOW_NAME}"])
+    finally:
+        pool.close()
+    assert len(fake_embedder.embedded) == 13 and "the_open_one" in fake_embedder.embedded[0]
+    ws.close()
+
+
 def test_a_file_saved_during_a_long_full_pass_is_chunked_and_embedded_before_the_pass_ends(tmp_path, fake_embedder):
     """On the kernel a first pass takes minutes: a save must not wait for it."""
     from crashing_worker import chunk_slowly

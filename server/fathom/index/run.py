@@ -206,6 +206,10 @@ class _Run:
         self.focus = Focus([])
         self.focus_unwritten: set[str] = set()  # files in focus of this pass not yet written
         self.focus_chunked = 0  # of those, chunked
+        # The files open in the editor, of this pass, not yet written: nothing goes
+        # to the model before them (a batch written on time may hold only their
+        # neighbours, whose chunks came back first).
+        self.open_unwritten: set[str] = set()
         self.stats = RunStats()
         self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self.jobs: queue.SimpleQueue[ChunkJob | None] = queue.SimpleQueue()
@@ -349,6 +353,7 @@ class _Run:
             if self.focus:
                 tasks.sort(key=lambda task: self.focus.order(task.relpath))  # stable: walk order within each
                 self.focus_unwritten = {t.relpath for t in tasks if self.focus.holds(t.relpath)}
+                self.open_unwritten = {t.relpath for t in tasks if self.focus.order(t.relpath) == 0}
         return tasks, removed
 
     def _on_saved(self, paths: list[str]) -> None:
@@ -405,8 +410,11 @@ class _Run:
         job.done += 1
         if self.focus_unwritten and result.relpath in self.focus_unwritten:
             self.focus_chunked += 1
-            if self.focus_chunked >= len(self.focus_unwritten):
-                self._write()  # the files in focus, the moment the last is chunked
+        # An open file is written (searchable, first in line) the moment it is
+        # chunked; the other files in focus the moment the last of them is.
+        if result.relpath in self.open_unwritten or (
+                self.focus_unwritten and self.focus_chunked >= len(self.focus_unwritten)):
+            self._write()
         # The last count is the job's end's, once its last files are written: "all
         # files" then means all searchable by name and words.
         if not job.saved and job.done % 8 == 0 and job.done < len(job.tasks):
@@ -437,8 +445,9 @@ class _Run:
         # The chunk workers made the full-text fields; a file chunked otherwise gets them here.
         batch, self.unwritten = [r if r.lexical else with_lexical(r) for r in self.unwritten], []
         self.batches_written += 1
+        written = {r.relpath for r in batch}
+        self.open_unwritten -= written
         if self.focus_unwritten:
-            written = {r.relpath for r in batch}
             self.focus_chunked -= len(self.focus_unwritten & written)
             self.focus_unwritten -= written
         self.stats.chunks_written += self.store.write_files(batch)
@@ -537,7 +546,10 @@ class _Run:
         # Test code waits until the whole tree is chunked: the project's own code,
         # wherever the walk meets it, goes to the model first.
         tests_too = not self.full_pass_chunking
-        # Likewise the rest of the tree waits until the files in focus are all written.
+        # Likewise the rest of the tree waits until the files in focus are all written,
+        # and everything until the open files themselves are.
+        if self.open_unwritten:
+            return
         focus_only = bool(self.focus_unwritten)
         per_request, free = self.embedder.request_size, self.embedder.requests_in_flight - len(emb.in_flight)
         # Only when low: a refill that finds the queue full again must not run at every event.

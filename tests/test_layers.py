@@ -55,8 +55,9 @@ def test_only_the_store_knows_sql():
     assert modules_importing("apsw") <= {"store/database.py", "store/store.py", "store/snapshot.py"}
 
 
-def test_only_the_engine_client_the_seed_download_and_the_query_door_open_sockets():
-    assert modules_importing("httpx") | modules_importing("socket") <= {"embed/remote.py", "share/download.py", "engine/door.py"}
+def test_only_the_engine_client_the_seed_download_the_query_door_and_the_agents_listener_open_sockets():
+    assert modules_importing("httpx") | modules_importing("socket") <= {
+        "embed/remote.py", "share/download.py", "engine/door.py", "mcp/server.py"}
 
 
 def test_only_mcp_knows_the_mcp_sdk():

@@ -1,6 +1,7 @@
 """`fathom mcp` through the official MCP SDK's own client over stdio, with the real
 model, sqlite-vec and tree-sitter on a real corpus; and `fathom similar`."""
 import asyncio
+import signal
 import inspect
 import json
 import os
@@ -9,9 +10,11 @@ import subprocess
 import sys
 import time
 
+import httpx
 import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
 
 from conftest import copy_corpus
 from fathom.config import DEFAULT_MODEL
@@ -137,3 +140,53 @@ def test_fathom_similar_from_the_command_line(workspace):
     bad = subprocess.run([sys.executable, "-m", "fathom", "similar", "nowhere.py:x"], capture_output=True,
                          text=True, env=env, timeout=60)
     assert bad.returncode == 2 and "FILE:LINE" in bad.stderr
+
+
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "probe", "version": "1"}}}
+
+
+def test_an_agent_over_http_gets_the_tools_and_a_web_page_does_not(workspace):
+    root, env = workspace
+    proc = subprocess.Popen([sys.executable, "-m", "fathom", "mcp", str(root), "--http", "0"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stderr:  # port 0: the one it took is said at start
+            served = re.fullmatch(r"fathom: MCP over streamable HTTP at (http://127\.0\.0\.1:(\d+)/mcp)\n", line)
+            if served:
+                break
+        assert served, "no URL said"
+        url, port = served.group(1), served.group(2)
+
+        async def ask():
+            async with streamable_http_client(url) as (read, write):
+                async with ClientSession(read, write) as session:
+                    await session.initialize()
+                    names = {t.name for t in (await session.list_tools()).tools}
+                    found = await session.call_tool("search_code", {"query": "directory where the user's cache "
+                                                                    "files are stored", "limit": 5})
+                    return names, found
+
+        names, found = asyncio.run(ask())
+        assert names == {"search_code", "find_symbol", "similar_code", "index_status"}
+        assert not found.is_error and "user_cache_dir" in text_of(found)
+
+        # A page in the user's browser can post to 127.0.0.1, or reach it through a
+        # name it rebinds there: the Host and Origin it sends are refused.
+        headers = {"Accept": "application/json, text/event-stream"}
+        rebound = httpx.post(url, json=INITIALIZE, headers={**headers, "Host": "attacker.example"}, timeout=30)
+        cross_site = httpx.post(url, json=INITIALIZE, headers={**headers, "Origin": "http://attacker.example"},
+                                timeout=30)
+        assert (rebound.status_code, cross_site.status_code) == (421, 403)
+
+        taken = subprocess.run([sys.executable, "-m", "fathom", "mcp", str(root), "--http", port],
+                               capture_output=True, text=True, env=env, timeout=120)
+        assert taken.returncode == 1
+        assert taken.stderr == f"fathom: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143
+        assert proc.stderr.read().strip().splitlines()[-1] == "fathom: terminated"
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 from ..config import LARGEST_MAX_FILE_SIZE, Settings, force_offline
-from ..engine import FIRST_INDEX_WAIT_S, StoreError
+from ..engine import FIRST_INDEX_WAIT_S, StoreError, Terminated, terminate_as_interrupt
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130  # as a shell reports a process Ctrl-C stopped
+EXIT_TERMINATED = 143  # and one SIGTERM stopped
 
 
 class UsageError(Exception):
@@ -66,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     common(sp, False)
     sp = sub.add_parser("mcp", help="serve the workspace to coding agents over MCP (stdio)")
     common(sp, True)
-    sp.add_argument("--http", type=int, metavar="PORT", help="streamable HTTP on 127.0.0.1:PORT instead of stdio")
+    sp.add_argument("--http", type=int, metavar="PORT", help="streamable HTTP on 127.0.0.1:PORT instead of stdio (0: any free port)")
     sp = sub.add_parser("export", help="write the index as a portable snapshot, for other checkouts to seed from")
     common(sp, True)
     sp.add_argument("-o", "--output", required=True, metavar="FILE", help="the snapshot file to write")
@@ -103,10 +104,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             _parser().print_help()
             return EXIT_USAGE
-        return _dispatch(args)
+        with terminate_as_interrupt():
+            return _dispatch(args)
     except UsageError as exc:
         print(f"fathom: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Terminated:
+        print("fathom: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("fathom: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -156,10 +161,16 @@ def _dispatch(args) -> int:
     if args.command == "mcp":
         import logging
 
-        from ..mcp.server import serve as serve_mcp
+        from ..mcp.server import PortUnavailable, serve as serve_mcp
 
+        if args.http is not None and not 0 <= args.http <= 65535:
+            raise UsageError("--http PORT must be between 0 and 65535 (0: any free port, printed at start)")
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr)  # stdout is the protocol's
-        return serve_mcp(root, settings, http_port=args.http)
+        try:
+            return serve_mcp(root, settings, http_port=args.http)
+        except PortUnavailable as unavailable:
+            print(f"fathom: {unavailable}", file=sys.stderr)
+            return EXIT_FAILURE
     with Engine(settings) as engine:
         if args.command == "index":
             return _index(engine, root, embed=not args.no_embed)
@@ -181,11 +192,12 @@ def _index(engine, root: Path, embed: bool) -> int:
     try:
         with BarProgress() as progress:
             stats, counts = engine.index(root, progress, embed=embed)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         left = engine.status(root)["pending"]
-        print(f"fathom: interrupted; {left:,} chunks left to embed, run again to resume" if left
-              else "fathom: interrupted; run again to finish", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        how = "terminated" if isinstance(stop, Terminated) else "interrupted"
+        print(f"fathom: {how}; {left:,} chunks left to embed, run again to resume" if left
+              else f"fathom: {how}; run again to finish", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
     for line in stats.error_summary():
         if line not in progress.said:  # said once, as it happened
             print(f"fathom: {line}", file=sys.stderr)

@@ -113,14 +113,19 @@ def _serve(conn, load_path: str, device_preference: str, threads: int) -> None:
     tokenizer_lock = threading.Lock()
 
     def send(message: Vectors | Failed) -> None:
-        with send_lock:
-            conn.send(message)
+        try:
+            with send_lock:
+                conn.send(message)
+        except OSError:  # the parent is gone (killed, say): nobody to answer, nothing to report
+            closed.set()
 
     def answer(request: EmbedRequest, encode_texts) -> None:
         """Vectors for a request, or why not: one bad input never ends a thread
         that every later request waits on."""
         try:
             reply: Vectors | Failed = Vectors(request.request_id, encode_texts(request.texts))
+        except _Abandoned:
+            return
         except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails that request alone
             reply = Failed(request.request_id, f"{type(exc).__name__}: {exc}")
         send(reply)
@@ -180,6 +185,10 @@ def _serve(conn, load_path: str, device_preference: str, threads: int) -> None:
         out: list[bytes] = [b""] * len(texts)
         start = 0
         while start < len(order):
+            if closed.is_set():
+                # Closed, or the parent died: the rest of a request of hundreds of
+                # texts would be seconds of CPU for vectors nobody reads.
+                raise _Abandoned
             end, chars = start, 0
             while end < len(order) and end - start < max_texts and (
                 end == start or chars + len(texts[order[end]]) <= max_chars
@@ -201,6 +210,10 @@ def _serve(conn, load_path: str, device_preference: str, threads: int) -> None:
     documents_thread.start()
     documents_thread.join()
     queries_thread.join(QUERY_AT_CLOSE_SECONDS)  # the query in hand is answered; a hung one is not waited for
+
+
+class _Abandoned(Exception):
+    """A document request left unfinished because nobody will read its vectors."""
 
 
 def _load_model(load_path: str, device_preference: str, threads: int, loaded: dict) -> None:

@@ -5,6 +5,7 @@ workspace it serves, the progress interface it reports through, and its errors.
 """
 from ..index.progress import Progress
 from ..models import RunStats, SearchHit, SymbolHit
+from ..signals import Terminated, serve_until_signalled, terminate_as_interrupt
 from ..search import InvalidFilter, NoDefinition, SearchFilters, SearchResult
 from ..share.seed import SeedError
 from ..store import IndexUnwritable, StoreError
@@ -13,5 +14,5 @@ from .service import FIRST_INDEX_WAIT_S, WorkspaceClosed, WorkspaceService
 
 __all__ = [
     "FIRST_INDEX_WAIT_S", "EmbedderFactory", "Engine", "InvalidFilter", "NoDefinition", "SearchFilters", "IndexUnwritable", "Progress", "RunStats", "SearchHit", "SearchResult", "SeedError", "StoreError",
-    "SymbolHit", "WorkspaceClosed", "WorkspaceService", "default_embedder",
+    "SymbolHit", "Terminated", "WorkspaceClosed", "WorkspaceService", "default_embedder", "serve_until_signalled", "terminate_as_interrupt",
 ]

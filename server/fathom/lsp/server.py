@@ -24,7 +24,8 @@ from pygls.protocol import LanguageServerProtocol
 
 from .. import __version__
 from ..config import Settings, force_offline
-from ..engine import Engine, InvalidFilter, NoDefinition, SearchFilters, WorkspaceClosed, WorkspaceService
+from ..engine import (Engine, InvalidFilter, NoDefinition, SearchFilters, WorkspaceClosed, WorkspaceService,
+                      serve_until_signalled)
 from ..results import file_uri, search_hit_json
 from .frames import FrameWriter, filter_frames
 from .params import InvalidParams, ReindexParams, SearchParams, SimilarParams, parse
@@ -424,18 +425,32 @@ def serve(tcp: bool = False, host: str = "127.0.0.1", port: int = 2087,
     if log_level != "DEBUG":
         logging.getLogger("pygls").setLevel(logging.WARNING)  # it logs every message at INFO
     server = create_server()
-    if tcp:
-        server.start_tcp(host, port)
-    else:
-        # The JSON-RPC stream gets a private copy of stdout; fd 1 itself becomes
-        # stderr, so a stray print from any library cannot corrupt the stream.
-        writer = FrameWriter(os.dup(1))
-        os.dup2(2, 1)
-        sys.stdout = sys.stderr
-        # What the client sends is checked frame by frame before pygls reads it.
-        checked, sink = os.pipe()
-        threading.Thread(target=filter_frames, args=(sys.stdin.buffer, sink, writer), daemon=True,
-                         name="fathom-frames").start()
-        server.start_io(os.fdopen(checked, "rb"), writer)
-    server.shutdown_all()
+    try:
+        if tcp:
+            server.start_tcp(host, port)
+        else:
+            # The JSON-RPC stream gets a private copy of stdout; fd 1 itself becomes
+            # stderr, so a stray print from any library cannot corrupt the stream.
+            writer = FrameWriter(os.dup(1))
+            os.dup2(2, 1)
+            sys.stdout = sys.stderr
+            # What the client sends is checked frame by frame before pygls reads it.
+            checked, sink = os.pipe()
+            threading.Thread(target=filter_frames, args=(sys.stdin.buffer, sink, writer), daemon=True,
+                             name="fathom-frames").start()
+            # At Ctrl-C or SIGTERM pygls's reader sees its input end, as when the
+            # editor leaves: the pipe's one writer becomes /dev/null (never closed,
+            # so its number cannot be reused under the frames thread).
+            serve_until_signalled(lambda: server.start_io(os.fdopen(checked, "rb"), writer), "lsp-stdio",
+                                  end_input=lambda: _end_pipe(sink))
+    finally:
+        server.shutdown_all()
     return 0
+
+
+def _end_pipe(write_end: int) -> None:
+    nowhere = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(nowhere, write_end)
+    finally:
+        os.close(nowhere)

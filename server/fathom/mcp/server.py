@@ -12,6 +12,8 @@ by this process's one embedder, loaded once.
 from __future__ import annotations
 
 import logging
+import socket
+import sys
 from pathlib import Path
 
 import anyio
@@ -19,10 +21,14 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from ..config import Settings
-from ..engine import Engine
+from ..engine import Engine, serve_until_signalled
 from .tools import DEFAULT_MAX_CHARS, FathomTools, ToolArgumentError
 
 log = logging.getLogger(__name__)
+
+# How long an interrupted HTTP server waits for open requests and streams (an
+# agent's SSE stream stays open for good) before it closes them.
+GRACEFUL_SHUTDOWN_S = 3
 
 INSTRUCTIONS = """\
 Fathom indexes this workspace's code (functions, methods, classes) for search by meaning and by
@@ -92,13 +98,47 @@ def build_server(tools: FathomTools) -> MCPServer:
     return server
 
 
+class PortUnavailable(OSError):
+    """The HTTP port cannot be listened on (in use, or not the user's to take)."""
+
+
 def serve(root: Path, settings: Settings, http_port: int | None = None) -> int:
-    """Serve until the client closes stdin (or, over HTTP, until interrupted)."""
+    """Serve until the client closes stdin (or, over HTTP, until interrupted).
+    Ctrl-C and SIGTERM (as `Terminated`) leave through the engine's close, which
+    stops its helper processes; nothing written to the index is lost."""
+    # The port is taken before anything starts, so one in use is a clear error
+    # at once, not a traceback after the index has started.
+    listener = _listen(http_port) if http_port is not None else None
     with Engine(settings) as engine:
         engine.open(root, watch=True)
         server = build_server(FathomTools(engine, root))
-        if http_port is None:
-            server.run("stdio")
+        if listener is None:
+            # Its stdin reader, blocked in a worker thread, is abandoned at a signal:
+            # the loop's thread and its workers are daemons.
+            serve_until_signalled(lambda: server.run("stdio"), "mcp-stdio")
         else:
-            server.run("streamable-http", host="127.0.0.1", port=http_port)
+            _serve_http(server, listener)
     return 0
+
+
+def _listen(port: int) -> socket.socket:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("127.0.0.1", port))
+    except OSError as exc:
+        listener.close()
+        raise PortUnavailable(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+    return listener
+
+
+def _serve_http(server: MCPServer, listener: socket.socket) -> None:
+    import uvicorn
+
+    host, port = listener.getsockname()[:2]
+    # Bound to loopback, the SDK checks every request's Host and Origin, so a web
+    # page the user visits cannot reach the tools by DNS rebinding.
+    app = server.streamable_http_app(host=host)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+    print(f"fathom: MCP over streamable HTTP at http://{host}:{port}/mcp", file=sys.stderr, flush=True)
+    uvicorn.Server(config).run(sockets=[listener])

@@ -178,6 +178,27 @@ def test_the_cli_and_a_server_share_the_engines_answers(tmp_path):
         engine.close()
 
 
+def test_a_question_asked_in_the_home_folder_builds_no_index_of_it_unasked(tmp_path, monkeypatch):
+    """A new terminal opens in the home folder: `fathom search` typed there must
+    not start hours of indexing everything the user has."""
+    from fathom.config import index_dir
+    from fathom.engine import NotBuiltUnasked
+
+    home = small_tree(tmp_path / "home")
+    monkeypatch.setenv("HOME", str(home))
+    engine, fake = fake_engine(Settings(workers=1))
+    try:
+        for ask in (lambda: engine.search(home, "send an email message", 3),
+                    lambda: engine.symbols(home, "handler", 3)):
+            with pytest.raises(NotBuiltUnasked, match=f"fathom index {home}"):
+                ask()
+        assert not index_dir(home).exists() and fake.embedded == []
+        engine.index(home)  # asked for: built
+        assert engine.search(home, "send an email message", 3).hits[0].name == "handler_1"
+    finally:
+        engine.close()
+
+
 @pytest.mark.parametrize("params,cls,error", [
     ({}, SearchParams, "query"),
     ({"query": "  "}, SearchParams, "'query' must be a non-empty string"),

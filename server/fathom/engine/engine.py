@@ -24,7 +24,7 @@ from ..models import IndexCounts, RunStats, SymbolHit
 from ..search import SearchFilters, Searcher, SearchResult
 from ..share import export as sharing
 from ..share import seed as seeding
-from ..store import IndexDamaged
+from ..store import IndexDamaged, StoreError
 from ..workspace import Workspace, enclosing_root
 from . import door
 from .keeper import EmbedderKeeper
@@ -49,6 +49,21 @@ def default_embedder(spec: ModelSpec, settings: Settings) -> Embedder:
     if workers == 1:
         return LocalEmbedder(spec, settings.device)
     return EmbedderPool(spec, settings.device, workers, threads, idle_seconds=settings.pool_idle_seconds)
+
+
+class NotBuiltUnasked(StoreError):
+    """A one-shot query would build a first index of a folder no one indexes by accident."""
+
+
+def _too_broad_to_build_unasked() -> set[Path]:
+    """The user's home and the filesystem's root: `fathom search` typed in a new
+    terminal, which opens in the home folder, would index everything the user has."""
+    folders = {Path("/").resolve()}
+    try:
+        folders.add(Path.home().resolve())
+    except RuntimeError:  # no home to be found
+        pass
+    return folders
 
 
 class Engine:
@@ -342,6 +357,10 @@ class Engine:
                 # answer from what is there rather than wait for it.
                 progress.message(f"the index of {ws.root} is still being built; results may be incomplete")
             return
+        if ws.root in _too_broad_to_build_unasked():
+            raise NotBuiltUnasked(f"no index for {ws.root}, and a search does not build one for a whole home or "
+                                  f"disk (hours of CPU): run it in a project, or `fathom index {ws.root}` if you "
+                                  "mean it")
         progress.message(f"no index for {ws.root} yet; building it")
         for line in self._build(ws, progress, embed=True).error_summary():
             progress.message(line)

@@ -201,8 +201,15 @@ def test_idle_chunk_workers_are_stopped_and_come_back_for_a_save(tmp_path, monke
         server = psutil.Process(client.process.pid)
 
         def workers() -> list:
-            return [p for p in server.children(recursive=True)
-                    if p.pid != idle["embedder_pid"] and "spawn_main" in " ".join(p.cmdline())]
+            running = []
+            for p in server.children(recursive=True):
+                try:  # a worker just stopped is a zombie until its pool reaps it: not running
+                    if (p.pid != idle["embedder_pid"] and p.status() != psutil.STATUS_ZOMBIE
+                            and "spawn_main" in " ".join(p.cmdline())):
+                        running.append(p)
+                except psutil.NoSuchProcess:  # ZombieProcess too
+                    pass
+            return running
 
         deadline = time.monotonic() + 60
         while workers() and time.monotonic() < deadline:

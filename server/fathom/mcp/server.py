@@ -129,6 +129,9 @@ def _listen(port: int) -> socket.socket:
     except OSError as exc:
         listener.close()
         raise PortUnavailable(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+    # Listening from here on: a client told the URL may connect before the
+    # server's loop has started, and waits in the backlog instead of being refused.
+    listener.listen(socket.SOMAXCONN)
     return listener
 
 

@@ -476,6 +476,35 @@ def test_a_tree_with_more_folders_than_the_watch_limit_is_rescanned_on_open_and_
             "the client's file events"
 
 
+def test_a_workspace_folder_removed_and_made_again_is_watched_and_indexed_again(tmp_path):
+    """`rm -rf` and a fresh clone at the same path while the editor stays open:
+    the old folder's watches went with it, and the new one must not go unseen."""
+    import shutil
+
+    root = small_tree(tmp_path / "ws")
+    engine, _ = fake_engine(Settings())
+    with engine:
+        service = engine.open(root, watch=True)
+        assert service.wait_idle(IDLE_WAIT) and watch_settled(service).startswith("inotify")
+        shutil.rmtree(root)
+        deadline = time.monotonic() + IDLE_WAIT
+        while service.status()["files"] or "removed" not in service.status()["changes_seen_by"]:
+            assert time.monotonic() < deadline, service.status()
+            time.sleep(0.1)
+        root.mkdir()
+        (root / "cloned_again.py").write_text("def came_back_with_the_clone(value):\n    return value\n")
+        deadline = time.monotonic() + IDLE_WAIT
+        while not engine.symbols(root, "came_back_with_the_clone", 5):
+            assert time.monotonic() < deadline, service.status()
+            time.sleep(0.1)
+        assert watch_settled(service).startswith("inotify")
+        (root / "then_edited.py").write_text("def seen_by_the_new_watch(value):\n    return value\n")
+        deadline = time.monotonic() + IDLE_WAIT
+        while not engine.symbols(root, "seen_by_the_new_watch", 5):
+            assert time.monotonic() < deadline, service.status()
+            time.sleep(0.1)
+
+
 def test_a_large_index_has_its_lexicon_built_once_every_file_is_read_and_searched_through_it(tmp_path, monkeypatch):
     from fathom.search import lexicon as lexicon_module
 

@@ -5,7 +5,12 @@ inotify needs one watch per directory, and a user's watches are capped
 (`fs.inotify.max_user_watches`, shared by every program). A tree with more
 directories than the cap (or than the `watchLimit` setting) is not watched in
 part, which would miss changes silently: the watcher says so, and the service
-falls back to a stat rescan of the whole tree when a file is opened or saved."""
+falls back to a stat rescan of the whole tree when a file is opened or saved.
+
+A workspace folder removed outright (`rm -rf` and a fresh clone, a tool that
+regenerates it) takes its watches with it: the watcher then looks for the
+folder every few seconds, and once it is back watches it again and asks for a
+full pass."""
 from __future__ import annotations
 
 import logging
@@ -47,6 +52,9 @@ CHANGE_EVENTS = [
 ]
 
 
+# How often a removed workspace folder is looked for (one stat; only while it is gone).
+ROOT_RETURN_POLL_SECONDS = 2.0
+
 SYSTEM_WATCH_LIMIT = Path("/proc/sys/fs/inotify/max_user_watches")
 
 
@@ -69,16 +77,19 @@ def directories_beyond(root: Path, limit: int) -> int | None:
 
 
 class Watcher(FileSystemEventHandler):
-    """Collects changed paths and hands them over in one batch once quiet."""
+    """Collects changed paths and hands them over in one batch once quiet
+    (`on_changes(None)`: anything may have changed, a full pass)."""
 
-    def __init__(self, root: Path, on_changes: Callable[[list[str]], None], limit: int = 0):
+    def __init__(self, root: Path, on_changes: Callable[[list[str] | None], None], limit: int = 0):
         self.root = root
         self.on_changes = on_changes
         self.limit = limit  # directories it may watch; 0: the system's cap
-        # What sees changes: "starting", "inotify", or "rescan" (the tree is not watched; see `why`).
+        # What sees changes: "starting", "inotify", "rescan" (the tree is not watched;
+        # see `why`) or "gone" (the folder was removed; looked for until it is back).
         self.mode = "starting"
         self._starting: threading.Thread | None = None
         self._stopped = False
+        self._stop = threading.Event()
         self.why = ""
         self.folders = 0
         self._paths: set[str] = set()
@@ -131,18 +142,50 @@ class Watcher(FileSystemEventHandler):
             return f"a stat rescan when a file is opened or saved ({self.why})"
         if self.mode == "starting":
             return "inotify (adding its watches)"
-        return f"inotify, {self.folders:,} folders" if self.folders else "inotify"
+        if self.mode == "gone":
+            return "none: the folder was removed (watching for it to come back)"
+        if not self.folders:
+            return "inotify"
+        return f"inotify, {self.folders:,} folder{'' if self.folders == 1 else 's'}"
 
     def stop(self) -> None:
+        self._stop.set()
         with self._lock:
             self._stopped = True
             if self._timer is not None:
                 self._timer.cancel()
-        if self._observer.is_alive():
-            self._observer.stop()
-            self._observer.join(5)
+            observer = self._observer
+        if observer.is_alive():
+            observer.stop()
+            observer.join(5)
+
+    def _root_removed(self) -> None:
+        with self._lock:
+            if self._stopped or self.mode == "gone":
+                return
+            self.mode = "gone"
+        log.warning("%s was removed: it is watched again, and indexed, if it comes back", self.root)
+        threading.Thread(target=self._await_return, name="fathom-watch-return", daemon=True).start()
+
+    def _await_return(self) -> None:
+        while not self.root.is_dir():
+            if self._stop.wait(ROOT_RETURN_POLL_SECONDS):
+                return
+        with self._lock:
+            if self._stopped:
+                return
+            gone, self._observer = self._observer, Observer()
+            self._observer.daemon = True
+        gone.stop()
+        gone.join(5)
+        self._start()
+        if not self._stopped:
+            self.on_changes(None)  # what is there now may share nothing with what was
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if isinstance(event, (DirDeletedEvent, DirMovedEvent)) and os.fsdecode(event.src_path) == str(self.root):
+            self._root_removed()
+            return
         for raw in (event.src_path, getattr(event, "dest_path", "")):
             if not raw:
                 continue

@@ -2,6 +2,8 @@ import json
 import os
 import shutil
 
+import pytest
+
 from fathom.config import Settings
 from fathom.index.policy import LARGEST_EMBEDDED_DATA_FILE
 from fathom.index.progress import Progress
@@ -430,6 +432,37 @@ def test_a_read_that_never_returns_costs_only_its_file_and_close_still_returns(c
     assert [e for e in stats.errors if HANGING_NAME in e] and "took over 2 s" in stats.errors[0], stats.errors
     assert ws.reader.counts().files > 20 and not Searcher(ws.reader, None).symbols("never_read", 5)
     assert closing < 30
+
+
+def test_a_run_left_by_ctrl_c_stops_chunking_at_once(tmp_path, fake_embedder):
+    """Ctrl-C or SIGTERM during phase 1 (minutes on a large tree): the chunk thread
+    stops with the run instead of finishing the whole job, held here by a file
+    whose read never returns (the pool would give up on it only after 120 s)."""
+    import threading
+
+    from crashing_worker import HANGING_NAME, chunk_or_hang
+    from fathom.index.pool import ChunkPool
+
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / HANGING_NAME).write_text("def never_read():\n    return 1\n")
+    for i in range(40):
+        (root / f"mod_{i:02}.py").write_text(f"def helper_{i}(value):\n    return value + {i}\n")
+
+    class InterruptedOnceChunking(Progress):
+        def files(self, done, total):
+            if done:  # some files read, the hung one still in a worker
+                raise KeyboardInterrupt
+
+    ws = Workspace(root, Settings(workers=2))
+    pool = ChunkPool(2, ws.spec.tokenizer_json, ws.spec.max_tokens, ws.settings.max_file_size, work=chunk_or_hang)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            Indexer(ws, fake_embedder, pool).run(progress=InterruptedOnceChunking())
+        assert not [t for t in threading.enumerate() if t.name == "fathom-chunk-jobs"]
+    finally:
+        pool.close()
+    ws.close()
 
 
 def test_the_files_open_in_the_editor_and_their_folders_are_chunked_and_embedded_first(tmp_path, fake_embedder):

@@ -211,6 +211,7 @@ class _Run:
         # neighbours, whose chunks came back first).
         self.open_unwritten: set[str] = set()
         self.stats = RunStats()
+        self.leaving = threading.Event()  # the run is over, done or not: chunk no more
         self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self.jobs: queue.SimpleQueue[ChunkJob | None] = queue.SimpleQueue()
         self.saved_jobs: queue.SimpleQueue[ChunkJob] = queue.SimpleQueue()
@@ -259,6 +260,9 @@ class _Run:
                 self._loop()
             self._write()  # what a stop left chunked but unwritten
         finally:
+            # Left early (Ctrl-C, SIGTERM, an error) the chunk thread must not finish
+            # its job first: phase 1 of a large tree is minutes.
+            self.leaving.set()
             self.jobs.put(None)
             chunker.join(30)
         if full and not self.should_stop():
@@ -387,7 +391,8 @@ class _Run:
         job.taken = True
         try:
             pool.chunk(job.tasks, lambda result, job=job: self.events.put(FileChunked(result, job)),
-                       self.should_stop, between=None if job.saved else lambda: self._saved_between(pool))
+                       lambda: self.leaving.is_set() or self.should_stop(),
+                       between=None if job.saved else lambda: self._saved_between(pool))
         finally:
             self.events.put(ChunkJobDone(job))
 

@@ -113,3 +113,12 @@ def editor_binary(path: str | None, what: str) -> str:
     if os.environ.get("FATHOM_REQUIRE_EDITORS") == "1":
         pytest.fail(message)
     pytest.skip(message)
+
+
+def as_started_from_a_terminal() -> None:
+    """A child's preexec_fn: a suite run in the background (`cmd &` in a script)
+    hands its children SIGINT ignored, which a shell started from a terminal would not."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import copy_corpus
+from conftest import as_started_from_a_terminal, copy_corpus
 from fathom.config import DEFAULT_MODEL
 
 pytestmark = pytest.mark.slow
@@ -106,19 +106,12 @@ def test_from_a_subdirectory_the_enclosing_workspace_answers(indexed):
     assert sorted(os.listdir(env["FATHOM_CACHE_DIR"])) == before  # no second index of the subdirectory
 
 
-def _as_started_from_a_terminal() -> None:
-    """A suite run in the background (`cmd &` in a script) hands its children
-    SIGINT ignored, which a shell started from a terminal would not."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-
-
 def test_ctrl_c_during_a_first_index_is_one_line_and_exit_130(tmp_path):
     root = copy_corpus(tmp_path / "corpus")
     env = {**os.environ, "FATHOM_CACHE_DIR": str(tmp_path / "cache")}
     proc = subprocess.Popen([sys.executable, "-m", "fathom", "index", str(root)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
-                            preexec_fn=_as_started_from_a_terminal)
+                            preexec_fn=as_started_from_a_terminal)
     for line in proc.stderr:
         if line.startswith("fathom: "):
             break  # the run's first word: it has half a minute of chunking and embedding ahead

@@ -14,19 +14,13 @@ import time
 import psutil
 import pytest
 
-from conftest import copy_corpus
+from conftest import as_started_from_a_terminal, copy_corpus
 from lspclient import LspClient
 
 pytestmark = pytest.mark.slow
 
 FATHOM = [sys.executable, "-m", "fathom"]
 LOADED_MODEL_BYTES = 200 << 20  # torch and MiniLM's weights; a chunk worker is a few tens of MB
-
-
-def _as_started_from_a_terminal() -> None:
-    """A suite run in the background hands its children SIGINT ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def helpers_of(pid: int) -> list[psutil.Process]:
@@ -119,7 +113,7 @@ def test_ctrl_c_ends_an_agents_stdio_server_waiting_for_its_next_message(workspa
     a terminal, its client quiet, still leaves at Ctrl-C."""
     root, env = workspace
     proc = subprocess.Popen([*FATHOM, "mcp", str(root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, preexec_fn=_as_started_from_a_terminal)
+                            stderr=subprocess.PIPE, env=env, preexec_fn=as_started_from_a_terminal)
     try:
         helpers = wait_for_helpers(proc.pid)
         proc.send_signal(signal.SIGINT)

@@ -88,8 +88,7 @@ class Watcher(FileSystemEventHandler):
         # see `why`) or "gone" (the folder was removed; looked for until it is back).
         self.mode = "starting"
         self._starting: threading.Thread | None = None
-        self._stopped = False
-        self._stop = threading.Event()
+        self._stopped = threading.Event()
         self.why = ""
         self.folders = 0
         self._paths: set[str] = set()
@@ -122,7 +121,7 @@ class Watcher(FileSystemEventHandler):
                 return
             self.folders = folders
         with self._lock:
-            if self._stopped:
+            if self._stopped.is_set():
                 return
             try:
                 self._observer.schedule(self, str(self.root), recursive=True, event_filter=CHANGE_EVENTS)
@@ -149,9 +148,8 @@ class Watcher(FileSystemEventHandler):
         return f"inotify, {self.folders:,} folder{'' if self.folders == 1 else 's'}"
 
     def stop(self) -> None:
-        self._stop.set()
         with self._lock:
-            self._stopped = True
+            self._stopped.set()
             if self._timer is not None:
                 self._timer.cancel()
             observer = self._observer
@@ -161,7 +159,7 @@ class Watcher(FileSystemEventHandler):
 
     def _root_removed(self) -> None:
         with self._lock:
-            if self._stopped or self.mode == "gone":
+            if self._stopped.is_set() or self.mode == "gone":
                 return
             self.mode = "gone"
         log.warning("%s was removed: it is watched again, and indexed, if it comes back", self.root)
@@ -169,17 +167,17 @@ class Watcher(FileSystemEventHandler):
 
     def _await_return(self) -> None:
         while not self.root.is_dir():
-            if self._stop.wait(ROOT_RETURN_POLL_SECONDS):
+            if self._stopped.wait(ROOT_RETURN_POLL_SECONDS):
                 return
         with self._lock:
-            if self._stopped:
+            if self._stopped.is_set():
                 return
             gone, self._observer = self._observer, Observer()
             self._observer.daemon = True
         gone.stop()
         gone.join(5)
         self._start()
-        if not self._stopped:
+        if not self._stopped.is_set():
             self.on_changes(None)  # what is there now may share nothing with what was
 
     def on_any_event(self, event: FileSystemEvent) -> None:

@@ -91,10 +91,15 @@ def test_symbols_json(indexed):
 
 
 def test_usage_errors_exit_2_with_one_line(tmp_path):
-    for args in (["search", "  ", "--path", str(tmp_path)], ["index", str(tmp_path / "missing")], ["index", "--bogus"]):
+    a_file = tmp_path / "parse.py"
+    a_file.write_text("def parse(s):\n    return s\n")
+    for args in (["search", "  ", "--path", str(tmp_path)], ["index", str(tmp_path / "missing")], ["index", "--bogus"],
+                 ["index", str(a_file)], ["search", "parse a date", "--path", str(a_file)]):
         proc = fathom(*args, check=False)
         assert proc.returncode == 2, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+        if a_file.name in args[-1]:
+            assert f"{a_file} is a file: Fathom works on a workspace folder, such as {tmp_path}" in proc.stderr
 
 
 def test_from_a_subdirectory_the_enclosing_workspace_answers(indexed):

@@ -133,6 +133,9 @@ def _dispatch(args) -> int:
     if args.command == "similar":
         return _similar(args)
     root = Path(args.path)
+    if root.exists() and not root.is_dir():
+        narrow = " (--path-glob narrows a search to some files)" if args.command == "search" else ""
+        raise UsageError(f"{root} is a file: Fathom works on a workspace folder, such as {root.parent}{narrow}")
     if not root.is_dir():
         raise UsageError(f"no such directory: {root}")
     from ..engine import Engine

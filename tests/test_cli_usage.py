@@ -58,3 +58,13 @@ def test_without_the_original_models_package_the_index_still_answers_and_says_wh
     found = subprocess.run([sys.executable, "-c", WITHOUT_THE_MODEL, "symbols", "parse_http", "--path", str(tmp_path)],
                            capture_output=True, text=True, env=env, timeout=300)
     assert found.returncode == 0 and "parse_http_date" in found.stdout
+
+
+def test_every_command_takes_the_workspace_as_path_or_as_dash_dash_path(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    for args in (["status", str(project)], ["status", "--path", str(project)]):
+        proc = fathom(*args, cwd=tmp_path)
+        assert proc.returncode == 0 and proc.stdout.startswith(f"{project}\n") and "not indexed yet" in proc.stdout
+    proc = fathom("status", str(project), "--path", str(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 2 and f"two workspaces given: {project} and --path {tmp_path}" in proc.stderr

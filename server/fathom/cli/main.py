@@ -32,7 +32,9 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(sp, positional_path: bool):
         if positional_path:
-            sp.add_argument("path", nargs="?", default=".", help="workspace (default: .)")
+            sp.add_argument("path", nargs="?", help="workspace (default: .)")
+            # search and symbols name the workspace --path (their positional is the query): taken here too.
+            sp.add_argument("--path", dest="path_option", metavar="PATH", help="the same as PATH")
         sp.add_argument("--model", help="embedding model name or directory (default: FATHOM_MODEL or fathom-code-minilm-v3, "
                         "Fathom's own; all-MiniLM-L6-v2 is the original it was tuned from)")
         sp.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="where the model runs")
@@ -86,6 +88,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_workspace(args) -> None:
+    """The workspace given as PATH or as --path (not both, unless they agree)."""
+    if not hasattr(args, "path_option"):
+        return
+    if args.path is not None and args.path_option is not None and Path(args.path) != Path(args.path_option):
+        raise UsageError(f"two workspaces given: {args.path} and --path {args.path_option}")
+    args.path = args.path or args.path_option or "."
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -104,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             _parser().print_help()
             return EXIT_USAGE
+        _one_workspace(args)
         with terminate_as_interrupt():
             return _dispatch(args)
     except UsageError as exc:

@@ -463,9 +463,26 @@ def test_filters_narrow_a_search_by_language_kind_and_path(tmp_path):
     assert names(kind=["class"]) == ["DateParser"]
     assert names(paths=["web/**"]) == ["parseDate"]
     for bad, says in ((dict(language="cobol"), "unknown language cobol"), (dict(kind="gizmo"), "unknown kind gizmo"),
-                      (dict(exclude=[""]), "non-empty glob")):
+                      (dict(exclude=[""]), "non-empty glob"), (dict(paths=["src\\"]), "'src\\\\\\\\' is not a valid glob")):
         with pytest.raises(InvalidFilter, match=says):
             SearchFilters.parse(**bad)
+
+
+def test_a_glob_made_to_backtrack_is_matched_in_linear_time():
+    """An agent's glob with many wildcards, against a long path: Python's matcher
+    backtracks for longer than anyone waits (seconds at six wildcards and 200
+    characters, growing 40-fold with each more); the search answers at once."""
+    import threading
+
+    from fathom.search import SearchFilters
+
+    through = SearchFilters.parse(paths=["*a" * 12 + "*b"], exclude=["*e" * 12 + "*q"]).path_matcher()
+    answers: list = []
+    asker = threading.Thread(target=lambda: answers.extend(
+        through(path) for path in ("a" * 200 + ".py", "src/" + "a" * 100 + "b", "a" * 20 + "e" * 230 + "b")), daemon=True)
+    asker.start()
+    asker.join(30)
+    assert answers == [False, True, True]
 
 
 def test_a_wal_file_of_a_live_writer_is_not_taken_for_a_crash(tmp_path):

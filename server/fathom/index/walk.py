@@ -13,15 +13,15 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import re
 import stat as stat_module
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pathspec
+from pathspec import GitIgnoreSpec
 
 from ..config import cache_root
+from ..globs import ignore_spec
 from ..models import DiscoveredFile, FileStat
 from .policy import is_secret, never_indexed, skipped_dir
 
@@ -43,27 +43,9 @@ class Discovery:
         return not any(u == "" or relpath == u or relpath.startswith(u + "/") for u in self.unseen)
 
 
-# A pattern with many wildcards makes the matcher backtrack exponentially in the
-# name's length (`*a*a*a…*b` with 12 stars ran past 180 s; git 2.39 hangs on it
-# too). Real patterns use one or two; beyond this one is skipped, with a warning.
-MAX_WILDCARDS = 6
-_WILDCARD_RUN = re.compile(r"\*+")
-
-
-def safe_patterns(lines: list[str], source: str) -> list[str]:
-    kept = []
-    for line in lines:
-        if len(_WILDCARD_RUN.findall(line)) > MAX_WILDCARDS:
-            log.warning("%s: a pattern with over %d wildcards is ignored (matching it takes exponential time)",
-                        source, MAX_WILDCARDS)
-            continue
-        kept.append(line)
-    return kept
-
-
 def _read_patterns(path: Path) -> list[str]:
     try:
-        return safe_patterns(path.read_text("utf-8", errors="replace").splitlines(), str(path))
+        return path.read_text("utf-8", errors="replace").splitlines()
     except OSError:
         return []
 
@@ -76,28 +58,29 @@ def in_git_repository(root: Path) -> bool:
 class _IgnoreRules:
     """The ignore files in force at one directory, shallowest first."""
 
-    def __init__(self, layers: list[tuple[str, pathspec.GitIgnoreSpec]], ignore_files: tuple[str, ...]):
+    def __init__(self, layers: list[tuple[str, GitIgnoreSpec]], ignore_files: tuple[str, ...]):
         self.layers = layers
         self.ignore_files = ignore_files
 
     @classmethod
     def at_root(cls, root: Path, exclude: tuple[str, ...]) -> "_IgnoreRules":
-        lines = _read_patterns(root / ".git" / "info" / "exclude") + safe_patterns(list(exclude), "exclude setting")
-        layers = [("", pathspec.GitIgnoreSpec.from_lines(lines))] if lines else []
+        layers = [("", ignore_spec(lines, source)) for lines, source in (
+            (_read_patterns(root / ".git" / "info" / "exclude"), str(root / ".git" / "info" / "exclude")),
+            (list(exclude), "the exclude setting")) if lines]
         return cls(layers, IGNORE_FILES if in_git_repository(root) else OWN_IGNORE_FILES)
 
     def descend(self, dir_rel: str, dir_abs: Path, names: Collection[str] | None = None) -> "_IgnoreRules":
         """The rules inside `dir_abs`; `names`, when the caller has listed the
         directory anyway, spares an open() of each ignore file it lacks."""
-        lines = [
-            line
+        # One layer a file, in IGNORE_FILES' order: a later file's match wins, as its later lines would.
+        added = [
+            (dir_rel, ignore_spec(lines, str(dir_abs / ignore_file)))
             for ignore_file in self.ignore_files
             if names is None or ignore_file in names
-            for line in _read_patterns(dir_abs / ignore_file)
+            for lines in [_read_patterns(dir_abs / ignore_file)]
+            if lines
         ]
-        if not lines:
-            return self
-        return _IgnoreRules(self.layers + [(dir_rel, pathspec.GitIgnoreSpec.from_lines(lines))], self.ignore_files)
+        return _IgnoreRules(self.layers + added, self.ignore_files) if added else self
 
     def ignored(self, rel: str, is_dir: bool) -> bool:
         for base, spec in reversed(self.layers):

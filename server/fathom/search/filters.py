@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pathspec
-
+from ..globs import InvalidPattern, glob_spec
 from ..index.languages import EXTENSIONS
 from ..models import SymbolKind
 
@@ -49,8 +48,8 @@ class SearchFilters:
 
     def path_matcher(self):
         """A function path -> whether the globs let it through."""
-        keep = pathspec.GitIgnoreSpec.from_lines(self.paths) if self.paths else None
-        drop = pathspec.GitIgnoreSpec.from_lines(self.exclude) if self.exclude else None
+        keep = glob_spec(self.paths) if self.paths else None
+        drop = glob_spec(self.exclude) if self.exclude else None
         return lambda path: (keep is None or keep.match_file(path)) and (drop is None or not drop.match_file(path))
 
 
@@ -69,4 +68,9 @@ def _globs(value, what: str) -> list[str]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in items):
         raise InvalidFilter(f"{what} must be a list of non-empty glob patterns")
-    return [v.strip() for v in items]
+    globs = [v.strip() for v in items]
+    try:
+        glob_spec(globs)
+    except InvalidPattern as bad:
+        raise InvalidFilter(f"{what}: {bad}") from None
+    return globs

@@ -226,3 +226,15 @@ def test_an_invalid_ignore_line_is_ignored_as_git_ignores_it_and_the_rest_applie
     write(root, "sub/secret_c.py")
     assert paths(root) == {".gitignore", "a.py", "sub/.fathomignore", "sub/b.py"}
     assert "'build\\\\' is not a valid glob" in caplog.text and "the line is ignored" in caplog.text
+
+
+def test_a_long_ignore_file_keeps_gits_order_last_match_wins(tmp_path):
+    """More patterns than one RE2 set holds are matched as consecutive sets: a
+    negation thousands of lines after the rule it undoes still wins."""
+    root = tmp_path / "ws"
+    (root / ".git").mkdir(parents=True)
+    lines = ["*.log"] + [f"generated_{i}/" for i in range(2500)] + ["!keep.log", "generated_7.py"]
+    write(root, ".gitignore", "\n".join(lines) + "\n")
+    for name in ("a.py", "debug.log", "keep.log", "generated_7.py", "generated_2499/x.py", "generated_2500/x.py"):
+        write(root, name)
+    assert paths(root) == {".gitignore", "a.py", "keep.log", "generated_2500/x.py"}

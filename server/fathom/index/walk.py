@@ -18,10 +18,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pathspec import GitIgnoreSpec
-
 from ..config import cache_root
-from ..globs import ignore_spec
+from ..globs import Patterns, ignore_spec
 from ..models import DiscoveredFile, FileStat
 from .policy import is_secret, never_indexed, skipped_dir
 
@@ -58,7 +56,7 @@ def in_git_repository(root: Path) -> bool:
 class _IgnoreRules:
     """The ignore files in force at one directory, shallowest first."""
 
-    def __init__(self, layers: list[tuple[str, GitIgnoreSpec]], ignore_files: tuple[str, ...]):
+    def __init__(self, layers: list[tuple[str, Patterns]], ignore_files: tuple[str, ...]):
         self.layers = layers
         self.ignore_files = ignore_files
 
@@ -85,9 +83,9 @@ class _IgnoreRules:
     def ignored(self, rel: str, is_dir: bool) -> bool:
         for base, spec in reversed(self.layers):
             local = rel[len(base) + 1:] if base else rel
-            result = spec.check_file(local + "/" if is_dir else local)
-            if result.include is not None:
-                return result.include
+            decision = spec.decides(local + "/" if is_dir else local)
+            if decision is not None:
+                return decision
         return False
 
 

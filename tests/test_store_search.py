@@ -578,3 +578,21 @@ def test_the_dense_share_follows_the_model_unless_asked_for():
     general = Searcher(None, None, model_id=ORIGINAL_MODEL).options.dense_share
     assert tuned > general == Searcher(None, None).options.dense_share  # a served or unknown model: the general share
     assert Searcher(None, None, SearchOptions(dense_share=0.4), model_id=DEFAULT_MODEL).options.dense_share == 0.4
+
+
+def test_a_query_pasted_from_a_whole_file_is_answered_at_once(tmp_path):
+    """An agent pastes a file as its question: FTS5's OR of every word took time
+    growing with their square (40,000 words: 14 s on a small index). The query is
+    read by its beginning, as the model reads it; its first words still rank."""
+    import threading
+
+    store = Store(tmp_path / "i.db")
+    store.write_files([chunked("src/parse.py", [chunk("parse_date", "def parse_date(v): parse an http date"),
+                                                chunk("render", "def render(page): render a page")])])
+    pasted = "parse http date " + " ".join(f"word{i}x" for i in range(200_000))
+    answers: list = []
+    asker = threading.Thread(target=lambda: answers.append(Searcher(store, None).search(pasted, 5)), daemon=True)
+    asker.start()
+    asker.join(60)
+    assert answers, "the search did not answer within a minute"
+    assert answers[0].hits[0].name == "parse_date"

@@ -54,9 +54,10 @@ VARIANTS: dict[str, SearchOptions] = {
 }
 
 
-def load_eval(work: Path, projects: list[Path] | None = None, phrase=None):
+def load_eval(work: Path, projects: list[Path] | None = None, phrase=None, query_model: str | None = None):
     """The eval's queries (each reworded by `phrase`, when given), a Workspace
-    per project over `work`'s index, and each query's vector (embedded once, here)."""
+    per project over `work`'s index, and each query's vector (embedded once, here,
+    by `query_model` when given: a query encoder trained against the index's model)."""
     os.environ["FATHOM_CACHE_DIR"] = str(work / "cache")
     from fathom.config import Settings
     from fathom.embed.local import LocalEmbedder as Embedder
@@ -67,7 +68,10 @@ def load_eval(work: Path, projects: list[Path] | None = None, phrase=None):
         queries = [replace(q, text=phrase(q.text)) for q in queries]
     names = sorted({q.project for q in queries})
     workspaces = {name: Workspace(work / "trees" / name, Settings.from_env()) for name in names}
-    embedder = Embedder(next(iter(workspaces.values())).spec, "cpu")
+    from fathom.embed.modelspec import resolve_model
+
+    spec = resolve_model(query_model) if query_model else next(iter(workspaces.values())).spec
+    embedder = Embedder(spec, "cpu")
     vectors = {q.text: embedder.embed_query(q.text, timeout=60) for q in queries}
     embedder.close()
     return queries, workspaces, vectors
@@ -127,6 +131,9 @@ def eval_arguments(doc: str) -> argparse.Namespace:
     parser.add_argument("--dense-share", type=float,
                         help="the dense share of every variant that does not set its own (default: "
                              "DENSE_SHARE, what a model other than Fathom's own gets)")
+    parser.add_argument("--query-model",
+                        help="embed the questions with this model (a query encoder, benchmarks/model/query_tower.py) "
+                             "against the index's vectors of the model it was trained with")
     parser.add_argument("--breakdown", action="store_true",
                         help="the default ranking (at --dense-share) against its dense and lexical halves")
     return parser.parse_args()
@@ -134,7 +141,7 @@ def eval_arguments(doc: str) -> argparse.Namespace:
 
 def main() -> int:
     args = eval_arguments(__doc__)
-    queries, workspaces, vectors = load_eval(args.work)
+    queries, workspaces, vectors = load_eval(args.work, query_model=args.query_model)
     if args.breakdown:
         fused, dense, lexical = (
             search_ranks(queries, workspaces, vectors, replace(options, dense_share=args.dense_share), args.paths)[1]

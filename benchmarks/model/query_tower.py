@@ -1,0 +1,174 @@
+"""Tune the question side alone: a query encoder against a fixed code encoder's vectors.
+
+    .venv/bin/python -m benchmarks.model.query_tower /tmp/fathom-model3/pairs-run6.jsonl \\
+        --out /tmp/fathom-qt/run1 --base fathom-code-minilm-v3 --batch 64 --lr 2e-5 --epochs 1 --threads 2
+
+Every code of the pairs is embedded once by the base model (the index's vectors
+stay exactly as they are: nothing to embed again), and a copy of the base is
+then trained to ask: each question of a batch is scored against every code of
+its package, not only the batch's, so each step sees the package's whole set of
+wrong answers at the cost of encoding short questions alone. The validation is
+`train.py`'s (same split, same figures) with the codes' vectors fixed.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+import time
+from pathlib import Path
+
+from benchmarks.model.train import (QUERY_TOKENS, SCALE, SEED, CODE_TOKENS, Validation, encode, encode_pairs,
+                                    load_pairs)
+
+
+def package_codes(pairs: list[tuple[str, str]], sources: list[str]) -> tuple[dict[str, list[str]], list[int]]:
+    """Each package's distinct codes, and each pair's code's place among its package's."""
+    codes: dict[str, list[str]] = {}
+    places: dict[tuple[str, str], int] = {}
+    answer = []
+    for (_, code), source in zip(pairs, sources):
+        key = (source, code)
+        if key not in places:
+            places[key] = len(codes.setdefault(source, []))
+            codes[source].append(code)
+        answer.append(places[key])
+    return codes, answer
+
+
+def embed_codes(model, codes: list[str], batch: int = 64):
+    import torch
+
+    order = sorted(range(len(codes)), key=lambda i: len(codes[i]))
+    out = None
+    with torch.inference_mode():
+        for start in range(0, len(order), batch):
+            part = order[start:start + batch]
+            vectors = encode(model, [codes[i] for i in part], CODE_TOKENS).float()
+            if out is None:
+                out = torch.empty(len(codes), vectors.shape[1])
+            out[part] = vectors
+    return out
+
+
+def epoch_batches(sources: list[str], batch: int, epoch: int) -> list[list[int]]:
+    """One package's questions to a batch where it has enough; the rest pooled."""
+    rng = random.Random(SEED + epoch)
+    by_source: dict[str, list[int]] = {}
+    for i, source in enumerate(sources):
+        by_source.setdefault(source, []).append(i)
+    batches, rest = [], []
+    for members in by_source.values():
+        rng.shuffle(members)
+        whole = len(members) - len(members) % batch
+        batches.extend(members[i:i + batch] for i in range(0, whole, batch))
+        rest.extend(members[whole:])
+    rng.shuffle(rest)
+    batches.extend(rest[i:i + batch] for i in range(0, len(rest) - batch + 1, batch))
+    rng.shuffle(batches)
+    return batches
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("pairs", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--base", default="fathom-code-minilm-v3")
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=2e-5)
+    parser.add_argument("--validate-every", type=int, default=100)
+    parser.add_argument("--validation-size", type=int, default=400)
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args()
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from fathom.embed.modelspec import resolve_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(SEED)
+    train, train_sources = load_pairs(args.pairs, "train", "query")
+    validation, validation_sources = load_pairs(args.pairs, "validation", "query")
+    shuffled = list(range(len(validation)))
+    random.Random(SEED).shuffle(shuffled)
+    validation = [validation[i] for i in shuffled]
+    validation_sources = [validation_sources[i] for i in shuffled]
+    validation_set = Validation(validation, validation_sources, min(args.validation_size, len(validation)))
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    base = SentenceTransformer(resolve_model(args.base).load_path, device="cpu", model_kwargs={"dtype": torch.float32})
+    base.eval()
+    codes_by_source, answers = package_codes(train, train_sources)
+    cache = args.out / "codes.pt"
+    if cache.exists():
+        saved = torch.load(cache)
+        code_vectors, validation_queries, validation_codes = saved["train"], saved["vq"], saved["vc"]
+    else:
+        started = time.monotonic()
+        code_vectors = {s: embed_codes(base, c) for s, c in codes_by_source.items()}
+        validation_queries, validation_codes = encode_pairs(base, validation)
+        torch.save({"train": code_vectors, "vq": validation_queries, "vc": validation_codes}, cache)
+        print(f"codes embedded in {time.monotonic() - started:.0f} s", flush=True)
+
+    model = base
+    model.train()
+    steps_per_epoch = len(train) // args.batch
+    total = int(steps_per_epoch * args.epochs)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    warmup = max(1, total // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup))))
+
+    def validate() -> list[str]:
+        model.eval()
+        with torch.inference_mode():
+            queries = torch.cat([encode(model, [q for q, _ in validation[i:i + 128]], QUERY_TOKENS).float()
+                                 for i in range(0, len(validation), 128)])
+        model.train()
+        return [f"{m:.4f}" for m in validation_set.figures(queries, validation_codes, 0.7)]
+
+    writer = csv.writer(open(args.out / "curve.csv", "w", newline=""))
+    writer.writerow(["step", "seconds", "loss", "mixed", "in_package", "in_package_with_words"])
+    start_figures = [f"{m:.4f}" for m in validation_set.figures(validation_queries, validation_codes, 0.7)]
+    writer.writerow([0, 0, "", *start_figures])
+    print(f"{len(train)} pairs in {len(codes_by_source)} packages; {total} steps; start {start_figures}", flush=True)
+    started = time.monotonic()
+    losses: list[float] = []
+    batches: dict[int, list[list[int]]] = {}
+    for step in range(total):
+        epoch = step // steps_per_epoch
+        if epoch not in batches:
+            batches = {epoch: epoch_batches(train_sources, args.batch, epoch)}
+        members = batches[epoch][step % steps_per_epoch]
+        involved = sorted({train_sources[i] for i in members})
+        offsets, candidates = {}, []
+        for source in involved:
+            offsets[source] = sum(len(c) for c in candidates)
+            candidates.append(code_vectors[source])
+        candidates = torch.cat(candidates)
+        target = torch.tensor([offsets[train_sources[i]] + answers[i] for i in members])
+        queries = encode(model, [train[i][0] for i in members], QUERY_TOKENS)
+        loss = torch.nn.functional.cross_entropy(SCALE * queries @ candidates.T, target)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+        done = step + 1
+        if done % args.validate_every == 0 or done == total:
+            figures = validate()
+            elapsed = time.monotonic() - started
+            writer.writerow([done, f"{elapsed:.0f}", f"{sum(losses) / len(losses):.4f}", *figures])
+            print(f"step {done}/{total}: loss {sum(losses) / len(losses):.4f}, validation {figures}, {elapsed:.0f} s",
+                  flush=True)
+            losses.clear()
+    model.save(str(args.out / "query-model"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -134,6 +134,12 @@ def test_bare_fathom_prints_the_usage_and_an_empty_result_says_so(tmp_path):
     env = {**os.environ, "FATHOM_CACHE_DIR": str(tmp_path / "cache")}
     empty = fathom("search", "parse a date", "--path", str(tmp_path / "empty"), "--no-tests", env=env)
     assert "no results for 'parse a date'" in empty.stdout
+    (tmp_path / "empty" / "a.py").write_text("def parse_date(v):\n    return v\n")
+    fathom("index", str(tmp_path / "empty"), "--no-embed", env=env)
+    none = fathom("symbols", "zzqqxx", "--path", str(tmp_path / "empty"), env=env)
+    assert none.stdout == "no symbols match 'zzqqxx'\n"
+    pasted = fathom("symbols", "parse_date" * 6000, "--path", str(tmp_path / "empty"), env=env)  # 60,000 characters
+    assert pasted.returncode == 0 and pasted.stdout == f"no symbols match {('parse_date' * 8)!r}"[:-1] + "…'\n"
 
 
 def test_a_model_that_cannot_load_is_a_clear_error_and_keeps_symbols_and_words(tmp_path):

@@ -596,3 +596,14 @@ def test_a_query_pasted_from_a_whole_file_is_answered_at_once(tmp_path):
     asker.join(60)
     assert answers, "the search did not answer within a minute"
     assert answers[0].hits[0].name == "parse_date"
+
+
+def test_a_symbol_query_longer_than_any_name_matches_nothing_and_fails_nothing(tmp_path):
+    """SQLite refuses a LIKE pattern over 50,000 bytes: a pasted symbol query was an error."""
+    from fathom.search import rank_symbols
+
+    store = Store(tmp_path / "i.db")
+    store.write_files([chunked("src/parse.py", [chunk("parse_date", "def parse_date(v): ...")],
+                               [Symbol("parse_date", SymbolKind.Function, "", Range(0, 0, 1, 0))])])
+    assert [h.name for h in rank_symbols(store, "parse_d")] == ["parse_date"]
+    assert rank_symbols(store, "parse_date" * 6000) == []

@@ -287,7 +287,7 @@ def _search(engine, root: Path, query: str, k: int, as_json: bool, include_tests
     if result.partial:
         console.print("[yellow](partial: some chunks are not embedded yet)[/yellow]")
     if not result.hits:
-        console.print(f"no results for {escape(repr(query))}")
+        console.print(f"no results for {escape(_quoted(query))}")
     for hit in result.hits:
         name = f"{hit.container}.{hit.name}" if hit.container else hit.name
         console.print(f"[bold cyan]{escape(hit.relpath)}:{hit.range.start_line + 1}[/]  [bold]{escape(name)}[/]"
@@ -295,6 +295,11 @@ def _search(engine, root: Path, query: str, k: int, as_json: bool, include_tests
         for line in hit.snippet.split("\n")[:4]:
             console.print(f"    {escape(line)}", soft_wrap=False, overflow="ellipsis", no_wrap=True)
     return 0
+
+
+def _quoted(query: str, most: int = 80) -> str:
+    """A query as the user typed it, shortened when it was pasted whole."""
+    return repr(query if len(query) <= most else query[:most] + "…")
 
 
 def _symbols(engine, root: Path, query: str, k: int, as_json: bool) -> int:
@@ -306,6 +311,8 @@ def _symbols(engine, root: Path, query: str, k: int, as_json: bool) -> int:
     if as_json:
         print(json.dumps([symbol_hit_json(root.resolve(), h) for h in hits], indent=2))
         return 0
+    if not hits:
+        print(f"no symbols match {_quoted(query)}")
     for hit in hits:
         where = f"{hit.relpath}:{hit.range.start_line + 1}"
         container = f"  ({hit.container})" if hit.container else ""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 
+from ..index.policy import MINIFIED_LINE_CHARS
 from ..models import SymbolHit
 from ..store import Store
 from ..textsplit import clean_query, identifier_parts
@@ -17,7 +18,9 @@ ROWS_PER_NAME = 200
 
 def rank_symbols(store: Store, query: str, limit: int = 50) -> list[SymbolHit]:
     query = clean_query(query).strip()
-    if not query:
+    if not query or len(query) > MINIFIED_LINE_CHARS:
+        # No indexed name is longer (a file with a line past it is skipped as minified), and
+        # SQLite refuses a LIKE pattern over 50,000 bytes with an error rather than no match.
         return []
     table = symbol_table(store)
     if table is not None:

@@ -111,6 +111,18 @@ def test_a_snapshot_round_trip_answers_as_the_original(tmp_path, built, engine, 
         assert [h.score for h in got] == pytest.approx([h.score for h in hits])
 
 
+def test_a_snapshot_written_over_the_index_itself_is_refused_and_the_index_kept(tmp_path, engine):
+    from fathom.store import StoreError
+
+    root = small_checkout(tmp_path)
+    engine.index(root)
+    before = index_state(root)
+    for target in (index_dir(root) / "index.db", index_dir(root) / "index.db-wal", index_dir(root) / "team.fathom"):
+        with pytest.raises(StoreError, match="the index's own folder"):
+            engine.export(root, target)
+    assert index_state(root) == before and engine.search(root, "serve a port", 5).hits
+
+
 def test_a_seeded_index_embeds_exactly_the_texts_that_changed_and_chunks_only_changed_files(
         tmp_path, built, engine, shared):
     _, snapshot, *_ = built

@@ -48,6 +48,9 @@ def export(ws: Workspace, out: Path) -> ExportReport:
     out = Path(out).expanduser().resolve()
     if not out.parent.is_dir():
         raise StoreError(f"cannot write {out}: no such directory {out.parent}")
+    if out.parent == ws.db_path.resolve().parent:
+        # The snapshot replaces its file whole: there it would replace the index or its journal.
+        raise StoreError(f"cannot write {out}: it is the index's own folder; write the snapshot elsewhere")
     counts = write_snapshot(ws.db_path, out, identity,
                             shared=lambda path: not unsafe_path(path) and not never_shared(path))
     return ExportReport(out, identity, counts, out.stat().st_size, store.counts().pending)

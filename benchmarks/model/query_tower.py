@@ -18,8 +18,8 @@ import random
 import time
 from pathlib import Path
 
-from benchmarks.model.train import (QUERY_TOKENS, SCALE, SEED, CODE_TOKENS, Validation, encode, encode_pairs,
-                                    load_pairs)
+from benchmarks.model.train import (CODE_TOKENS, QUERY_TOKENS, SCALE, SEED, Validation, encode, encode_pairs,
+                                    linear_schedule, load_pairs, step_on)
 
 
 def package_codes(pairs: list[tuple[str, str]], sources: list[str]) -> tuple[dict[str, list[str]], list[int]]:
@@ -118,9 +118,7 @@ def main() -> int:
     steps_per_epoch = len(train) // args.batch
     total = int(steps_per_epoch * args.epochs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    warmup = max(1, total // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup))))
+    schedule = linear_schedule(optimizer, total)
 
     def validate() -> list[str]:
         model.eval()
@@ -152,12 +150,7 @@ def main() -> int:
         target = torch.tensor([offsets[train_sources[i]] + answers[i] for i in members])
         queries = encode(model, [train[i][0] for i in members], QUERY_TOKENS)
         loss = torch.nn.functional.cross_entropy(SCALE * queries @ candidates.T, target)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        losses.append(float(loss.detach()))
+        losses.append(step_on(loss, model, optimizer, schedule))
         done = step + 1
         if done % args.validate_every == 0 or done == total:
             figures = validate()

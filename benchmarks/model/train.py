@@ -198,6 +198,27 @@ def words_scaled(questions: list[str], codes: list[str]):
     return scores / scores.max(dim=1, keepdim=True).values.clamp_min(1e-12)
 
 
+def linear_schedule(optimizer, total: int):
+    """A tenth of the steps' linear warm-up, then a linear decay to zero."""
+    import torch
+
+    warmup = max(1, total // 10)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup))))
+
+
+def step_on(loss, model, optimizer, schedule) -> float:
+    """One optimizer step on `loss` (gradients clipped to norm 1); the loss's value."""
+    import torch
+
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    schedule.step()
+    return float(loss.detach())
+
+
 def reciprocal_ranks(scores) -> float:
     """The sum of each row's reciprocal rank of its diagonal within the first 10 (0 beyond)."""
     import torch
@@ -285,9 +306,7 @@ def main() -> int:
             if "word_embeddings" in name:
                 parameter.requires_grad_(False)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01)
-    warmup = max(1, total // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup))))
+    schedule = linear_schedule(optimizer, total)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
@@ -318,12 +337,7 @@ def main() -> int:
             scores = scores + SCALE * args.words_weight * words_scaled(
                 [q for q, _ in batch], [c for _, c in batch] + hard)
         loss = torch.nn.functional.cross_entropy(scores, torch.arange(len(batch)))
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        losses.append(float(loss.detach()))
+        losses.append(step_on(loss, model, optimizer, schedule))
         done = step + 1
         if done % args.validate_every == 0 or done == total:
             mrr = validate()

@@ -128,7 +128,8 @@ def main() -> int:
         model.train()
         return [f"{m:.4f}" for m in validation_set.figures(queries, validation_codes, 0.7)]
 
-    writer = csv.writer(open(args.out / "curve.csv", "w", newline=""))
+    curve = open(args.out / "curve.csv", "w", newline="")
+    writer = csv.writer(curve)
     writer.writerow(["step", "seconds", "loss", "mixed", "in_package", "in_package_with_words"])
     start_figures = [f"{m:.4f}" for m in validation_set.figures(validation_queries, validation_codes, 0.7)]
     writer.writerow([0, 0, "", *start_figures])
@@ -156,10 +157,12 @@ def main() -> int:
             figures = validate()
             elapsed = time.monotonic() - started
             writer.writerow([done, f"{elapsed:.0f}", f"{sum(losses) / len(losses):.4f}", *figures])
+            curve.flush()  # a run stopped part-way keeps its curve so far
             print(f"step {done}/{total}: loss {sum(losses) / len(losses):.4f}, validation {figures}, {elapsed:.0f} s",
                   flush=True)
             losses.clear()
     model.save(str(args.out / "query-model"))
+    curve.close()
     return 0
 
 

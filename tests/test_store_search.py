@@ -305,6 +305,30 @@ def test_a_chunk_still_waiting_for_its_vector_keeps_its_lexical_rank(tmp_path):
     assert not result.partial and {h.name for h in result.hits} == {"format_date", "parse_http_date"}
 
 
+def test_a_vector_written_just_after_the_dense_ranking_does_not_cost_its_chunk_the_meaning_half(tmp_path):
+    """The last vectors of a first index landed between the dense ranking and
+    the look at what was pending: the one match was in neither the dense ranking
+    nor taken to rank on meaning as on words, and an agent's first answer put
+    unrelated code above it (1 run in 25 on a loaded machine)."""
+    store = Store(tmp_path / "i.db")
+    waiting = chunk("dispatch", "def dispatch(request): send an email message")
+    others = [chunk(f"helper_{i}", f"def helper_{i}(value): return value + {i}") for i in range(5)]
+    # Written last, as the first index writes it: a tie would go to the others.
+    store.write_files([chunked(f"h{i}.py", [c]) for i, c in enumerate(others)] + [chunked("mail.py", [waiting])])
+    store.use_vector_model("m", 2)
+    store.write_vectors([(c.text_hash, struct.pack("2f", 0.6, 0.8)) for c in others])
+    ranked_by_meaning = store.nearest
+
+    def vector_lands_just_after(vector, k):
+        found = ranked_by_meaning(vector, k)
+        store.write_vectors([(waiting.text_hash, struct.pack("2f", 1, 0))])
+        return found
+
+    store.nearest = vector_lands_just_after
+    result = Searcher(store, lambda _query: struct.pack("2f", 1, 0)).search("send email message", 3)
+    assert result.hits[0].name == "dispatch", [(h.name, h.score) for h in result.hits]
+
+
 def test_pending_is_seen_by_a_reader_as_soon_as_the_writer_commits(tmp_path):
     writer = Store(tmp_path / "i.db")
     reader = Store(tmp_path / "i.db", readonly=True)

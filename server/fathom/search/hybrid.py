@@ -162,6 +162,13 @@ class Searcher:
             include_tests = True
         pool = o.candidates if not filters else o.candidates * 5
         lexical = self._lexical(terms, pool) if terms else []
+        # While the index is still embedding, a chunk without a vector cannot
+        # place in the dense ranking, and any chunk that has one would outrank
+        # it on that alone. It is taken to rank on meaning as it does on words.
+        # Which chunks lack one is read before the dense ranking: a vector that
+        # lands in between puts its chunk in one of the two, never in neither.
+        unembedded = self.store.without_vectors([i for i, _ in lexical]) \
+            if o.impute_dense_rank and self.store.has_pending() else set()
         dense: list[tuple[int, float]] = []
         dense_ok = False
         if self.embed_query is not None and (self.model_id is None or self.store.vector_model()[0] == self.model_id):
@@ -170,12 +177,8 @@ class Searcher:
                 dense_ok = True
             except Exception:  # noqa: BLE001 - the embedder is down: lexical results still answer
                 dense = []
+        unembedded = unembedded - {i for i, _ in dense} if dense else set()
         pending = self.store.has_pending()
-        # While the index is still embedding, a chunk without a vector cannot
-        # place in the dense ranking, and any chunk that has one would outrank
-        # it on that alone. It is taken to rank on meaning as it does on words.
-        unembedded = self.store.without_vectors([i for i, _ in lexical]) \
-            if pending and dense and o.impute_dense_rank else set()
         fuse = convex_fusion if o.fusion == "convex" else rrf_fusion
         scores = fuse(lexical, dense, unembedded, o)
         rows = self.store.chunk_rows(scores)

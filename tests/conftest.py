@@ -31,6 +31,7 @@ class FakeEmbedder(Embedder):
     requests_in_flight = 2
     pid = None
     alive = False
+    reads_questions_apart = False
 
     def __init__(self):
         self.embedded: list[str] = []
@@ -55,7 +56,7 @@ class FakeEmbedder(Embedder):
         f.set_result([self._vector(t) for t in texts])
         return f
 
-    def embed_query(self, text, timeout=None):
+    def embed_query(self, text, timeout=None, *, as_code=False):
         return self._vector(text)
 
     def close(self):

@@ -73,6 +73,12 @@ def test_the_default_model_ships_in_fathoms_own_package(monkeypatch):
     assert Path(spec.tokenizer_json).read_bytes() == (MODEL_DIR / "tokenizer.json").read_bytes()
     layout = bert_encoder.read_layout(spec.load_path)  # read by the torch-only encoder
     assert layout is not None and (layout.max_tokens, layout.layers, layout.heads) == (256, 6, 12)
+    from safetensors.torch import load_file
+
+    # Its question layers fit it (questions are read by them; code by the model itself).
+    own = load_file(str(Path(spec.load_path) / "model.safetensors"))
+    asking = bert_encoder.read_question_layers(bert_encoder.question_layers(spec.load_path), own)
+    assert len(asking) == 16 * layout.layers
 
 
 @pytest.mark.slow
@@ -83,6 +89,9 @@ def test_the_embedding_process_runs_the_default_model_without_sentence_transform
         assert (embedder.backend, embedder.device, embedder.dim) == ("torch", "cpu", 384)
         [document] = embedder.embed_documents(["def parse_http_date(value): ..."]).result(60)
         assert len(document) == 384 * 4
+        assert embedder.reads_questions_apart
+        assert embedder.embed_query("def parse_http_date(value): ...", timeout=60, as_code=True) == document
+        assert embedder.embed_query("def parse_http_date(value): ...", timeout=60) != document
     finally:
         embedder.close()
 
@@ -143,3 +152,75 @@ def test_weights_that_do_not_fit_fail_at_load_and_leave_the_model_to_sentence_tr
     with pytest.raises(KeyError):
         bert_encoder.load(directory)
     assert _plain_bert(str(directory)) is None
+
+
+def question_layers_of(weights: dict) -> dict:
+    """Layers unlike the model's own, as query_tower.py's training leaves them."""
+    return {k.removeprefix("bert."): (v.float() * 0.5 if ".layer.5.output.dense.weight" in k else v.float())
+            for k, v in weights.items() if ".layer." in k}
+
+
+@pytest.mark.slow
+def test_questions_are_read_by_the_question_layers_and_code_by_the_model_itself(tmp_path, caplog):
+    import struct
+
+    import torch
+    from safetensors.torch import load_file, save_file
+    from sentence_transformers import SentenceTransformer
+
+    from fathom.embed.process import _SentenceTransformersEncoder
+
+    directory = model_copy(tmp_path)
+    layers = question_layers_of(load_file(str(MODEL_DIR / "model.safetensors")))
+    save_file(layers, str(directory / bert_encoder.QUESTION_LAYERS))
+    question, code = "where is an http date parsed", "def parse_http_date(value):\n    return parsedate(value)"
+    reference = SentenceTransformer(str(MODEL_DIR), device="cpu", model_kwargs={"dtype": torch.float32})
+    as_code = reference.encode([question, code], normalize_embeddings=True)
+    reference[0].auto_model.load_state_dict(layers, strict=False)
+    as_question = reference.encode([question], normalize_embeddings=True)[0]
+    assert abs(float(as_question @ as_code[0])) < 0.999  # the layers do change what a question reads as
+
+    def vector(raw: bytes):
+        return torch.tensor(struct.unpack(f"{len(raw) // 4}f", raw))
+
+    embedder = Embedder(resolve_model(str(directory)), "cpu")
+    try:
+        assert vector(embedder.embed_query(question, timeout=60)).sub(torch.tensor(as_question)).abs().max() < 1e-5
+        assert vector(embedder.embed_query(question, timeout=60, as_code=True)).sub(
+            torch.tensor(as_code[0])).abs().max() < 1e-5
+        [document] = embedder.embed_documents([code]).result(60)
+        assert vector(document).sub(torch.tensor(as_code[1])).abs().max() < 1e-5
+    finally:
+        embedder.close()
+    # The path a GPU takes reads them alike.
+    asking = _SentenceTransformersEncoder(str(directory), "cpu").for_questions()
+    with torch.inference_mode():
+        theirs = torch.nn.functional.normalize(asking.embed(asking.tokenize([question])), dim=1)[0]
+    assert (theirs - torch.tensor(as_question)).abs().max().item() < 1e-5
+
+    # Layers that do not fit the model: said in the log; questions then read as code is.
+    save_file({k: v[:1] for k, v in layers.items()}, str(directory / bert_encoder.QUESTION_LAYERS))
+    embedder = Embedder(resolve_model(str(directory)), "cpu")
+    try:
+        with caplog.at_level("WARNING"):
+            raw = embedder.embed_query(question, timeout=60)
+        assert vector(raw).sub(torch.tensor(as_code[0])).abs().max() < 1e-5
+        assert any("question layers were not loaded" in r.getMessage() for r in caplog.records)
+    finally:
+        embedder.close()
+
+
+def test_question_layers_must_fit_the_model_they_ask(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    weights = {k.removeprefix("bert."): v for k, v in load_file(str(MODEL_DIR / "model.safetensors")).items()}
+    layers = question_layers_of(weights)
+    path = tmp_path / bert_encoder.QUESTION_LAYERS
+    save_file(layers, str(path))
+    assert set(bert_encoder.read_question_layers(path, weights)) == set(layers)
+    for unfit in ({"encoder.layer.9.output.dense.weight": layers["encoder.layer.5.output.dense.weight"]},
+                  {k: v[:1] for k, v in layers.items()}, {}):
+        save_file(unfit, str(path))
+        with pytest.raises(ValueError, match="does not fit"):
+            bert_encoder.read_question_layers(path, weights)
+    assert bert_encoder.question_layers(MODEL_DIR) is None  # the original model asks as it reads

@@ -329,6 +329,31 @@ def test_a_vector_written_just_after_the_dense_ranking_does_not_cost_its_chunk_t
     assert result.hits[0].name == "dispatch", [(h.name, h.score) for h in result.hits]
 
 
+def test_prose_is_ranked_against_the_models_own_reading_of_a_question_code_against_its_question_encoders(tmp_path):
+    """A model with a question encoder (trained to find code) reads prose worse
+    than the model itself: Markdown sections are ranked by the model's own
+    reading of the question, definitions by the question encoder's."""
+    store = Store(tmp_path / "i.db")
+    code = chunk("redirect", "def redirect(request): strip the auth header")
+    prose = Chunk("Redirects", SymbolKind.File, "", Range(0, 0, 9, 1), "docs/redirects.md | Redirects",
+                  "Redirects drop the Authorization header when the host changes.")
+    store.write_files([chunked("http.py", [code]), chunked("docs/redirects.md", [prose])])
+    store.use_vector_model("m", 2)
+    store.write_vectors([(code.text_hash, struct.pack("2f", 1, 0)), (prose.text_hash, struct.pack("2f", 0, 1))])
+    as_question, as_text = struct.pack("2f", 0.8, 0.6), struct.pack("2f", 0.2, 0.98)
+
+    assert [round(s, 2) for _, s in store.nearest(as_question, 5)] == [0.8, 0.6]
+    (first, s1), (second, s2) = store.nearest(as_question, 5, as_text)
+    assert (round(s1, 2), round(s2, 2)) == (0.98, 0.8)  # the section by the text reading, the code by the question's
+    rows = store.chunk_rows([first, second])
+    assert (rows[first][1].name, rows[second][1].name) == ("Redirects", "redirect")
+    hits = Searcher(store, lambda _q: as_question, embed_as_text=lambda _q: as_text).search("when is the header dropped", 5)
+    assert [h.name for h in hits.hits][0] == "Redirects"
+    # An encoder that reads questions as it reads code has no second reading to give.
+    hits = Searcher(store, lambda _q: as_question, embed_as_text=lambda _q: None).search("when is the header dropped", 5)
+    assert [h.name for h in hits.hits][0] == "redirect"
+
+
 def test_pending_is_seen_by_a_reader_as_soon_as_the_writer_commits(tmp_path):
     writer = Store(tmp_path / "i.db")
     reader = Store(tmp_path / "i.db", readonly=True)

@@ -72,9 +72,19 @@ def load_eval(work: Path, projects: list[Path] | None = None, phrase=None, query
 
     spec = resolve_model(query_model) if query_model else next(iter(workspaces.values())).spec
     embedder = Embedder(spec, "cpu")
-    vectors = {q.text: embedder.embed_query(q.text, timeout=60) for q in queries}
+    vectors = QueryVectors({q.text: embedder.embed_query(q.text, timeout=60) for q in queries})
+    if embedder.reads_questions_apart:  # as the server asks: prose against the model's own reading
+        vectors.as_text = {q.text: embedder.embed_query(q.text, timeout=60, as_code=True) for q in queries}.get
     embedder.close()
     return queries, workspaces, vectors
+
+
+class QueryVectors(dict):
+    """Each query's vector (its question encoder's, where the model has one),
+    and `as_text`: the model's own reading of it, which the server ranks
+    Markdown and plain text against, where the model has a question encoder."""
+
+    as_text = None
 
 
 def search_ranks(queries, workspaces, vectors, options: SearchOptions = SearchOptions(),
@@ -86,7 +96,8 @@ def search_ranks(queries, workspaces, vectors, options: SearchOptions = SearchOp
 
     ranks, strict, shown = [], [], []
     for q in queries:
-        hits = Searcher(workspaces[q.project].reader, vectors.__getitem__, options).search(q.text, 10, paths).hits
+        hits = Searcher(workspaces[q.project].reader, vectors.__getitem__, options,
+                        embed_as_text=getattr(vectors, "as_text", None)).search(q.text, 10, paths).hits
         results = [(f"{q.project}/{h.relpath}", h.range.start_line, h.range.end_line, h.name) for h in hits]
         ranks.append(rank_of_hit(results, q))
         strict.append(rank_of_hit(results, q, strict=True))

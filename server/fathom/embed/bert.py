@@ -10,12 +10,35 @@ recognise exactly goes through sentence-transformers instead: `load` says None.
 """
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 _TRANSFORMER, _POOLING, _NORMALIZE = "Transformer", "Pooling", "Normalize"
 _WEIGHTS_PREFIX = "bert."
+# Beside a model's own files: its transformer layers as trained to read questions
+# against the model's vectors of code (benchmarks/model/query_tower.py). The word
+# embeddings and the tokenizer stay the model's, and so do the index's vectors.
+QUESTION_LAYERS = "question_layers.safetensors"
+
+
+def question_layers(directory: str | Path) -> Path | None:
+    """The model's question layers, if it has them."""
+    path = Path(directory) / QUESTION_LAYERS
+    return path if path.is_file() else None
+
+
+def read_question_layers(path: Path, own: dict) -> dict:
+    """The question layers as float32 tensors keyed as `own` (a model's weights,
+    without their `bert.` prefix), which must hold each of them in the same shape."""
+    from safetensors.torch import load_file
+
+    layers = {key.removeprefix(_WEIGHTS_PREFIX): tensor.float() for key, tensor in load_file(str(path)).items()}
+    wrong = sorted(key for key, tensor in layers.items() if key not in own or own[key].shape != tensor.shape)
+    if wrong or not layers:
+        raise ValueError(f"{path} does not fit its model ({', '.join(wrong[:3]) or 'no layers'})")
+    return layers
 
 
 @dataclass(frozen=True)
@@ -122,6 +145,16 @@ class BertEncoder:
         # Weights that do not fit the config (a missing layer, a wrong shape) fail
         # here, where the caller can still choose sentence-transformers instead.
         self.embed(self.tokenize(["def check(): pass"]))
+
+    def for_questions(self) -> BertEncoder | None:
+        """The model's question encoder (`QUESTION_LAYERS` in place of its own,
+        the rest shared), or None where the model has none."""
+        path = question_layers(self.layout.transformer_dir)
+        if path is None:
+            return None
+        asking = copy.copy(self)
+        asking.weights = {**self.weights, **read_question_layers(path, self.weights)}
+        return asking
 
     def tokenize(self, texts: list[str]):
         import torch

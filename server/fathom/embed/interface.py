@@ -69,6 +69,11 @@ class Embedder(Protocol):
     def alive(self) -> bool: ...
 
     @property
+    def reads_questions_apart(self) -> bool:
+        """Questions are read by an encoder of their own (`bert.QUESTION_LAYERS`),
+        known once started: `embed_query(as_code=True)` is then the other reading."""
+
+    @property
     def pid(self) -> int | None:
         """The local process serving it, if any."""
 
@@ -81,7 +86,10 @@ class Embedder(Protocol):
     def embed_documents(self, texts: list[str]) -> Future:
         """Future of one float32 vector (bytes) per text, in order; fails with EmbedderError."""
 
-    def embed_query(self, text: str, timeout: float = 30.0) -> bytes:
-        """One query's vector, ahead of any document batch; raises EmbedderError."""
+    def embed_query(self, text: str, timeout: float = 30.0, *, as_code: bool = False) -> bytes:
+        """One query's vector, ahead of any document batch; raises EmbedderError.
+        A question is read by the model's question encoder where it has one
+        (`bert.QUESTION_LAYERS`); `as_code`: a snippet searched for its like,
+        read as the index's own texts are."""
 
     def close(self) -> None: ...

@@ -10,6 +10,7 @@ texts stay pending in the index, so nothing is lost.
 from __future__ import annotations
 
 import itertools
+import logging
 import multiprocessing
 import threading
 import time
@@ -23,6 +24,8 @@ from .messages import EmbedRequest, Failed, LoadFailed, Ready, Stop, Vectors
 from .modelspec import ModelSpec
 
 __all__ = ["EmbedderError", "LocalEmbedder"]
+
+log = logging.getLogger(__name__)
 
 # Only a load that is stuck should hit this. The model loads at background
 # priority, and beside a busy CPU that takes minutes, not seconds (127 s beside
@@ -43,6 +46,7 @@ class LocalEmbedder:
         self.device: str | None = None
         self.dim: int | None = None
         self.backend: str | None = None  # what runs the model: "torch" alone or "sentence-transformers"
+        self.reads_questions_apart = False
         self._batch_size: int | None = None
         # Guards the process and its connection: starting, replacing and closing
         # them, and every request's read of them.
@@ -121,6 +125,9 @@ class LocalEmbedder:
         assert isinstance(message, Ready), message
         self.dim, self.device, self.backend, self._batch_size = (
             message.dim, message.device, message.backend, message.batch_size)
+        self.reads_questions_apart = message.questions
+        if message.warning:
+            log.warning("%s: %s", self.spec.model_id, message.warning)
         self._process, self._conn = process, parent
         threading.Thread(target=self._receive, args=(process, parent), daemon=True,
                          name="fathom-embedder-results").start()
@@ -145,7 +152,7 @@ class LocalEmbedder:
                 if entry is not None:
                     _fail(entry[0], EmbedderError("embedding process stopped"))
 
-    def _submit(self, texts: list[str], query: bool) -> Future:
+    def _submit(self, texts: list[str], query: bool, question: bool = False) -> Future:
         future: Future = Future()
         request_id = next(self._ids)
         try:
@@ -154,7 +161,7 @@ class LocalEmbedder:
                 conn = self._start_locked()
                 self._pending[request_id] = (future, len(texts))
             with self._send_lock:
-                conn.send(EmbedRequest(request_id, texts, query))
+                conn.send(EmbedRequest(request_id, texts, query, question))
         except EmbedderError as exc:
             _fail(self._pending.pop(request_id, (future,))[0], exc)
         except (OSError, ValueError) as exc:
@@ -169,8 +176,8 @@ class LocalEmbedder:
             return done
         return self._submit(texts, query=False)
 
-    def embed_query(self, text: str, timeout: float = 30.0) -> bytes:
-        return self._submit([text], query=True).result(timeout)[0]
+    def embed_query(self, text: str, timeout: float = 30.0, *, as_code: bool = False) -> bytes:
+        return self._submit([text], query=True, question=not as_code).result(timeout)[0]
 
     @property
     def alive(self) -> bool:

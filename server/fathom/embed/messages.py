@@ -10,6 +10,7 @@ class EmbedRequest:
     request_id: int
     texts: list[str]
     query: bool  # a query: encoded at once on its own thread, at normal priority
+    question: bool = False  # a question in words: the model's question encoder, where it has one
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class Ready:
     device: str
     backend: str  # what runs the model: "torch" alone or "sentence-transformers"
     batch_size: int  # texts encoded at once on this device
+    warning: str = ""  # loaded, but not all of it: for the log
+    questions: bool = False  # questions are read by the model's question layers
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ index build.
 """
 from __future__ import annotations
 
+import copy
 import ctypes
 import functools
 import logging
@@ -97,12 +98,14 @@ def _serve(conn, load_path: str, device_preference: str, threads: int) -> None:
         if "error" in loaded:
             conn.send(LoadFailed(loaded["error"]))
             return
-        conn.send(Ready(loaded["dim"], loaded["device"], loaded["backend"], batch_texts(loaded["device"])))
+        conn.send(Ready(loaded["dim"], loaded["device"], loaded["backend"], batch_texts(loaded["device"]),
+                        loaded.get("warning", ""), loaded.get("questions") is not None))
     except OSError:  # the parent is gone: nobody to serve
         return
     import torch
 
     encoder = loaded["encoder"]
+    asking = loaded.get("questions") or encoder
 
     documents: deque = deque()
     queries: queue.SimpleQueue = queue.SimpleQueue()
@@ -149,18 +152,21 @@ def _serve(conn, load_path: str, device_preference: str, threads: int) -> None:
         with wake:
             wake.notify()
 
-    def encode(texts: list[str]) -> bytes:
-        with tokenizer_lock:
-            tokens = encoder.tokenize(texts)
+    def encode(texts: list[str], by=encoder) -> bytes:
+        with tokenizer_lock:  # one tokenizer, shared by the question encoder
+            tokens = by.tokenize(texts)
         with torch.inference_mode():
-            vectors = torch.nn.functional.normalize(encoder.embed(tokens).float(), dim=1)
+            vectors = torch.nn.functional.normalize(by.embed(tokens).float(), dim=1)
         return vectors.cpu().numpy().astype("float32").tobytes()
+
+    def ask(texts: list[str]) -> bytes:
+        return encode(texts, asking)
 
     def serve_queries() -> None:
         # Its own thread, so a query is encoded alongside a document batch instead of
         # waiting for it: a search during indexing costs tens of milliseconds, not seconds.
         while (message := queries.get()) is not None and not closed.is_set():
-            answer(message, encode)
+            answer(message, ask if message.question else encode)
 
     max_texts = batch_texts(loaded["device"])
     max_chars = max_texts * BATCH_CHARS_PER_TEXT
@@ -232,6 +238,12 @@ def _load_model(load_path: str, device_preference: str, threads: int, loaded: di
         loaded.update(encoder=encoder, device=device, dim=encoder.dim, backend=encoder.backend)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which explains it
         loaded["error"] = f"{type(exc).__name__}: {exc}"
+        return
+    try:
+        loaded["questions"] = encoder.for_questions()
+    except Exception as exc:  # noqa: BLE001 - questions are then read as code is: search still works
+        loaded["warning"] = f"the model's question layers were not loaded ({type(exc).__name__}: {exc}); " \
+                            "questions are read by the model itself"
 
 
 def _plain_bert(load_path: str):
@@ -264,10 +276,23 @@ class _SentenceTransformersEncoder:
         if device == "cuda":
             model.half()
         model.eval()
-        self.model, self.device = model, device
+        self.model, self.device, self.load_path = model, device, load_path
         self._preprocess = getattr(model, "preprocess", None) or model.tokenize
         dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dim = dimension()
+
+    def for_questions(self) -> _SentenceTransformersEncoder | None:
+        """As `bert.BertEncoder.for_questions`: a copy of the model with its question layers."""
+        from . import bert
+
+        path = bert.question_layers(self.load_path)
+        if path is None:
+            return None
+        asking = copy.copy(self)
+        asking.model = copy.deepcopy(self.model)
+        transformer = asking.model[0].auto_model
+        transformer.load_state_dict(bert.read_question_layers(path, transformer.state_dict()), strict=False)
+        return asking
 
     def tokenize(self, texts: list[str]):
         return self._preprocess(texts)

@@ -121,6 +121,8 @@ class RemoteEmbedder:
     def requests_in_flight(self) -> int:
         return 2 * self.engine.concurrency  # a batch waits ready for each connection that frees up
 
+    reads_questions_apart = False  # an engine serves one encoder
+
     @property
     def alive(self) -> bool:
         return self._started and self._down is None and not self._closed.is_set()
@@ -198,9 +200,10 @@ class RemoteEmbedder:
             with self._lock:
                 self._pending.discard(future)
 
-    def embed_query(self, text: str, timeout: float = 30.0) -> bytes:
+    def embed_query(self, text: str, timeout: float = 30.0, *, as_code: bool = False) -> bytes:
         """One query's vector, on the query connection, tried once: a search
-        that cannot have it answers lexically."""
+        that cannot have it answers lexically. An engine serves one encoder:
+        a question and a snippet are read alike."""
         if self._down is not None and time.monotonic() - self._down_at < KNOWN_DOWN_SECONDS:
             raise EmbedderError(self._down)
         once = RetryPolicy(attempts=1, timeout=min(timeout, QUERY_TIMEOUT_SECONDS))

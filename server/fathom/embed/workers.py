@@ -115,6 +115,10 @@ class EmbedderPool:
         return PER_WORKER * len(self._workers)
 
     @property
+    def reads_questions_apart(self) -> bool:
+        return self._first.reads_questions_apart  # the worker that answers queries
+
+    @property
     def alive(self) -> bool:
         return self._first.alive
 
@@ -174,8 +178,8 @@ class EmbedderPool:
         self._dispatch()
         return job.future
 
-    def embed_query(self, text: str, timeout: float = 30.0) -> bytes:
-        return self._first.embed_query(text, timeout)
+    def embed_query(self, text: str, timeout: float = 30.0, *, as_code: bool = False) -> bytes:
+        return self._first.embed_query(text, timeout, as_code=as_code)
 
     def _warm(self, worker: _Worker) -> None:
         """Start a worker's process in the background; it takes work once loaded. Lock held."""

@@ -9,6 +9,7 @@ current in the background; a one-shot caller (the CLI) asks `index`, `search`,
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -28,7 +29,7 @@ from ..store import IndexDamaged, StoreError
 from ..workspace import Workspace, enclosing_root
 from . import door
 from .keeper import EmbedderKeeper
-from .service import WorkspaceService
+from .service import WorkspaceService, read_as_text
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +304,8 @@ class Engine:
         # One query, then this process is done: a large index's lexicon is read if a
         # server built it, not started here.
         return self._answer(root, progress or Progress(), lambda ws: Searcher(
-            ws.reader, self.embedder.embed_query, model_id=self.embedder.model_id, keep_lexicon=False).search(
+            ws.reader, self.embedder.embed_query, model_id=self.embedder.model_id, keep_lexicon=False,
+            embed_as_text=functools.partial(read_as_text, self.embedder)).search(
                 query, limit, paths, include_tests, filters), needs_vectors=True)
 
     def similar(self, root: Path, *, text: str | None = None, relpath: str | None = None, line: int | None = None,
@@ -314,7 +316,8 @@ class Engine:
             service.words_ready.wait(wait_for_words)
             return service.similar(text=text, relpath=relpath, line=line, limit=limit)
         return self._answer(root, progress or Progress(), lambda ws: Searcher(
-            ws.reader, self.embedder.embed_query, model_id=self.embedder.model_id).similar_to(
+            ws.reader, functools.partial(self.embedder.embed_query, as_code=True),
+            model_id=self.embedder.model_id).similar_to(
                 text=text, relpath=relpath, line=line, limit=limit), needs_vectors=True)
 
     def symbols(self, root: Path, query: str, limit: int, progress: Progress | None = None,

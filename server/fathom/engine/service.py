@@ -8,6 +8,7 @@ and the `Progress` it is given becomes their notifications.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -38,6 +39,15 @@ RESCAN_EVERY_S = 10.0
 # file, for that: reading files takes seconds (the vectors come later), and an
 # empty answer would be taken as "nothing matches". An editor never waits.
 FIRST_INDEX_WAIT_S = 20.0
+
+
+def read_as_text(embedder: Embedder, text: str, timeout: float = 30.0) -> bytes | None:
+    """A question as the model reads the index's own texts, where the model has a
+    question encoder of its own (Markdown and plain text are ranked against it);
+    None where it has not (the question's one vector serves all)."""
+    if not embedder.reads_questions_apart:
+        return None
+    return embedder.embed_query(text, timeout, as_code=True)
 
 
 class WorkspaceClosed(RuntimeError):
@@ -246,13 +256,13 @@ class WorkspaceService:
             raise EmbedderError("embedding process not running")
         return self.embedder.embed_query(text, timeout=10)
 
-    def _embed_query_now(self, text: str) -> bytes:
+    def _embed_code_now(self, text: str) -> bytes:
         """For find-similar, which has no lexical answer to give meanwhile: an
         embedder that is not running (an index already current never started it)
         is started and waited for."""
         if not self.embedder.alive:
             self.embedder.ensure_started()
-        return self.embedder.embed_query(text, timeout=10)
+        return self.embedder.embed_query(text, timeout=10, as_code=True)
 
     @contextlib.contextmanager
     def _reading(self):
@@ -288,7 +298,8 @@ class WorkspaceService:
     def _search(self, query: str, limit: int, paths: list[str] | None, include_tests: bool | None,
                 filters: SearchFilters | None) -> SearchResult:
         with self._reading():
-            result = Searcher(self.ws.reader, self._embed_query, model_id=self.embedder.model_id).search(
+            result = Searcher(self.ws.reader, self._embed_query, model_id=self.embedder.model_id,
+                              embed_as_text=functools.partial(read_as_text, self.embedder, timeout=10)).search(
                 query, limit, paths, include_tests, filters)
             if self.state != "idle" and not result.partial:
                 return SearchResult(result.hits, self.ws.reader.has_pending())
@@ -299,7 +310,7 @@ class WorkspaceService:
         """Definitions like a snippet or like the one at a line; NoDefinition if none is there."""
         try:
             with self._reading():
-                return Searcher(self.ws.reader, self._embed_query_now, model_id=self.embedder.model_id).similar_to(
+                return Searcher(self.ws.reader, self._embed_code_now, model_id=self.embedder.model_id).similar_to(
                     text=text, relpath=relpath, line=line, limit=limit)
         except IndexDamaged:
             return SearchResult([], partial=True)  # being rebuilt

@@ -134,13 +134,18 @@ def dense_share_for(model_id: str | None) -> float:
 class Searcher:
     def __init__(self, store: Store, embed_query: Callable[[str], bytes] | None,
                  options: SearchOptions = SearchOptions(), model_id: str | None = None, *,
-                 keep_lexicon: bool = True):
+                 keep_lexicon: bool = True, embed_as_text: Callable[[str], bytes | None] | None = None):
         """`model_id`: the model `embed_query` embeds with; the dense half is left
         out while the index's vectors are another model's (until a run switches).
+        `embed_as_text`: the question as the model reads the index's own texts,
+        where `embed_query` is a question encoder of its own (None otherwise):
+        what Markdown and plain text are ranked against (the question encoder
+        learnt to find code, and reads prose worse: RESULTS 10n).
         `keep_lexicon` False: a large index's lexicon is read if built, never built
         or updated here (a one-shot process would leave the work half done)."""
         self.store = store
         self.embed_query = embed_query
+        self.embed_as_text = embed_as_text
         if options.dense_share is None:
             options = replace(options, dense_share=dense_share_for(model_id))
         self.options = options
@@ -173,7 +178,8 @@ class Searcher:
         dense_ok = False
         if self.embed_query is not None and (self.model_id is None or self.store.vector_model()[0] == self.model_id):
             try:
-                dense = self.store.nearest(self.embed_query(query), pool)
+                vector = self.embed_query(query)
+                dense = self.store.nearest(vector, pool, self.embed_as_text(query) if self.embed_as_text else None)
                 dense_ok = True
             except Exception:  # noqa: BLE001 - the embedder is down: lexical results still answer
                 dense = []

@@ -658,8 +658,21 @@ class Store:
             return 0, 0
         return int(found[0][0]), int(found[0][1])
 
-    def nearest(self, vector: bytes, k: int) -> list[tuple[int, float]]:
-        """(chunk id, cosine similarity) of the chunks nearest to a query vector."""
+    def nearest(self, vector: bytes, k: int, text_vector: bytes | None = None) -> list[tuple[int, float]]:
+        """(chunk id, cosine similarity) of the chunks nearest to a query vector.
+        With `text_vector` (the question as the model reads the index's own
+        texts, where `vector` is its question encoder's), the chunks that are not
+        code (Markdown sections, plain text) are ranked by that one instead."""
+        if text_vector is None:
+            return [(chunk_id, similarity) for chunk_id, similarity, _ in self._nearest(vector, k)]
+        text = int(SymbolKind.File)
+        found = [(chunk_id, similarity) for chunk_id, similarity, kind in self._nearest(vector, k) if kind != text]
+        found += [(chunk_id, similarity) for chunk_id, similarity, kind in self._nearest(text_vector, k) if kind == text]
+        found.sort(key=lambda hit: (-hit[1], hit[0]))
+        return found[:k]
+
+    def _nearest(self, vector: bytes, k: int) -> list[tuple[int, float, int]]:
+        """(chunk id, cosine similarity, chunk kind), nearest first."""
         if not self._has_vector_table():
             return []
         distance: dict[int, float] = {}
@@ -677,12 +690,12 @@ class Store:
             distance = {int(rowid): float(d) for rowid, d in neighbours}
         marks = ",".join("?" * len(distance))
         rows = self.conn.execute(
-            f"SELECT c.id, e.vector_id FROM {self._tables()[1]} e JOIN chunks c ON c.text_hash = e.text_hash"
+            f"SELECT c.id, e.vector_id, c.kind FROM {self._tables()[1]} e JOIN chunks c ON c.text_hash = e.text_hash"
             f" WHERE e.vector_id IN ({marks})",
             list(distance),
         ).fetchall()
         rows.sort(key=lambda r: (distance[r[1]], r[0]))
-        return [(int(chunk_id), 1.0 - distance[vector_id]) for chunk_id, vector_id in rows]
+        return [(int(chunk_id), 1.0 - distance[vector_id], kind) for chunk_id, vector_id, kind in rows]
 
     def chunk_rows(self, ids: Iterable[int]) -> dict[int, tuple[str, Chunk]]:
         """chunk id -> (relative path, chunk)."""

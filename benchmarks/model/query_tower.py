@@ -8,7 +8,9 @@ stay exactly as they are: nothing to embed again), and a copy of the base is
 then trained to ask: each question of a batch is scored against every code of
 its package, not only the batch's, so each step sees the package's whole set of
 wrong answers at the cost of encoding short questions alone. The validation is
-`train.py`'s (same split, same figures) with the codes' vectors fixed.
+`train.py`'s (same split, same figures) with the codes' vectors fixed. What
+ships of it is its transformer layers, put beside the base model by
+`question_layers.py`.
 """
 from __future__ import annotations
 

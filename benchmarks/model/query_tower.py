@@ -163,7 +163,7 @@ def main() -> int:
             print(f"step {done}/{total}: loss {sum(losses) / len(losses):.4f}, validation {figures}, {elapsed:.0f} s",
                   flush=True)
             losses.clear()
-    model.save(str(args.out / "query-model"))
+            model.save(str(args.out / "query-model"))  # a run stopped part-way keeps its latest encoder
     curve.close()
     return 0
 

@@ -162,3 +162,33 @@ def test_the_words_in_the_loss_are_each_questions_bm25_scaled_to_its_best():
                           ["def parse_http_date(v): pass", "def parse_json(v): pass", "def slugify(s): pass"])
     assert scaled.shape == (2, 3) and float(scaled[0, 0]) == 1.0 and 0 < float(scaled[0, 1]) < 1
     assert float(scaled[1].abs().sum()) == 0.0  # no shared word: nothing added, nothing divided by zero
+
+
+def test_the_rebuild_chains_each_stage_onto_the_last_and_keeps_the_first_lists_pairs(tmp_path):
+    from benchmarks.model import rebuild
+    from benchmarks.model.mine import parse_sources
+
+    steps = {step.name: step for step in rebuild.recipe(tmp_path, threads=2)}
+
+    def after(step: str, flag: str) -> Path:
+        command = steps[step].command
+        return Path(command[command.index(flag) + 1])
+
+    assert after("v2: single-package batches", "--base") == steps["v1: length-cut batches"].done
+    assert after("v3: the second list's packages", "--base") == steps["v2: single-package batches"].done
+    assert Path(steps["export"].command[-2]) == steps["v3: the second list's packages"].done
+    assert after("question encoder", "--base") == steps["export"].done.parent
+    assert steps["question layers"].done.parent == steps["export"].done.parent  # beside the model it asks
+    stage3 = steps["sample the second list"].done
+    assert Path(steps["v3: the second list's packages"].command[3]) == stage3
+    assert after("sample the question pairs", "--exclude") == stage3  # the question side reads unseen pairs
+    assert list(steps)[-1] == "question layers"
+
+    first = [f"{kind} {spec}" for kind, spec in parse_sources(rebuild.FIRST_LIST)][:2]
+    second = [f"{kind} {spec}" for kind, spec in parse_sources(rebuild.SECOND_LIST)][:1]
+    records = [{"source": s, "query": f"q{i}", "code": f"c{i}", "split": "train"}
+               for i, s in enumerate(first + second + first)]
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert rebuild.first_list_pairs(tmp_path / "pairs.jsonl", tmp_path / "first.jsonl") == 4
+    kept = [json.loads(line) for line in (tmp_path / "first.jsonl").read_text().splitlines()]
+    assert kept == [r for r in records if r["source"] in first]  # the same lines, in mining's order

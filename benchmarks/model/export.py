@@ -31,8 +31,14 @@ fine-tuned on documentation → code pairs mined from the packages listed in
 `benchmarks/model/train_sources.txt` and `train_sources_v3.txt`, with in-batch negatives.
 Same architecture, tokenizer and 256-token window as the base; weights stored in float16.
 
-Rebuilt by `benchmarks/model/mine.py`, `benchmarks/model/train.py`, `benchmarks/model/sample.py`
-and `benchmarks/model/export.py` (commands and figures: benchmarks/RESULTS.md, sections 10c, 10d and 10f).
+`question_layers.safetensors`: the model's six transformer layers as trained to read questions
+against its own vectors of code (the word embeddings and tokenizer shared; float16). Questions
+are read by them; code and the index's texts by the model itself, so an index's vectors do not
+change.
+
+Rebuilt, every stage in order, by `benchmarks/model/rebuild.py` (mine.py, train.py, sample.py,
+export.py, query_tower.py, question_layers.py; commands and figures: benchmarks/RESULTS.md,
+sections 10c, 10d, 10f, 10m, 10n and 10p).
 """
 
 

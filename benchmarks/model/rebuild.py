@@ -1,0 +1,134 @@
+"""Rebuild the shipped fathom-code-minilm-v3 from its two sources lists, every stage in order.
+
+    .venv/bin/python -m benchmarks.model.rebuild --work /tmp/fathom-rebuild --threads 2
+
+The recipe the shipped folder was trained by, one command: mine the pairs of both
+lists; an epoch of length-cut batches and then one of single-package batches over the
+first list's pairs (v1, v2); a stage over `sample.py`'s pick of the second list's
+packages (v3), exported in float16; then the question encoder, trained against that
+model's own vectors over a further pick of the second list's pairs, whose layers are put
+beside it. Every step is seeded, its output kept in WORK, and a step whose output is
+there is not run again: run it again after a stop and it carries on (the training
+stages from their last checkpoint). Each step's wall time goes to WORK/times.csv.
+
+The model is written to WORK/fathom-code-minilm-v3, never over the shipped folder;
+`validate.py` compares the two. Mining needs the registries (PyPI, npm, Debian with a
+`deb-src` line for the Java and C source packages); nothing else reaches the network.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.model.mine import parse_sources
+
+HERE = Path(__file__).parent
+FIRST_LIST = HERE / "train_sources.txt"
+SECOND_LIST = HERE / "train_sources_v3.txt"
+MODEL_NAME = "fathom-code-minilm-v3"
+# The validation cadence costs time, never changes a step's weights.
+VALIDATION = ["--validate-every", "150", "--checkpoint-every", "100", "--validation-size", "400"]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    done: Path  # the step's output; the step is skipped once this exists
+    command: list[str]
+
+
+def module(name: str, *args: object) -> list[str]:
+    return [sys.executable, "-m", f"benchmarks.model.{name}", *map(str, args)]
+
+
+def recipe(work: Path, threads: int) -> list[Step]:
+    pairs, first = work / "pairs.jsonl", work / "pairs-first-list.jsonl"
+    stage3, stage4 = work / "pairs-stage3.jsonl", work / "pairs-question.jsonl"
+    model = work / MODEL_NAME
+    train = ["--epochs", "1", "--batch", "64", "--bf16", "--resume", "--threads", str(threads), *VALIDATION]
+    return [
+        Step("mine", work / "mined", module("mine", FIRST_LIST, SECOND_LIST, "--work", work)),
+        Step("first list", first, module("rebuild", "--first-list", pairs, first)),
+        Step("v1: length-cut batches", work / "run1" / "model",
+             module("train", first, "--out", work / "run1", "--lr", "3e-5", *train)),
+        Step("v2: single-package batches", work / "run2" / "model",
+             module("train", first, "--out", work / "run2", "--base", work / "run1" / "model",
+                    "--batching", "source", "--lr", "2e-5", *train)),
+        Step("sample the second list", stage3,
+             module("sample", pairs, "--new", SECOND_LIST, "--out", stage3, "--cap-new", 500, "--cap-old", 80,
+                    "--seed", 23)),
+        Step("v3: the second list's packages", work / "run3" / "model",
+             module("train", stage3, "--out", work / "run3", "--base", work / "run2" / "model",
+                    "--batching", "source", "--lr", "2e-5", *train)),
+        Step("export", model / "model.safetensors", module("export", work / "run3" / "model", model)),
+        Step("sample the question pairs", stage4,
+             module("sample", pairs, "--new", SECOND_LIST, "--out", stage4, "--cap-new", 1000, "--cap-old", 80,
+                    "--seed", 24, "--exclude", stage3)),
+        Step("question encoder", work / "question" / "done",
+             module("query_tower", stage4, "--out", work / "question", "--base", model, "--batch", 64,
+                    "--lr", "1e-4", "--epochs", 2, "--validate-every", 139, "--threads", threads)),
+        Step("question layers", model / "question_layers.safetensors",
+             module("question_layers", work / "question" / "query-model", model)),
+    ]
+
+
+def first_list_pairs(pairs: Path, out: Path) -> int:
+    """The first list's pairs, as mining that list alone writes them.
+
+    `mine.py` deduplicates in the order the lists name their packages, so the first
+    list's pairs are the same whether the second list was mined after it or not."""
+    first = {f"{kind} {spec}" for kind, spec in parse_sources(FIRST_LIST)}
+    kept = 0
+    partial = out.with_suffix(".partial")
+    with open(pairs, encoding="utf-8") as f, open(partial, "w", encoding="utf-8") as o:
+        for line in f:
+            if json.loads(line)["source"] in first:
+                o.write(line)
+                kept += 1
+    partial.rename(out)
+    return kept
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/fathom-rebuild"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--until", help="stop after the step of this name")
+    parser.add_argument("--first-list", nargs=2, type=Path, metavar=("PAIRS", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.first_list:
+        print(f"{first_list_pairs(*args.first_list)} pairs of {FIRST_LIST.name}")
+        return 0
+    args.work.mkdir(parents=True, exist_ok=True)
+    times = args.work / "times.csv"
+    new = not times.exists()
+    with open(times, "a", newline="") as log:
+        writer = csv.writer(log)
+        if new:
+            writer.writerow(["step", "seconds"])
+        for step in recipe(args.work, args.threads):
+            if step.done.exists():
+                print(f"{step.name}: done ({step.done})", flush=True)
+            else:
+                print(f"{step.name}: {' '.join(step.command)}", flush=True)
+                started = time.monotonic()
+                subprocess.run(step.command, check=True)
+                if step.done.name in ("mined", "done"):
+                    step.done.touch()  # these steps leave no single file of their own at the end
+                writer.writerow([step.name, f"{time.monotonic() - started:.0f}"])
+                log.flush()
+            if step.name == args.until:
+                break
+    print(f"{args.work / MODEL_NAME}: compare it with the shipped one by "
+          f"`validate.py {args.work / 'pairs-question.jsonl'} {MODEL_NAME} {args.work / MODEL_NAME}`")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

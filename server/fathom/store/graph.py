@@ -52,6 +52,9 @@ EXPANSION_SEARCH = 128
 INLINE_CATCH_UP = 5_000
 # Vectors added under one hold of the lock that searches take.
 ADD_SLICE = 256
+# Threads of a catch-up's adds (0: every core, usearch's default). The graph then
+# depends on how the threads interleave: nearly the same neighbours, not the same graph.
+ADD_THREADS = 0
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,7 @@ class VectorGraph:
                 with self._lock:
                     keep = ~np.asarray(self._index.contains(part), dtype=bool)
                     if keep.any():
-                        self._index.add(part[keep], rows[keep])
+                        self._index.add(part[keep], rows[keep], threads=ADD_THREADS)
                         self._unsaved += int(keep.sum())
 
     def _reconcile(self, target: GraphState, ids_in_database: np.ndarray) -> None:

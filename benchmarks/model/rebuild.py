@@ -41,6 +41,7 @@ class Step:
     name: str
     done: Path  # the step's output; the step is skipped once this exists
     command: list[str]
+    marker: bool = False  # `done` is a file this script writes after the step, which leaves no single output
 
 
 def module(name: str, *args: object) -> list[str]:
@@ -53,7 +54,7 @@ def recipe(work: Path, threads: int) -> list[Step]:
     model = work / MODEL_NAME
     train = ["--epochs", "1", "--batch", "64", "--bf16", "--resume", "--threads", str(threads), *VALIDATION]
     return [
-        Step("mine", work / "mined", module("mine", FIRST_LIST, SECOND_LIST, "--work", work)),
+        Step("mine", work / "mined", module("mine", FIRST_LIST, SECOND_LIST, "--work", work), marker=True),
         Step("first list", first, module("rebuild", "--first-list", pairs, first)),
         Step("v1: length-cut batches", work / "run1" / "model",
              module("train", first, "--out", work / "run1", "--lr", "3e-5", *train)),
@@ -72,7 +73,8 @@ def recipe(work: Path, threads: int) -> list[Step]:
                     "--seed", 24, "--exclude", stage3)),
         Step("question encoder", work / "question" / "done",
              module("query_tower", stage4, "--out", work / "question", "--base", model, "--batch", 64,
-                    "--lr", "1e-4", "--epochs", 2, "--validate-every", 139, "--threads", threads)),
+                    "--lr", "1e-4", "--epochs", 2, "--validate-every", 139, "--threads", threads),
+             marker=True),
         Step("question layers", model / "question_layers.safetensors",
              module("question_layers", work / "question" / "query-model", model)),
     ]
@@ -119,8 +121,8 @@ def main() -> int:
                 print(f"{step.name}: {' '.join(step.command)}", flush=True)
                 started = time.monotonic()
                 subprocess.run(step.command, check=True)
-                if step.done.name in ("mined", "done"):
-                    step.done.touch()  # these steps leave no single file of their own at the end
+                if step.marker:
+                    step.done.touch()
                 writer.writerow([step.name, f"{time.monotonic() - started:.0f}"])
                 log.flush()
             if step.name == args.until:

@@ -192,3 +192,31 @@ def test_the_rebuild_chains_each_stage_onto_the_last_and_keeps_the_first_lists_p
     assert rebuild.first_list_pairs(tmp_path / "pairs.jsonl", tmp_path / "first.jsonl") == 4
     kept = [json.loads(line) for line in (tmp_path / "first.jsonl").read_text().splitlines()]
     assert kept == [r for r in records if r["source"] in first]  # the same lines, in mining's order
+
+
+def test_a_rerankers_candidates_are_its_packages_fused_top_with_each_code_once():
+    import torch
+
+    from benchmarks.model.reranker import ranked_candidates
+
+    pairs = [("parse the config file", "parse_config\ndef parse_config(path): ..."),
+             ("write the config file", "write_config\ndef write_config(path): ..."),
+             ("parse the config file", "parse_config\ndef parse_config(path): ..."),  # a copy
+             ("send a request", "send\ndef send(request): ...")]
+    sources = ["a", "a", "a", "b"]
+    vectors = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.6, 0.8], [1.0, 0.0], [0.0, 1.0]]), dim=1)
+    ranked = ranked_candidates(vectors, vectors, pairs, sources, depth=5)
+    assert ranked[0] == [0, 1]  # the copy at 2 is the same code: listed once
+    assert ranked[1] == [1, 0]
+    assert ranked[3] == [3]  # another package's code is never a candidate
+
+
+def test_a_reranked_head_takes_the_rerankers_order_and_the_blend_keeps_both_orders_top():
+    from benchmarks.quality.rerank import reordered
+
+    shown = ["a", "b", "c", "d", "e"]
+    cross = [0.1, -1.0, 0.9, 0.0, 5.0]
+    assert reordered(shown, cross, 3, blend=False) == ["c", "a", "b", "d", "e"]  # "e" is past the head
+    blended = reordered(shown, cross, 5, blend=True)
+    # By 1/(5 + place) in each order: "a" 1/5 + 1/7, "e" 1/9 + 1/5, "c" 1/7 + 1/6, "b" 1/6 + 1/9.
+    assert blended[:3] == ["a", "e", "c"] and sorted(blended) == shown

@@ -284,3 +284,54 @@ def test_deeply_nested_definitions_grow_the_output_linearly(chunker):
     assert len(chunks) <= depth + 10
     assert max(len(c.header) for c in chunks) < 400
     assert all(chunker.counter.count(c.embed_text) <= 254 for c in chunks)
+
+
+def test_a_function_nested_in_a_long_one_has_its_own_chunk_and_stays_in_its_windows(chunker):
+    setup = "".join(f"        value_{i} = compute_something(color, {i})\n" for i in range(60))
+    source = (
+        "class Palette:\n"
+        "    @lru_cache(maxsize=1024)\n"
+        "    def match(self, color):\n"
+        "        red1, green1, blue1 = color\n"
+        f"{setup}"
+        "\n"
+        "        def get_color_distance(index):\n"
+        "            red2, green2, blue2 = self._colors[index]\n"
+        "\n"
+        "            def square(x):\n"
+        "                y = x * x\n"
+        "                return y\n"
+        "            return square(red1 - red2) + square(green1 - green2)\n"
+        "\n"
+        "        def tiny(i): return i\n"
+        "        return min(range(len(self._colors)), key=get_color_distance)\n"
+    )
+    _, symbols, chunks = chunker.chunk_source("palette.py", source)
+    windows = [c for c in chunks if c.name == "match"]
+    assert len(windows) > 1  # too long for one chunk
+    assert "return square(red1 - red2)" in "\n".join(c.text for c in windows)  # the outer keeps its body whole
+    nested = next(c for c in chunks if c.name == "get_color_distance")
+    assert nested.container == "Palette.match" and nested.kind == SymbolKind.Function
+    assert (nested.range.start_line, nested.range.end_line) == (65, 71)
+    assert nested.text.startswith("        def get_color_distance(index):")
+    # Deeper nesting and one-liners stay in their outer chunks only; every name is still a symbol.
+    assert not {"square", "tiny"} & {c.name for c in chunks}
+    assert {"square", "tiny", "get_color_distance"} <= {s.name for s in symbols}
+
+
+def test_a_function_nested_in_one_that_fits_a_chunk_is_read_there_only(chunker):
+    source = "def errorhandler(code):\n    def decorator(f):\n        register(code, f)\n        return f\n    return decorator\n"
+    _, _, chunks = chunker.chunk_source("a.py", source)
+    assert [c.name for c in chunks] == ["errorhandler"] and "register(code, f)" in chunks[0].text
+
+
+def test_deeply_nested_functions_grow_the_output_linearly(chunker):
+    depth = 400
+    lines = [f"{'  ' * i}function level{i:04}(a) {{" for i in range(depth)]
+    lines += [f"{'  ' * i}  return a + {i};\n{'  ' * i}}}" for i in reversed(range(depth))]
+    source = "\n".join(lines) + "\n"
+    _, symbols, chunks = chunker.chunk_source("deep.js", source)
+    assert len(symbols) == depth
+    stored = sum(len(c.text) for c in chunks)
+    assert stored < 3 * len(source), stored  # each line in its outer function's chunks and at most one nested one's
+    assert {c.name for c in chunks} == {"level0000", "level0001"}

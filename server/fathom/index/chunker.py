@@ -72,12 +72,20 @@ class Chunker:
         chunked = [d for d in defs if d.chunked]
         children: dict[int, list[Def]] = {}
         for d in chunked:
-            if d.parent is not None:
+            if d.parent is not None and d.parent.spec.role == "scope":  # a function's chunk keeps its nested ones whole
                 children.setdefault(id(d.parent), []).append(d)
 
         chunks: list[Chunk] = []
         covered = [False] * len(lines)
+        windowed: set[int] = set()  # functions too long for one chunk
         for d in chunked:
+            nested = d.parent is not None and d.parent.spec.role == "function"
+            if nested and id(d.parent) not in windowed:
+                # A function that fits one chunk shows its nested ones whole: a chunk
+                # of their own would only crowd it (and its neighbours) out of a
+                # page. In one cut into windows, a nested function is found whole,
+                # by its own name, instead of in whichever windows hold its lines.
+                continue
             first = d.start_node
             start = self._leading_comment_start(first, lines)
             end = d.outer.end_point[0]
@@ -87,7 +95,10 @@ class Chunker:
             body = self._collapsed(lines, start, end, children.get(id(d), []))
             rng = Range(start, 0 if start < first.start_point[0] else char_col(start, first.start_point[1]),
                         end, char_col(end, d.outer.end_point[1]))
-            chunks.extend(self.fitter.fit(source, relpath, d.name, d.kind, d.qualified_container, rng, body))
+            fitted = self.fitter.fit(source, relpath, d.name, d.kind, d.qualified_container, rng, body)
+            if len(fitted) > 1:
+                windowed.add(id(d))
+            chunks.extend(fitted)
 
         # Module-level code outside every definition: imports, constants, scripts.
         block_start = None

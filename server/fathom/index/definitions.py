@@ -31,6 +31,8 @@ IDENTIFIER_TYPES = frozenset(
     }
 )
 MAX_NAME = 120
+# A nested function shorter than this reads as a line of its outer one: no chunk of its own.
+MIN_NESTED_LINES = 3
 MAX_CONTAINER = 160
 
 
@@ -157,15 +159,35 @@ def find_definitions(nodes, lang: str, data: bytes) -> list[Def]:
             # one symbol, one chunk that reads every signature with the body.
             d.first = overloaded.start_node
             defs.pop()
-        ancestor = parent
-        while ancestor is not None:
-            if ancestor.spec.role == "function":
-                d.chunked = False
-                break
-            ancestor = ancestor.parent
+        d.chunked = _chunked_where_nested(d)
         defs.append(d)
         open_defs.append(d)
     return defs
+
+def _chunked_where_nested(d: Def) -> bool:
+    """A function's chunk reads its whole body, nested functions included. A
+    function nested one level in it, on lines of its own, may get a chunk too
+    (the chunker gives it one where the outer function is too long for one
+    chunk), so that a search for what the helper does finds the helper by its
+    name and range (`traverse.to_repr`). Deeper ones stay in their outer
+    chunks only: each line is then in at most two chunks, and code nested a
+    thousand deep stays linear in its size."""
+    outer = next((a for a in _ancestors(d) if a.spec.role == "function"), None)
+    if outer is None:
+        return True
+    if d.spec.role != "function" or d.parent is not outer or not outer.chunked \
+            or any(a.spec.role == "function" for a in _ancestors(outer)):
+        return False
+    first, last = d.start_node.start_point[0], d.outer.end_point[0]
+    return first > outer.start_node.start_point[0] and last - first + 1 >= MIN_NESTED_LINES
+
+
+def _ancestors(d: Def):
+    p = d.parent
+    while p is not None:
+        yield p
+        p = p.parent
+
 
 def _name_of(node, data: bytes) -> str:
     def text(n) -> str:

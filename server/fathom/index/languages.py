@@ -1,6 +1,7 @@
 """Which grammar reads which file, and which of its nodes are definitions.
 
-A definition is either a *function* (its whole body is one chunk) or a *scope*
+A definition is either a *function* (its whole body is one chunk, or line windows
+when too long; then each function nested one level in it has a chunk too) or a *scope*
 (a class, interface, module…: its chunk shows its own lines, with the functions
 inside collapsed to their first line). `symbol=False` scopes (a Rust `impl`)
 name a container but are not symbols themselves.

@@ -16,10 +16,11 @@ import pathspec
 # embedded or not by other rules (vendored code, bulk data, generated code, key
 # material; 4: containers bounded in length; 5: Go methods in their receiver type,
 # Rust impls without generics, certificates not embedded; 6: Markdown headings only
-# outside fenced code): a
+# outside fenced code; 7: functions nested in a function
+# too long for one chunk chunked as well): a
 # workspace chunked by another version is chunked again on its next full run (its
 # vectors stay cached by text, so only texts that really changed are embedded again).
-CHUNKER_VERSION = "6"
+CHUNKER_VERSION = "7"
 
 # -- never walked ----------------------------------------------------------------------
 

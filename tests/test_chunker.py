@@ -335,3 +335,18 @@ def test_deeply_nested_functions_grow_the_output_linearly(chunker):
     stored = sum(len(c.text) for c in chunks)
     assert stored < 3 * len(source), stored  # each line in its outer function's chunks and at most one nested one's
     assert {c.name for c in chunks} == {"level0000", "level0001"}
+
+
+@pytest.mark.parametrize("path", ["edited.c", "edited.cpp"])
+def test_a_brace_left_open_does_not_swallow_the_next_functions(chunker, path):
+    """Mid-edit, tree-sitter runs a C function with an open brace to the end of
+    the file, every function after it inside: they stay top-level definitions
+    with their own chunks, and the broken one ends before them."""
+    source = ("int\nfirst (int x)\n{\n  if (x)\n    {\n      return 1;\n  return 0;\n}\n\n"
+              "int\nsecond (void)\n{\n  return 2;\n}\n\nint\nthird (void)\n{\n  return 3;\n}\n")
+    _, symbols, chunks = chunker.chunk_source(path, source)
+    assert [(s.name, s.container, s.range.start_line, s.range.end_line) for s in symbols] == [
+        ("first", "", 0, 7), ("second", "", 9, 13), ("third", "", 15, 19)]
+    assert [(c.name, c.range.start_line, c.range.end_line) for c in chunks] == [
+        ("first", 0, 7), ("second", 9, 13), ("third", 15, 19)]
+    assert "return 2" not in chunks[0].text

@@ -59,8 +59,8 @@ class Chunker:
             return Range(sl, char_col(sl, sc), el, char_col(el, ec))
 
         def span_range(d: Def) -> Range:
-            start, end = node_range(d.start_node), node_range(d.outer)
-            return Range(start.start_line, start.start_char, end.end_line, end.end_char)
+            start, (end_line, end_col) = node_range(d.start_node), d.end_point
+            return Range(start.start_line, start.start_char, end_line, char_col(end_line, end_col))
 
         symbols = [
             Symbol(d.name, d.kind, d.qualified_container, span_range(d))
@@ -88,13 +88,13 @@ class Chunker:
                 continue
             first = d.start_node
             start = self._leading_comment_start(first, lines)
-            end = d.outer.end_point[0]
+            end = d.end_point[0]
             if d.parent is None:
                 for i in range(start, min(end, len(lines) - 1) + 1):
                     covered[i] = True
             body = self._collapsed(lines, start, end, children.get(id(d), []))
             rng = Range(start, 0 if start < first.start_point[0] else char_col(start, first.start_point[1]),
-                        end, char_col(end, d.outer.end_point[1]))
+                        end, char_col(end, d.end_point[1]))
             fitted = self.fitter.fit(source, relpath, d.name, d.kind, d.qualified_container, rng, body)
             if len(fitted) > 1:
                 windowed.add(id(d))
@@ -133,7 +133,7 @@ class Chunker:
         first line only (it has a chunk of its own)."""
         hidden: set[int] = set()
         for child in nested:
-            c_start, c_end = child.node.start_point[0], child.outer.end_point[0]
+            c_start, c_end = child.node.start_point[0], child.end_point[0]
             if c_start > start and c_end <= end:
                 hidden.update(range(c_start + 1, c_end + 1))
         out: list[tuple[int, str]] = []

@@ -34,6 +34,8 @@ MAX_NAME = 120
 # A nested function shorter than this reads as a line of its outer one: no chunk of its own.
 MIN_NESTED_LINES = 3
 MAX_CONTAINER = 160
+# Languages whose functions never hold functions: one found in another is a parse error's.
+SINGLE_LEVEL_FUNCTIONS = frozenset({"c", "cpp"})
 
 
 @dataclass
@@ -49,10 +51,15 @@ class Def:
     chunked: bool = True
     owner: str = ""  # what a dotted name says it belongs to: `A` of `A.prototype.f = …`
     first: object = None  # the outer node of its first overload signature, if it has any
+    cut_at: tuple[int, int] | None = None  # its end where a parse error ran it past its own (row, byte column)
 
     @property
     def start_node(self):
         return self.first if self.first is not None else self.outer
+
+    @property
+    def end_point(self) -> tuple[int, int]:
+        return self.cut_at if self.cut_at is not None else self.outer.end_point
 
     @property
     def qualified_container(self) -> str:
@@ -111,10 +118,10 @@ def share_lines_once(defs: list[Def]) -> None:
         if d.parent is not None:
             d.chunked = d.chunked and d.parent.chunked
         elif d.chunked:
-            if d.outer.end_point[0] <= held_to:
+            if d.end_point[0] <= held_to:
                 d.chunked = False
             else:
-                held_to = d.outer.end_point[0]
+                held_to = d.end_point[0]
 
 def find_definitions(nodes, lang: str, data: bytes) -> list[Def]:
     table = DEFINITIONS[lang]
@@ -139,6 +146,7 @@ def find_definitions(nodes, lang: str, data: bytes) -> list[Def]:
             outer = outer.parent
         while open_defs and open_defs[-1].node.end_byte <= node.start_byte:
             open_defs.pop()
+        _close_swallowing_function(open_defs, node, lang, data)
         parent = open_defs[-1] if open_defs else None
         if parent is not None and parent.spec.role == "scope" and kind == SymbolKind.Function:
             kind = SymbolKind.Method
@@ -164,6 +172,24 @@ def find_definitions(nodes, lang: str, data: bytes) -> list[Def]:
         open_defs.append(d)
     return defs
 
+def _close_swallowing_function(open_defs: list[Def], node, lang: str, data: bytes) -> None:
+    """C has no functions in functions: one found right inside a function that
+    does not parse (a brace left open mid-edit, or a `#define` in a body that
+    tree-sitter's recovery runs to the end of the file) is the next top-level
+    function: the broken one is cut at the last line before it, and closed."""
+    if lang not in SINGLE_LEVEL_FUNCTIONS or node.type != "function_definition" or not open_defs:
+        return
+    swallowing = open_defs[-1]
+    if swallowing.node.type != "function_definition" or not swallowing.node.has_error:
+        return
+    lines = data.split(b"\n", node.start_point[0])  # rare (a parse error): the split costs nothing
+    row = node.start_point[0] - 1
+    while row > swallowing.node.start_point[0] and not lines[row].strip():
+        row -= 1
+    swallowing.cut_at = (row, len(lines[row])) if row >= swallowing.node.start_point[0] else node.start_point
+    open_defs.pop()
+
+
 def _chunked_where_nested(d: Def) -> bool:
     """A function's chunk reads its whole body, nested functions included. A
     function nested one level in it, on lines of its own, may get a chunk too
@@ -178,7 +204,7 @@ def _chunked_where_nested(d: Def) -> bool:
     if d.spec.role != "function" or d.parent is not outer or not outer.chunked \
             or any(a.spec.role == "function" for a in _ancestors(outer)):
         return False
-    first, last = d.start_node.start_point[0], d.outer.end_point[0]
+    first, last = d.start_node.start_point[0], d.end_point[0]
     return first > outer.start_node.start_point[0] and last - first + 1 >= MIN_NESTED_LINES
 
 

@@ -17,7 +17,8 @@ import pathspec
 # material; 4: containers bounded in length; 5: Go methods in their receiver type,
 # Rust impls without generics, certificates not embedded; 6: Markdown headings only
 # outside fenced code; 7: functions nested in a function
-# too long for one chunk chunked as well): a
+# too long for one chunk chunked as well, a C function run past its end by a parse
+# error cut where the next one starts): a
 # workspace chunked by another version is chunked again on its next full run (its
 # vectors stay cached by text, so only texts that really changed are embedded again).
 CHUNKER_VERSION = "7"

@@ -125,6 +125,13 @@ def share_lines_once(defs: list[Def]) -> None:
 
 def find_definitions(nodes, lang: str, data: bytes) -> list[Def]:
     table = DEFINITIONS[lang]
+    split: list[bytes] = []
+
+    def line_of(row: int) -> bytes:  # the file is split once, and only if a parse error needs it
+        if not split:
+            split.extend(data.split(b"\n"))
+        return split[row]
+
     defs: list[Def] = []
     open_defs: list[Def] = []
     for node in nodes:
@@ -146,7 +153,7 @@ def find_definitions(nodes, lang: str, data: bytes) -> list[Def]:
             outer = outer.parent
         while open_defs and open_defs[-1].node.end_byte <= node.start_byte:
             open_defs.pop()
-        _close_swallowing_function(open_defs, node, lang, data)
+        _close_swallowing_function(open_defs, node, lang, line_of)
         parent = open_defs[-1] if open_defs else None
         if parent is not None and parent.spec.role == "scope" and kind == SymbolKind.Function:
             kind = SymbolKind.Method
@@ -172,7 +179,7 @@ def find_definitions(nodes, lang: str, data: bytes) -> list[Def]:
         open_defs.append(d)
     return defs
 
-def _close_swallowing_function(open_defs: list[Def], node, lang: str, data: bytes) -> None:
+def _close_swallowing_function(open_defs: list[Def], node, lang: str, line_of) -> None:
     """C has no functions in functions: one found right inside a function that
     does not parse (a brace left open mid-edit, or a `#define` in a body that
     tree-sitter's recovery runs to the end of the file) is the next top-level
@@ -182,11 +189,10 @@ def _close_swallowing_function(open_defs: list[Def], node, lang: str, data: byte
     swallowing = open_defs[-1]
     if swallowing.node.type != "function_definition" or not swallowing.node.has_error:
         return
-    lines = data.split(b"\n", node.start_point[0])  # rare (a parse error): the split costs nothing
     row = node.start_point[0] - 1
-    while row > swallowing.node.start_point[0] and not lines[row].strip():
+    while row > swallowing.node.start_point[0] and not line_of(row).strip():
         row -= 1
-    swallowing.cut_at = (row, len(lines[row])) if row >= swallowing.node.start_point[0] else node.start_point
+    swallowing.cut_at = (row, len(line_of(row))) if row >= swallowing.node.start_point[0] else node.start_point
     open_defs.pop()
 
 

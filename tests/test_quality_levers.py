@@ -37,3 +37,26 @@ def test_a_doc_sentence_is_reworded_as_a_user_would_ask_it():
     assert how_do_i("Fetches rows") == "how do I fetch rows?"
     assert the_function_that("Serialize data as JSON.") == "the function that serializes data as JSON"
     assert the_function_that("Copy the file.") == "the function that copies the file"
+
+
+def test_the_js_eval_names_an_exported_function_as_it_calls_itself():
+    from benchmarks.quality.eval_js import _parsers, strip_file
+
+    source = "\n".join([
+        "'use strict';",
+        "/**",
+        " * Casts a value to a string.",
+        " */",
+        "module.exports = function castString(value) {",
+        "  return String(value);",
+        "};",
+        "/**",
+        " * Parses the flags given.",
+        " */",
+        "exports.parseFlags = function(flags) {",
+        "  return flags.split(',');",
+        "};",
+    ])
+    _stripped, documented, _spans = strip_file(source, _parsers()["javascript"])
+    assert [(name, sentence) for name, _line, _start, sentence in documented] == [
+        ("castString", "Casts a value to a string."), ("parseFlags", "Parses the flags given.")]

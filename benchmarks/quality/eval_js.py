@@ -114,8 +114,14 @@ def strip_file(source: str, parser) -> tuple[str, list[tuple[str, int, int, str]
             if named is not None:
                 return data[named.start_byte:named.end_byte].decode()
         if target.type == "expression_statement":
-            named = target.named_children[0].child_by_field_name("left")
+            assignment = target.named_children[0]
+            named = assignment.child_by_field_name("left")
             text = data[named.start_byte:named.end_byte].decode()
+            own = assignment.child_by_field_name("right").child_by_field_name("name")
+            if text.rsplit(".", 1)[-1] == "exports" and own is not None:
+                # `module.exports = function castString(…)`: the module's slot is no
+                # name; what its readers (and Fathom's outline) call it is the function's own.
+                return data[own.start_byte:own.end_byte].decode()
             return text.rsplit(".", 1)[-1]
         declarator = next((c for c in target.named_children if c.type == "variable_declarator"), None)
         named = declarator.child_by_field_name("name") if declarator is not None else None

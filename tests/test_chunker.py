@@ -90,6 +90,39 @@ def test_javascript_functions_bound_by_assignment_are_definitions(chunker):
     assert "Adds key path" in add.text
 
 
+def test_a_modules_anonymous_export_is_named_after_the_module(chunker):
+    """As it is imported: `require('./isObject')`, `import users from './users'`,
+    and a folder's `index.js` by the folder's name."""
+    cases = {
+        "lib/helpers/isObject.js": "'use strict';\n\nmodule.exports = function(arg) {\n  return !!arg;\n};\n",
+        "pages/api/users.ts": "export default async function (req, res) {\n  res.send(1);\n}\n",
+        "src/inc.mjs": "export default (a) => {\n  return a + 1;\n};\n",
+        "lib/populate/index.js": "export default class {\n  run() {\n    return 1;\n  }\n}\n",
+        "lib/router/index.js": "var proto = module.exports = function(options) {\n  return options;\n};\n",
+    }
+    found = {}
+    for path, source in cases.items():
+        _, symbols, chunks = chunker.chunk_source(path, source)
+        found[path] = {(s.name, s.kind.name, s.container) for s in symbols}
+        assert {c.name for c in chunks} >= {s.name for s in symbols}
+    assert found == {
+        "lib/helpers/isObject.js": {("isObject", "Function", "")},
+        "pages/api/users.ts": {("users", "Function", "")},
+        "src/inc.mjs": {("inc", "Function", "")},
+        "lib/populate/index.js": {("populate", "Class", ""), ("run", "Method", "populate")},
+        "lib/router/index.js": {("router", "Function", "")},
+    }
+    # A bundle's modules, each wrapped in a function, are not the file's export.
+    _, symbols, _ = chunker.chunk_source("vendor/xregexp.js", "({1: [function (require, module, exports) {\n"
+                                                             "  module.exports = function (it) {\n    return it;\n  };\n"
+                                                             "}]});\n")
+    assert "xregexp" not in {s.name for s in symbols}
+    # A name of its own, or an export that is no function, stays as it was.
+    _, symbols, _ = chunker.chunk_source("lib/app.js", "module.exports = function createApp() {};\n"
+                                                       "export default routes;\nexports.x = function () {};\n")
+    assert {s.name for s in symbols} == {"createApp", "x"}
+
+
 def test_go_methods_belong_to_their_receiver_type_and_named_types_are_not_classes(chunker):
     source = ("package m\ntype mode byte\ntype Server[T any] struct{}\n"
               "func (m mode) String() string { return \"\" }\n"

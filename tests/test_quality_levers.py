@@ -60,3 +60,6 @@ def test_the_js_eval_names_an_exported_function_as_it_calls_itself():
     _stripped, documented, _spans = strip_file(source, _parsers()["javascript"])
     assert [(name, sentence) for name, _line, _start, sentence in documented] == [
         ("castString", "Casts a value to a string."), ("parseFlags", "Parses the flags given.")]
+    anonymous = "/**\n * Determines if `arg` is an object.\n */\nmodule.exports = function(arg) {\n  return !!arg;\n};\n"
+    _stripped, documented, _spans = strip_file(anonymous, _parsers()["javascript"], module="isObject")
+    assert [name for name, *_ in documented] == ["isObject"]

@@ -20,6 +20,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
+from fathom.index.definitions import module_name
+
 from benchmarks.quality.eval_python import MIN_QUERY_WORDS, Query, Unit, first_sentence, run, write_copy
 
 GRAMMARS = {".ts": "typescript", ".tsx": "tsx", ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript",
@@ -71,9 +73,10 @@ def _function_of(node):
     return None
 
 
-def strip_file(source: str, parser) -> tuple[str, list[tuple[str, int, int, str]], list[tuple[int, int]]]:
+def strip_file(source: str, parser, module: str = "") -> tuple[str, list[tuple[str, int, int, str]], list[tuple[int, int]]]:
     """The source without JSDoc comments, (name, new def line, new start line,
-    sentence) per documented function, and (new first, new last line, name) of every function."""
+    sentence) per documented function, and (new first, new last line, name) of every
+    function; `module` names the module's anonymous export, as it is imported."""
     data = source.encode("utf-8")
     tree = parser.parse(data)
     lines = source.split("\n")
@@ -118,10 +121,11 @@ def strip_file(source: str, parser) -> tuple[str, list[tuple[str, int, int, str]
             named = assignment.child_by_field_name("left")
             text = data[named.start_byte:named.end_byte].decode()
             own = assignment.child_by_field_name("right").child_by_field_name("name")
-            if text.rsplit(".", 1)[-1] == "exports" and own is not None:
+            if text.rsplit(".", 1)[-1] == "exports" and (own is not None or module):
                 # `module.exports = function castString(…)`: the module's slot is no
-                # name; what its readers (and Fathom's outline) call it is the function's own.
-                return data[own.start_byte:own.end_byte].decode()
+                # name; what its readers (and Fathom's outline) call it is the function's
+                # own, or the module's (`require('./isObject')`) when it has none.
+                return data[own.start_byte:own.end_byte].decode() if own is not None else module
             return text.rsplit(".", 1)[-1]
         declarator = next((c for c in target.named_children if c.type == "variable_declarator"), None)
         named = declarator.child_by_field_name("name") if declarator is not None else None
@@ -180,7 +184,8 @@ def prepare(projects: list[Path], work: Path) -> tuple[list[Query], list[Unit], 
                     or path.name.endswith((".d.ts", ".min.js")):
                 continue
             try:
-                stripped, documented, spans = strip_file(path.read_text(encoding="utf-8"), parsers[grammar])
+                stripped, documented, spans = strip_file(path.read_text(encoding="utf-8"), parsers[grammar],
+                                                         module_name(rel.as_posix()))
             except (UnicodeDecodeError, KeyError):
                 continue
             write_copy(root / rel, stripped)

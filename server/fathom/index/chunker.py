@@ -48,7 +48,7 @@ class Chunker:
         data = source.text.encode("utf-8")
         lines = source.lines
         line_bytes = data.split(b"\n")
-        defs = self.grammars.definitions(lang, data)
+        defs = self.grammars.definitions(lang, data, relpath)
 
         def char_col(line: int, byte_col: int) -> int:
             raw = line_bytes[line][:byte_col] if line < len(line_bytes) else b""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from ..models import SymbolKind
 from .languages import DEFINITIONS, WRAPPERS, Definition
@@ -14,7 +15,7 @@ FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function"
 # Nodes that define a function only when this field holds one.
 FUNCTION_VALUE_FIELD = {
     "variable_declarator": "value", "assignment_expression": "right", "pair": "value",
-    "field_definition": "value", "public_field_definition": "value",
+    "field_definition": "value", "public_field_definition": "value", "export_statement": "value",
 }
 # `exports.f = …`, `A.prototype.f = …`: these parts of an assignment's target say
 # nothing a reader would call a container.
@@ -89,14 +90,15 @@ class Grammars:
         self._parsers: dict[str, object] = {}
         self._queries: dict[str, object] = {}
 
-    def definitions(self, lang: str, data: bytes) -> list[Def]:
-        """The definitions in a file's bytes, outermost first, in source order."""
+    def definitions(self, lang: str, data: bytes, relpath: str = "") -> list[Def]:
+        """The definitions in a file's bytes, outermost first, in source order
+        (`relpath` names what the module exports without a name of its own)."""
         from tree_sitter import QueryCursor
 
         tree = self._parser(lang).parse(data)
         captures = QueryCursor(self._queries[lang]).captures(tree.root_node)
         nodes = sorted(captures.get("def", []), key=lambda n: (n.start_byte, -n.end_byte))
-        return find_definitions(nodes, lang, data)
+        return find_definitions(nodes, lang, data, module_name(relpath))
 
     def _parser(self, lang: str):
         if lang not in self._parsers:
@@ -123,7 +125,43 @@ def share_lines_once(defs: list[Def]) -> None:
             else:
                 held_to = d.end_point[0]
 
-def find_definitions(nodes, lang: str, data: bytes) -> list[Def]:
+def module_name(relpath: str) -> str:
+    """What a module is imported as: its file's name, or its folder's for an
+    `index.js` (`require('./populate')` loads `populate/index.js`)."""
+    parts = PurePosixPath(relpath).parts
+    if not parts:
+        return ""
+    stem = parts[-1].split(".", 1)[0]
+    if stem == "index" and len(parts) > 1:
+        return parts[-2]
+    return stem
+
+
+_TOP_LEVEL_STATEMENT_PARTS = frozenset({"expression_statement", "assignment_expression", "variable_declarator",
+                                        "variable_declaration", "lexical_declaration"})
+
+
+def _exported_whole(node, data: bytes) -> bool:
+    """`module.exports = function (…) {…}`, `export default () => …`, `export
+    default class {…}`: a module's one export, with no name of its own. Only at
+    the file's top level: a bundle (browserify's, django's vendored xregexp)
+    wraps many modules' `module.exports` in functions of one file, none of them
+    the file's."""
+    if node.type == "assignment_expression":
+        target = node.child_by_field_name("left")
+        if target is None or data[target.start_byte:target.end_byte] != b"module.exports":
+            return False
+        outer = node.parent  # through `var proto = module.exports = function (…)` (express's router)
+        while outer is not None and outer.type in _TOP_LEVEL_STATEMENT_PARTS:
+            outer = outer.parent
+        return outer is not None and outer.type == "program"
+    if node.type == "export_statement":
+        return True  # only captured with a function as its value (FUNCTION_VALUE_FIELD)
+    parent = node.parent
+    return node.type == "class" and parent is not None and parent.type == "export_statement"
+
+
+def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[Def]:
     table = DEFINITIONS[lang]
     split: list[bytes] = []
 
@@ -143,7 +181,7 @@ def find_definitions(nodes, lang: str, data: bytes) -> list[Def]:
             value = node.child_by_field_name(value_field)
             if value is None or value.type not in FUNCTION_VALUES:
                 continue
-        name = _name_of(node, data)
+        name = _name_of(node, data) or (module if module and _exported_whole(node, data) else "")
         if not name:
             continue
         kind = _refine_kind(node, spec.kind)

@@ -37,12 +37,14 @@ _JS = {
     "class_declaration": _scope(),
     "class": _scope(),
     "method_definition": _fn(K.Method),
-    # These four only when their value is a function (see chunker): `const f = () => …`,
+    # These four (and `export_statement`) only when their value is a function (see chunker): `const f = () => …`,
     # `Schema.prototype.add = function (…) {…}`, `{ parse: function (…) {…} }`, `onClick = (e) => …`.
     "variable_declarator": _fn(),
     "assignment_expression": _fn(),
     "pair": _fn(K.Method),
     "field_definition": _fn(K.Method),
+    # `export default function () {…}`, `export default () => …`: named after the module.
+    "export_statement": _fn(),
 }
 _TS = {
     **{node: spec for node, spec in _JS.items() if node != "field_definition"},

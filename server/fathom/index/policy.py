@@ -18,10 +18,11 @@ import pathspec
 # Rust impls without generics, certificates not embedded; 6: Markdown headings only
 # outside fenced code; 7: functions nested in a function
 # too long for one chunk chunked as well, a C function run past its end by a parse
-# error cut where the next one starts): a
+# error cut where the next one starts; 8: a module's anonymous export, `module.exports =
+# function (…)` or `export default …`, named after the module): a
 # workspace chunked by another version is chunked again on its next full run (its
 # vectors stay cached by text, so only texts that really changed are embedded again).
-CHUNKER_VERSION = "7"
+CHUNKER_VERSION = "8"
 
 # -- never walked ----------------------------------------------------------------------
 

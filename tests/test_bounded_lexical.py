@@ -130,3 +130,6 @@ def test_a_rare_word_still_finds_the_body_that_holds_it(large_index):
 def test_chunks_of_names_reads_each_definitions_chunks(large_index):
     found = large_index.chunks_of_names(["pci_register_driver", "probe_3", "no_such_name"], 10)
     assert sorted(found.values()) == ["pci_register_driver", "probe_3"]
+    # A name without a chunk (a macro's) does not count against the names read.
+    found = large_index.chunks_of_names(["no_such_name", "probe_3", "pci_register_driver"], 10, most_names=1)
+    assert sorted(found.values()) == ["probe_3"]

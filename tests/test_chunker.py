@@ -123,6 +123,32 @@ def test_a_modules_anonymous_export_is_named_after_the_module(chunker):
     assert {s.name for s in symbols} == {"createApp", "x"}
 
 
+def test_c_macros_and_typedefs_are_symbols_as_ctags_lists_them(chunker):
+    source = (
+        "#define container_of(ptr, type, member) ({ \\\n"
+        "\tvoid *__mptr = (void *)(ptr); \\\n"
+        "\t((type *)(__mptr - offsetof(type, member))); })\n"
+        "#define MAX_ITEMS 64\n"
+        "typedef struct {\n\tint x;\n\tint y;\n} point_t;\n"
+        "typedef struct _GList GList;\n"
+        "struct _GList {\n\tGList *next;\n};\n"
+        "typedef int (*compare_fn)(const void *a, const void *b);\n"
+        "typedef enum { RED, GREEN } color_t;\n"
+        "typedef unsigned long gsize;\n"
+        "static int add(int a, int b)\n{\n\treturn a + b;\n}\n"
+    )
+    for path in ("m.c", "m.hpp"):
+        _, symbols, chunks = chunker.chunk_source(path, source)
+        assert {(s.name, s.kind.name, s.container) for s in symbols} == {
+            ("container_of", "Function", ""), ("point_t", "Struct", ""), ("GList", "Struct", ""),
+            ("_GList", "Struct", ""), ("compare_fn", "TypeParameter", ""), ("color_t", "Enum", ""),
+            ("gsize", "TypeParameter", ""), ("add", "Function", "")}
+        # A macro or a typedef is a name, not a chunk: its lines are read in the chunk around
+        # them, as they were before it was a name (a struct with no name of its own too).
+        assert {c.name for c in chunks} - {path} == {"_GList", "add"}
+        assert "container_of" in next(c for c in chunks if c.range.start_line == 0).text
+
+
 def test_go_methods_belong_to_their_receiver_type_and_named_types_are_not_classes(chunker):
     source = ("package m\ntype mode byte\ntype Server[T any] struct{}\n"
               "func (m mode) String() string { return \"\" }\n"

@@ -188,6 +188,8 @@ class Miner:
         blank: set[int] = set()
         documented = []
         for d in defs:
+            if d.spec.role == "name":  # a macro's or typedef's comment is no function's doc, and stays
+                continue
             first = d.start_node
             comments = []
             prev = first.prev_named_sibling

@@ -47,7 +47,8 @@ def questions(tree: Path, store, wanted: int, seed: int) -> list[tuple[str, str,
         if not docs:
             continue
         name, summary = random.Random(relpath).choice(docs)
-        if store.definitions_of([(relpath, name)]):
+        # A definition search can answer with: one with a chunk of its own (a macro is a symbol only).
+        if any(path == relpath for path, _ in store.chunk_rows(store.chunks_of_names([name], 1000)).values()):
             found.append((summary, relpath, name))
             if len(found) >= wanted:
                 break

@@ -181,7 +181,10 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
             value = node.child_by_field_name(value_field)
             if value is None or value.type not in FUNCTION_VALUES:
                 continue
-        name = _name_of(node, data) or (module if module and _exported_whole(node, data) else "")
+        if node.type == "type_definition":
+            name = _typedef_name(node, data)
+        else:
+            name = _name_of(node, data) or (module if module and _exported_whole(node, data) else "")
         if not name:
             continue
         kind = _refine_kind(node, spec.kind)
@@ -212,10 +215,29 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
             # one symbol, one chunk that reads every signature with the body.
             d.first = overloaded.start_node
             defs.pop()
+        if spec.role == "name":  # a symbol only: never a chunk, nor anything's container
+            d.chunked = False
+            defs.append(d)
+            continue
         d.chunked = _chunked_where_nested(d)
         defs.append(d)
         open_defs.append(d)
     return defs
+
+def _typedef_name(typedef, data: bytes) -> str:
+    """The name a `typedef` gives (`typedef int (*compare_fn)(…)`: `compare_fn`).
+    `typedef struct {…} point_t;` is the only name its struct has: the struct
+    has no chunk of its own, its lines stay in the chunk around them."""
+    pending = [typedef.child_by_field_name("declarator")]
+    while pending:
+        n = pending.pop(0)
+        if n is None:
+            continue
+        if n.type in ("type_identifier", "primitive_type"):
+            return data[n.start_byte:n.end_byte].decode("utf-8", "replace")
+        if n.type != "parameter_list":
+            pending.extend(n.named_children)
+    return ""
 
 def _close_swallowing_function(open_defs: list[Def], node, lang: str, line_of) -> None:
     """C has no functions in functions: one found right inside a function that
@@ -313,6 +335,13 @@ def _assigned_name(node, text) -> str:
     return dotted if _DOTTED_NAME.fullmatch(dotted) else ""  # not `a[i] = …`, `f().g = …`
 
 def _refine_kind(node, kind: SymbolKind) -> SymbolKind:
+    if node.type == "type_definition":  # `typedef struct _GList GList;` is a struct's name
+        inner = node.child_by_field_name("type")
+        if inner is not None and inner.type in ("struct_specifier", "union_specifier", "class_specifier"):
+            return SymbolKind.Struct
+        if inner is not None and inner.type == "enum_specifier":
+            return SymbolKind.Enum
+        return kind
     if node.type == "type_spec":
         inner = node.child_by_field_name("type")
         if inner is not None and inner.type == "struct_type":

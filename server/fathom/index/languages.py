@@ -1,10 +1,11 @@
 """Which grammar reads which file, and which of its nodes are definitions.
 
 A definition is either a *function* (its whole body is one chunk, or line windows
-when too long; then each function nested one level in it has a chunk too) or a *scope*
+when too long; then each function nested one level in it has a chunk too), a *scope*
 (a class, interface, module…: its chunk shows its own lines, with the functions
-inside collapsed to their first line). `symbol=False` scopes (a Rust `impl`)
-name a container but are not symbols themselves.
+inside collapsed to their first line) or a *name* (a C macro or typedef: a symbol,
+never a chunk or a container; its lines stay in the chunk around them). `symbol=False`
+scopes (a Rust `impl`) name a container but are not symbols themselves.
 """
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ def _fn(kind: SymbolKind = K.Function) -> Definition:
 
 def _scope(kind: SymbolKind = K.Class, **kw) -> Definition:
     return Definition(kind, "scope", **kw)
+
+
+def _name(kind: SymbolKind) -> Definition:
+    return Definition(kind, "name")
 
 
 _JS = {
@@ -63,6 +68,11 @@ _C = {
     "struct_specifier": _scope(K.Struct, needs_body=True),
     "union_specifier": _scope(K.Struct, needs_body=True),
     "enum_specifier": _scope(K.Enum, needs_body=True),
+    # What C code is searched for by name as often as its functions (`container_of`,
+    # `GList`, `gboolean`), as ctags lists them. Constant macros are left out: a
+    # kernel's register headers hold millions.
+    "preproc_function_def": _name(K.Function),
+    "type_definition": _name(K.TypeParameter),
 }
 
 DEFINITIONS: dict[str, dict[str, Definition]] = {

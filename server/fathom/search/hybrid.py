@@ -32,6 +32,7 @@ LOOKUP_WORDS = 3  # a query of this many words or fewer looks a name up; longer 
 # On a large index: the names that cover most of the query's words, and definitions read of each.
 NAME_LEG_NAMES = 15
 NAME_LEG_DEFINITIONS = 10
+NAME_LEG_SPARE = 3  # names asked for per name wanted, for those that turn out to have no chunk
 # A query pasted whole from a file (an agent's snippet, a log) is read by its beginning: the
 # model reads its first 256 tokens anyway, and FTS5's OR of every word grew with their square
 # (20,000 words: 3.7 s on a 273-chunk index, 40,000: 14 s) in a thread of the server.
@@ -228,10 +229,11 @@ class Searcher:
         table = symbol_table(self.store)
         if table is None:
             return lexical
-        covering = dict(table.names_covering(terms, NAME_LEG_NAMES))
+        # Past names with no chunk (C macros and typedefs are symbols only) to those that have one.
+        covering = dict(table.names_covering(terms, NAME_LEG_NAMES * NAME_LEG_SPARE))
         best = lexical[0][1] if lexical else 1.0
         scores = dict(lexical)
-        for chunk_id, name in self.store.chunks_of_names(list(covering), NAME_LEG_DEFINITIONS).items():
+        for chunk_id, name in self.store.chunks_of_names(list(covering), NAME_LEG_DEFINITIONS, NAME_LEG_NAMES).items():
             scores[chunk_id] = max(scores.get(chunk_id, 0.0), best * covering[name] / len(terms))
         return sorted(scores.items(), key=lambda item: -item[1])
 

@@ -764,17 +764,23 @@ class Store:
                 f"{_SYMBOL_COLUMNS} WHERE s.name = ? COLLATE NOCASE AND s.name = ? LIMIT ?", (name, name, per_name))))
         return hits
 
-    def chunks_of_names(self, names: list[str], per_name: int) -> dict[int, str]:
+    def chunks_of_names(self, names: list[str], per_name: int, most_names: int | None = None) -> dict[int, str]:
         """Chunk id -> name for the chunks of the definitions of exactly these
-        names (each window of a long one), at most `per_name` definitions of each."""
+        names (each window of a long one), at most `per_name` definitions of each,
+        from the first `most_names` names that have any (a macro is a name without a chunk)."""
         found: dict[int, str] = {}
+        named = 0
         for name in names:
+            if most_names is not None and named >= most_names:
+                break
+            before = len(found)
             for (chunk_id,) in self.conn.execute(
                 "SELECT c.id FROM (SELECT file_id, sl, el FROM symbols WHERE name = ? COLLATE NOCASE AND name = ?"
                 " LIMIT ?) s JOIN chunks c ON c.file_id = s.file_id AND c.name = ? AND c.sl <= s.el AND s.sl <= c.el",
                 (name, name, per_name, name),
             ):
                 found[int(chunk_id)] = name
+            named += len(found) > before
         return found
 
     def symbol_count(self) -> int:

@@ -149,6 +149,17 @@ def test_c_macros_and_typedefs_are_symbols_as_ctags_lists_them(chunker):
         assert "container_of" in next(c for c in chunks if c.range.start_line == 0).text
 
 
+def test_go_and_rust_type_aliases_are_names(chunker):
+    _, symbols, chunks = chunker.chunk_source("m.go", "package m\n\ntype Handler = http.Handler\n\n"
+                                                       "func Serve() {}\n")
+    assert {(s.name, s.kind.name) for s in symbols} == {("Handler", "TypeParameter"), ("Serve", "Function")}
+    assert "Handler" not in {c.name for c in chunks}
+    _, symbols, chunks = chunker.chunk_source("src/lib.rs", "pub type Result<T> = std::result::Result<T, Error>;\n"
+                                                             "fn run() -> Result<()> { Ok(()) }\n")
+    assert {(s.name, s.kind.name) for s in symbols} == {("Result", "TypeParameter"), ("run", "Function")}
+    assert "Result" not in {c.name for c in chunks}
+
+
 def test_go_methods_belong_to_their_receiver_type_and_named_types_are_not_classes(chunker):
     source = ("package m\ntype mode byte\ntype Server[T any] struct{}\n"
               "func (m mode) String() string { return \"\" }\n"

@@ -3,8 +3,9 @@
 A definition is either a *function* (its whole body is one chunk, or line windows
 when too long; then each function nested one level in it has a chunk too), a *scope*
 (a class, interface, module…: its chunk shows its own lines, with the functions
-inside collapsed to their first line) or a *name* (a C macro or typedef: a symbol,
-never a chunk or a container; its lines stay in the chunk around them). `symbol=False`
+inside collapsed to their first line) or a *name* (a C macro or typedef, a Go or Rust
+type alias: a symbol, never a chunk or a container; its lines stay in the chunk around
+them). `symbol=False`
 scopes (a Rust `impl`) name a container but are not symbols themselves.
 """
 from __future__ import annotations
@@ -84,6 +85,7 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "function_declaration": _fn(),
         "method_declaration": _fn(K.Method),
         "type_spec": _scope(K.Class),  # refined to Struct/Interface by its type
+        "type_alias": _name(K.TypeParameter),  # `type A = B`
     },
     "rust": {
         "function_item": _fn(),
@@ -95,6 +97,7 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "impl_item": _scope(K.Class, symbol=False),
         "mod_item": _scope(K.Module),
         "macro_definition": _fn(),
+        "type_item": _name(K.TypeParameter),  # `type Result<T> = …;`
     },
     "java": {
         "class_declaration": _scope(),

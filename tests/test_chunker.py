@@ -149,6 +149,15 @@ def test_c_macros_and_typedefs_are_symbols_as_ctags_lists_them(chunker):
         assert "container_of" in next(c for c in chunks if c.range.start_line == 0).text
 
 
+def test_a_header_after_g_begin_decls_keeps_its_typedefs(chunker):
+    """The macro expands to nothing in C; unexpanded, it made the typedef after it an error."""
+    source = "#include <glib/gmem.h>\n\nG_BEGIN_DECLS\n\ntypedef struct _GList GList;\n\n" \
+             "struct _GList\n{\n  GList *next;\n};\n\nG_END_DECLS\n"
+    _, symbols, chunks = chunker.chunk_source("glib/glist.h", source)
+    assert {(s.name, s.kind.name, s.range.start_line) for s in symbols} == {("GList", "Struct", 4), ("_GList", "Struct", 6)}
+    assert "G_BEGIN_DECLS" in "".join(c.text for c in chunks)  # the text is the file's, macro and all
+
+
 def test_go_and_rust_type_aliases_are_names(chunker):
     _, symbols, chunks = chunker.chunk_source("m.go", "package m\n\ntype Handler = http.Handler\n\n"
                                                        "func Serve() {}\n")

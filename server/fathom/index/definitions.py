@@ -95,7 +95,7 @@ class Grammars:
         (`relpath` names what the module exports without a name of its own)."""
         from tree_sitter import QueryCursor
 
-        tree = self._parser(lang).parse(data)
+        tree = self._parser(lang).parse(_without_bare_macro_lines(data) if lang in SINGLE_LEVEL_FUNCTIONS else data)
         captures = QueryCursor(self._queries[lang]).captures(tree.root_node)
         nodes = sorted(captures.get("def", []), key=lambda n: (n.start_byte, -n.end_byte))
         return find_definitions(nodes, lang, data, module_name(relpath))
@@ -109,6 +109,20 @@ class Grammars:
             pattern = "\n".join(f"({t}) @def" for t in DEFINITIONS[lang])
             self._queries[lang] = Query(get_language(lang), pattern)
         return self._parsers[lang]
+
+
+# `G_BEGIN_DECLS`, `__BEGIN_DECLS`: a header's macro alone on a line, which the
+# preprocessor turns into `extern "C" {` or nothing and tree-sitter, which does not
+# expand macros, reads as the start of the next declaration, so that `typedef struct
+# _GList GList;` after it is an error, not a typedef. (Other bare macros, such as
+# `G_GNUC_BEGIN_IGNORE_DEPRECATIONS` above a function, parse as part of it and stay.)
+_BARE_MACRO_LINE = re.compile(rb"^[A-Z_][A-Z0-9_]*_(?:BEGIN|END)_DECLS[ \t]*$", re.M)
+
+
+def _without_bare_macro_lines(data: bytes) -> bytes:
+    """The source with each such line blanked to spaces: every byte keeps its offset,
+    so the tree's positions are the file's."""
+    return _BARE_MACRO_LINE.sub(lambda m: b" " * len(m.group()), data)
 
 
 def share_lines_once(defs: list[Def]) -> None:

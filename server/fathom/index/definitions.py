@@ -122,6 +122,8 @@ _BARE_MACRO_LINE = re.compile(rb"^[A-Z_][A-Z0-9_]*_(?:BEGIN|END)_DECLS[ \t]*$", 
 def _without_bare_macro_lines(data: bytes) -> bytes:
     """The source with each such line blanked to spaces: every byte keeps its offset,
     so the tree's positions are the file's."""
+    if b"_DECLS" not in data:  # a plain substring search first: the regex costs 5 s over a kernel
+        return data
     return _BARE_MACRO_LINE.sub(lambda m: b" " * len(m.group()), data)
 
 

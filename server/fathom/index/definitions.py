@@ -95,7 +95,7 @@ class Grammars:
         (`relpath` names what the module exports without a name of its own)."""
         from tree_sitter import QueryCursor
 
-        tree = self._parser(lang).parse(_without_bare_macro_lines(data) if lang in SINGLE_LEVEL_FUNCTIONS else data)
+        tree = self._parser(lang).parse(_without_decls_lines(data) if lang in SINGLE_LEVEL_FUNCTIONS else data)
         captures = QueryCursor(self._queries[lang]).captures(tree.root_node)
         nodes = sorted(captures.get("def", []), key=lambda n: (n.start_byte, -n.end_byte))
         return find_definitions(nodes, lang, data, module_name(relpath))
@@ -116,15 +116,15 @@ class Grammars:
 # expand macros, reads as the start of the next declaration, so that `typedef struct
 # _GList GList;` after it is an error, not a typedef. (Other bare macros, such as
 # `G_GNUC_BEGIN_IGNORE_DEPRECATIONS` above a function, parse as part of it and stay.)
-_BARE_MACRO_LINE = re.compile(rb"^[A-Z_][A-Z0-9_]*_(?:BEGIN|END)_DECLS[ \t]*$", re.M)
+_DECLS_LINE = re.compile(rb"^[A-Z_][A-Z0-9_]*_(?:BEGIN|END)_DECLS[ \t]*$", re.M)
 
 
-def _without_bare_macro_lines(data: bytes) -> bytes:
+def _without_decls_lines(data: bytes) -> bytes:
     """The source with each such line blanked to spaces: every byte keeps its offset,
     so the tree's positions are the file's."""
     if b"_DECLS" not in data:  # a plain substring search first: the regex costs 5 s over a kernel
         return data
-    return _BARE_MACRO_LINE.sub(lambda m: b" " * len(m.group()), data)
+    return _DECLS_LINE.sub(lambda m: b" " * len(m.group()), data)
 
 
 def share_lines_once(defs: list[Def]) -> None:
@@ -240,6 +240,7 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
         open_defs.append(d)
     return defs
 
+
 def _typedef_name(typedef, data: bytes) -> str:
     """The name a `typedef` gives (`typedef int (*compare_fn)(…)`: `compare_fn`).
     `typedef struct {…} point_t;` is the only name its struct has: the struct
@@ -254,6 +255,7 @@ def _typedef_name(typedef, data: bytes) -> str:
         if n.type != "parameter_list":
             pending.extend(n.named_children)
     return ""
+
 
 def _close_swallowing_function(open_defs: list[Def], node, lang: str, line_of) -> None:
     """C has no functions in functions: one found right inside a function that

@@ -5,8 +5,8 @@ when too long; then each function nested one level in it has a chunk too), a *sc
 (a class, interface, module…: its chunk shows its own lines, with the functions
 inside collapsed to their first line) or a *name* (a C macro or typedef, a Go or Rust
 type alias: a symbol, never a chunk or a container; its lines stay in the chunk around
-them). `symbol=False`
-scopes (a Rust `impl`) name a container but are not symbols themselves.
+them). `symbol=False` scopes (a Rust `impl`) name a container but are not symbols
+themselves.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ _JS = {
     "class_declaration": _scope(),
     "class": _scope(),
     "method_definition": _fn(K.Method),
-    # These four (and `export_statement`) only when their value is a function (see chunker): `const f = () => …`,
+    # These four, and `export_statement` below, only when their value is a function: `const f = () => …`,
     # `Schema.prototype.add = function (…) {…}`, `{ parse: function (…) {…} }`, `onClick = (e) => …`.
     "variable_declarator": _fn(),
     "assignment_expression": _fn(),
@@ -70,8 +70,8 @@ _C = {
     "union_specifier": _scope(K.Struct, needs_body=True),
     "enum_specifier": _scope(K.Enum, needs_body=True),
     # What C code is searched for by name as often as its functions (`container_of`,
-    # `GList`, `gboolean`), as ctags lists them. Constant macros are left out: a
-    # kernel's register headers hold millions.
+    # `GList`, `gboolean`), as ctags lists them. Constant macros are left out: the
+    # kernel has 5.6 million `#define NAME …` lines (136,283 function-like ones).
     "preproc_function_def": _name(K.Function),
     "type_definition": _name(K.TypeParameter),
 }

@@ -47,7 +47,7 @@ def questions(tree: Path, store, wanted: int, seed: int) -> list[tuple[str, str,
         if not docs:
             continue
         name, summary = random.Random(relpath).choice(docs)
-        # A definition search can answer with: one with a chunk of its own (a macro is a symbol only).
+        # Only a definition a search can show: one with a chunk of its own in that file (a macro has none).
         if any(path == relpath for path, _ in store.chunk_rows(store.chunks_of_names([name], 1000)).values()):
             found.append((summary, relpath, name))
             if len(found) >= wanted:

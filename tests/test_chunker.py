@@ -158,7 +158,7 @@ def test_a_header_after_g_begin_decls_keeps_its_typedefs(chunker):
     assert "G_BEGIN_DECLS" in "".join(c.text for c in chunks)  # the text is the file's, macro and all
 
 
-def test_go_and_rust_type_aliases_are_names(chunker):
+def test_cpp_go_and_rust_type_aliases_are_names(chunker):
     _, symbols, chunks = chunker.chunk_source("m.go", "package m\n\ntype Handler = http.Handler\n\n"
                                                        "func Serve() {}\n")
     assert {(s.name, s.kind.name) for s in symbols} == {("Handler", "TypeParameter"), ("Serve", "Function")}
@@ -167,6 +167,11 @@ def test_go_and_rust_type_aliases_are_names(chunker):
                                                              "fn run() -> Result<()> { Ok(()) }\n")
     assert {(s.name, s.kind.name) for s in symbols} == {("Result", "TypeParameter"), ("run", "Function")}
     assert "Result" not in {c.name for c in chunks}
+    _, symbols, chunks = chunker.chunk_source("a.hpp", "template <typename T> using Vec = std::vector<T>;\n"
+                                                        "namespace n {\nusing Handler = std::function<void(int)>;\n}\n")
+    assert {(s.name, s.kind.name, s.container) for s in symbols} == {
+        ("Vec", "TypeParameter", ""), ("n", "Namespace", ""), ("Handler", "TypeParameter", "n")}
+    assert {c.name for c in chunks} <= {"n", "a.hpp"}
 
 
 def test_go_methods_belong_to_their_receiver_type_and_named_types_are_not_classes(chunker):

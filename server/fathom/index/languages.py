@@ -3,8 +3,8 @@
 A definition is either a *function* (its whole body is one chunk, or line windows
 when too long; then each function nested one level in it has a chunk too), a *scope*
 (a class, interface, module…: its chunk shows its own lines, with the functions
-inside collapsed to their first line) or a *name* (a C macro or typedef, a Go or Rust
-type alias: a symbol, never a chunk or a container; its lines stay in the chunk around
+inside collapsed to their first line) or a *name* (a C macro or typedef, a C++, Go or
+Rust type alias: a symbol, never a chunk or a container; its lines stay in the chunk around
 them). `symbol=False` scopes (a Rust `impl`) name a container but are not symbols
 themselves.
 """
@@ -113,6 +113,7 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         **_C,
         "class_specifier": _scope(K.Class, needs_body=True),
         "namespace_definition": _scope(K.Namespace),
+        "alias_declaration": _name(K.TypeParameter),  # `using Handler = std::function<…>;`
     },
     "csharp": {
         "class_declaration": _scope(),

@@ -20,7 +20,7 @@ import pathspec
 # too long for one chunk chunked as well, a C function run past its end by a parse
 # error cut where the next one starts; 8: a module's anonymous export, `module.exports =
 # function (…)` or `export default …`, named after the module; 9: C and C++ function-like
-# macros, typedef names and Go and Rust type aliases are symbols, names only; a header's
+# macros, typedef names and C++, Go and Rust type aliases are symbols, names only; a header's
 # `G_BEGIN_DECLS` no longer hides the declaration after it): a
 # workspace chunked by another version is chunked again on its next full run (its
 # vectors stay cached by text, so only texts that really changed are embedded again).

@@ -1,6 +1,6 @@
 """The pure arithmetic of the quality levers' report (the eval itself needs a
 corpus and a model, and runs as a benchmark)."""
-from benchmarks.quality.eval_python import Query, rank_of_hit
+from benchmarks.quality.eval_python import Query, rank_of_any, rank_of_hit, same_questions
 from benchmarks.quality.levers import fusion_breakdown
 
 
@@ -27,6 +27,20 @@ def test_a_strict_hit_is_the_function_itself_not_the_function_that_encloses_it()
     assert rank_of_hit(enclosing, nested) == 0
     assert rank_of_hit(enclosing, nested, strict=True) is None
     assert rank_of_hit(enclosing + itself, nested, strict=True) == 1
+
+
+def test_a_sentence_documenting_several_definitions_is_one_question_any_of_them_answers():
+    emit = Query(project="glib", text="Emits a signal.", path="gsignal.c", line=10, start=10, name="g_signal_emitv")
+    by_name = Query(project="glib", text="Emits a signal.", path="gsignal.c", line=90, start=90,
+                    name="g_signal_emit_by_name")
+    elsewhere = Query(project="pango", text="Emits a signal.", path="p.c", line=5, start=5, name="p_emit")
+    other = Query(project="glib", text="Connects a handler.", path="gsignal.c", line=50, start=50, name="connect")
+    assert same_questions([emit, other, by_name, elsewhere]) == [[emit, by_name], [other], [elsewhere]]
+    results = [("glib/gsignal.c", 90, 99, "g_signal_emit_by_name"), ("glib/gsignal.c", 10, 20, "g_signal_emitv")]
+    # Each alone: one answered first, the other second; as one question, first.
+    assert (rank_of_hit(results, emit, strict=True), rank_of_hit(results, by_name, strict=True)) == (1, 0)
+    assert rank_of_any(results, [emit, by_name], strict=True) == 0
+    assert rank_of_any(results, [elsewhere]) is None
 
 
 def test_a_doc_sentence_is_reworded_as_a_user_would_ask_it():

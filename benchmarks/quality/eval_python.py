@@ -171,6 +171,23 @@ def rank_of_hit(results: list[tuple[str, int, int, str]], query: Query, strict: 
     return None
 
 
+def same_questions(queries: list[Query]) -> list[list[Query]]:
+    """The queries grouped by their sentence within a project, in first-asked order.
+    A sentence that documents several definitions ("Emits a signal." above three of
+    gsignal.c's functions) asks a question no ranking can answer first for each of
+    them; as one question, any of them is a right answer."""
+    groups: dict[tuple[str, str], list[Query]] = {}
+    for q in queries:
+        groups.setdefault((q.project, q.text), []).append(q)
+    return list(groups.values())
+
+
+def rank_of_any(results: list[tuple[str, int, int, str]], answers: list[Query], strict: bool = False) -> int | None:
+    """The rank of the first result that finds any of `answers` (`rank_of_hit` for each)."""
+    found = [r for r in (rank_of_hit(results, q, strict) for q in answers) if r is not None]
+    return min(found, default=None)
+
+
 def scores(ranks: list[int | None], strict_ranks: list[int | None]) -> dict:
     n = len(ranks)
     return {

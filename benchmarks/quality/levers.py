@@ -9,6 +9,8 @@ once, then scores Fathom's `Searcher` with one `SearchOptions` lever changed at 
 `--breakdown` instead splits the fused ranking's strict figure by its halves:
 each half alone, the questions each half ranks first and the fusion does not,
 and the ceiling of a per-question choice between the fusion and the dense half.
+`--any-answer` asks a sentence that documents several definitions once, and
+counts a hit on any of them (either way of scoring reads the same index).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from fathom.search import SearchOptions
 
-from benchmarks.quality.eval_python import Query, rank_of_hit, scores, test_share
+from benchmarks.quality.eval_python import Query, rank_of_any, same_questions, scores, test_share
 
 VARIANTS: dict[str, SearchOptions] = {
     # Each is the default with one lever moved (the last ones: the ranking as it was).
@@ -88,27 +90,30 @@ class QueryVectors(dict):
 
 
 def search_ranks(queries, workspaces, vectors, options: SearchOptions = SearchOptions(),
-                 paths: list[str] | None = None) -> tuple[list, list, list]:
+                 paths: list[str] | None = None, any_answer: bool = False) -> tuple[list, list, list]:
     """Each query's loose and strict rank of its function under these options
     (and only the files `paths` match, as a user scoping a search would), and
-    the results shown."""
+    the results shown. With `any_answer`, a sentence asked of several definitions
+    is one question that any of them answers (`eval_python.same_questions`)."""
     from fathom.search import Searcher
 
+    asked = same_questions(queries) if any_answer else [[q] for q in queries]
     ranks, strict, shown = [], [], []
-    for q in queries:
+    for answers in asked:
+        q = answers[0]
         hits = Searcher(workspaces[q.project].reader, vectors.__getitem__, options,
                         embed_as_text=getattr(vectors, "as_text", None)).search(q.text, 10, paths).hits
         results = [(f"{q.project}/{h.relpath}", h.range.start_line, h.range.end_line, h.name) for h in hits]
-        ranks.append(rank_of_hit(results, q))
-        strict.append(rank_of_hit(results, q, strict=True))
+        ranks.append(rank_of_any(results, answers))
+        strict.append(rank_of_any(results, answers, strict=True))
         shown.append(results)
     return ranks, strict, shown
 
 
 def score_search(queries, workspaces, vectors, options: SearchOptions = SearchOptions(),
-                 paths: list[str] | None = None) -> dict:
+                 paths: list[str] | None = None, any_answer: bool = False) -> dict:
     """eval_python's scores for Fathom's Searcher with these options."""
-    ranks, strict, shown = search_ranks(queries, workspaces, vectors, options, paths)
+    ranks, strict, shown = search_ranks(queries, workspaces, vectors, options, paths, any_answer)
     return {**scores(ranks, strict), "tests@5": test_share(shown)}
 
 
@@ -147,6 +152,8 @@ def eval_arguments(doc: str) -> argparse.Namespace:
                              "against the index's vectors of the model it was trained with")
     parser.add_argument("--breakdown", action="store_true",
                         help="the default ranking (at --dense-share) against its dense and lexical halves")
+    parser.add_argument("--any-answer", action="store_true",
+                        help="ask a sentence that documents several definitions once, any of them a right answer")
     return parser.parse_args()
 
 
@@ -155,20 +162,22 @@ def main() -> int:
     queries, workspaces, vectors = load_eval(args.work, query_model=args.query_model)
     if args.breakdown:
         fused, dense, lexical = (
-            search_ranks(queries, workspaces, vectors, replace(options, dense_share=args.dense_share), args.paths)[1]
+            search_ranks(queries, workspaces, vectors, replace(options, dense_share=args.dense_share), args.paths,
+                         args.any_answer)[1]
             for options in (SearchOptions(), VARIANTS["dense only"], VARIANTS["lexical only"]))
         for name, value in fusion_breakdown(fused, dense, lexical).items():
             print(f"{name}: {value}")
         return 0
     chosen = args.variants.split(";") if args.variants else list(VARIANTS)
-    print(f"{len(queries)} queries over {', '.join(workspaces)}")
+    asked = len(same_questions(queries)) if args.any_answer else len(queries)
+    print(f"{asked} questions over {', '.join(workspaces)}")
     print("| variant | MRR@10 | Recall@10 | strict MRR@10 | strict Recall@10 | test code in top 5 |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name in chosen:
         options = VARIANTS[name]
         if args.dense_share is not None and options.dense_share is None:
             options = replace(options, dense_share=args.dense_share)
-        s = score_search(queries, workspaces, vectors, options, args.paths)
+        s = score_search(queries, workspaces, vectors, options, args.paths, args.any_answer)
         print(f"| {name} | {s['mrr@10']:.3f} | {s['recall@10']:.3f} | {s['strict_mrr@10']:.3f} | "
               f"{s['strict_recall@10']:.3f} | {s['tests@5']:.1%} |", flush=True)
     return 0

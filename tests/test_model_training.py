@@ -220,3 +220,21 @@ def test_a_reranked_head_takes_the_rerankers_order_and_the_blend_keeps_both_orde
     blended = reordered(shown, cross, 5, blend=True)
     # By 1/(5 + place) in each order: "a" 1/5 + 1/7, "e" 1/9 + 1/5, "c" 1/7 + 1/6, "b" 1/6 + 1/9.
     assert blended[:3] == ["a", "e", "c"] and sorted(blended) == shown
+
+
+def test_a_question_encoders_batch_ranks_each_answer_among_its_packages_codes_and_distractors():
+    import torch
+
+    from benchmarks.model.query_tower import batch_candidates, package_codes
+
+    pairs = [("q0", "a0"), ("q1", "b0"), ("q2", "a1"), ("q3", "a0")]
+    sources = ["a", "b", "a", "a"]
+    codes, answers = package_codes(pairs, sources)
+    assert codes == {"a": ["a0", "a1"], "b": ["b0"]} and answers == [0, 0, 1, 0]
+    vectors = {"a": torch.tensor([[1.0, 0.0], [0.0, 1.0]]), "b": torch.tensor([[0.5, 0.5]])}
+    others = {"a": torch.tensor([[9.0, 9.0], [8.0, 8.0]])}
+    candidates, target = batch_candidates([1, 2, 0], sources, answers, vectors, others)
+    # a's two codes, a's two distractors, then b's code: every answer keeps its row.
+    assert candidates.tolist() == [[1.0, 0.0], [0.0, 1.0], [9.0, 9.0], [8.0, 8.0], [0.5, 0.5]]
+    assert target.tolist() == [4, 1, 0]
+    assert [candidates[t].tolist() for t in target] == [[0.5, 0.5], [0.0, 1.0], [1.0, 0.0]]

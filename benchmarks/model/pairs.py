@@ -146,19 +146,32 @@ class Miner:
         self.chunker = Chunker(counter, spec.max_tokens)
         self.grammars = Grammars()
 
-    def file_pairs(self, source: str, relpath: str, text: str) -> list[Pair]:
+    def without_docs(self, relpath: str, text: str) -> tuple[str, str, list[tuple[str, int, str]]] | None:
+        """(language, the file with its docs removed, (name, def line, doc) of each
+        documented definition) of a file that can hold targets; None for any other."""
         if is_test_code(relpath) or is_vendored(relpath) or is_generated(text) or len(text) > MAX_FILE_BYTES \
                 or relpath.endswith(".d.ts"):  # declarations: a signature is not the code a question wants
-            return []
+            return None
         language = language_for(relpath, text[:200].split("\n", 1)[0])
         if language == "python":
-            stripped, documented = _python_docs(text)
-        elif language in DOC_COMMENT:
-            stripped, documented = self.comment_docs(text, language)
-        else:
+            return language, *_python_docs(text)
+        if language in DOC_COMMENT:
+            return language, *self.comment_docs(text, language)
+        return None
+
+    def file_codes(self, relpath: str, text: str) -> list[str]:
+        """What the model reads for every chunk of the file with its docs removed:
+        the code a search of the project ranks a question's answer among."""
+        found = self.without_docs(relpath, text)
+        if found is None:
             return []
-        if not documented:
+        return [c.embed_text for c in self.chunker.chunk_source(relpath, found[1])[2]]
+
+    def file_pairs(self, source: str, relpath: str, text: str) -> list[Pair]:
+        found = self.without_docs(relpath, text)
+        if found is None or not found[2]:
             return []
+        language, stripped, documented = found
         _, _, chunks = self.chunker.chunk_source(relpath, stripped)
         pairs = []
         for name, line, doc in documented:

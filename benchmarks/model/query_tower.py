@@ -11,17 +11,24 @@ wrong answers at the cost of encoding short questions alone. The validation is
 `train.py`'s (same split, same figures) with the codes' vectors fixed. What
 ships of it is its transformer layers, put beside the base model by
 `question_layers.py`.
+
+`--distractors FILE` (`distractors.py`) adds each package's other chunks, the
+class around a method, undocumented neighbours, module lines, to the codes its
+questions are scored against, as a search of the project ranks them; the
+validation then also reports each question against its package's codes and
+distractors.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import random
 import time
 from pathlib import Path
 
 from benchmarks.model.train import (CODE_TOKENS, QUERY_TOKENS, SCALE, SEED, Validation, encode, encode_pairs,
-                                    linear_schedule, load_pairs, step_on)
+                                    linear_schedule, load_pairs, reciprocal_ranks, step_on)
 
 
 def package_codes(pairs: list[tuple[str, str]], sources: list[str]) -> tuple[dict[str, list[str]], list[int]]:
@@ -53,6 +60,21 @@ def embed_codes(model, codes: list[str], batch: int = 64):
     return out
 
 
+def batch_candidates(members: list[int], sources: list[str], answers: list[int], code_vectors: dict, others: dict):
+    """What a batch's questions are scored against: the codes of every package in
+    the batch, each followed by its distractors (if any), and each question's
+    right code's row among them."""
+    import torch
+
+    offsets, candidates = {}, []
+    for source in sorted({sources[i] for i in members}):
+        offsets[source] = sum(len(c) for c in candidates)
+        candidates.append(code_vectors[source])
+        if source in others:  # after the codes, so each answer keeps its place
+            candidates.append(others[source])
+    return torch.cat(candidates), torch.tensor([offsets[sources[i]] + answers[i] for i in members])
+
+
 def epoch_batches(sources: list[str], batch: int, epoch: int) -> list[list[int]]:
     """One package's questions to a batch where it has enough; the rest pooled."""
     rng = random.Random(SEED + epoch)
@@ -82,6 +104,7 @@ def main() -> int:
     parser.add_argument("--validate-every", type=int, default=100)
     parser.add_argument("--validation-size", type=int, default=400)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--distractors", type=Path, help="each package's other chunks (distractors.py's JSON)")
     args = parser.parse_args()
 
     import torch
@@ -114,6 +137,29 @@ def main() -> int:
         validation_queries, validation_codes = encode_pairs(base, validation)
         torch.save({"train": code_vectors, "vq": validation_queries, "vc": validation_codes}, cache)
         print(f"codes embedded in {time.monotonic() - started:.0f} s", flush=True)
+    others: dict = {}
+    if args.distractors:
+        cache = args.out / "distractors.pt"
+        if cache.exists():
+            others = torch.load(cache)
+        else:
+            started = time.monotonic()
+            texts = json.loads(args.distractors.read_text())
+            wanted = set(codes_by_source) | set(validation_sources)
+            others = {s: embed_codes(base, t) for s, t in texts.items() if s in wanted and t}
+            torch.save(others, cache)
+            print(f"{sum(len(v) for v in others.values())} distractors embedded in "
+                  f"{time.monotonic() - started:.0f} s", flush=True)
+
+    def among_distractors(queries) -> float:
+        """MRR@10 of each validation question against its package's codes and distractors."""
+        total = 0.0
+        for members in validation_set.packages:
+            index = torch.tensor(members)
+            extra = others.get(validation_sources[members[0]])
+            candidates = validation_codes[index] if extra is None else torch.cat([validation_codes[index], extra])
+            total += reciprocal_ranks(queries[index] @ candidates.T)
+        return total / len(validation)
 
     model = base
     model.train()
@@ -128,12 +174,15 @@ def main() -> int:
             queries = torch.cat([encode(model, [q for q, _ in validation[i:i + 128]], QUERY_TOKENS).float()
                                  for i in range(0, len(validation), 128)])
         model.train()
-        return [f"{m:.4f}" for m in validation_set.figures(queries, validation_codes, 0.7)]
+        return [f"{m:.4f}" for m in (*validation_set.figures(queries, validation_codes, 0.7),
+                                     among_distractors(queries))]
 
     curve = open(args.out / "curve.csv", "w", newline="")
     writer = csv.writer(curve)
-    writer.writerow(["step", "seconds", "loss", "mixed", "in_package", "in_package_with_words"])
-    start_figures = [f"{m:.4f}" for m in validation_set.figures(validation_queries, validation_codes, 0.7)]
+    writer.writerow(["step", "seconds", "loss", "mixed", "in_package", "in_package_with_words",
+                     "in_package_with_distractors"])
+    start_figures = [f"{m:.4f}" for m in (*validation_set.figures(validation_queries, validation_codes, 0.7),
+                                          among_distractors(validation_queries))]
     writer.writerow([0, 0, "", *start_figures])
     print(f"{len(train)} pairs in {len(codes_by_source)} packages; {total} steps; start {start_figures}", flush=True)
     started = time.monotonic()
@@ -144,13 +193,7 @@ def main() -> int:
         if epoch not in batches:
             batches = {epoch: epoch_batches(train_sources, args.batch, epoch)}
         members = batches[epoch][step % steps_per_epoch]
-        involved = sorted({train_sources[i] for i in members})
-        offsets, candidates = {}, []
-        for source in involved:
-            offsets[source] = sum(len(c) for c in candidates)
-            candidates.append(code_vectors[source])
-        candidates = torch.cat(candidates)
-        target = torch.tensor([offsets[train_sources[i]] + answers[i] for i in members])
+        candidates, target = batch_candidates(members, train_sources, answers, code_vectors, others)
         queries = encode(model, [train[i][0] for i in members], QUERY_TOKENS)
         loss = torch.nn.functional.cross_entropy(SCALE * queries @ candidates.T, target)
         losses.append(step_on(loss, model, optimizer, schedule))

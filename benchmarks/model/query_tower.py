@@ -151,8 +151,14 @@ def main() -> int:
             print(f"{sum(len(v) for v in others.values())} distractors embedded in "
                   f"{time.monotonic() - started:.0f} s", flush=True)
 
+    def figures(queries) -> list[str]:
+        """The validation's figures, and with distractors each question against its package's codes and them."""
+        found = validation_set.figures(queries, validation_codes, 0.7)
+        if others:
+            found = (*found, among_distractors(queries))
+        return [f"{m:.4f}" for m in found]
+
     def among_distractors(queries) -> float:
-        """MRR@10 of each validation question against its package's codes and distractors."""
         total = 0.0
         for members in validation_set.packages:
             index = torch.tensor(members)
@@ -174,15 +180,13 @@ def main() -> int:
             queries = torch.cat([encode(model, [q for q, _ in validation[i:i + 128]], QUERY_TOKENS).float()
                                  for i in range(0, len(validation), 128)])
         model.train()
-        return [f"{m:.4f}" for m in (*validation_set.figures(queries, validation_codes, 0.7),
-                                     among_distractors(queries))]
+        return figures(queries)
 
     curve = open(args.out / "curve.csv", "w", newline="")
     writer = csv.writer(curve)
     writer.writerow(["step", "seconds", "loss", "mixed", "in_package", "in_package_with_words",
-                     "in_package_with_distractors"])
-    start_figures = [f"{m:.4f}" for m in (*validation_set.figures(validation_queries, validation_codes, 0.7),
-                                          among_distractors(validation_queries))]
+                     *(["in_package_with_distractors"] if others else [])])
+    start_figures = figures(validation_queries)
     writer.writerow([0, 0, "", *start_figures])
     print(f"{len(train)} pairs in {len(codes_by_source)} packages; {total} steps; start {start_figures}", flush=True)
     started = time.monotonic()

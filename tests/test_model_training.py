@@ -166,7 +166,7 @@ def test_the_words_in_the_loss_are_each_questions_bm25_scaled_to_its_best():
 
 def test_the_rebuild_chains_each_stage_onto_the_last_and_keeps_the_first_lists_pairs(tmp_path):
     from benchmarks.model import rebuild
-    from benchmarks.model.mine import parse_sources
+    from benchmarks.model.sources import parse_sources
 
     steps = {step.name: step for step in rebuild.recipe(tmp_path, threads=2)}
 
@@ -176,7 +176,7 @@ def test_the_rebuild_chains_each_stage_onto_the_last_and_keeps_the_first_lists_p
 
     assert after("v2: single-package batches", "--base") == steps["v1: length-cut batches"].done
     assert after("v3: the second list's packages", "--base") == steps["v2: single-package batches"].done
-    assert Path(steps["export"].command[-2]) == steps["v3: the second list's packages"].done
+    assert Path(steps["export"].command[3]) == steps["v3: the second list's packages"].done
     assert after("question encoder", "--base") == steps["export"].done.parent
     assert steps["question layers"].done.parent == steps["export"].done.parent  # beside the model it asks
     stage3 = steps["sample the second list"].done

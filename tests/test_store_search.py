@@ -347,6 +347,9 @@ def test_prose_is_ranked_against_the_models_own_reading_of_a_question_code_again
     assert (round(s1, 2), round(s2, 2)) == (0.98, 0.8)  # the section by the text reading, the code by the question's
     rows = store.chunk_rows([first, second])
     assert (rows[first][1].name, rows[second][1].name) == ("Redirects", "redirect")
+    # The two readings' cosines stand on scales of their own: a shift moves prose against code.
+    (first, s1), (second, s2) = store.nearest(as_question, 5, as_text, text_shift=-0.3)
+    assert (rows[first][1].name, round(s1, 2), round(s2, 2)) == ("redirect", 0.8, 0.68)
     hits = Searcher(store, lambda _q: as_question, embed_as_text=lambda _q: as_text).search("when is the header dropped", 5)
     assert [h.name for h in hits.hits][0] == "Redirects"
     # An encoder that reads questions as it reads code has no second reading to give.

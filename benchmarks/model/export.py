@@ -68,9 +68,9 @@ def main() -> int:
     parser.add_argument("target", type=Path)
     parser.add_argument("--base", default="all-MiniLM-L6-v2", help="the model it was trained from")
     args = parser.parse_args()
-    from fathom.embed.modelspec import resolve_model
+    from benchmarks.model.train import model_folder
 
-    export(args.trained, args.target, Path(resolve_model(args.base).load_path))
+    export(args.trained, args.target, Path(model_folder(args.base)))
     print(f"{args.target}: {sum(p.stat().st_size for p in args.target.rglob('*') if p.is_file()) / 1e6:.1f} MB")
     return 0
 

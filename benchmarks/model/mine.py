@@ -29,27 +29,9 @@ import zipfile
 from pathlib import Path
 
 from benchmarks.model.pairs import Miner, tree_pairs
-from benchmarks.quality.eval_sets import held_out_names
+from benchmarks.model.sources import parse_sources
 
-# The quality evals' projects (benchmarks/quality/) and the standard library.
-HELD_OUT = held_out_names()
 VALIDATION_SHARE = 10  # one source in this many
-
-
-def parse_sources(path: Path) -> list[tuple[str, str]]:
-    sources = []
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        kind, spec = line.split(None, 1)
-        if kind not in ("pypi", "npm", "deb", "src"):
-            raise SystemExit(f"{path}: unknown source kind {kind!r} in {line!r}")
-        name = spec.split("==")[0].split("@")[0].lower() if kind != "npm" else spec.rsplit("@", 1)[0].lower()
-        if name in HELD_OUT:
-            raise SystemExit(f"{path}: {name} is one of the quality evals' projects: never trained on")
-        sources.append((kind, spec))
-    return sources
 
 
 def fetch(kind: str, spec: str, into: Path) -> Path:

@@ -27,8 +27,8 @@ import random
 import time
 from pathlib import Path
 
-from benchmarks.model.train import (CODE_TOKENS, QUERY_TOKENS, SCALE, SEED, Validation, encode, encode_pairs,
-                                    linear_schedule, load_pairs, reciprocal_ranks, step_on)
+from benchmarks.model.train import (CODE_TOKENS, QUERY_TOKENS, SCALE, SEED, Validation, add_device_option, encode,
+                                    encode_pairs, linear_schedule, load_pairs, model_folder, reciprocal_ranks, step_on)
 
 
 def package_codes(pairs: list[tuple[str, str]], sources: list[str]) -> tuple[dict[str, list[str]], list[int]]:
@@ -53,7 +53,7 @@ def embed_codes(model, codes: list[str], batch: int = 64):
     with torch.inference_mode():
         for start in range(0, len(order), batch):
             part = order[start:start + batch]
-            vectors = encode(model, [codes[i] for i in part], CODE_TOKENS).float()
+            vectors = encode(model, [codes[i] for i in part], CODE_TOKENS).float().cpu()
             if out is None:
                 out = torch.empty(len(codes), vectors.shape[1])
             out[part] = vectors
@@ -105,12 +105,11 @@ def main() -> int:
     parser.add_argument("--validation-size", type=int, default=400)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--distractors", type=Path, help="each package's other chunks (distractors.py's JSON)")
+    add_device_option(parser)
     args = parser.parse_args()
 
     import torch
     from sentence_transformers import SentenceTransformer
-
-    from fathom.embed.modelspec import resolve_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -124,7 +123,7 @@ def main() -> int:
     validation_set = Validation(validation, validation_sources, min(args.validation_size, len(validation)))
 
     args.out.mkdir(parents=True, exist_ok=True)
-    base = SentenceTransformer(resolve_model(args.base).load_path, device="cpu", model_kwargs={"dtype": torch.float32})
+    base = SentenceTransformer(model_folder(args.base), device=args.device, model_kwargs={"dtype": torch.float32})
     base.eval()
     codes_by_source, answers = package_codes(train, train_sources)
     cache = args.out / "codes.pt"
@@ -177,7 +176,7 @@ def main() -> int:
     def validate() -> list[str]:
         model.eval()
         with torch.inference_mode():
-            queries = torch.cat([encode(model, [q for q, _ in validation[i:i + 128]], QUERY_TOKENS).float()
+            queries = torch.cat([encode(model, [q for q, _ in validation[i:i + 128]], QUERY_TOKENS).float().cpu()
                                  for i in range(0, len(validation), 128)])
         model.train()
         return figures(queries)
@@ -198,6 +197,7 @@ def main() -> int:
             batches = {epoch: epoch_batches(train_sources, args.batch, epoch)}
         members = batches[epoch][step % steps_per_epoch]
         candidates, target = batch_candidates(members, train_sources, answers, code_vectors, others)
+        candidates, target = candidates.to(model.device), target.to(model.device)
         queries = encode(model, [train[i][0] for i in members], QUERY_TOKENS)
         loss = torch.nn.functional.cross_entropy(SCALE * queries @ candidates.T, target)
         losses.append(step_on(loss, model, optimizer, schedule))

@@ -26,12 +26,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.model.mine import parse_sources
+from benchmarks.model.sources import parse_sources
 
 HERE = Path(__file__).parent
 FIRST_LIST = HERE / "train_sources.txt"
 SECOND_LIST = HERE / "train_sources_v3.txt"
 MODEL_NAME = "fathom-code-minilm-v3"
+ORIGINAL = "all-MiniLM-L6-v2"
 # The validation cadence costs time, never changes a step's weights.
 VALIDATION = ["--validate-every", "150", "--checkpoint-every", "100", "--validation-size", "400"]
 
@@ -48,16 +49,18 @@ def module(name: str, *args: object) -> list[str]:
     return [sys.executable, "-m", f"benchmarks.model.{name}", *map(str, args)]
 
 
-def recipe(work: Path, threads: int) -> list[Step]:
+def recipe(work: Path, threads: int, device: str = "cpu", base: str = ORIGINAL) -> list[Step]:
+    """`base`: the original model, by name or folder (`devkit.py` carries a copy)."""
     pairs, first = work / "pairs.jsonl", work / "pairs-first-list.jsonl"
     stage3, stage4 = work / "pairs-stage3.jsonl", work / "pairs-question.jsonl"
     model = work / MODEL_NAME
-    train = ["--epochs", "1", "--batch", "64", "--bf16", "--resume", "--threads", str(threads), *VALIDATION]
+    train = ["--epochs", "1", "--batch", "64", "--bf16", "--resume", "--threads", str(threads), "--device", device,
+             *VALIDATION]
     return [
         Step("mine", work / "mined", module("mine", FIRST_LIST, SECOND_LIST, "--work", work), marker=True),
         Step("first list", first, module("rebuild", "--first-list", pairs, first)),
         Step("v1: length-cut batches", work / "run1" / "model",
-             module("train", first, "--out", work / "run1", "--lr", "3e-5", *train)),
+             module("train", first, "--out", work / "run1", "--base", base, "--lr", "3e-5", *train)),
         Step("v2: single-package batches", work / "run2" / "model",
              module("train", first, "--out", work / "run2", "--base", work / "run1" / "model",
                     "--batching", "source", "--lr", "2e-5", *train)),
@@ -67,13 +70,14 @@ def recipe(work: Path, threads: int) -> list[Step]:
         Step("v3: the second list's packages", work / "run3" / "model",
              module("train", stage3, "--out", work / "run3", "--base", work / "run2" / "model",
                     "--batching", "source", "--lr", "2e-5", *train)),
-        Step("export", model / "model.safetensors", module("export", work / "run3" / "model", model)),
+        Step("export", model / "model.safetensors", module("export", work / "run3" / "model", model, "--base", base)),
         Step("sample the question pairs", stage4,
              module("sample", pairs, "--new", SECOND_LIST, "--out", stage4, "--cap-new", 1000, "--cap-old", 80,
                     "--seed", 24, "--exclude", stage3)),
         Step("question encoder", work / "question" / "done",
              module("query_tower", stage4, "--out", work / "question", "--base", model, "--batch", 64,
-                    "--lr", "1e-4", "--epochs", 2, "--validate-every", 139, "--threads", threads),
+                    "--lr", "1e-4", "--epochs", 2, "--validate-every", 139, "--threads", threads,
+                    "--device", device),
              marker=True),
         Step("question layers", model / "question_layers.safetensors",
              module("question_layers", work / "question" / "query-model", model)),
@@ -102,6 +106,8 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/fathom-rebuild"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--until", help="stop after the step of this name")
+    parser.add_argument("--device", default="cpu", help="where the training steps run: cpu, or cuda")
+    parser.add_argument("--base", default=ORIGINAL, help="the original model: its name, or a folder holding it")
     parser.add_argument("--first-list", nargs=2, type=Path, metavar=("PAIRS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.first_list:
@@ -114,7 +120,7 @@ def main() -> int:
         writer = csv.writer(log)
         if new:
             writer.writerow(["step", "seconds"])
-        for step in recipe(args.work, args.threads):
+        for step in recipe(args.work, args.threads, args.device, args.base):
             if step.done.exists():
                 print(f"{step.name}: done ({step.done})", flush=True)
             else:

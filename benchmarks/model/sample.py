@@ -22,7 +22,7 @@ import random
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from benchmarks.model.mine import parse_sources
+from benchmarks.model.sources import parse_sources
 
 
 def pair_key(record: dict) -> tuple[str, str, str]:

@@ -33,6 +33,7 @@ negatives are then the functions a search of that project must tell apart, at no
 extra cost, where random ones are mostly another language's. `--negatives` adds
 the hard negatives mined by `negatives.py` (each batch's, as more codes to score).
 `--bf16` runs the forward and backward passes in bfloat16 where the CPU has it.
+`--device cuda` trains on the accelerator machine (`devkit.py` carries the run there).
 `--words-weight` trains the cosine as one part of Fathom's fusion: each code's BM25
 for the question is added to its score in the loss, so a pair the words already
 rank right costs little and the steps go to what the model must carry alone.
@@ -73,7 +74,7 @@ def encode(model, texts: list[str], max_tokens: int):
     import torch
 
     features = (getattr(model, "preprocess", None) or model.tokenize)(texts)
-    features = {k: v[:, :max_tokens] if isinstance(v, torch.Tensor) and v.dim() == 2 else v
+    features = {k: v[:, :max_tokens].to(model.device) if isinstance(v, torch.Tensor) and v.dim() == 2 else v
                 for k, v in features.items()}
     return torch.nn.functional.normalize(model(features)["sentence_embedding"], dim=1)
 
@@ -140,11 +141,11 @@ def encode_pairs(model, pairs: list[tuple[str, str]], batch: int = 64, query_pre
         queries = codes = None
         for start in range(0, len(order), batch):
             part = order[start:start + batch]
-            asked = encode(model, [query_prefix + pairs[i][0] for i in part], QUERY_TOKENS).float()
+            asked = encode(model, [query_prefix + pairs[i][0] for i in part], QUERY_TOKENS).float().cpu()
             if queries is None:
                 queries, codes = torch.empty(len(pairs), asked.shape[1]), torch.empty(len(pairs), asked.shape[1])
             queries[part] = asked
-            codes[part] = encode(model, [pairs[i][1] for i in part], CODE_TOKENS).float()
+            codes[part] = encode(model, [pairs[i][1] for i in part], CODE_TOKENS).float().cpu()
     return queries, codes
 
 
@@ -227,6 +228,20 @@ def reciprocal_ranks(scores) -> float:
     return float(torch.where(ranks <= 10, 1.0 / ranks, torch.zeros_like(ranks, dtype=torch.float)).sum())
 
 
+def model_folder(name: str) -> str:
+    """A model's folder: a directory as given, else the name resolved as Fathom
+    resolves it (its packaged original, its shipped models)."""
+    if Path(name).is_dir():
+        return name
+    from fathom.embed.modelspec import resolve_model
+
+    return resolve_model(name).load_path
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cpu", help="where to train: cpu, or cuda on the accelerator machine")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pairs", type=Path)
@@ -260,12 +275,11 @@ def main() -> int:
                         help="words put before every question, in training and validation (the model "
                              "then needs them before every search query)")
     parser.add_argument("--resume", action="store_true")
+    add_device_option(parser)
     args = parser.parse_args()
 
     import torch
     from sentence_transformers import SentenceTransformer
-
-    from fathom.embed.modelspec import resolve_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -294,11 +308,11 @@ def main() -> int:
     float32 = {"dtype": torch.float32}
     start_step = 0
     if args.resume and (checkpoint / "state.pt").exists():
-        model = SentenceTransformer(str(checkpoint), device="cpu", model_kwargs=float32)
-        state = torch.load(checkpoint / "state.pt")
+        model = SentenceTransformer(str(checkpoint), device=args.device, model_kwargs=float32)
+        state = torch.load(checkpoint / "state.pt", map_location=args.device)
         start_step = state["step"]
     else:
-        model = SentenceTransformer(resolve_model(args.base).load_path, device="cpu", model_kwargs=float32)
+        model = SentenceTransformer(model_folder(args.base), device=args.device, model_kwargs=float32)
         state = None
     model.train()
     if args.freeze_embeddings:
@@ -329,14 +343,14 @@ def main() -> int:
         members = batches[epoch][step % steps_per_epoch]
         batch = [train[i] for i in members]
         hard = [train[j][1] for j in batch_negatives(members, negatives)] if negatives else []
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=args.bf16):
             queries = encode(model, [args.query_prefix + q for q, _ in batch], QUERY_TOKENS)
             codes = encode(model, [c for _, c in batch] + hard, CODE_TOKENS)
             scores = SCALE * queries.float() @ codes.float().T
         if args.words_weight:
             scores = scores + SCALE * args.words_weight * words_scaled(
-                [q for q, _ in batch], [c for _, c in batch] + hard)
-        loss = torch.nn.functional.cross_entropy(scores, torch.arange(len(batch)))
+                [q for q, _ in batch], [c for _, c in batch] + hard).to(scores.device)
+        loss = torch.nn.functional.cross_entropy(scores, torch.arange(len(batch), device=scores.device))
         losses.append(step_on(loss, model, optimizer, schedule))
         done = step + 1
         if done % args.validate_every == 0 or done == total:

@@ -49,6 +49,8 @@ VARIANTS: dict[str, SearchOptions] = {
     "test code x0.3": SearchOptions(test_code_weight=0.3),
     "test code x0.5": SearchOptions(test_code_weight=0.5),
     "test code x0.1": SearchOptions(test_code_weight=0.1),
+    "prose shift +0.05": SearchOptions(prose_shift=0.05),
+    "prose shift +0.1": SearchOptions(prose_shift=0.1),
     "session 13's ranking (rrf, every name boosted, containers and tests as any code)": SearchOptions(
         fusion="rrf", type_boost_needs_lookup=False, container_weight=1.0, test_code_weight=1.0),
     "session 13's ranking, rrf k=60 lexical 0.5": SearchOptions(

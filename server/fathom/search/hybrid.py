@@ -92,6 +92,10 @@ class SearchOptions:
     # a short field holding a word already scores high on its own, so the name weighs
     # far less than FTS5's 8 (chosen on held-out evals: RESULTS 17).
     lexicon_weights: tuple[float, float, float] = (1.0, 0.3, 1.0)
+    # Where the model reads questions with an encoder of its own, prose is ranked
+    # against the model's own reading of the question, whose cosines stand on
+    # another scale than the encoder's with code: this is added to them.
+    prose_shift: float = 0.0
 
     @property
     def name_boost(self) -> float:
@@ -180,7 +184,8 @@ class Searcher:
         if self.embed_query is not None and (self.model_id is None or self.store.vector_model()[0] == self.model_id):
             try:
                 vector = self.embed_query(query)
-                dense = self.store.nearest(vector, pool, self.embed_as_text(query) if self.embed_as_text else None)
+                dense = self.store.nearest(vector, pool, self.embed_as_text(query) if self.embed_as_text else None,
+                                           o.prose_shift)
                 dense_ok = True
             except Exception:  # noqa: BLE001 - the embedder is down: lexical results still answer
                 dense = []

@@ -658,16 +658,19 @@ class Store:
             return 0, 0
         return int(found[0][0]), int(found[0][1])
 
-    def nearest(self, vector: bytes, k: int, text_vector: bytes | None = None) -> list[tuple[int, float]]:
+    def nearest(self, vector: bytes, k: int, text_vector: bytes | None = None,
+                text_shift: float = 0.0) -> list[tuple[int, float]]:
         """(chunk id, cosine similarity) of the chunks nearest to a query vector.
         With `text_vector` (the question as the model reads the index's own
         texts, where `vector` is its question encoder's), the chunks that are not
-        code (Markdown sections, plain text) are ranked by that one instead."""
+        code (Markdown sections, plain text) are ranked by that one instead, their
+        similarity plus `text_shift`."""
         if text_vector is None:
             return [(chunk_id, similarity) for chunk_id, similarity, _ in self._nearest(vector, k)]
         text = int(SymbolKind.File)
         found = [(chunk_id, similarity) for chunk_id, similarity, kind in self._nearest(vector, k) if kind != text]
-        found += [(chunk_id, similarity) for chunk_id, similarity, kind in self._nearest(text_vector, k) if kind == text]
+        found += [(chunk_id, similarity + text_shift)
+                  for chunk_id, similarity, kind in self._nearest(text_vector, k) if kind == text]
         found.sort(key=lambda hit: (-hit[1], hit[0]))
         return found[:k]
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import lzma
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -60,8 +62,12 @@ def tracked_bytes(repo: Path, leaving_out: str = "server/fathom/embed/shipped/")
     return sum(p.stat().st_size for p in paths if p.is_file())
 
 
-def train(kit: Path, out: Path, work: Path, device: str, threads: int, until: str | None) -> int:
-    """The rebuild's steps after mining, then what they wrote, packed into `out`."""
+def train(kit: Path, out: Path, work: Path, device: str, threads: int, until: str | None,
+          seconds: float | None = None) -> int:
+    """The rebuild's steps after mining, then what they wrote, packed into `out`.
+    Stopped after `seconds` if still running: a command the device tool stops at its
+    limit brings back only what is already in `out`, so what the stopped steps wrote
+    (their curves, the times of those done) is packed before then."""
     work.mkdir(parents=True, exist_ok=True)
     pairs = work / "pairs.jsonl"
     if not pairs.exists():
@@ -73,7 +79,14 @@ def train(kit: Path, out: Path, work: Path, device: str, threads: int, until: st
                "--device", device, "--base", str((kit / BASE).resolve())]
     if until:
         command += ["--until", until]
-    code = subprocess.run(command).returncode
+    rebuilding = subprocess.Popen(command, start_new_session=True)  # its steps are its children: stopped with it
+    try:
+        code = rebuilding.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(rebuilding.pid, signal.SIGKILL)
+        rebuilding.wait()
+        print(f"stopped after {seconds:.0f} s; packing what the steps wrote", file=sys.stderr, flush=True)
+        code = 124
     bundle(work, out)
     return code
 
@@ -133,6 +146,8 @@ def main() -> int:
     t.add_argument("--device", default="cuda")
     t.add_argument("--threads", type=int, default=16)
     t.add_argument("--until", help="stop after the rebuild's step of this name")
+    t.add_argument("--seconds", type=float, default=540,
+                   help="stop the rebuild after this long and pack what it wrote (the device tool's limit is 600)")
     u = verbs.add_parser("unpack", help="join the parts a run brought back")
     u.add_argument("parts", type=Path)
     u.add_argument("dest", type=Path)
@@ -144,7 +159,7 @@ def main() -> int:
               f"{travels / 2**20:.1f} MiB of the {TREE_LIMIT // 2**20} MiB a run may carry")
         return 0 if travels <= TREE_LIMIT else 1
     if args.verb == "train":
-        return train(args.kit, args.out, args.work, args.device, args.threads, args.until)
+        return train(args.kit, args.out, args.work, args.device, args.threads, args.until, args.seconds)
     print(unpack(args.parts, args.dest))
     return 0
 

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import apsw
+import pytest
 
 from fathom.index.lexical import with_lexical
 from fathom.models import Chunk, ChunkedFile, FileStat, IndexCounts, Range, Symbol, SymbolKind
@@ -659,3 +660,23 @@ def test_a_symbol_query_longer_than_any_name_matches_nothing_and_fails_nothing(t
                                [Symbol("parse_date", SymbolKind.Function, "", Range(0, 0, 1, 0))])])
     assert [h.name for h in rank_symbols(store, "parse_d")] == ["parse_date"]
     assert rank_symbols(store, "parse_date" * 6000) == []
+
+
+def test_a_sentence_that_spells_a_name_boosts_it_only_where_the_model_earns_it_a_lookup_always(tmp_path):
+    from fathom.config import DEFAULT_MODEL, ORIGINAL_MODEL
+    from fathom.search import SearchOptions
+
+    store = Store(tmp_path / "i.db")
+    store.write_files([chunked("text.py", [chunk("make_slug", "def make_slug(title): return title.lower()"),
+                                           chunk("render", "def render(page): return page.title", line=5)])])
+
+    def score(query: str, share: float) -> float:
+        hits = Searcher(store, None, SearchOptions(sentence_name_boost=share)).search(query, 5).hits
+        return next(h.score for h in hits if h.name == "make_slug")
+
+    sentence = "turn the page title into a form for links as make_slug does"
+    assert score(sentence, 1.0) - score(sentence, 0.0) == pytest.approx(SearchOptions().name_boost)
+    assert score("make_slug", 1.0) - score("make_slug", 0.0) == 0  # a lookup keeps the whole boost
+    # Fathom's own model reads a sentence well enough that its names mislead more than they help.
+    assert Searcher(None, None, model_id=DEFAULT_MODEL).options.sentence_name_boost == 0.0
+    assert Searcher(None, None, model_id=ORIGINAL_MODEL).options.sentence_name_boost == 1.0

@@ -49,6 +49,9 @@ VARIANTS: dict[str, SearchOptions] = {
     "test code x0.3": SearchOptions(test_code_weight=0.3),
     "test code x0.5": SearchOptions(test_code_weight=0.5),
     "test code x0.1": SearchOptions(test_code_weight=0.1),
+    "sentences boost names x1": SearchOptions(sentence_name_boost=1.0),
+    "sentences boost names x0.5": SearchOptions(sentence_name_boost=0.5),
+    "sentences boost no names": SearchOptions(sentence_name_boost=0.0),
     "prose shift +0.05": SearchOptions(prose_shift=0.05),
     "prose shift +0.1": SearchOptions(prose_shift=0.1),
     "session 13's ranking (rrf, every name boosted, containers and tests as any code)": SearchOptions(

@@ -61,6 +61,9 @@ class SearchOptions:
     fusion: str = "convex"
     dense_share: float | None = None  # None: what the model's vectors earn (dense_share_for)
     convex_name_boost: float = 0.2
+    # The share of the name boost a query of more than LOOKUP_WORDS words gives (a
+    # sentence, not a lookup). None: what the model's vectors earn (sentence_boost_for).
+    sentence_name_boost: float | None = None
     lexical_from_zero: bool = True
     # A name many candidates share (`get`, `String`) says little about which is meant:
     # its boost is divided among them.
@@ -136,6 +139,18 @@ def dense_share_for(model_id: str | None) -> float:
     return TUNED_DENSE_SHARE.get(model_id or "", DENSE_SHARE)
 
 
+# A code-tuned model reads what a sentence asks for better than a name that the
+# sentence happens to spell or begin: boosting the names a sentence holds cost it
+# 0.007-0.008 of strict MRR@10 on three validation projects, and lookups keep the
+# whole boost (RESULTS 10t; never chosen on an eval).
+SENTENCE_NAME_BOOST = 1.0
+TUNED_SENTENCE_NAME_BOOST = {"fathom-code-minilm-v3": 0.0}
+
+
+def sentence_boost_for(model_id: str | None) -> float:
+    return TUNED_SENTENCE_NAME_BOOST.get(model_id or "", SENTENCE_NAME_BOOST)
+
+
 class Searcher:
     def __init__(self, store: Store, embed_query: Callable[[str], bytes] | None,
                  options: SearchOptions = SearchOptions(), model_id: str | None = None, *,
@@ -153,6 +168,8 @@ class Searcher:
         self.embed_as_text = embed_as_text
         if options.dense_share is None:
             options = replace(options, dense_share=dense_share_for(model_id))
+        if options.sentence_name_boost is None:
+            options = replace(options, sentence_name_boost=sentence_boost_for(model_id))
         self.options = options
         self.model_id = model_id
         self.keep_lexicon = keep_lexicon
@@ -201,8 +218,9 @@ class Searcher:
                  and not ((o.name_boost_needs_lookup or o.type_boost_needs_lookup and chunk.kind in CONTAINER_KINDS)
                           and len(wanted) > LOOKUP_WORDS and chunk.name not in spelled)]
         sharing = Counter(rows[i][1].name for i in named) if o.shared_name_boost else Counter()
+        boost = o.name_boost * (o.sentence_name_boost if len(wanted) > LOOKUP_WORDS else 1.0)
         for chunk_id in named:
-            scores[chunk_id] += o.name_boost / max(1, sharing[rows[chunk_id][1].name])
+            scores[chunk_id] += boost / max(1, sharing[rows[chunk_id][1].name])
         for chunk_id, (path, chunk) in list(rows.items()):
             if chunk.kind in CONTAINER_KINDS:
                 scores[chunk_id] *= o.container_weight

@@ -152,6 +152,8 @@ def eval_arguments(doc: str) -> argparse.Namespace:
     parser.add_argument("--dense-share", type=float,
                         help="the dense share of every variant that does not set its own (default: "
                              "DENSE_SHARE, what a model other than Fathom's own gets)")
+    parser.add_argument("--candidates", type=int,
+                        help="each half's candidate pool in every variant (default: SearchOptions.candidates)")
     parser.add_argument("--query-model",
                         help="embed the questions with this model (a query encoder, benchmarks/model/query_tower.py) "
                              "against the index's vectors of the model it was trained with")
@@ -182,6 +184,8 @@ def main() -> int:
         options = VARIANTS[name]
         if args.dense_share is not None and options.dense_share is None:
             options = replace(options, dense_share=args.dense_share)
+        if args.candidates is not None:
+            options = replace(options, candidates=args.candidates)
         s = score_search(queries, workspaces, vectors, options, args.paths, args.any_answer)
         print(f"| {name} | {s['mrr@10']:.3f} | {s['recall@10']:.3f} | {s['strict_mrr@10']:.3f} | "
               f"{s['strict_recall@10']:.3f} | {s['tests@5']:.1%} |", flush=True)

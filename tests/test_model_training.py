@@ -1,12 +1,19 @@
 """The training's batches and the export of a trained model to the folder Fathom ships."""
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
+
+import pytest
 
 from benchmarks.model.export import export
 from benchmarks.model.train import epoch_batches
 from fathom.embed import bert as bert_encoder
 from fathom.embed.modelspec import resolve_model
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_length_batches_cover_every_pair_once_group_lengths_and_repeat_per_epoch():
@@ -238,3 +245,31 @@ def test_a_question_encoders_batch_ranks_each_answer_among_its_packages_codes_an
     assert candidates.tolist() == [[1.0, 0.0], [0.0, 1.0], [9.0, 9.0], [8.0, 8.0], [0.5, 0.5]]
     assert target.tolist() == [4, 1, 0]
     assert [candidates[t].tolist() for t in target] == [[0.5, 0.5], [0.0, 1.0], [1.0, 0.0]]
+
+
+@pytest.mark.slow
+def test_a_question_encoder_run_validates_at_every_step_asked_and_keeps_its_curve(tmp_path):
+    """The whole script, as the rebuild runs it, over a few synthetic packages:
+    a validation after the first must not fail (the rebuild validates six times)."""
+    records = []
+    for package in ("pkg-a", "pkg-b"):
+        for i in range(12):
+            word = f"{package.replace('-', '_')}_value_{i}"
+            records.append({"query": f"Returns the value number {i} of {package}.", "language": "python",
+                            "code": f"{word}\ndef {word}(x):\n    return x[{i}]", "source": f"pypi {package}==1",
+                            "split": "validation" if i >= 9 else "train"})
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in records))
+    distractors = tmp_path / "distractors.json"
+    distractors.write_text(json.dumps({"pypi pkg-a==1": ["import os", "class Holder:\n    pass"]}))
+    out = tmp_path / "run"
+    run = subprocess.run([sys.executable, "-m", "benchmarks.model.query_tower", str(pairs), "--out", str(out),
+                          "--base", "all-MiniLM-L6-v2", "--batch", "4", "--epochs", "1", "--validate-every", "2",
+                          "--threads", "1", "--distractors", str(distractors)],
+                         cwd=REPO, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "server"), str(REPO)])},
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    curve = (out / "curve.csv").read_text().splitlines()
+    assert curve[0].endswith("in_package_with_distractors")
+    assert [line.split(",")[0] for line in curve[1:]] == ["0", "2", "4"]  # 18 pairs: 4 batches of 4
+    assert (out / "query-model" / "config.json").exists()

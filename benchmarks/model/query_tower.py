@@ -203,11 +203,11 @@ def main() -> int:
         losses.append(step_on(loss, model, optimizer, schedule))
         done = step + 1
         if done % args.validate_every == 0 or done == total:
-            figures = validate()
+            found = validate()
             elapsed = time.monotonic() - started
-            writer.writerow([done, f"{elapsed:.0f}", f"{sum(losses) / len(losses):.4f}", *figures])
+            writer.writerow([done, f"{elapsed:.0f}", f"{sum(losses) / len(losses):.4f}", *found])
             curve.flush()  # a run stopped part-way keeps its curve so far
-            print(f"step {done}/{total}: loss {sum(losses) / len(losses):.4f}, validation {figures}, {elapsed:.0f} s",
+            print(f"step {done}/{total}: loss {sum(losses) / len(losses):.4f}, validation {found}, {elapsed:.0f} s",
                   flush=True)
             losses.clear()
             model.save(str(args.out / "query-model"))  # a run stopped part-way keeps its latest encoder

@@ -247,10 +247,8 @@ def test_a_question_encoders_batch_ranks_each_answer_among_its_packages_codes_an
     assert [candidates[t].tolist() for t in target] == [[0.5, 0.5], [0.0, 1.0], [1.0, 0.0]]
 
 
-@pytest.mark.slow
-def test_a_question_encoder_run_validates_at_every_step_asked_and_keeps_its_curve(tmp_path):
-    """The whole script, as the rebuild runs it, over a few synthetic packages:
-    a validation after the first must not fail (the rebuild validates six times)."""
+def synthetic_pairs(path: Path) -> Path:
+    """Two packages of 12 pairs each, 3 of each in the validation split."""
     records = []
     for package in ("pkg-a", "pkg-b"):
         for i in range(12):
@@ -258,16 +256,41 @@ def test_a_question_encoder_run_validates_at_every_step_asked_and_keeps_its_curv
             records.append({"query": f"Returns the value number {i} of {package}.", "language": "python",
                             "code": f"{word}\ndef {word}(x):\n    return x[{i}]", "source": f"pypi {package}==1",
                             "split": "validation" if i >= 9 else "train"})
-    pairs = tmp_path / "pairs.jsonl"
-    pairs.write_text("".join(json.dumps(r) + "\n" for r in records))
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def run_script(name: str, *args: object) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", f"benchmarks.model.{name}", *map(str, args)], cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "server"), str(REPO)])},
+                          capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_a_stage_stopped_part_way_resumes_from_its_checkpoint_and_continues_its_curve(tmp_path):
+    pairs, out = synthetic_pairs(tmp_path / "pairs.jsonl"), tmp_path / "stage"
+    common = ("--out", out, "--batch", "4", "--validate-every", "1", "--checkpoint-every", "2", "--threads", "1",
+              "--batching", "source", "--resume")
+    first = run_script("train", pairs, *common, "--max-steps", "2")
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = run_script("train", pairs, *common, "--max-steps", "4")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "steps 2 -> 4" in second.stdout
+    steps = [line.split(",")[0] for line in (out / "curve.csv").read_text().splitlines()[1:]]
+    assert steps == ["0", "1", "2", "3", "4"]
+    assert (out / "model" / "config.json").exists()
+
+
+@pytest.mark.slow
+def test_a_question_encoder_run_validates_at_every_step_asked_and_keeps_its_curve(tmp_path):
+    """The whole script, as the rebuild runs it, over a few synthetic packages:
+    a validation after the first must not fail (the rebuild validates six times)."""
+    pairs = synthetic_pairs(tmp_path / "pairs.jsonl")
     distractors = tmp_path / "distractors.json"
     distractors.write_text(json.dumps({"pypi pkg-a==1": ["import os", "class Holder:\n    pass"]}))
     out = tmp_path / "run"
-    run = subprocess.run([sys.executable, "-m", "benchmarks.model.query_tower", str(pairs), "--out", str(out),
-                          "--base", "all-MiniLM-L6-v2", "--batch", "4", "--epochs", "1", "--validate-every", "2",
-                          "--threads", "1", "--distractors", str(distractors)],
-                         cwd=REPO, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "server"), str(REPO)])},
-                         capture_output=True, text=True)
+    run = run_script("query_tower", pairs, "--out", out, "--base", "all-MiniLM-L6-v2", "--batch", "4", "--epochs", "1",
+                     "--validate-every", "2", "--threads", "1", "--distractors", distractors)
     assert run.returncode == 0, run.stderr[-3000:]
     curve = (out / "curve.csv").read_text().splitlines()
     assert curve[0].endswith("in_package_with_distractors")

@@ -151,7 +151,7 @@ def eval_arguments(doc: str) -> argparse.Namespace:
                              "eval_docs' questions of the documentation alone, as its dense baseline does")
     parser.add_argument("--dense-share", type=float,
                         help="the dense share of every variant that does not set its own (default: "
-                             "DENSE_SHARE, what a model other than Fathom's own gets)")
+                             "GENERAL_MODEL_LEVERS' share, what a model other than Fathom's own gets)")
     parser.add_argument("--candidates", type=int,
                         help="each half's candidate pool in every variant (default: SearchOptions.candidates)")
     parser.add_argument("--query-model",

@@ -59,10 +59,10 @@ class SearchOptions:
     # "rrf": reciprocal-rank fusion; "convex": each ranking's scores normalised to
     # [0, 1] over its candidates, then dense_share * dense + (1 - dense_share) * lexical.
     fusion: str = "convex"
-    dense_share: float | None = None  # None: what the model's vectors earn (dense_share_for)
+    dense_share: float | None = None  # None: what the model's vectors earn (levers_for)
     convex_name_boost: float = 0.2
     # The share of the name boost a query of more than LOOKUP_WORDS words gives (a
-    # sentence, not a lookup). None: what the model's vectors earn (sentence_boost_for).
+    # sentence, not a lookup). None: what the model's vectors earn (levers_for).
     sentence_name_boost: float | None = None
     lexical_from_zero: bool = True
     # A name many candidates share (`get`, `String`) says little about which is meant:
@@ -128,27 +128,21 @@ class NoDefinition(LookupError):
     """Find-similar was pointed at a line no indexed definition holds."""
 
 
-# The dense ranking's share of the convex fusion, by the model that made the vectors:
-# a code-tuned model's cosine says more than a general one's. Chosen on a validation
-# project of the model's training sources (benchmarks/RESULTS.md 10d), never on an eval.
-DENSE_SHARE = 0.5
-TUNED_DENSE_SHARE = {"fathom-code-minilm-v3": 0.7}
+# What a model's vectors earn of the levers SearchOptions leaves as None, chosen on
+# validation projects of the model's training sources, never on an eval:
+# - dense_share: a code-tuned model's cosine says more than a general one's (RESULTS 10d);
+# - sentence_name_boost: a code-tuned model reads what a sentence asks for better than
+#   a name the sentence happens to spell or begin; boosting those names cost it
+#   0.007-0.008 of strict MRR@10 on three validation projects (lookups keep the whole
+#   boost: RESULTS 10t).
+GENERAL_MODEL_LEVERS = {"dense_share": 0.5, "sentence_name_boost": 1.0}
+TUNED_MODEL_LEVERS = {"fathom-code-minilm-v3": {"dense_share": 0.7, "sentence_name_boost": 0.0}}
 
 
-def dense_share_for(model_id: str | None) -> float:
-    return TUNED_DENSE_SHARE.get(model_id or "", DENSE_SHARE)
-
-
-# A code-tuned model reads what a sentence asks for better than a name that the
-# sentence happens to spell or begin: boosting the names a sentence holds cost it
-# 0.007-0.008 of strict MRR@10 on three validation projects, and lookups keep the
-# whole boost (RESULTS 10t; never chosen on an eval).
-SENTENCE_NAME_BOOST = 1.0
-TUNED_SENTENCE_NAME_BOOST = {"fathom-code-minilm-v3": 0.0}
-
-
-def sentence_boost_for(model_id: str | None) -> float:
-    return TUNED_SENTENCE_NAME_BOOST.get(model_id or "", SENTENCE_NAME_BOOST)
+def levers_for(options: SearchOptions, model_id: str | None) -> SearchOptions:
+    """`options` with each lever left as None set to what `model_id`'s vectors earn."""
+    earned = {**GENERAL_MODEL_LEVERS, **TUNED_MODEL_LEVERS.get(model_id or "", {})}
+    return replace(options, **{name: value for name, value in earned.items() if getattr(options, name) is None})
 
 
 class Searcher:
@@ -166,11 +160,7 @@ class Searcher:
         self.store = store
         self.embed_query = embed_query
         self.embed_as_text = embed_as_text
-        if options.dense_share is None:
-            options = replace(options, dense_share=dense_share_for(model_id))
-        if options.sentence_name_boost is None:
-            options = replace(options, sentence_name_boost=sentence_boost_for(model_id))
-        self.options = options
+        self.options = levers_for(options, model_id)
         self.model_id = model_id
         self.keep_lexicon = keep_lexicon
 

@@ -288,11 +288,50 @@ def test_a_question_encoder_run_validates_at_every_step_asked_and_keeps_its_curv
     pairs = synthetic_pairs(tmp_path / "pairs.jsonl")
     distractors = tmp_path / "distractors.json"
     distractors.write_text(json.dumps({"pypi pkg-a==1": ["import os", "class Holder:\n    pass"]}))
+    prose = tmp_path / "prose.json"
+    sections = ["Section 1\n## Section 1\nInstall it with pip.", "Section 2\n## Section 2\nValues count from zero."]
+    prose.write_text(json.dumps({
+        "pypi pkg-a==1": {"split": "train", "sections": sections, "questions": [
+            {"question": "Installing the package", "section": 0}, {"question": "How values are numbered", "section": 1}]},
+        "pypi pkg-b==1": {"split": "validation", "sections": sections[:1], "questions": [
+            {"question": "Getting it installed", "section": 0}]}}))
     out = tmp_path / "run"
     run = run_script("query_tower", pairs, "--out", out, "--base", "all-MiniLM-L6-v2", "--batch", "4", "--epochs", "1",
-                     "--validate-every", "2", "--threads", "1", "--distractors", distractors)
+                     "--validate-every", "2", "--threads", "1", "--distractors", distractors,
+                     "--prose", prose, "--prose-batch", "2")
     assert run.returncode == 0, run.stderr[-3000:]
+    assert "2 training and 1 held-out headings of 2 packages" in run.stdout
     curve = (out / "curve.csv").read_text().splitlines()
-    assert curve[0].endswith("in_package_with_distractors")
+    assert curve[0].endswith("in_package_with_distractors,sections_among_code")
     assert [line.split(",")[0] for line in curve[1:]] == ["0", "2", "4"]  # 18 pairs: 4 batches of 4
     assert (out / "query-model" / "config.json").exists()
+
+
+def test_a_packages_markdown_gives_heading_questions_over_sections_read_without_the_headings_words(tmp_path):
+    from benchmarks.model.prose_pairs import package_prose
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "guide.md").write_text(
+        "# Guide\n\nIntro.\n\n## Installing the package\n\n" + "Run pip install with the name of it here. " * 3
+        + "\n\n```sh\n# not a heading\n```\n\n### Short\n\ntoo few words\n")
+    (tmp_path / "CHANGELOG.md").write_text("## Version two point zero\n\n" + "Changed many things in this release. " * 4)
+    sections, questions = package_prose(tmp_path)
+    assert len(sections) == 3  # the title's, the installing one (its fence and all), the short one
+    assert questions == [("Installing the package", 1)]
+    assert sections[1].startswith("Section 2\n## Section 2\n") and "Installing" not in sections[1]
+    assert "# not a heading" in sections[1]
+    assert not any("release" in s for s in sections)
+
+
+def test_a_headings_logits_are_its_packages_sections_by_the_base_then_its_code_by_the_encoder():
+    import torch
+
+    from benchmarks.model.query_tower import prose_logits
+
+    base_question = torch.tensor([1.0, 0.0])
+    prose = {"questions": {"p": base_question[None]}, "sections": {"p": torch.tensor([[0.6, 0.8], [1.0, 0.0]])}}
+    codes, distractors = {"p": torch.tensor([[0.0, 1.0]])}, {"p": torch.tensor([[0.8, 0.6]])}
+    encoder_question = torch.tensor([0.0, 1.0])
+    logits = prose_logits(encoder_question, prose, "p", 0, codes, distractors)
+    assert torch.allclose(logits, torch.tensor([0.6, 1.0, 1.0, 0.6]))
+    assert torch.allclose(prose_logits(encoder_question, prose, "p", 0, codes, {}), torch.tensor([0.6, 1.0, 1.0]))

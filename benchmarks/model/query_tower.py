@@ -17,6 +17,13 @@ class around a method, undocumented neighbours, module lines, to the codes its
 questions are scored against, as a search of the project ranks them; the
 validation then also reports each question against its package's codes and
 distractors.
+
+`--prose FILE` (`prose_pairs.py`) adds a term for Markdown: a search ranks a
+section by the base model's own reading of the question and code by this
+encoder's, merged by value, so each step also asks `--prose-batch` headings and
+scores each one's section (and its package's other sections) by the base's fixed
+cosines against its package's codes and distractors by the encoder's: the
+encoder learns to keep its cosines with code below the section a heading asks for.
 """
 from __future__ import annotations
 
@@ -75,6 +82,62 @@ def batch_candidates(members: list[int], sources: list[str], answers: list[int],
     return torch.cat(candidates), torch.tensor([offsets[sources[i]] + answers[i] for i in members])
 
 
+def load_prose(cache: Path, path: Path, base, known: set[str]) -> dict:
+    """The training packages' headings read by the base model, their sections'
+    vectors, and each question as (package, row, its section's place)."""
+    import torch
+
+    if cache.exists():
+        return torch.load(cache)
+    started = time.monotonic()
+    found = {"texts": {}, "questions": {}, "sections": {}, "asked": [], "held_out": []}
+    with torch.inference_mode():
+        for source, package in json.loads(path.read_text()).items():
+            if source not in known:  # a package with no code to rank its sections against
+                continue
+            asked = package["questions"]
+            found["texts"][source] = [a["question"] for a in asked]
+            found["questions"][source] = encode(base, [a["question"] for a in asked], QUERY_TOKENS).float().cpu()
+            found["sections"][source] = embed_codes(base, package["sections"])
+            places = [(source, row, a["section"]) for row, a in enumerate(asked)]
+            found["asked" if package["split"] == "train" else "held_out"].extend(places)
+    torch.save(found, cache)
+    print(f"{len(found['asked'])} training and {len(found['held_out'])} held-out headings of "
+          f"{len(found['questions'])} packages embedded in "
+          f"{time.monotonic() - started:.0f} s", flush=True)
+    return found
+
+
+def package_candidates(source: str, code_vectors: dict, others: dict):
+    import torch
+
+    found = [vectors[source] for vectors in (code_vectors, others) if source in vectors]
+    return torch.cat(found)
+
+
+def prose_logits(query, prose: dict, source: str, row: int, code_vectors: dict, others: dict):
+    """A heading's package's sections (the base's fixed cosines), then its codes
+    and distractors (the encoder's), as the search merges them."""
+    import torch
+
+    fixed = prose["questions"][source][row] @ prose["sections"][source].T
+    codes = package_candidates(source, code_vectors, others).to(query.device)
+    return torch.cat([fixed.to(query.device), query @ codes.T])
+
+
+def prose_loss(model, prose: dict, asked: list[tuple[str, int, int]], code_vectors: dict, others: dict, scale: float):
+    """Each heading's section against its package's other sections (the base's
+    fixed cosines) and its package's codes and distractors (the encoder's)."""
+    import torch
+
+    queries = encode(model, [prose["texts"][source][row] for source, row, _ in asked], QUERY_TOKENS)
+    losses = []
+    for query, (source, row, section) in zip(queries, asked):
+        logits = scale * prose_logits(query, prose, source, row, code_vectors, others)
+        losses.append(torch.nn.functional.cross_entropy(logits[None], torch.tensor([section], device=query.device)))
+    return torch.stack(losses).mean()
+
+
 def epoch_batches(sources: list[str], batch: int, epoch: int) -> list[list[int]]:
     """One package's questions to a batch where it has enough; the rest pooled."""
     rng = random.Random(SEED + epoch)
@@ -105,6 +168,10 @@ def main() -> int:
     parser.add_argument("--validation-size", type=int, default=400)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--distractors", type=Path, help="each package's other chunks (distractors.py's JSON)")
+    parser.add_argument("--scale", type=float, default=SCALE, help="cosines times this before the softmax")
+    parser.add_argument("--prose", type=Path, help="heading → section pairs of the packages (prose_pairs.py's JSON)")
+    parser.add_argument("--prose-batch", type=int, default=16)
+    parser.add_argument("--prose-weight", type=float, default=1.0)
     add_device_option(parser)
     args = parser.parse_args()
 
@@ -150,12 +217,32 @@ def main() -> int:
             print(f"{sum(len(v) for v in others.values())} distractors embedded in "
                   f"{time.monotonic() - started:.0f} s", flush=True)
 
+    validation_by_source = {validation_sources[m[0]]: validation_codes[torch.tensor(m)]
+                            for m in validation_set.packages}
+    prose = load_prose(args.out / "prose.pt", args.prose, base, set(code_vectors) | set(validation_by_source)) \
+        if args.prose else None
+    prose_rng = random.Random(SEED)
+
     def figures(queries) -> list[str]:
         """The validation's figures, and with distractors each question against its package's codes and them."""
         found = validation_set.figures(queries, validation_codes, 0.7)
         if others:
             found = (*found, among_distractors(queries))
+        if prose and prose["held_out"]:
+            found = (*found, sections_among_code())
         return [f"{m:.4f}" for m in found]
+
+    def sections_among_code() -> float:
+        """MRR@10 of each held-out heading's section among its package's sections and code."""
+        held_out = prose["held_out"]
+        with torch.inference_mode():
+            queries = encode(model, [prose["texts"][s][row] for s, row, _ in held_out], QUERY_TOKENS).float().cpu()
+        total = 0.0
+        for query, (source, row, section) in zip(queries, held_out):
+            logits = prose_logits(query, prose, source, row, validation_by_source, others)
+            rank = int((logits > logits[section]).sum()) + 1
+            total += 1.0 / rank if rank <= 10 else 0.0
+        return total / len(held_out)
 
     def among_distractors(queries) -> float:
         total = 0.0
@@ -184,7 +271,8 @@ def main() -> int:
     curve = open(args.out / "curve.csv", "w", newline="")
     writer = csv.writer(curve)
     writer.writerow(["step", "seconds", "loss", "mixed", "in_package", "in_package_with_words",
-                     *(["in_package_with_distractors"] if others else [])])
+                     *(["in_package_with_distractors"] if others else []),
+                     *(["sections_among_code"] if prose and prose["held_out"] else [])])
     start_figures = figures(validation_queries)
     writer.writerow([0, 0, "", *start_figures])
     print(f"{len(train)} pairs in {len(codes_by_source)} packages; {total} steps; start {start_figures}", flush=True)
@@ -199,7 +287,10 @@ def main() -> int:
         candidates, target = batch_candidates(members, train_sources, answers, code_vectors, others)
         candidates, target = candidates.to(model.device), target.to(model.device)
         queries = encode(model, [train[i][0] for i in members], QUERY_TOKENS)
-        loss = torch.nn.functional.cross_entropy(SCALE * queries @ candidates.T, target)
+        loss = torch.nn.functional.cross_entropy(args.scale * queries @ candidates.T, target)
+        if prose:
+            loss = loss + args.prose_weight * prose_loss(model, prose, prose_rng.sample(prose["asked"], args.prose_batch),
+                                                         code_vectors, others, args.scale)
         losses.append(step_on(loss, model, optimizer, schedule))
         done = step + 1
         if done % args.validate_every == 0 or done == total:

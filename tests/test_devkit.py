@@ -38,13 +38,25 @@ def synthetic_pairs(path: Path) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
+def synthetic_sources_read(work: Path) -> None:
+    """What the steps that read the sources leave: a package's other chunks, its headings."""
+    second = " ".join(parse_sources(rebuild.SECOND_LIST)[0])
+    (work / "distractors.json").write_text(json.dumps({second: ["import os", "class Holder:\n    pass"]}))
+    sections = ["Section 1\n## Section 1\nInstall it with pip.", "Section 2\n## Section 2\nValues count from zero."]
+    (work / "prose.json").write_text(json.dumps({second: {"split": "train", "sections": sections, "questions": [
+        {"question": "Installing the package", "section": 0}, {"question": "How values are numbered", "section": 1}]}}))
+
+
 @pytest.mark.slow
 def test_the_kit_rebuilds_where_only_torch_is_and_brings_back_a_model_fathom_loads(tmp_path):
     work, kit, out = tmp_path / "here", tmp_path / "kit", tmp_path / "out"
     work.mkdir()
     synthetic_pairs(work / "pairs.jsonl")
+    with pytest.raises(SystemExit, match="read the sources first"):
+        devkit.pack(work, kit)
+    synthetic_sources_read(work)
     size = devkit.pack(work, kit)
-    assert sorted(p.name for p in kit.iterdir()) == [devkit.BASE, devkit.PAIRS]
+    assert sorted(p.name for p in kit.iterdir()) == [devkit.BASE, "distractors.json.xz", devkit.PAIRS, "prose.json.xz"]
     assert size < 50 * 2**20  # the original in float16 and the pairs, compressed
 
     blocker = tmp_path / "blocker"
@@ -65,7 +77,8 @@ def test_the_kit_rebuilds_where_only_torch_is_and_brings_back_a_model_fathom_loa
     assert parts and all(p.stat().st_size <= devkit.PART_BYTES for p in parts)
     assert len(list(out.iterdir())) <= 8  # what the device tool brings back
     steps = [line.split(",")[0] for line in (out / "times.csv").read_text().splitlines()[1:]]
-    assert steps == [s.name for s in rebuild.recipe(tmp_path, 1)][1:]  # every step after mining
+    read_here = ("distractors", rebuild.PROSE_STEP)  # the kit carries their outputs
+    assert steps == [s.name for s in rebuild.recipe(tmp_path, 1)[1:] if s.name not in read_here]
     assert "# question/curve.csv" in (out / "curves.txt").read_text()
 
     model = devkit.unpack(out, tmp_path / "back")

@@ -1,6 +1,6 @@
 """Carry the model's rebuild to the accelerator machine, and the model back.
 
-    # here, once the pairs are mined (`rebuild.py --until mine`): what the run needs
+    # here, once the pairs are mined and the sources read (`rebuild.py --until "prose pairs"`)
     .venv/bin/python -m benchmarks.model.devkit pack /tmp/rebuild .devkit
     # there, through the `device` tool's run (carry [".devkit"]):
     PYTHONPATH=server:. python3 -m benchmarks.model.devkit train .devkit "$OUT" --device cuda --threads 16
@@ -9,7 +9,8 @@
 
 The accelerator machine reaches no registry and has torch and sentence-transformers
 but none of Fathom's own dependencies, and a run's tree travels within 64 MiB, its
-files come back as at most 8 of 16 MiB. So the kit holds the mined pairs (xz) and the
+files come back as at most 8 of 16 MiB. So the kit holds the mined pairs, the question
+encoder's distractors and headings (read from the sources by Fathom's chunker, xz) and the
 original model in float16 (45 MB; the CPU recipe reads the float32 original, a
 difference of at most 0.001 in any weight), and the shipped folder (66 MB) must be
 moved out of the checkout while the run is sent. `train` runs `rebuild.py`'s steps
@@ -29,9 +30,11 @@ import sys
 import tarfile
 from pathlib import Path
 
-from benchmarks.model.rebuild import MODEL_NAME, ORIGINAL
+from benchmarks.model.rebuild import MODEL_NAME, ORIGINAL, PROSE_STEP
 
 PAIRS = "pairs.jsonl.xz"
+# What the steps that read the mined sources (the chunker's work, here) leave for the question encoder.
+SOURCES_READ = ("distractors.json", "prose.json")
 BASE = "base"
 ARCHIVE = "rebuild.tar.xz"
 PART_BYTES = 15 * 2**20  # the device tool brings back files of up to 16 MiB
@@ -47,8 +50,12 @@ def pack(work: Path, kit: Path, base: str = ORIGINAL) -> int:
     if not (work / "pairs.jsonl").exists():
         raise SystemExit(f"{work / 'pairs.jsonl'}: mine the pairs first (rebuild.py --work {work} --until mine)")
     kit.mkdir(parents=True, exist_ok=True)
-    with open(work / "pairs.jsonl", "rb") as f, lzma.open(kit / PAIRS, "wb", preset=6) as o:
-        shutil.copyfileobj(f, o)
+    for name in (*SOURCES_READ, "pairs.jsonl"):
+        if not (work / name).exists():
+            raise SystemExit(f"{work / name}: run the steps that read the sources first "
+                             f"(rebuild.py --work {work} --until '{PROSE_STEP}')")
+        with open(work / name, "rb") as f, lzma.open(kit / f"{name}.xz", "wb", preset=6) as o:
+            shutil.copyfileobj(f, o)
     original = Path(model_folder(base))
     shutil.rmtree(kit / BASE, ignore_errors=True)
     export(original, kit / BASE, original)
@@ -69,11 +76,12 @@ def train(kit: Path, out: Path, work: Path, device: str, threads: int, until: st
     limit brings back only what is already in `out`, so what the stopped steps wrote
     (their curves, the times of those done) is packed before then."""
     work.mkdir(parents=True, exist_ok=True)
-    pairs = work / "pairs.jsonl"
-    if not pairs.exists():
-        with lzma.open(kit / PAIRS, "rb") as f, open(pairs.with_suffix(".partial"), "wb") as o:
-            shutil.copyfileobj(f, o)
-        pairs.with_suffix(".partial").rename(pairs)
+    for name in ("pairs.jsonl", *SOURCES_READ):
+        target = work / name
+        if not target.exists():
+            with lzma.open(kit / f"{name}.xz", "rb") as f, open(target.with_suffix(".partial"), "wb") as o:
+                shutil.copyfileobj(f, o)
+            target.with_suffix(".partial").rename(target)
     (work / "mined").touch()  # the pairs are the mining's output: rebuild.py skips that step
     command = [sys.executable, "-m", "benchmarks.model.rebuild", "--work", str(work), "--threads", str(threads),
                "--device", device, "--base", str((kit / BASE).resolve())]

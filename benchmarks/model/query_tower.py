@@ -288,9 +288,9 @@ def main() -> int:
         candidates, target = candidates.to(model.device), target.to(model.device)
         queries = encode(model, [train[i][0] for i in members], QUERY_TOKENS)
         loss = torch.nn.functional.cross_entropy(args.scale * queries @ candidates.T, target)
-        if prose:
-            loss = loss + args.prose_weight * prose_loss(model, prose, prose_rng.sample(prose["asked"], args.prose_batch),
-                                                         code_vectors, others, args.scale)
+        if prose and prose["asked"]:
+            asked = prose_rng.sample(prose["asked"], min(args.prose_batch, len(prose["asked"])))
+            loss = loss + args.prose_weight * prose_loss(model, prose, asked, code_vectors, others, args.scale)
         losses.append(step_on(loss, model, optimizer, schedule))
         done = step + 1
         if done % args.validate_every == 0 or done == total:

@@ -3,11 +3,14 @@
     .venv/bin/python -m benchmarks.model.rebuild --work /tmp/fathom-rebuild --threads 2
 
 The recipe the shipped folder was trained by, one command: mine the pairs of both
-lists; an epoch of length-cut batches and then one of single-package batches over the
-first list's pairs (v1, v2); a stage over `sample.py`'s pick of the second list's
-packages (v3), exported in float16; then the question encoder, trained against that
-model's own vectors over a further pick of the second list's pairs, whose layers are put
-beside it. Every step is seeded, its output kept in WORK, and a step whose output is
+lists; `sample.py`'s two picks of the second list's pairs (one for the stage, one for
+the question encoder), the chunks a search ranks the second pick's code among
+(`distractors.py`) and its packages' Markdown headings over their sections
+(`prose_pairs.py`): the last steps that read the mined sources; an epoch of
+length-cut batches and then one of single-package batches over the first list's
+pairs (v1, v2); a stage over the first pick (v3), exported in float16; then the
+question encoder, trained against that model's own vectors over the second pick,
+its distractors and its headings, whose layers are put beside it. Every step is seeded, its output kept in WORK, and a step whose output is
 there is not run again: run it again after a stop and it carries on (the training
 stages from their last checkpoint). Each step's wall time goes to WORK/times.csv.
 
@@ -34,6 +37,8 @@ SECOND_LIST = HERE / "train_sources_v3.txt"
 MODEL_NAME = "fathom-code-minilm-v3"
 ORIGINAL = "all-MiniLM-L6-v2"
 # The validation cadence costs time, never changes a step's weights.
+PROSE_STEP = "prose pairs"  # the last step that reads the mined sources: the rest need the pairs and these alone
+PROSE_WEIGHT = 1.0
 VALIDATION = ["--validate-every", "150", "--checkpoint-every", "100", "--validation-size", "400"]
 
 
@@ -53,30 +58,36 @@ def recipe(work: Path, threads: int, device: str = "cpu", base: str = ORIGINAL) 
     """`base`: the original model, by name or folder (`devkit.py` carries a copy)."""
     pairs, first = work / "pairs.jsonl", work / "pairs-first-list.jsonl"
     stage3, stage4 = work / "pairs-stage3.jsonl", work / "pairs-question.jsonl"
+    distractors, prose = work / "distractors.json", work / "prose.json"
     model = work / MODEL_NAME
     train = ["--epochs", "1", "--batch", "64", "--bf16", "--resume", "--threads", str(threads), "--device", device,
              *VALIDATION]
     return [
         Step("mine", work / "mined", module("mine", FIRST_LIST, SECOND_LIST, "--work", work), marker=True),
         Step("first list", first, module("rebuild", "--first-list", pairs, first)),
+        Step("sample the second list", stage3,
+             module("sample", pairs, "--new", SECOND_LIST, "--out", stage3, "--cap-new", 500, "--cap-old", 80,
+                    "--seed", 23)),
+        Step("sample the question pairs", stage4,
+             module("sample", pairs, "--new", SECOND_LIST, "--out", stage4, "--cap-new", 1000, "--cap-old", 80,
+                    "--seed", 24, "--exclude", stage3)),
+        Step("distractors", distractors,
+             module("distractors", stage4, "--sources", work / "sources", "--out", distractors,
+                    "--per-package", 1000)),
+        Step(PROSE_STEP, prose, module("prose_pairs", stage4, "--sources", work / "sources", "--out", prose)),
         Step("v1: length-cut batches", work / "run1" / "model",
              module("train", first, "--out", work / "run1", "--base", base, "--lr", "3e-5", *train)),
         Step("v2: single-package batches", work / "run2" / "model",
              module("train", first, "--out", work / "run2", "--base", work / "run1" / "model",
                     "--batching", "source", "--lr", "2e-5", *train)),
-        Step("sample the second list", stage3,
-             module("sample", pairs, "--new", SECOND_LIST, "--out", stage3, "--cap-new", 500, "--cap-old", 80,
-                    "--seed", 23)),
         Step("v3: the second list's packages", work / "run3" / "model",
              module("train", stage3, "--out", work / "run3", "--base", work / "run2" / "model",
                     "--batching", "source", "--lr", "2e-5", *train)),
         Step("export", model / "model.safetensors", module("export", work / "run3" / "model", model, "--base", base)),
-        Step("sample the question pairs", stage4,
-             module("sample", pairs, "--new", SECOND_LIST, "--out", stage4, "--cap-new", 1000, "--cap-old", 80,
-                    "--seed", 24, "--exclude", stage3)),
         Step("question encoder", work / "question" / "done",
              module("query_tower", stage4, "--out", work / "question", "--base", model, "--batch", 64,
                     "--lr", "1e-4", "--epochs", 2, "--validate-every", 139, "--threads", threads,
+                    "--distractors", distractors, "--prose", prose, "--prose-weight", PROSE_WEIGHT,
                     "--device", device),
              marker=True),
         Step("question layers", model / "question_layers.safetensors",

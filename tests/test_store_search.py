@@ -356,6 +356,13 @@ def test_prose_is_ranked_against_the_models_own_reading_of_a_question_code_again
     # An encoder that reads questions as it reads code has no second reading to give.
     hits = Searcher(store, lambda _q: as_question, embed_as_text=lambda _q: None).search("when is the header dropped", 5)
     assert [h.name for h in hits.hits][0] == "redirect"
+    # Fathom's own question layers learned to keep code below the section a heading asks
+    # for, so its prose is shifted down a little; any other model's is not shifted.
+    from fathom.config import DEFAULT_MODEL, ORIGINAL_MODEL
+
+    assert Searcher(None, None, model_id=DEFAULT_MODEL).options.prose_shift == -0.05
+    assert Searcher(None, None, model_id=ORIGINAL_MODEL).options.prose_shift == 0.0
+    assert Searcher(store, None).options.prose_shift == 0.0
 
 
 def test_pending_is_seen_by_a_reader_as_soon_as_the_writer_commits(tmp_path):

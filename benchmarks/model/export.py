@@ -32,13 +32,14 @@ fine-tuned on documentation → code pairs mined from the packages listed in
 Same architecture, tokenizer and 256-token window as the base; weights stored in float16.
 
 `question_layers.safetensors`: the model's six transformer layers as trained to read questions
-against its own vectors of code (the word embeddings and tokenizer shared; float16). Questions
-are read by them; code and the index's texts by the model itself, so an index's vectors do not
-change.
+against its own vectors of code (the word embeddings and tokenizer shared; float16): each question
+against every code and other chunk of its package, and each Markdown heading's section (read by
+the model itself) against them. Questions are read by them; code and the index's texts by the
+model itself, so an index's vectors do not change.
 
 Rebuilt, every stage in order, by `benchmarks/model/rebuild.py` (mine.py, train.py, sample.py,
-export.py, query_tower.py, question_layers.py; commands and figures: benchmarks/RESULTS.md,
-sections 10c, 10d, 10f, 10m, 10n and 10p).
+distractors.py, prose_pairs.py, export.py, query_tower.py, question_layers.py; commands and
+figures: benchmarks/RESULTS.md, sections 10c, 10d, 10f, 10m, 10n, 10p, 10r and 10v).
 """
 
 

@@ -232,11 +232,20 @@ def main() -> int:
             found = (*found, sections_among_code())
         return [f"{m:.4f}" for m in found]
 
+    def read(texts: list[str]):
+        """Questions as the encoder reads them at search time (no dropout)."""
+        training = model.training
+        model.eval()
+        with torch.inference_mode():
+            vectors = torch.cat([encode(model, texts[i:i + 128], QUERY_TOKENS).float().cpu()
+                                 for i in range(0, len(texts), 128)])
+        model.train(training)
+        return vectors
+
     def sections_among_code() -> float:
         """MRR@10 of each held-out heading's section among its package's sections and code."""
         held_out = prose["held_out"]
-        with torch.inference_mode():
-            queries = encode(model, [prose["texts"][s][row] for s, row, _ in held_out], QUERY_TOKENS).float().cpu()
+        queries = read([prose["texts"][s][row] for s, row, _ in held_out])
         total = 0.0
         for query, (source, row, section) in zip(queries, held_out):
             logits = prose_logits(query, prose, source, row, validation_by_source, others)
@@ -261,12 +270,7 @@ def main() -> int:
     schedule = linear_schedule(optimizer, total)
 
     def validate() -> list[str]:
-        model.eval()
-        with torch.inference_mode():
-            queries = torch.cat([encode(model, [q for q, _ in validation[i:i + 128]], QUERY_TOKENS).float().cpu()
-                                 for i in range(0, len(validation), 128)])
-        model.train()
-        return figures(queries)
+        return figures(read([q for q, _ in validation]))
 
     curve = open(args.out / "curve.csv", "w", newline="")
     writer = csv.writer(curve)

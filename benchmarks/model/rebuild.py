@@ -10,9 +10,10 @@ the question encoder), the chunks a search ranks the second pick's code among
 length-cut batches and then one of single-package batches over the first list's
 pairs (v1, v2); a stage over the first pick (v3), exported in float16; then the
 question encoder, trained against that model's own vectors over the second pick,
-its distractors and its headings, whose layers are put beside it. Every step is seeded, its output kept in WORK, and a step whose output is
-there is not run again: run it again after a stop and it carries on (the training
-stages from their last checkpoint). Each step's wall time goes to WORK/times.csv.
+its distractors and its headings, whose layers are put beside it. Every step is
+seeded, its output kept in WORK, and a step whose output is there is not run again:
+run it again after a stop and it carries on (the training stages from their last
+checkpoint). Each step's wall time goes to WORK/times.csv.
 
 The model is written to WORK/fathom-code-minilm-v3, never over the shipped folder;
 `validate.py` compares the two. Mining needs the registries (PyPI, npm, Debian with a
@@ -36,9 +37,9 @@ FIRST_LIST = HERE / "train_sources.txt"
 SECOND_LIST = HERE / "train_sources_v3.txt"
 MODEL_NAME = "fathom-code-minilm-v3"
 ORIGINAL = "all-MiniLM-L6-v2"
-# The validation cadence costs time, never changes a step's weights.
 PROSE_STEP = "prose pairs"  # the last step that reads the mined sources: the rest need the pairs and these alone
-PROSE_WEIGHT = 1.0
+PROSE_WEIGHT = 1.0  # the question encoder's heading term, against its code term's 1 (RESULTS 10v)
+# The validation cadence costs time, never changes a step's weights.
 VALIDATION = ["--validate-every", "150", "--checkpoint-every", "100", "--validation-size", "400"]
 
 

@@ -96,8 +96,8 @@ def load_prose(cache: Path, path: Path, base, known: set[str]) -> dict:
             if source not in known:  # a package with no code to rank its sections against
                 continue
             asked = package["questions"]
-            found["texts"][source] = [a["question"] for a in asked]
-            found["questions"][source] = encode(base, [a["question"] for a in asked], QUERY_TOKENS).float().cpu()
+            texts = found["texts"][source] = [a["question"] for a in asked]
+            found["questions"][source] = encode(base, texts, QUERY_TOKENS).float().cpu()
             found["sections"][source] = embed_codes(base, package["sections"])
             places = [(source, row, a["section"]) for row, a in enumerate(asked)]
             found["asked" if package["split"] == "train" else "held_out"].extend(places)
@@ -109,6 +109,7 @@ def load_prose(cache: Path, path: Path, base, known: set[str]) -> dict:
 
 
 def package_candidates(source: str, code_vectors: dict, others: dict):
+    """A package's codes, then its distractors where it has any (each code keeps its row)."""
     import torch
 
     found = [vectors[source] for vectors in (code_vectors, others) if source in vectors]
@@ -256,10 +257,8 @@ def main() -> int:
     def among_distractors(queries) -> float:
         total = 0.0
         for members in validation_set.packages:
-            index = torch.tensor(members)
-            extra = others.get(validation_sources[members[0]])
-            candidates = validation_codes[index] if extra is None else torch.cat([validation_codes[index], extra])
-            total += reciprocal_ranks(queries[index] @ candidates.T)
+            candidates = package_candidates(validation_sources[members[0]], validation_by_source, others)
+            total += reciprocal_ranks(queries[torch.tensor(members)] @ candidates.T)
         return total / len(validation)
 
     model = base

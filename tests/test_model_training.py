@@ -298,13 +298,35 @@ def test_a_question_encoder_run_validates_at_every_step_asked_and_keeps_its_curv
     out = tmp_path / "run"
     run = run_script("query_tower", pairs, "--out", out, "--base", "all-MiniLM-L6-v2", "--batch", "4", "--epochs", "1",
                      "--validate-every", "2", "--threads", "1", "--distractors", distractors,
-                     "--prose", prose, "--prose-batch", "2")
+                     "--prose", prose, "--prose-batch", "2", "--seed", "3", "--keep-snapshots")
     assert run.returncode == 0, run.stderr[-3000:]
     assert "2 training and 1 held-out headings of 2 packages" in run.stdout
     curve = (out / "curve.csv").read_text().splitlines()
     assert curve[0].endswith("in_package_with_distractors,sections_among_code")
     assert [line.split(",")[0] for line in curve[1:]] == ["0", "2", "4"]  # 18 pairs: 4 batches of 4
     assert (out / "query-model" / "config.json").exists()
+    assert sorted(p.name for p in out.glob("query-model-step*")) == ["query-model-step2", "query-model-step4"]
+
+
+def test_question_layers_of_several_encoders_are_their_layers_weights_averaged(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from benchmarks.model.question_layers import average_layers
+
+    folders = []
+    for n, value in enumerate((1.0, 2.0, 6.0)):
+        folder = tmp_path / f"encoder{n}"
+        folder.mkdir()
+        save_file({"encoder.layer.0.attention.self.query.weight": torch.full((2, 2), value),
+                   "bert.encoder.layer.1.output.dense.bias": torch.full((2,), -value),
+                   "embeddings.word_embeddings.weight": torch.full((3, 2), value)}, str(folder / "model.safetensors"))
+        folders.append(folder)
+    averaged = average_layers(folders)
+    assert sorted(averaged) == ["bert.encoder.layer.1.output.dense.bias", "encoder.layer.0.attention.self.query.weight"]
+    assert averaged["encoder.layer.0.attention.self.query.weight"].tolist() == [[3.0, 3.0], [3.0, 3.0]]
+    assert averaged["bert.encoder.layer.1.output.dense.bias"].tolist() == [-3.0, -3.0]
+    assert average_layers(folders[:1])["encoder.layer.0.attention.self.query.weight"].tolist() == [[1.0, 1.0]] * 2
 
 
 def test_a_packages_markdown_gives_heading_questions_over_sections_read_without_the_headings_words(tmp_path):

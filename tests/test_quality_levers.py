@@ -77,3 +77,15 @@ def test_the_js_eval_names_an_exported_function_as_it_calls_itself():
     anonymous = "/**\n * Determines if `arg` is an object.\n */\nmodule.exports = function(arg) {\n  return !!arg;\n};\n"
     _stripped, documented, _spans = strip_file(anonymous, _parsers()["javascript"], module="isObject")
     assert [name for name, *_ in documented] == ["isObject"]
+
+
+def test_a_language_eval_asks_named_trees_instead_of_its_own_projects_and_refuses_a_missing_one(tmp_path):
+    import pytest
+
+    from benchmarks.quality.eval_lang import named_projects
+
+    (tmp_path / "core").mkdir()
+    assert named_projects([f"jackson-core={tmp_path / 'core'}"]) == [("jackson-core", tmp_path / "core")]
+    for wrong in (str(tmp_path / "core"), f"gone={tmp_path / 'gone'}", f"={tmp_path / 'core'}"):
+        with pytest.raises(SystemExit, match="NAME=PATH"):
+            named_projects([wrong])

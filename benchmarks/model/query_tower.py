@@ -24,6 +24,10 @@ encoder's, merged by value, so each step also asks `--prose-batch` headings and
 scores each one's section (and its package's other sections) by the base's fixed
 cosines against its package's codes and distractors by the encoder's: the
 encoder learns to keep its cosines with code below the section a heading asks for.
+
+`--seed` draws another run of the same recipe (the validation split stays the
+same), and `--keep-snapshots` keeps each validation's encoder: what
+`question_layers.py` averages when given several.
 """
 from __future__ import annotations
 
@@ -139,9 +143,9 @@ def prose_loss(model, prose: dict, asked: list[tuple[str, int, int]], code_vecto
     return torch.stack(losses).mean()
 
 
-def epoch_batches(sources: list[str], batch: int, epoch: int) -> list[list[int]]:
+def epoch_batches(sources: list[str], batch: int, epoch: int, seed: int = SEED) -> list[list[int]]:
     """One package's questions to a batch where it has enough; the rest pooled."""
-    rng = random.Random(SEED + epoch)
+    rng = random.Random(seed + epoch)
     by_source: dict[str, list[int]] = {}
     for i, source in enumerate(sources):
         by_source.setdefault(source, []).append(i)
@@ -173,6 +177,10 @@ def main() -> int:
     parser.add_argument("--prose", type=Path, help="heading → section pairs of the packages (prose_pairs.py's JSON)")
     parser.add_argument("--prose-batch", type=int, default=16)
     parser.add_argument("--prose-weight", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=SEED,
+                        help="the training's order, dropout and headings drawn (the validation split stays fixed)")
+    parser.add_argument("--keep-snapshots", action="store_true",
+                        help="keep the encoder of every validation as query-model-stepN (for averaging)")
     add_device_option(parser)
     args = parser.parse_args()
 
@@ -181,7 +189,7 @@ def main() -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.manual_seed(SEED)
+    torch.manual_seed(args.seed)
     train, train_sources = load_pairs(args.pairs, "train", "query")
     validation, validation_sources = load_pairs(args.pairs, "validation", "query")
     shuffled = list(range(len(validation)))
@@ -222,7 +230,7 @@ def main() -> int:
                             for m in validation_set.packages}
     prose = load_prose(args.out / "prose.pt", args.prose, base, set(code_vectors) | set(validation_by_source)) \
         if args.prose else None
-    prose_rng = random.Random(SEED)
+    prose_rng = random.Random(args.seed)
 
     def figures(queries) -> list[str]:
         """The validation's figures, and with distractors each question against its package's codes and them."""
@@ -285,7 +293,7 @@ def main() -> int:
     for step in range(total):
         epoch = step // steps_per_epoch
         if epoch not in batches:
-            batches = {epoch: epoch_batches(train_sources, args.batch, epoch)}
+            batches = {epoch: epoch_batches(train_sources, args.batch, epoch, args.seed)}
         members = batches[epoch][step % steps_per_epoch]
         candidates, target = batch_candidates(members, train_sources, answers, code_vectors, others)
         candidates, target = candidates.to(model.device), target.to(model.device)
@@ -305,6 +313,8 @@ def main() -> int:
                   flush=True)
             losses.clear()
             model.save(str(args.out / "query-model"))  # a run stopped part-way keeps its latest encoder
+            if args.keep_snapshots:
+                model.save(str(args.out / f"query-model-step{done}"))
     curve.close()
     return 0
 

@@ -14,7 +14,9 @@ same scoring, same table:
 
     python -m benchmarks.quality.eval_lang go --sources /tmp/fathom-eval-sources
 
-Nothing here knows the projects beyond their list.
+Nothing here knows the projects beyond their list. `--project NAME=PATH`
+(repeated) asks the same of other trees instead: the validation projects that
+ranking choices are made on, never the eval's.
 """
 from __future__ import annotations
 
@@ -79,22 +81,41 @@ def prepare_language(language: str, projects: list[tuple[str, Path]], work: Path
     return queries, units, roots
 
 
+def named_projects(specs: list[str]) -> list[tuple[str, Path]]:
+    """`NAME=PATH` pairs as (name, tree); a tree that is not a folder stops the run."""
+    projects = []
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not Path(path).is_dir():
+            raise SystemExit(f"--project wants NAME=PATH of a folder, not {spec!r}")
+        projects.append((name, Path(path)))
+    return projects
+
+
+def eval_projects(language: str, sources: Path) -> list[tuple[str, Path]]:
+    """The eval's projects of `language`, fetched into `sources` on the first run."""
+    from benchmarks.model.mine import fetch
+
+    sources.mkdir(parents=True, exist_ok=True)
+    projects = []
+    for kind, spec, subdir in EVAL_SETS[language]:
+        tree = fetch(kind, spec, sources)
+        projects.append((spec, project_root(tree, subdir)))
+        print(f"{spec}: {projects[-1][1]}", file=sys.stderr)
+    return projects
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("language", choices=sorted(EVAL_SETS))
     parser.add_argument("--sources", type=Path, default=Path("/tmp/fathom-eval-sources"),
                         help="where the eval's packages are fetched and unpacked (once)")
     parser.add_argument("--max-queries", type=int, default=250, help="per project, a seeded sample past this")
+    parser.add_argument("--project", action="append", default=[], metavar="NAME=PATH",
+                        help="a tree of this language to ask instead of the eval's projects (repeatable)")
     add_eval_options(parser)
     args = parser.parse_args()
-    from benchmarks.model.mine import fetch
-
-    args.sources.mkdir(parents=True, exist_ok=True)
-    projects = []
-    for kind, spec, subdir in EVAL_SETS[args.language]:
-        tree = fetch(kind, spec, args.sources)
-        projects.append((spec, project_root(tree, subdir)))
-        print(f"{spec}: {projects[-1][1]}", file=sys.stderr)
+    projects = named_projects(args.project) if args.project else eval_projects(args.language, args.sources)
     work = args.work or Path(tempfile.mkdtemp(prefix=f"fathom-eval-{args.language}-"))
     queries, units, roots = prepare_language(args.language, projects, work / "trees", args.max_queries)
     return evaluate(queries, units, roots, work, args)

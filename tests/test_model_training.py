@@ -357,3 +357,35 @@ def test_a_headings_logits_are_its_packages_sections_by_the_base_then_its_code_b
     logits = prose_logits(encoder_question, prose, "p", 0, codes, distractors)
     assert torch.allclose(logits, torch.tensor([0.6, 1.0, 1.0, 0.6]))
     assert torch.allclose(prose_logits(encoder_question, prose, "p", 0, codes, {}), torch.tensor([0.6, 1.0, 1.0]))
+
+
+@pytest.mark.slow
+def test_the_code_side_trained_against_fixed_question_layers_keeps_their_shared_embeddings(tmp_path):
+    """`train.py --question-model`: the questions are read by the model's question
+    layers and stay fixed; the code side learns, the embeddings the layers share
+    do not move, so the layers still fit the model that comes out."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    model = tmp_path / "asked"
+    shutil.copytree(resolve_model("all-MiniLM-L6-v2").load_path, model)
+    own = load_file(str(model / "model.safetensors"))
+    layers = {key: (tensor.float() * 0.98).half() for key, tensor in own.items() if ".layer." in key}
+    save_file(layers, str(model / bert_encoder.QUESTION_LAYERS))
+    out = tmp_path / "stage"
+    run = run_script("train", synthetic_pairs(tmp_path / "pairs.jsonl"), "--out", out, "--base", model,
+                     "--question-model", model, "--batch", "4", "--max-steps", "2", "--validate-every", "1",
+                     "--threads", "1", "--batching", "source")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert [line.split(",")[0] for line in (out / "curve.csv").read_text().splitlines()[1:]] == ["0", "1", "2"]
+    trained = load_file(str(out / "model" / "model.safetensors"))
+    embeddings = [key for key in own if key.startswith("embeddings.") and key != "embeddings.position_ids"]
+    assert len(embeddings) == 5
+    for key in embeddings:
+        assert (trained[key].float() == own[key].float()).all(), key
+    assert any(not (trained[key].float() == own[key].float()).all() for key in own if ".layer." in key)
+    assert bert_encoder.read_question_layers(model / bert_encoder.QUESTION_LAYERS, trained)
+    refused = run_script("train", tmp_path / "pairs.jsonl", "--out", tmp_path / "refused", "--base", "all-MiniLM-L6-v2",
+                         "--question-model", resolve_model("all-MiniLM-L6-v2").load_path, "--max-steps", "1")
+    assert refused.returncode != 0 and "has no question layers" in refused.stderr

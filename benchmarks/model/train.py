@@ -40,6 +40,10 @@ rank right costs little and the steps go to what the model must carry alone.
 The validation reports the package-wise MRR fused with the words too (`words.py`).
 `--query-prefix` puts the same words before every question, in training and in
 validation (E5's `query: `), so the model can tell a question from code.
+`--question-model` trains the code side alone against a shipped model's question
+layers (`query_tower.py`): every question is read once by them and stays fixed,
+and the embeddings, which the question layers share, are frozen, so the layers
+still fit the model that comes out.
 """
 from __future__ import annotations
 
@@ -149,6 +153,24 @@ def encode_pairs(model, pairs: list[tuple[str, str]], batch: int = 64, query_pre
     return queries, codes
 
 
+def fixed_questions(folder: str, questions: list[str], batch: int = 256):
+    """Each question read by the question layers of the model in `folder`, as a
+    search reads it (normalised float32 rows)."""
+    import torch
+
+    from fathom.embed.bert import load
+
+    encoder = load(folder)
+    asking = encoder.for_questions() if encoder is not None else None
+    if asking is None:
+        raise SystemExit(f"{folder} has no question layers to train against")
+    rows = []
+    with torch.inference_mode():
+        for start in range(0, len(questions), batch):
+            rows.append(asking.embed(asking.tokenize(questions[start:start + batch])))
+    return torch.nn.functional.normalize(torch.cat(rows).float(), dim=1)
+
+
 class Validation:
     """The validation split's questions, and BM25 of each against its package's
     code (computed once: it does not change as the model trains)."""
@@ -161,6 +183,8 @@ class Validation:
         self.packages = [[i for i, s in enumerate(sources) if s == source] for source in sorted(set(sources))]
         self.words = [bm25_matrix([pairs[i][0] for i in members], [pairs[i][1] for i in members])
                       for members in self.packages]
+        self.questions = None  # fixed question vectors, where a question model reads them
+
 
     def mrr(self, model, batch: int = 64) -> tuple[float, float, float]:
         """MRR@10 of the first `sample` questions against those questions' codes;
@@ -172,6 +196,8 @@ class Validation:
         model.eval()
         queries, codes = encode_pairs(model, self.pairs, batch, self.query_prefix)
         model.train()
+        if self.questions is not None:
+            queries = self.questions
         return self.figures(queries, codes, self.dense_share)
 
     def figures(self, queries, codes, dense_share: float) -> tuple[float, float, float]:
@@ -274,6 +300,9 @@ def main() -> int:
     parser.add_argument("--query-prefix", default="",
                         help="words put before every question, in training and validation (the model "
                              "then needs them before every search query)")
+    parser.add_argument("--question-model",
+                        help="a model folder with question layers: train the code side alone against their "
+                             "reading of each question (the base must be the model they were trained against)")
     parser.add_argument("--resume", action="store_true")
     add_device_option(parser)
     args = parser.parse_args()
@@ -296,6 +325,12 @@ def main() -> int:
     negatives = load_negatives(args.negatives, len(train), args.question) if args.negatives else None
 
     validation_set = Validation(validation, validation_sources, sample, query_prefix=args.query_prefix)
+    asked = None
+    if args.question_model:
+        if args.query_prefix:
+            raise SystemExit("--query-prefix and --question-model: the question layers read questions as asked")
+        validation_set.questions = fixed_questions(args.question_model, [q for q, _ in validation])
+        asked = fixed_questions(args.question_model, [q for q, _ in train]).to(args.device)
 
     def validate() -> list[str]:
         """Validation MRR@10: mixed, within each package, within each package with the words."""
@@ -315,9 +350,10 @@ def main() -> int:
         model = SentenceTransformer(model_folder(args.base), device=args.device, model_kwargs=float32)
         state = None
     model.train()
-    if args.freeze_embeddings:
+    if args.freeze_embeddings or asked is not None:
+        frozen = "embeddings." if asked is not None else "word_embeddings"  # the question layers share them all
         for name, parameter in model.named_parameters():
-            if "word_embeddings" in name:
+            if frozen in name and "encoder.layer" not in name:
                 parameter.requires_grad_(False)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01)
     schedule = linear_schedule(optimizer, total)
@@ -344,7 +380,8 @@ def main() -> int:
         batch = [train[i] for i in members]
         hard = [train[j][1] for j in batch_negatives(members, negatives)] if negatives else []
         with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=args.bf16):
-            queries = encode(model, [args.query_prefix + q for q, _ in batch], QUERY_TOKENS)
+            queries = (asked[members] if asked is not None
+                       else encode(model, [args.query_prefix + q for q, _ in batch], QUERY_TOKENS))
             codes = encode(model, [c for _, c in batch] + hard, CODE_TOKENS)
             scores = SCALE * queries.float() @ codes.float().T
         if args.words_weight:

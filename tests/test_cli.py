@@ -1,6 +1,7 @@
 """The CLI end to end with the real model, real sqlite-vec and real tree-sitter."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -70,6 +71,17 @@ def test_natural_language_queries_rank_the_right_function(indexed, query, expect
     assert top["uri"].startswith("file://") and not top["path"].startswith("/")
     assert set(top["range"]) == {"start", "end"} and set(top["range"]["start"]) == {"line", "character"}
     assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+
+
+def test_a_piped_search_prints_each_hit_on_one_whole_line_whatever_the_width(indexed):
+    """An agent or a script reads `path:line  name  kind score` per hit: the
+    terminal may wrap it for the eye, but the output never breaks it."""
+    root, env, _ = indexed
+    narrow = fathom("search", QUERIES[0][0], "--path", str(root), "-k", "5", env={**env, "COLUMNS": "40"})
+    heads = [line for line in narrow.stdout.splitlines() if not line.startswith("    ")]
+    assert len(heads) == 5 and max(map(len, heads)) > 40, narrow.stdout
+    for head in heads:
+        assert re.fullmatch(r"\S+:\d+  \S+  [A-Z][A-Za-z]* \d\.\d{3}", head), narrow.stdout
 
 
 def test_unchanged_reindex_embeds_nothing_and_one_edit_few(indexed):

@@ -290,8 +290,9 @@ def _search(engine, root: Path, query: str, k: int, as_json: bool, include_tests
         console.print(f"no results for {escape(_quoted(query))}")
     for hit in result.hits:
         name = f"{hit.container}.{hit.name}" if hit.container else hit.name
+        # One line whatever the width: scripts and agents read a hit per line.
         console.print(f"[bold cyan]{escape(hit.relpath)}:{hit.range.start_line + 1}[/]  [bold]{escape(name)}[/]"
-                      f"  [dim]{hit.kind.name} {hit.score:.3f}[/]")
+                      f"  [dim]{hit.kind.name} {hit.score:.3f}[/]", soft_wrap=True)
         for line in hit.snippet.split("\n")[:4]:
             console.print(f"    {escape(line)}", soft_wrap=False, overflow="ellipsis", no_wrap=True)
     return 0

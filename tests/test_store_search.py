@@ -269,7 +269,7 @@ def test_a_long_definition_is_one_hit_covering_it_whole(tmp_path):
     body = "\n".join(f"    total += frobnicate_widget(x, {i})" for i in range(60))
     source = (
         f"# A comment above: the first window starts there, the others do not.\n"
-        f"def long_one(x):\n    total = 0\n{body}\n    return total\n\n\n"
+        f"def long_one(x):\n    total = 0\n{body}\n    total += zanzibar_quirk(x)\n    return total\n\n\n"
         "class Box:\n"
         "    @property\n    def frobnicate_level(self):\n        return self._level\n\n"
         "    @frobnicate_level.setter\n    def frobnicate_level(self, v):\n        self._level = v\n"
@@ -283,10 +283,14 @@ def test_a_long_definition_is_one_hit_covering_it_whole(tmp_path):
     hits = Searcher(store, None).search("frobnicate widget", 10).hits
     long_hits = [h for h in hits if h.name == "long_one"]
     assert len(long_hits) == 1
-    assert (long_hits[0].range.start_line, long_hits[0].range.end_line) == (1, 63)
+    assert (long_hits[0].range.start_line, long_hits[0].range.end_line) == (1, 64)
     # Two definitions that share a name (a property and its setter) stay two hits.
     level = [h.range.start_line for h in hits if h.name == "frobnicate_level"]
-    assert sorted(level) == [67, 71]
+    assert sorted(level) == [68, 72]
+
+    # Found by its last window's words, the hit still shows its signature, where it is listed.
+    last = Searcher(store, None).search("zanzibar quirk", 10).hits
+    assert last[0].name == "long_one" and last[0].snippet.startswith("def long_one(x):"), last[0]
 
 
 def test_a_chunk_still_waiting_for_its_vector_keeps_its_lexical_rank(tmp_path):

@@ -350,7 +350,8 @@ class Searcher:
             if place in seen or text in seen:
                 continue
             seen.update((place, text))
-            snippet = snippet_of(chunk.text)
+            later_window = extent is not None and chunk.range.start_line > rng.start_line
+            snippet = snippet_of(self._opening_text(path, chunk, rng) if later_window else chunk.text)
             hits.append(SearchHit(path, rng, chunk.name, chunk.kind, round(scores[chunk_id] * scale, 6),
                                   snippet, chunk.container))
             if len(hits) >= limit:
@@ -380,6 +381,15 @@ class Searcher:
                     extents[chunk_id] = (path, d)
                     break
         return extents
+
+    def _opening_text(self, path: str, window: Chunk, whole: Range) -> str:
+        """The text of a long definition's first window: its hit is listed at the
+        definition's first line, so it shows the signature found there, not the
+        lines of the window that matched."""
+        for _, chunk in self.store.chunks_at(path, whole.start_line):
+            if (chunk.name, chunk.container, chunk.kind) == (window.name, window.container, window.kind):
+                return chunk.text
+        return window.text
 
     def symbols(self, query: str, limit: int = 50) -> list[SymbolHit]:
         return rank_symbols(self.store, query, limit)

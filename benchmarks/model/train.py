@@ -185,7 +185,6 @@ class Validation:
                       for members in self.packages]
         self.questions = None  # fixed question vectors, where a question model reads them
 
-
     def mrr(self, model, batch: int = 64) -> tuple[float, float, float]:
         """MRR@10 of the first `sample` questions against those questions' codes;
         of every question against all the code of its own package (a search of

@@ -238,3 +238,32 @@ def test_a_long_ignore_file_keeps_gits_order_last_match_wins(tmp_path):
     for name in ("a.py", "debug.log", "keep.log", "generated_7.py", "generated_2499/x.py", "generated_2500/x.py"):
         write(root, name)
     assert paths(root) == {".gitignore", "a.py", "keep.log", "generated_2500/x.py"}
+
+
+def test_a_folder_its_enclosing_workspace_never_indexes_is_a_workspace_of_its_own(tmp_path, monkeypatch):
+    """`fathom search --path` a subdirectory asks its project's index, as git
+    finds its repository; a folder that index never walks into (ignored, a
+    virtualenv, `node_modules`) would get answers from everywhere but itself."""
+    from fathom.config import index_dir
+    from fathom.index.walk import walks_into
+    from fathom.workspace import enclosing_root
+
+    monkeypatch.setenv("FATHOM_CACHE_DIR", str(tmp_path / "cache"))
+    root = (tmp_path / "repo").resolve()
+    (root / ".git").mkdir(parents=True)
+    write(root, ".gitignore", "generated/\n")
+    for rel in ("src/pkg/a.py", "generated/out/b.py", ".env-py/lib/dep/c.py", "node_modules/left-pad/d.js"):
+        write(root, rel)
+    write(root, ".env-py/pyvenv.cfg", "home = /usr/bin\n")
+    own = ["generated/out", ".env-py/lib/dep", "node_modules/left-pad"]
+    assert paths(root) == {".gitignore", "src/pkg/a.py"}
+    assert walks_into(root, root) and walks_into(root, root / "src" / "pkg")
+    assert not any(walks_into(root, root / rel) for rel in own) and not walks_into(root, tmp_path)
+    assert enclosing_root(root / "src" / "pkg") == root
+    assert [enclosing_root(root / rel) for rel in own] == [root / rel for rel in own]
+    # An index at the root answers for its own folders, still not for those it never reads.
+    index_dir(root).mkdir(parents=True)
+    (index_dir(root) / "index.db").write_bytes(b"")
+    (root / ".git").rmdir()
+    assert enclosing_root(root / "src") == root
+    assert enclosing_root(root / "node_modules" / "left-pad") == root / "node_modules" / "left-pad"

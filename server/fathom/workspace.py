@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .config import Settings, index_dir, make_private_dir
 from .embed.modelspec import ModelSpec, model_spec
+from .index.walk import walks_into
 from .store import IndexUnwritable, Store, move_aside, unwritable
 
 
@@ -21,13 +22,15 @@ class IndexBusy(RuntimeError):
 def enclosing_root(path: Path) -> Path:
     """The workspace a folder belongs to, found as git finds a repository: the
     nearest folder at or above it that has an index, else the nearest holding
-    `.git` (a directory, or a worktree's file), else the folder itself."""
+    `.git` (a directory, or a worktree's file), else the folder itself. A folder
+    that workspace never indexes (ignored, a virtualenv, `node_modules`) is a
+    workspace of its own: the enclosing index holds nothing of it to answer with."""
     path = Path(path).resolve()
     chain = [path, *path.parents]
-    for folder in chain:
-        if (index_dir(folder) / "index.db").exists():
-            return folder
-    return next((folder for folder in chain if (folder / ".git").exists()), path)
+    found = next((folder for folder in chain if (index_dir(folder) / "index.db").exists()), None)
+    if found is None:
+        found = next((folder for folder in chain if (folder / ".git").exists()), path)
+    return found if walks_into(found, path) else path
 
 
 class Workspace:

@@ -201,6 +201,28 @@ def in_cache(path: Path) -> bool:
     return real == cache or real.startswith(cache + os.sep)
 
 
+def walks_into(root: Path, folder: Path) -> bool:
+    """Whether `discover(root)` goes into `folder` (a directory at or below root):
+    no directory on the way is always skipped, ignored or a virtualenv."""
+    root, folder = root.resolve(), folder.resolve()
+    try:
+        parts = folder.relative_to(root).parts
+    except ValueError:
+        return False
+    rules = _IgnoreRules.at_root(root, ()).descend("", root)
+    for depth, name in enumerate(parts, start=1):
+        dir_rel = "/".join(parts[:depth])
+        dir_abs = root / dir_rel
+        if skipped_dir(name) or rules.ignored(dir_rel, is_dir=True) or _is_virtualenv_dir(dir_abs):
+            return False
+        rules = rules.descend(dir_rel, dir_abs)
+    return True
+
+
+def _is_virtualenv_dir(folder: Path) -> bool:
+    return (folder / "pyvenv.cfg").is_file() or (folder / "conda-meta").is_dir()
+
+
 def is_indexable_path(root: Path, path: Path, max_file_size: int, exclude: tuple[str, ...] = ()) -> bool:
     """Whether one path (from a save or a watcher event) would be discovered."""
     if not _valid_name(str(path)) or in_cache(path):

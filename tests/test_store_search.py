@@ -228,6 +228,31 @@ def test_symbol_ranking_order(tmp_path):
     assert names[2:] == [("get_date", ""), ("getter_long_name", ""), ("gadget", "")]
 
 
+def test_a_name_asked_within_its_container_finds_that_containers_members_first(tmp_path):
+    store = Store(tmp_path / "i.db")
+
+    def s(name, container=""):
+        return Symbol(name, SymbolKind.Method if container else SymbolKind.Function, container, Range(0, 0, 1, 0))
+    store.write_files([chunked("a.py", [], [
+        s("print"), s("print", "Pretty"), s("print_json", "Console"), s("print", "Console"), s("prepare", "Console"),
+        s("push", "Vec"), s("push", "VecDeque"), s("push", "Stack"), s("print", "rich.console.Console"),
+        s("module.exports"), s("print", "Cool")])])
+
+    def asked(query, limit=10):
+        return [(h.name, h.container) for h in Searcher(store, None).symbols(query, limit)]
+    assert asked("Console.print") == [("print", "Console"), ("print", "rich.console.Console"), ("print_json", "Console")]
+    assert asked("rich.console.Console.print")[:2] == [("print", "Console"), ("print", "rich.console.Console")]
+    assert asked("Vec::push") == [("push", "Vec"), ("push", "VecDeque")]
+    assert asked("VD#push") == [("push", "VecDeque")]
+    assert asked("Console.prt") == [("print", "Console"), ("print", "rich.console.Console"), ("print_json", "Console")]
+    # A name spelt with a dot is still itself; a plain name is unchanged; a container matches
+    # by prefix or humps, not by letters scattered through it.
+    assert asked("module.exports")[0] == ("module.exports", "")
+    assert asked("print", 5)[0] == ("print", "") and {name for name, _ in asked("print", 5)} == {"print"}
+    assert {c for _, c in asked("C.print")} == {"Console", "Cool", "rich.console.Console"}
+    assert asked("Cl.print") == []
+
+
 def test_first_opening_from_several_threads_at_once(tmp_path, monkeypatch):
     """The server's indexing thread and its request handlers open a fresh
     workspace's index together; that must give one writer, never 'database is locked'."""

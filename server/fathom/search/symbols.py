@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import re
 
 from ..index.policy import MINIFIED_LINE_CHARS
 from ..models import SymbolHit
@@ -14,6 +15,10 @@ SYMBOL_CANDIDATES = 5000
 # tiers (shortest first), and rows read of any one name.
 TABLE_CANDIDATE_NAMES = 1500
 ROWS_PER_NAME = 200
+# A name asked within its container (`Console.print`): the name's best hits
+# looked through for those in a matching container.
+QUALIFIED_CANDIDATES = 1000
+_QUALIFIER = re.compile(r"\.|::|#")
 
 
 def rank_symbols(store: Store, query: str, limit: int = 50) -> list[SymbolHit]:
@@ -22,6 +27,38 @@ def rank_symbols(store: Store, query: str, limit: int = 50) -> list[SymbolHit]:
         # No indexed name is longer (a file with a line past it is skipped as minified), and
         # SQLite refuses a LIKE pattern over 50,000 bytes with an error rather than no match.
         return []
+    plain = _rank_names(store, query, limit)
+    qualified = _qualified(query)
+    if qualified is None:
+        return plain
+    # A name spelt with a dot itself (`a.b`) comes first, then the name asked within its container.
+    container, name = qualified
+    exact = [hit for hit in plain if symbol_tier(query, hit.name) in (0, 1)]
+    within = [hit for hit in _rank_names(store, name, QUALIFIED_CANDIDATES)
+              if _container_tier(container, hit.container) is not None]
+    within.sort(key=lambda hit: (symbol_tier(name, hit.name), _container_tier(container, hit.container)))
+    return list(dict.fromkeys(exact + within + plain))[:limit]
+
+
+def _qualified(query: str) -> tuple[str, str] | None:
+    """`Console.print`, `Vec::push`, `Foo#bar`, `rich.console.Console.print`:
+    (the innermost container asked, the name), or None for a plain name."""
+    if any(c.isspace() for c in query):
+        return None
+    parts = _QUALIFIER.split(query)
+    containers = [part for part in parts[:-1] if part]
+    return (containers[-1], parts[-1]) if len(parts) > 1 and parts[-1] and containers else None
+
+
+def _container_tier(asked: str, container: str) -> int | None:
+    """How well a symbol's container (`Outer.Inner`) answers the container asked:
+    the whole of it or any one of its parts, exactly or by prefix or humps, never
+    by a scattered subsequence (one letter would admit every container)."""
+    tiers = [symbol_tier(asked, part) for part in (container, *_QUALIFIER.split(container)) if part]
+    return min((t for t in tiers if t is not None and t <= 3), default=None)
+
+
+def _rank_names(store: Store, query: str, limit: int) -> list[SymbolHit]:
     table = symbol_table(store)
     if table is not None:
         return _rank_from_table(table, store, query, limit)

@@ -108,6 +108,12 @@ def test_is_indexable_path_agrees_with_discover(tmp_path):
     assert not is_indexable_path(tmp_path, b, 1 << 20)
     assert not is_indexable_path(tmp_path, c, 1 << 20)
     assert not is_indexable_path(tmp_path, tmp_path.parent / "x.py", 1 << 20)
+    # A file saved inside a virtualenv or an always-skipped folder, which the walk never enters.
+    write(tmp_path, "env-py/pyvenv.cfg", "home = /usr/bin\n")
+    d = write(tmp_path, "env-py/lib/d.py")
+    e = write(tmp_path, "src/node_modules/e.js")
+    assert not is_indexable_path(tmp_path, d, 1 << 20) and not is_indexable_path(tmp_path, e, 1 << 20)
+    assert {"src/a.py"} == paths(tmp_path) - {".gitignore"}
 
 
 def test_vendored_directories_are_recognised_by_name():

@@ -202,21 +202,27 @@ def in_cache(path: Path) -> bool:
 
 
 def walks_into(root: Path, folder: Path) -> bool:
-    """Whether `discover(root)` goes into `folder` (a directory at or below root):
-    no directory on the way is always skipped, ignored or a virtualenv."""
+    """Whether `discover(root)` goes into `folder` (a directory at or below root)."""
     root, folder = root.resolve(), folder.resolve()
     try:
         parts = folder.relative_to(root).parts
     except ValueError:
         return False
-    rules = _IgnoreRules.at_root(root, ()).descend("", root)
+    return _rules_within(root, parts, ()) is not None
+
+
+def _rules_within(root: Path, parts: tuple[str, ...] | list[str], exclude: tuple[str, ...]) -> _IgnoreRules | None:
+    """The ignore rules in force inside the directory `parts` below `root`, as
+    `discover` descends to it; None where it never does (a directory on the way
+    is always skipped, ignored or a virtualenv)."""
+    rules = _IgnoreRules.at_root(root, exclude).descend("", root)
     for depth, name in enumerate(parts, start=1):
         dir_rel = "/".join(parts[:depth])
         dir_abs = root / dir_rel
         if skipped_dir(name) or rules.ignored(dir_rel, is_dir=True) or _is_virtualenv_dir(dir_abs):
-            return False
+            return None
         rules = rules.descend(dir_rel, dir_abs)
-    return True
+    return rules
 
 
 def _is_virtualenv_dir(folder: Path) -> bool:
@@ -232,17 +238,10 @@ def is_indexable_path(root: Path, path: Path, max_file_size: int, exclude: tuple
     except (ValueError, OSError):
         return False
     parts = rel.split("/")
-    if any(skipped_dir(p) for p in parts[:-1]):
-        return False
     if never_indexed(parts[-1]) or is_secret(rel):
         return False
-    rules = _IgnoreRules.at_root(root.resolve(), exclude).descend("", root)
-    for i in range(1, len(parts)):
-        dir_rel = "/".join(parts[:i])
-        if rules.ignored(dir_rel, is_dir=True):
-            return False
-        rules = rules.descend(dir_rel, root / dir_rel)
-    if rules.ignored(rel, is_dir=False):
+    rules = _rules_within(root.resolve(), parts[:-1], exclude)
+    if rules is None or rules.ignored(rel, is_dir=False):
         return False
     try:
         return path.is_file() and path.stat().st_size <= max_file_size

@@ -34,9 +34,9 @@ def rank_symbols(store: Store, query: str, limit: int = 50) -> list[SymbolHit]:
     # A name spelt with a dot itself (`a.b`) comes first, then the name asked within its container.
     container, name = qualified
     exact = [hit for hit in plain if symbol_tier(query, hit.name) in (0, 1)]
-    within = [hit for hit in _rank_names(store, name, QUALIFIED_CANDIDATES)
-              if _container_tier(container, hit.container) is not None]
-    within.sort(key=lambda hit: (symbol_tier(name, hit.name), _container_tier(container, hit.container)))
+    tiers = {hit: _container_tier(container, hit.container) for hit in _rank_names(store, name, QUALIFIED_CANDIDATES)}
+    within = sorted((hit for hit, tier in tiers.items() if tier is not None),
+                    key=lambda hit: (symbol_tier(name, hit.name), tiers[hit]))
     return list(dict.fromkeys(exact + within + plain))[:limit]
 
 

@@ -251,6 +251,16 @@ def test_a_name_asked_within_its_container_finds_that_containers_members_first(t
     assert asked("print", 5)[0] == ("print", "") and {name for name, _ in asked("print", 5)} == {"print"}
     assert {c for _, c in asked("C.print")} == {"Console", "Cool", "rich.console.Console"}
     assert asked("Cl.print") == []
+    # `Console.` lists the members, the container matching best first, each in source order;
+    # `.push` asks the name as anything's member.
+    assert asked("Console.") == [("print_json", "Console"), ("print", "Console"), ("prepare", "Console"),
+                                 ("print", "rich.console.Console")]
+    assert asked("VecDeque::") == [("push", "VecDeque")]
+    assert asked("Nothing.") == []
+    assert sorted(asked(".push")) == [("push", "Stack"), ("push", "Vec"), ("push", "VecDeque")]
+    members = asked(".print")
+    assert sorted(members[:4]) == [("print", c) for c in ("Console", "Cool", "Pretty", "rich.console.Console")]
+    assert members[4:] == [("print_json", "Console"), ("print", "")]
 
 
 def test_first_opening_from_several_threads_at_once(tmp_path, monkeypatch):

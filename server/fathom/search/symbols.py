@@ -34,20 +34,44 @@ def rank_symbols(store: Store, query: str, limit: int = 50) -> list[SymbolHit]:
     # A name spelt with a dot itself (`a.b`) comes first, then the name asked within its container.
     container, name = qualified
     exact = [hit for hit in plain if symbol_tier(query, hit.name) in (0, 1)]
-    tiers = {hit: _container_tier(container, hit.container) for hit in _rank_names(store, name, QUALIFIED_CANDIDATES)}
-    within = sorted((hit for hit, tier in tiers.items() if tier is not None),
-                    key=lambda hit: (symbol_tier(name, hit.name), tiers[hit]))
+    if not name:
+        within = _members(store, container, limit)
+    elif not container:
+        # `.send`: the name as a member of anything, then anywhere else.
+        named = _rank_names(store, name, QUALIFIED_CANDIDATES)
+        within = [hit for hit in named if hit.container] + [hit for hit in named if not hit.container]
+    else:
+        tiers = {hit: _container_tier(container, hit.container) for hit in _rank_names(store, name, QUALIFIED_CANDIDATES)}
+        within = sorted((hit for hit, tier in tiers.items() if tier is not None),
+                        key=lambda hit: (symbol_tier(name, hit.name), tiers[hit]))
     return list(dict.fromkeys(exact + within + plain))[:limit]
 
 
 def _qualified(query: str) -> tuple[str, str] | None:
     """`Console.print`, `Vec::push`, `Foo#bar`, `rich.console.Console.print`:
-    (the innermost container asked, the name), or None for a plain name."""
+    (the innermost container asked, the name); `Console.` asks every member
+    (name ""), `.print` the name within any container (container ""); None for
+    a plain name."""
     if any(c.isspace() for c in query):
         return None
     parts = _QUALIFIER.split(query)
     containers = [part for part in parts[:-1] if part]
-    return (containers[-1], parts[-1]) if len(parts) > 1 and parts[-1] and containers else None
+    if len(parts) < 2 or not (containers or parts[-1]):
+        return None
+    return (containers[-1] if containers else "", parts[-1])
+
+
+def _members(store: Store, asked: str, limit: int) -> list[SymbolHit]:
+    """The members of the containers that answer `asked`, best container first
+    (as `_container_tier` ranks them, then the shortest), each in source order."""
+    containers = store.symbol_containers()
+    tiers = {c: tier for c in _holding_in_order(asked, containers) if (tier := _container_tier(asked, c)) is not None}
+    hits: list[SymbolHit] = []
+    for container in sorted(tiers, key=lambda c: (tiers[c], len(c), c)):
+        if len(hits) >= limit:
+            break
+        hits.extend(store.symbols_within(container, limit - len(hits)))
+    return hits
 
 
 def _container_tier(asked: str, container: str) -> int | None:
@@ -56,6 +80,16 @@ def _container_tier(asked: str, container: str) -> int | None:
     by a scattered subsequence (one letter would admit every container)."""
     tiers = [symbol_tier(asked, part) for part in (container, *_QUALIFIER.split(container)) if part]
     return min((t for t in tiers if t is not None and t <= 3), default=None)
+
+
+def _holding_in_order(letters: str, names: list[str]) -> set[str]:
+    """The names that hold these letters in order, whatever their case: what every
+    tier up to humps needs. One pass of a regular expression over them all (a large
+    tree has a hundred thousand containers, and ranking one costs 6 µs); each
+    letter is taken at its first occurrence, possessively, so the pass is linear.
+    Underscores are left out, as humps leave them out of the query."""
+    steps = "".join(f"[^{re.escape(c)}\n]*+{re.escape(c)}" for c in letters.replace("_", ""))
+    return set(re.findall(f"^{steps}[^\n]*", "\n".join(names), re.MULTILINE | re.IGNORECASE))
 
 
 def _rank_names(store: Store, query: str, limit: int) -> list[SymbolHit]:

@@ -37,6 +37,10 @@ CREATE TABLE IF NOT EXISTS symbols (
 );
 CREATE INDEX IF NOT EXISTS symbols_file ON symbols(file_id);
 CREATE INDEX IF NOT EXISTS symbols_name ON symbols(name COLLATE NOCASE);
+-- A class's members (`fathom symbols Console.`); most symbols (C's, a module's own
+-- functions) have no container and no entry here. Made at the next writable open
+-- of an older index, so no schema version of its own.
+CREATE INDEX IF NOT EXISTS symbols_container ON symbols(container) WHERE container != '';
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY,
     file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,

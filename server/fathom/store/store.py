@@ -758,6 +758,17 @@ class Store:
         """Every distinct symbol name (for search/symbol_table.py)."""
         return [name for (name,) in self.conn.execute("SELECT DISTINCT name FROM symbols")]
 
+    def symbol_containers(self) -> list[str]:
+        """Every distinct non-empty container (`Console`, `Outer.Inner`, a Go receiver's type)."""
+        return [c for (c,) in self.conn.execute("SELECT DISTINCT container FROM symbols WHERE container != ''")]
+
+    def symbols_within(self, container: str, limit: int) -> list[SymbolHit]:
+        """The symbols whose container is exactly this one, in source order."""
+        # `container != ''` lets SQLite use the partial index `symbols_container`.
+        return _symbol_hits(self.conn.execute(
+            f"{_SYMBOL_COLUMNS} WHERE s.container = ? AND s.container != '' ORDER BY f.path, s.sl, s.sc LIMIT ?",
+            (container, limit)))
+
     def symbols_named(self, names: list[str], per_name: int) -> list[SymbolHit]:
         """The symbols of exactly these names, at most `per_name` of each."""
         hits: list[SymbolHit] = []

@@ -1,7 +1,8 @@
 import os
 from pathlib import Path
 
-from fathom.index.policy import LARGEST_EMBEDDED_DATA_FILE, is_bulk_data, is_test_chunk, is_test_code, is_vendored
+from fathom.index.policy import (LARGEST_EMBEDDED_DATA_FILE, is_bulk_data, is_release_notes, is_test_chunk, is_test_code,
+                                 is_vendored)
 from fathom.index.walk import discover, is_indexable_path
 
 
@@ -152,6 +153,14 @@ def test_test_code_is_recognised_by_its_usual_names():
     for path in ["src/testing_utils.py", "contest.py", "attestation/verify.py", "django/testing/client.py",
                  "latest.py", "src/protest/app.ts"]:
         assert not is_test_code(path), path
+
+
+def test_release_notes_are_recognised_by_their_usual_names():
+    for path in ["CHANGELOG.md", "HISTORY.rst", "NEWS", "CHANGES.txt", "docs/releases/5.1.txt", "Doc/whatsnew/3.12.rst",
+                 "docs/changelog.md", "changelog.d/123.fix.md", "newsfragments/45.feature", "docs/history/hatch.md"]:
+        assert is_release_notes(path), path
+    for path in ["src/changes/models.py", "changes.py", "history.go", "README.md", "docs/api.md", "src/news/feed.ts"]:
+        assert not is_release_notes(path), path
 
 
 def test_a_rust_test_module_holds_test_code():

@@ -272,7 +272,7 @@ def test_embed_backlog_serves_saved_files_then_first_windows_then_continuations_
     from fathom.index.backlog import EmbedBacklog
 
     def tier(continues=False, in_tests=False, saved=False):
-        return EmbedBacklog.tier(continues_a_definition=continues, in_tests=in_tests, saved=saved)
+        return EmbedBacklog.tier(continues_a_definition=continues, last=in_tests, saved=saved)
 
     backlog = EmbedBacklog()
     assert backlog.add("test", 1, tier(in_tests=True))
@@ -371,10 +371,14 @@ def test_a_first_index_embeds_test_code_last_whatever_the_timing(tmp_path, fake_
     for i in range(40):  # own code the walk meets after the tests
         (root / f"zz_module_{i:02}.py").write_text(f"def helper_{i}(value):\n    return value + {i}\n")
     (root / "tests" / "test_parsing.py").write_text("def test_parse_date():\n    assert parse_date('x')\n")
+    (root / "CHANGELOG.md").write_text("# Changelog\n\n## 1.0\n\nThe first release: dates parsed and formatted.\n")
     run(root, fake_embedder)
     order = [t.splitlines()[0] for t in fake_embedder.embedded]
     first_test = min(order.index(t) for t in ("fixture_db", "test_format_date", "test_parse_date"))
     assert all(order.index(f"helper_{i}") < first_test for i in range(40))
+    # Release notes wait with the tests.
+    notes = next(i for i, t in enumerate(fake_embedder.embedded) if "The first release" in t)
+    assert all(order.index(f"helper_{i}") < notes for i in range(40))
 
 
 def test_a_fifo_put_where_a_file_was_is_skipped_without_blocking(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from fathom.index.lexical import with_lexical
 from fathom.models import Chunk, ChunkedFile, FileStat, IndexCounts, Range, Symbol, SymbolKind
-from fathom.search import Searcher, symbol_tier
+from fathom.search import SearchOptions, Searcher, symbol_tier
 from fathom.store import SCHEMA_VERSION, VERIFIED_FOR_S, Store, _migrate
 from fathom.textsplit import expand_identifiers, query_terms
 
@@ -470,6 +470,21 @@ def test_test_code_ranks_below_the_projects_own_unless_asked_for(tmp_path):
     assert found("strip authorization header", include_tests=False) == ["requests/sessions.py"]
     # A query about tests gets them ranked as any code.
     assert found("test strip authorization header")[0] == "tests/test_sessions.py"
+
+
+def test_release_notes_rank_below_the_code_unless_the_question_is_about_changes(tmp_path):
+    store = Store(tmp_path / "i.db")
+    note = "strip the authorization header on redirect to another host"
+    store.write_files([
+        chunked("requests/sessions.py", [chunk("rebuild_auth", "def rebuild_auth(r): strip authorization header")]),
+        chunked("HISTORY.md", [Chunk("2.32.0", SymbolKind.String, "", Range(0, 0, 2, 0), "2.32.0",
+                                     f"## 2.32.0\n- {note}, {note}")]),
+    ])
+    found = lambda query: [h.relpath for h in Searcher(store, None).search(query, 10).hits]  # noqa: E731
+    assert found("strip authorization header redirect host") == ["requests/sessions.py", "HISTORY.md"]
+    as_any_text = Searcher(store, None, SearchOptions(release_notes_weight=1.0))
+    assert as_any_text.search("strip authorization header redirect host", 10).hits[0].relpath == "HISTORY.md"
+    assert found("which release changed the authorization header on redirect")[0] == "HISTORY.md"
 
 
 def test_a_rust_test_module_is_test_code_in_results(tmp_path):

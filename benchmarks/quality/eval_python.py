@@ -23,6 +23,7 @@ import ast
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -126,13 +127,20 @@ def strip_file(source: str) -> tuple[str, list[tuple[str, int, str]]]:
     return "".join(out), found
 
 
-def prepare(projects: list[Path], work: Path) -> tuple[list[Query], list[Unit], list[Path]]:
+def prepare(projects: list[Path], work: Path, as_shipped: bool = False) -> tuple[list[Query], list[Unit], list[Path]]:
+    """`as_shipped`: every other file of each project (its docs, changelog,
+    configuration) is copied beside the stripped code, as a checkout holds it."""
     queries: list[Query] = []
     units: list[Unit] = []
     roots: list[Path] = []
     for project in projects:
         root = work / project.name
         roots.append(root)
+        if as_shipped:
+            for path in sorted(project.rglob("*")):
+                if path.is_file() and not path.is_symlink() and path.suffix != ".py":
+                    (root / path.relative_to(project)).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(path, root / path.relative_to(project))
         for path in sorted(project.rglob("*.py")):
             rel = path.relative_to(project).as_posix()
             try:
@@ -288,18 +296,23 @@ def report(method_results: dict[str, list], queries: list[Query]) -> dict:
 
 
 def main() -> int:
-    return run(__doc__, prepare, "fathom-eval-")
+    return run(__doc__, prepare, "fathom-eval-", as_shipped_option=True)
 
 
-def run(doc: str, prepare_trees, scratch_prefix: str) -> int:
+def run(doc: str, prepare_trees, scratch_prefix: str, as_shipped_option: bool = False) -> int:
     """The command line of an eval whose `prepare_trees(projects, work)` strips the
-    projects' documentation into copies and returns (queries, units, roots)."""
+    projects' documentation into copies and returns (queries, units, roots);
+    `as_shipped_option`: it takes `as_shipped` too, offered as `--as-shipped`."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("projects", nargs="+", type=Path)
     add_eval_options(parser)
+    if as_shipped_option:
+        parser.add_argument("--as-shipped", action="store_true",
+                            help="keep every other file of the projects (docs, changelogs) beside the stripped code")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix=scratch_prefix))
-    queries, units, roots = prepare_trees([p.resolve() for p in args.projects], work / "trees")
+    extra = {"as_shipped": True} if getattr(args, "as_shipped", False) else {}
+    queries, units, roots = prepare_trees([p.resolve() for p in args.projects], work / "trees", **extra)
     return evaluate(queries, units, roots, work, args)
 
 

@@ -4,19 +4,20 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from ..models import WaitingText
-from .policy import is_test_code
+from .policy import is_release_notes, is_test_chunk
 
 
 class EmbedBacklog:
     """Texts waiting for a vector, in the order they go to the model: those of
     a file just saved, then those of the files open in the editor and of their
     folders, then the first window of every definition, then the windows that
-    continue long definitions, then test code. Search finds a definition by its
-    first window; the rest add detail, and are a third to a half of the work.
-    Tests are another third of some projects (sympy's). It holds each text's
+    continue long definitions, then test code and release notes. Search finds a
+    definition by its first window; the rest add detail, and are a third to a
+    half of the work. Tests are another third of some projects (sympy's), release
+    notes a tenth of others' (django's `docs/releases/`). It holds each text's
     hash and length only: the run reads the texts it takes from the index."""
 
-    SAVED, OPEN_FILE, BESIDE_OPEN_FILE, FIRST_WINDOW, CONTINUATION, TEST_CODE = range(6)
+    SAVED, OPEN_FILE, BESIDE_OPEN_FILE, FIRST_WINDOW, CONTINUATION, LAST = range(6)
 
     def __init__(self) -> None:
         # OrderedDict, not dict: taking from the front of a plain dict again and
@@ -25,15 +26,16 @@ class EmbedBacklog:
         self._tier_of: dict[str, int] = {}
 
     @classmethod
-    def tier(cls, *, continues_a_definition: bool, in_tests: bool, saved: bool = False,
+    def tier(cls, *, continues_a_definition: bool, last: bool, saved: bool = False,
              focus: int = 2) -> int:
-        """`focus`: `Focus.order` of the text's file (0 open, 1 beside an open file, 2 elsewhere)."""
+        """`last`: test code or release notes (`embedded_last`); `focus`: `Focus.order`
+        of the text's file (0 open, 1 beside an open file, 2 elsewhere)."""
         if saved:
             return cls.SAVED
         if focus < 2:
             return cls.OPEN_FILE + focus
-        if in_tests:
-            return cls.TEST_CODE
+        if last:
+            return cls.LAST
         return cls.CONTINUATION if continues_a_definition else cls.FIRST_WINDOW
 
     def add(self, text_hash: str, length: int, tier: int) -> bool:
@@ -51,7 +53,7 @@ class EmbedBacklog:
     def _open_tiers(self, tests_too: bool, focus_only: bool) -> list[OrderedDict[str, int]]:
         if focus_only:
             return self._tiers[:self.BESIDE_OPEN_FILE + 1]
-        return self._tiers if tests_too else self._tiers[:self.TEST_CODE]
+        return self._tiers if tests_too else self._tiers[:self.LAST]
 
     def take(self, n: int, *, tests_too: bool = True, focus_only: bool = False,
              by_length: bool = False) -> list[str]:
@@ -84,8 +86,13 @@ class EmbedBacklog:
 
 def pending_tier(p: WaitingText, focus: int = 2) -> int:
     """Where a text the index says is pending waits."""
-    return EmbedBacklog.tier(continues_a_definition=p.continues_a_definition, in_tests=is_test_code(p.relpath),
+    return EmbedBacklog.tier(continues_a_definition=p.continues_a_definition, last=embedded_last(p.relpath),
                              focus=focus)
+
+
+def embedded_last(relpath: str, container: str = "") -> bool:
+    """Test code and release notes: what answers questions about the project's code second."""
+    return is_test_chunk(relpath, container) or is_release_notes(relpath)
 
 
 class Focus:

@@ -242,3 +242,30 @@ def is_test_code(relpath: str) -> bool:
         or any(infix in name for infix in TEST_FILE_INFIXES)
         or name == "conftest.py"
     )
+
+
+# -- release notes ----------------------------------------------------------------------
+
+# A project's history in prose: what changed in each release. It answers "when did
+# X change", and mentions nearly everything the code does, so it ranks below the
+# code and its documentation unless a question asks about changes (search/hybrid.py).
+# File names (before the first dot) and folder names.
+RELEASE_NOTES_NAMES = frozenset({
+    "changelog", "changes", "history", "news", "releases", "releasenotes", "release-notes", "release_notes",
+    "whatsnew", "whats-new", "whats_new",
+})
+# towncrier's fragments: `123.feature`, `45.bugfix.rst`, whatever the suffix.
+FRAGMENT_DIRS = frozenset({"changelog.d", "newsfragments"})
+PROSE_SUFFIXES = frozenset({"", "md", "markdown", "rst", "txt", "adoc", "asciidoc"})
+
+
+def is_release_notes(relpath: str) -> bool:
+    """`CHANGELOG.md`, `HISTORY.rst`, `NEWS`, `docs/releases/5.1.txt`, `changelog.d/123.fix.md`:
+    prose files only (a `changes/` package of code is code)."""
+    *dirs, name = relpath.lower().split("/")
+    if any(part in FRAGMENT_DIRS for part in dirs):
+        return True
+    stem, _, suffix = name.partition(".")
+    if suffix.rpartition(".")[2] not in PROSE_SUFFIXES:
+        return False
+    return stem in RELEASE_NOTES_NAMES or any(part in RELEASE_NOTES_NAMES for part in dirs)

@@ -29,9 +29,9 @@ from ..models import (
     ChunkedFile, ChunkStatus, ChunkTask, DiscoveredFile, FileStat, RunStats, embed_text, embedding_failure,
 )
 from ..workspace import Workspace
-from .backlog import EmbedBacklog, Focus, pending_tier
+from .backlog import EmbedBacklog, Focus, embedded_last, pending_tier
 from .lexical import with_lexical
-from .policy import CHUNKER_VERSION, embedded_by_path, is_test_chunk
+from .policy import CHUNKER_VERSION, embedded_by_path
 from .pool import ChunkPool
 from .progress import Progress
 from .walk import discover, is_indexable_path
@@ -461,7 +461,7 @@ class _Run:
         if self.embedder is None:
             return
         new = [
-            (c, EmbedBacklog.tier(continues_a_definition=c.continues_a_definition, in_tests=is_test_chunk(r.relpath, c.container),
+            (c, EmbedBacklog.tier(continues_a_definition=c.continues_a_definition, last=embedded_last(r.relpath, c.container),
                                   saved=r.relpath in saved, focus=self.focus.order(r.relpath)))
             for r in batch if r.status == ChunkStatus.INDEXED and r.embed for c in r.chunks
         ]
@@ -548,7 +548,7 @@ class _Run:
         emb = self.emb
         if not emb.ready or emb.failed is not None:
             return
-        # Test code waits until the whole tree is chunked: the project's own code,
+        # Test code and release notes wait until the whole tree is chunked: the project's own code,
         # wherever the walk meets it, goes to the model first.
         tests_too = not self.full_pass_chunking
         # Likewise the rest of the tree waits until the files in focus are all written,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..models import Chunk, Range, SearchHit, SymbolHit, SymbolKind, embed_text
-from ..index.policy import is_test_chunk
+from ..index.policy import is_release_notes, is_test_chunk
 from ..store import Store
 from ..textsplit import IDENTIFIER, clean_query, identifier_parts, query_terms
 from .filters import SearchFilters
@@ -28,6 +28,11 @@ SNIPPET_LINES = 6
 CONTAINER_KINDS = frozenset({SymbolKind.Class, SymbolKind.Struct, SymbolKind.Interface, SymbolKind.Enum,
                              SymbolKind.Module, SymbolKind.Namespace})
 TEST_WORDS = frozenset({"test", "tests", "testing", "tested", "spec", "specs", "fixture", "fixtures", "mock", "mocks"})
+# Words of a question about what changed when: release notes rank as any text.
+CHANGE_WORDS = frozenset({
+    "changelog", "changelogs", "changed", "release", "releases", "released", "history", "news", "version",
+    "versions", "deprecated", "deprecation", "upgrade", "upgrading", "breaking",
+})
 LOOKUP_WORDS = 3  # a query of this many words or fewer looks a name up; longer ones describe
 # On a large index: the names that cover most of the query's words, and definitions read of each.
 NAME_LEG_NAMES = 15
@@ -84,6 +89,10 @@ class SearchOptions:
     # Test code answers questions about the project's behaviour second: scaled by
     # this unless the query asks for tests (or the caller includes them).
     test_code_weight: float = 0.2
+    # Release notes (CHANGELOG.md, docs/releases/…) mention most of what the code
+    # does and say when it changed, not where or how: scaled by this unless the
+    # query asks about changes.
+    release_notes_weight: float = 0.5
     # On a large index, the words too common to rank by are left to the meaning
     # half (search/fulltext.py): FTS5 would score every row that holds them.
     bound_lexical: bool = True
@@ -216,9 +225,12 @@ class Searcher:
         boost = o.name_boost * (o.sentence_name_boost if len(wanted) > LOOKUP_WORDS else 1.0)
         for chunk_id in named:
             scores[chunk_id] += boost / max(1, sharing[rows[chunk_id][1].name])
+        history_asked = bool(CHANGE_WORDS & set(terms))
         for chunk_id, (path, chunk) in list(rows.items()):
             if chunk.kind in CONTAINER_KINDS:
                 scores[chunk_id] *= o.container_weight
+            if not history_asked and is_release_notes(path):
+                scores[chunk_id] *= o.release_notes_weight
             if include_tests is not True and is_test_chunk(path, chunk.container):
                 if include_tests is False:
                     del rows[chunk_id]

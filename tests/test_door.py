@@ -107,7 +107,7 @@ def test_a_shells_question_waits_through_the_door_for_the_servers_first_files(tm
                 service.words_ready.set()
 
             threading.Timer(0.5, first_files_written).start()
-            got = cli.search(root, "parse http date", 5, wait_for_words=20)
+            got = cli.search(root, "parse http date", 5, wait_for_answer=20)
             assert got.hits[0].name == "parse_http_date"
             assert events == ["searched", "written", "searched"]
     finally:

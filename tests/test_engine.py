@@ -561,6 +561,43 @@ def test_an_agents_first_question_waits_for_the_first_index_to_read_every_file(t
         engine.close()
 
 
+def test_an_agents_first_question_over_a_current_index_waits_for_the_model(tmp_path):
+    """An index already current never starts the model, and a search that comes
+    before it runs answers on words alone: an agent's first question, right after
+    its MCP server opened the workspace, got that answer, marked partial. Its tools
+    wait (bounded) for the model too; an editor's search still never waits."""
+    import threading
+
+    from fathom.mcp.tools import FathomTools
+
+    class LoadsSlowly(FakeEmbedder):
+        def __init__(self):
+            super().__init__()
+            self.loaded = threading.Event()
+
+        def ensure_started(self):
+            self.loaded.wait(10)
+            super().ensure_started()
+
+    root = small_tree(tmp_path / "ws")
+    builder, fake = fake_engine(Settings(workers=1))
+    builder.index(root)
+    builder.close()
+    slow = LoadsSlowly()
+    engine = Engine(Settings(workers=1), embedder_factory=lambda _spec, _settings: slow)
+    try:
+        service = engine.open(root)
+        service.words_ready.wait(10)
+        assert service.state == "idle" and not slow.alive  # nothing to embed: the model was never started
+        at_once = engine.search(root, "send email message", 3)  # an editor's search: words alone, at once
+        assert at_once.partial and at_once.words_only
+        threading.Timer(0.3, slow.loaded.set).start()
+        answer = FathomTools(engine, root).search_code("send email message", limit=3)
+        assert slow.alive and "partial" not in answer.splitlines()[0] and "handler_1" in answer.splitlines()[1], answer
+    finally:
+        engine.close()
+
+
 def test_an_embedder_closed_while_it_loads_is_no_fault_to_report(caplog):
     """Closing a server while its model loaded logged "embedding model
     unavailable: embedder is closed" as a warning, and counted it as a failure."""

@@ -276,7 +276,7 @@ def _search(engine, root: Path, query: str, k: int, as_json: bool, include_tests
 
     with BarProgress() as progress:
         result = engine.search(root, query, k, progress=progress, include_tests=include_tests, filters=filters,
-                               wait_for_words=FIRST_INDEX_WAIT_S)
+                               wait_for_answer=FIRST_INDEX_WAIT_S)
     if as_json:
         print(json.dumps([search_hit_json(root.resolve(), h) for h in result.hits], indent=2))
         return 0
@@ -284,7 +284,9 @@ def _search(engine, root: Path, query: str, k: int, as_json: bool, include_tests
     from rich.markup import escape
 
     console = Console(highlight=False)
-    if result.partial:
+    if result.words_only:
+        console.print("[yellow](partial: ranked by names and words alone; search by meaning is not available yet)[/yellow]")
+    elif result.partial:
         console.print("[yellow](partial: some chunks are not embedded yet)[/yellow]")
     if not result.hits:
         console.print(f"no results for {escape(_quoted(query))}")
@@ -308,7 +310,7 @@ def _symbols(engine, root: Path, query: str, k: int, as_json: bool) -> int:
     from .progress_bar import BarProgress
 
     with BarProgress() as progress:
-        hits = engine.symbols(root, query, k, progress=progress, wait_for_words=FIRST_INDEX_WAIT_S)
+        hits = engine.symbols(root, query, k, progress=progress, wait_for_answer=FIRST_INDEX_WAIT_S)
     if as_json:
         print(json.dumps([symbol_hit_json(root.resolve(), h) for h in hits], indent=2))
         return 0

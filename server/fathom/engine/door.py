@@ -33,9 +33,9 @@ MOST_REQUEST_BYTES = 1 << 16
 # reached through its folder's descriptor (below).
 MOST_PATH_BYTES = 100
 ASK_TIMEOUT_S = 30.0
-# The longest a caller may ask the server to wait for its first index's words
+# The longest a caller may ask the server to wait to answer whole (its first index's words, its model)
 # (below ASK_TIMEOUT_S, so the answer still comes through the door).
-MOST_WAIT_FOR_WORDS_S = 20.0
+MOST_WAIT_FOR_ANSWER_S = 20.0
 
 
 def socket_path(index_dir: Path) -> Path:
@@ -133,7 +133,7 @@ class Door:
         op = request.get("op")
         if op in ("search", "symbols"):
             wait = float(request.get("wait_for_words") or 0.0)
-            self.service.words_ready.wait(min(max(wait, 0.0), MOST_WAIT_FOR_WORDS_S))
+            self.service.wait_answerable(min(max(wait, 0.0), MOST_WAIT_FOR_ANSWER_S), by_meaning=op == "search")
         if op == "search":
             filters = request.get("filters") or {}
             result = self.service.search(
@@ -141,7 +141,8 @@ class Door:
                 SearchFilters(frozenset(filters.get("languages", ())),
                               frozenset(SymbolKind(k) for k in filters.get("kinds", ())),
                               tuple(filters.get("paths", ())), tuple(filters.get("exclude", ()))))
-            return {"hits": [_hit_dict(h) for h in result.hits], "partial": result.partial}
+            return {"hits": [_hit_dict(h) for h in result.hits], "partial": result.partial,
+                    "words_only": result.words_only}
         if op == "symbols":
             return [_hit_dict(h) for h in self.service.symbols(str(request["query"]), int(request["limit"]))]
         if op == "ping":
@@ -191,33 +192,35 @@ def _exchange(path: Path, request: dict, timeout: float):
 
 
 def ask_search(index_dir: Path, query: str, limit: int, paths: list[str] | None, include_tests: bool | None,
-               filters: SearchFilters | None, wait_for_words: float = 0.0) -> SearchResult | None:
+               filters: SearchFilters | None, wait_for_answer: float = 0.0) -> SearchResult | None:
     """A running server's search of its workspace, or None: no server answers (ask nobody else).
-    `wait_for_words`: as `Engine.search`'s, on the server's side."""
+    `wait_for_answer`: as `Engine.search`'s, on the server's side (the request's key,
+    `wait_for_words`, is what servers of every version read)."""
     path = socket_path(index_dir)
     if not hasattr(socket, "AF_UNIX") or not path.exists():
         return None
     f = filters or SearchFilters()
     request = {"op": "search", "query": query, "limit": limit, "paths": paths, "include_tests": include_tests,
-               "wait_for_words": wait_for_words,
+               "wait_for_words": wait_for_answer,
                "filters": {"languages": sorted(f.languages), "kinds": sorted(int(k) for k in f.kinds),
                            "paths": list(f.paths), "exclude": list(f.exclude)}}
     try:
         result = _exchange(path, request, ASK_TIMEOUT_S)
-        return SearchResult([_search_hit(h) for h in result["hits"]], bool(result["partial"]))
+        return SearchResult([_search_hit(h) for h in result["hits"]], bool(result["partial"]),
+                            bool(result.get("words_only")))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.info("the server's socket did not answer (%s): answering here", exc)
         return None
 
 
-def ask_symbols(index_dir: Path, query: str, limit: int, wait_for_words: float = 0.0) -> list[SymbolHit] | None:
+def ask_symbols(index_dir: Path, query: str, limit: int, wait_for_answer: float = 0.0) -> list[SymbolHit] | None:
     path = socket_path(index_dir)
     if not hasattr(socket, "AF_UNIX") or not path.exists():
         return None
     try:
         return [SymbolHit(h["name"], SymbolKind(h["kind"]), h["container"], h["relpath"], Range(**h["range"]))
                 for h in _exchange(path, {"op": "symbols", "query": query, "limit": limit,
-                                          "wait_for_words": wait_for_words}, ASK_TIMEOUT_S)]
+                                          "wait_for_words": wait_for_answer}, ASK_TIMEOUT_S)]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         log.info("the server's socket did not answer (%s): answering here", exc)
         return None

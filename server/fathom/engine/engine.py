@@ -289,16 +289,17 @@ class Engine:
 
     def search(self, root: Path, query: str, limit: int, paths: list[str] | None = None,
                progress: Progress | None = None, include_tests: bool | None = None,
-               filters: SearchFilters | None = None, wait_for_words: float = 0.0) -> SearchResult:
-        """`wait_for_words`: at most this many seconds for an open workspace's first
-        run to make every file searchable by name and words (an editor's request
-        never waits: its user sees the progress; an agent's answer is final)."""
+               filters: SearchFilters | None = None, wait_for_answer: float = 0.0) -> SearchResult:
+        """`wait_for_answer`: at most this many seconds for an open workspace to
+        answer whole (`WorkspaceService.wait_answerable`: its first run's files, then
+        its model; an editor's request never waits: its user sees the progress; an
+        agent's answer is final)."""
         service = self.workspace(root)
         if service is not None:
-            service.words_ready.wait(wait_for_words)
+            service.wait_answerable(wait_for_answer)
             return service.search(query, limit, paths, include_tests, filters)
         served = door.ask_search(index_dir(Path(root).resolve()), query, limit, paths, include_tests, filters,
-                                 wait_for_words)
+                                 wait_for_answer)
         if served is not None:  # a server holds the workspace open: its model is loaded, its index current
             return served
         # One query, then this process is done: a large index's lexicon is read if a
@@ -309,11 +310,11 @@ class Engine:
                 query, limit, paths, include_tests, filters), needs_vectors=True)
 
     def similar(self, root: Path, *, text: str | None = None, relpath: str | None = None, line: int | None = None,
-                limit: int = 10, progress: Progress | None = None, wait_for_words: float = 0.0) -> SearchResult:
+                limit: int = 10, progress: Progress | None = None, wait_for_answer: float = 0.0) -> SearchResult:
         """Definitions like a snippet, or like the one at `relpath`:`line` (0-based), itself left out."""
         service = self.workspace(root)
         if service is not None:
-            service.words_ready.wait(wait_for_words)
+            service.wait_answerable(wait_for_answer, by_meaning=False)
             return service.similar(text=text, relpath=relpath, line=line, limit=limit)
         return self._answer(root, progress or Progress(), lambda ws: Searcher(
             ws.reader, functools.partial(self.embedder.embed_query, as_code=True),
@@ -321,12 +322,12 @@ class Engine:
                 text=text, relpath=relpath, line=line, limit=limit), needs_vectors=True)
 
     def symbols(self, root: Path, query: str, limit: int, progress: Progress | None = None,
-                wait_for_words: float = 0.0) -> list[SymbolHit]:
+                wait_for_answer: float = 0.0) -> list[SymbolHit]:
         service = self.workspace(root)
         if service is not None:
-            service.words_ready.wait(wait_for_words)
+            service.wait_answerable(wait_for_answer, by_meaning=False)
             return service.symbols(query, limit)
-        served = door.ask_symbols(index_dir(Path(root).resolve()), query, limit, wait_for_words)
+        served = door.ask_symbols(index_dir(Path(root).resolve()), query, limit, wait_for_answer)
         if served is not None:
             return served
         return self._answer(root, progress or Progress(), lambda ws: Searcher(ws.reader, None).symbols(query, limit))

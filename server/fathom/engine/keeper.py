@@ -24,6 +24,7 @@ class EmbedderKeeper:
     def __init__(self, embedder: Embedder):
         self.embedder = embedder
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)  # a start attempt ended
         self._starting = False
         self._ever_started = False
         self._next_try = 0.0
@@ -61,6 +62,15 @@ class EmbedderKeeper:
         finally:
             with self._lock:
                 self._starting = False
+                self._settled.notify_all()
+
+    def wait_running(self, timeout: float) -> bool:
+        """Start the embedder if it is not running and wait, at most `timeout` s,
+        for it to run or fail to start; whether it runs."""
+        self.revive()
+        with self._lock:
+            self._settled.wait_for(lambda: not self._starting, max(0.0, timeout))
+        return self.embedder.alive
 
     @property
     def state(self) -> str:

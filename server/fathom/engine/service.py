@@ -35,9 +35,10 @@ log = logging.getLogger(__name__)
 # A tree too large to watch is rescanned when a file is opened or saved, at most this often.
 RESCAN_EVERY_S = 10.0
 # How long a question whose answer is final (an agent's tool call, a shell's
-# `fathom search`) waits, when it comes before the first run has written every
-# file, for that: reading files takes seconds (the vectors come later), and an
-# empty answer would be taken as "nothing matches". An editor never waits.
+# `fathom search`) waits for the workspace to answer it whole (`wait_answerable`):
+# for the first run to write every file, when it comes before that (reading files
+# takes seconds, the vectors come later, and an empty answer would be taken as
+# "nothing matches"), then for the model to load. An editor never waits.
 FIRST_INDEX_WAIT_S = 20.0
 
 
@@ -250,6 +251,17 @@ class WorkspaceService:
         need is built from here on, in the background."""
         Searcher(self.ws.reader, None).prepare()
 
+    def wait_answerable(self, timeout: float, *, by_meaning: bool = True) -> None:
+        """For a question whose answer is final: at most `timeout` s for the first
+        run to make every file searchable by name and words, then (`by_meaning`)
+        for the model. A search before the model runs answers on words alone, and
+        an index already current never started it: an agent's first question,
+        right after its MCP server opened the workspace, would get that answer."""
+        deadline = time.monotonic() + timeout
+        self.words_ready.wait(timeout)
+        if by_meaning and not self.embedder.alive:
+            self.keeper.wait_running(deadline - time.monotonic())
+
     def _embed_query(self, text: str) -> bytes:
         if not self.embedder.alive:
             self.keeper.revive()  # this search answers lexically; the next ones will not
@@ -302,7 +314,7 @@ class WorkspaceService:
                               embed_as_text=functools.partial(read_as_text, self.embedder, timeout=10)).search(
                 query, limit, paths, include_tests, filters)
             if self.state != "idle" and not result.partial:
-                return SearchResult(result.hits, self.ws.reader.has_pending())
+                return replace(result, partial=self.ws.reader.has_pending())
             return result
 
     def similar(self, *, text: str | None = None, relpath: str | None = None, line: int | None = None,

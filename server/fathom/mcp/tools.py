@@ -41,14 +41,14 @@ class FathomTools:
         except InvalidFilter as bad:
             raise ToolArgumentError(str(bad)) from None
         result = self.engine.search(self.root, query, limit, include_tests=include_tests, filters=filters,
-                                    wait_for_words=FIRST_INDEX_WAIT_S)
+                                    wait_for_answer=FIRST_INDEX_WAIT_S)
         return self._hits_text(f"results for {query!r}", result, max_chars)
 
     def find_symbol(self, name: str, limit: int = 20) -> str:
         name = (name or "").strip()
         if not name:
             raise ToolArgumentError("name is empty: give a symbol name or part of one, e.g. 'rebuild_auth' or 'RA'")
-        hits = self.engine.symbols(self.root, name, _limit(limit), wait_for_words=FIRST_INDEX_WAIT_S)
+        hits = self.engine.symbols(self.root, name, _limit(limit), wait_for_answer=FIRST_INDEX_WAIT_S)
         if not hits:
             return f"no symbol matches {name!r}"
         lines = [f"{len(hits)} symbols matching {name!r}:"]
@@ -63,7 +63,7 @@ class FathomTools:
         if code is not None and code.strip():
             if path is not None or line is not None:
                 raise ToolArgumentError("give either code, or path and line, not both")
-            result = self.engine.similar(self.root, text=code, limit=limit, wait_for_words=FIRST_INDEX_WAIT_S)
+            result = self.engine.similar(self.root, text=code, limit=limit, wait_for_answer=FIRST_INDEX_WAIT_S)
             return self._hits_text("definitions like the code given", result, max_chars)
         if path is None or line is None:
             raise ToolArgumentError("give code (a snippet), or path and line (1-based) of a definition")
@@ -72,7 +72,7 @@ class FathomTools:
         relpath = self._relpath(path)
         try:
             result = self.engine.similar(self.root, relpath=relpath, line=line - 1, limit=limit,
-                                         wait_for_words=FIRST_INDEX_WAIT_S)
+                                         wait_for_answer=FIRST_INDEX_WAIT_S)
         except NoDefinition as nothing:
             raise ToolArgumentError(f"{nothing}: point at a line inside a function, method or class") from None
         return self._hits_text(f"definitions like the one at {relpath}:{line}", result, max_chars)
@@ -123,7 +123,9 @@ class FathomTools:
             note = " (the index is still being built, or embedding is down: try again shortly)" if result.partial else ""
             return f"no {title}{note}"
         intro = f"{len(result.hits)} {title}"
-        if result.partial:
+        if result.words_only:
+            intro += " (partial: ranked by names and words alone; search by meaning is not available yet)"
+        elif result.partial:
             intro += " (partial: some code is not embedded yet, so these lean on names and words)"
         heads = [self._head(i, h) for i, h in enumerate(result.hits, 1)]
         bodies = [self._code(h) for h in result.hits]

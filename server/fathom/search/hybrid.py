@@ -126,6 +126,9 @@ class SearchOptions:
 class SearchResult:
     hits: list[SearchHit]
     partial: bool  # some chunks have no vector yet, or dense search was unavailable
+    # Dense search was unavailable (the model not running, or the index's vectors
+    # another model's): ranked by names and words alone.
+    words_only: bool = False
 
 
 def fts_expression(terms: list[str], options: SearchOptions = SearchOptions()) -> str:
@@ -246,7 +249,7 @@ class Searcher:
             language = self.store.languages_of({rows[i][0] for i in ranked})
             ranked = [i for i in ranked if language.get(rows[i][0]) in filters.languages]
         hits = self._hits(rows, ranked, scores, limit)
-        return SearchResult(hits, partial=not dense_ok or pending)
+        return SearchResult(hits, partial=not dense_ok or pending, words_only=not dense_ok)
 
     def _lexical(self, terms: list[str], pool: int) -> list[tuple[int, float]]:
         """(chunk id, BM25 score) for the query's words, best first. On a large

@@ -89,7 +89,7 @@ async def mcp_answers(root: Path, env: dict, queries: list[Query]) -> tuple[list
         async with ClientSession(read, write) as session:
             await session.initialize()
             await _until_idle(session)
-            # The first search starts the query model in the background (that one answers lexically).
+            # The first search loads the query model (an agent's question waits for it: section 13b).
             await session.call_tool("search_code", {"query": "start the model", "limit": 1})
             while (await _until_idle(session)).get("embedder") != "running":
                 await asyncio.sleep(0.5)
@@ -97,19 +97,19 @@ async def mcp_answers(root: Path, env: dict, queries: list[Query]) -> tuple[list
                 started = time.perf_counter()
                 result = await session.call_tool("search_code", {"query": q.text, "limit": K, "max_chars": 200000})
                 seconds.append(time.perf_counter() - started)
-                answers.append(parse_tool_answer(root, _text(result)))
+                answers.append(parse_tool_answer(root, tool_text(result)))
     return answers, seconds
 
 
 async def _until_idle(session) -> dict:
     while True:
-        status = json.loads(_text(await session.call_tool("index_status", {})).split("\n", 1)[1])
+        status = json.loads(tool_text(await session.call_tool("index_status", {})).split("\n", 1)[1])
         if status.get("state") in ("idle", "error") and status["pending"] == 0:
             return status
         await asyncio.sleep(0.5)
 
 
-def _text(result) -> str:
+def tool_text(result) -> str:
     return "\n".join(c.text for c in result.content if getattr(c, "type", "") == "text")
 
 
@@ -162,7 +162,7 @@ def beside_an_embedding_editor(work: Path, project: str, queries: list[Query]) -
                         q = queries[i % len(queries)]
                         i += 1
                         started = time.perf_counter()
-                        text = _text(await session.call_tool("search_code", {"query": q.text, "limit": K}))
+                        text = tool_text(await session.call_tool("search_code", {"query": q.text, "limit": K}))
                         seconds.append(time.perf_counter() - started)
                         partial += "partial" in text.split("\n", 1)[0]
                         samples["mcp"].append(tree_rss(mcp_pid) if mcp_pid else 0)

@@ -328,6 +328,28 @@ def test_a_long_definition_is_one_hit_covering_it_whole(tmp_path):
     assert last[0].name == "long_one" and last[0].snippet.startswith("def long_one(x):"), last[0]
 
 
+def test_a_long_section_of_a_document_is_one_hit_covering_it_whole(tmp_path):
+    """A section's paragraphs and code blocks are chunks of their own, a long one cut
+    into windows; each that matched was a hit of its own, and one README section
+    filled a page. A later section of the same heading stays a hit of its own."""
+    from fathom.index.chunker import Chunker
+    from fathom.index.tokens import TokenCounter
+
+    para = " ".join(["Failed uploads are retried with exponential backoff and jitter."] * 4)
+    source = (f"# Guide\n\n## Retries\n\n{para}\n\n```python\nclient = Client(retries=5)\nclient.upload(path)\n```\n\n"
+              f"{para}\n\n{para}\n\n## Timeouts\n\nEach request waits thirty seconds for the server.\n\n"
+              "## Retries\n\nThe command line retries uploads too: pass --retries with a backoff.\n")
+    _lang, symbols, chunks = Chunker(TokenCounter(None), 96).chunk_source("docs/guide.md", source)
+    assert sum(c.name == "Retries" for c in chunks) > 3
+    store = Store(tmp_path / "i.db")
+    store.write_files([chunked("docs/guide.md", chunks, symbols)])
+
+    hits = Searcher(store, None).search("retried uploads backoff", 10).hits
+    assert [(h.name, h.range.start_line, h.range.end_line) for h in hits if h.name == "Retries"] in (
+        [("Retries", 2, 14), ("Retries", 19, 22)], [("Retries", 19, 22), ("Retries", 2, 14)])
+    assert next(h for h in hits if h.range.start_line == 2).snippet.startswith("## Retries")
+
+
 def test_a_chunk_still_waiting_for_its_vector_keeps_its_lexical_rank(tmp_path):
     store = Store(tmp_path / "i.db")
     waiting = chunk("parse_http_date", "def parse_http_date(value): parse an http date header")

@@ -137,6 +137,28 @@ def fts_expression(terms: list[str], options: SearchOptions = SearchOptions()) -
 
 
 
+def is_section(path: str, chunk: Chunk) -> bool:
+    """A document's section (Markdown, reStructuredText…), named by its heading:
+    a chunk of the file as a whole is named by the file."""
+    return chunk.kind == SymbolKind.File and not chunk.container and chunk.name != path.rsplit("/", 1)[-1]
+
+
+def section_runs(spans: list[tuple[str, str, Range]]) -> list[tuple[str, str, Range]]:
+    """(path, name, whole range) of each section: a run of chunks of its name
+    that follow each other line after line (`Store.chunk_spans_named`, in line
+    order). Its paragraphs and code blocks are chunks of their own, and a long
+    one is cut into windows; a later section of the same heading is another."""
+    runs: list[tuple[str, str, Range]] = []
+    for path, name, rng in spans:
+        last = runs[-1] if runs else None
+        if last is not None and last[:2] == (path, name) and rng.start_line <= last[2].end_line + 1:
+            end = max((last[2].end_line, last[2].end_char), (rng.end_line, rng.end_char))
+            runs[-1] = (path, name, Range(last[2].start_line, last[2].start_char, *end))
+        else:
+            runs.append((path, name, rng))
+    return runs
+
+
 class NoDefinition(LookupError):
     """Find-similar was pointed at a line no indexed definition holds."""
 
@@ -375,19 +397,26 @@ class Searcher:
 
     def _definition_extents(self, rows: dict[int, tuple[str, Chunk]], ids: list[int]) -> dict[int, tuple[str, Range]]:
         """For each of `ids` that is one window of a definition too long for one
-        chunk, (path, the whole definition's range): the definition is one hit."""
+        chunk, or one block of a document's section, (path, the whole definition's
+        or section's range): the definition or section is one hit."""
         def key(i: int) -> tuple:
             path, chunk = rows[i]
             return path, chunk.name, chunk.container, chunk.kind
 
         repeated = Counter(key(i) for i in ids)
-        windows = {i: rows[i] for i in ids if repeated[key(i)] > 1 or rows[i][1].continues_a_definition}
+        windows = {i: rows[i] for i in ids
+                   if repeated[key(i)] > 1 or rows[i][1].continues_a_definition or is_section(*rows[i])}
         if not windows:
             return {}
         symbols = self.store.definitions_of((path, chunk.name) for path, chunk in windows.values())
         by_key: dict[tuple, list[Range]] = {}
         for s in symbols:
             by_key.setdefault((s.relpath, s.name, s.container, s.kind), []).append(s.range)
+        # A document's section has no symbol: its extent is the run of windows it was cut into.
+        sections = {i: rows[i] for i in windows if is_section(*rows[i])}
+        for path, name, rng in section_runs(self.store.chunk_spans_named(
+                (path, chunk.name) for path, chunk in sections.values())):
+            by_key.setdefault((path, name, "", SymbolKind.File), []).append(rng)
         extents: dict[int, tuple[str, Range]] = {}
         for chunk_id, (path, chunk) in windows.items():
             r = chunk.range

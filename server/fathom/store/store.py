@@ -735,6 +735,19 @@ class Store:
         return [(cid, Chunk(name, SymbolKind(kind), container, Range(sl, sc, el, ec), header, text))
                 for cid, name, kind, container, sl, sc, el, ec, header, text in rows]
 
+    def chunk_spans_named(self, paths_and_names: Iterable[tuple[str, str]]) -> list[tuple[str, str, Range]]:
+        """(path, name, range) of every chunk called `name` in `path`, for each pair, in line order."""
+        pairs = set(paths_and_names)
+        if not pairs:
+            return []
+        paths = sorted({path for path, _ in pairs})
+        names = sorted({name for _, name in pairs})
+        rows = self.conn.execute(
+            "SELECT f.path, c.name, c.sl, c.sc, c.el, c.ec FROM chunks c JOIN files f ON f.id = c.file_id"
+            f" WHERE f.path IN ({','.join('?' * len(paths))}) AND c.name IN ({','.join('?' * len(names))})"
+            " ORDER BY f.path, c.sl, c.sc", paths + names)
+        return [(path, name, Range(sl, sc, el, ec)) for path, name, sl, sc, el, ec in rows if (path, name) in pairs]
+
     def definitions_of(self, paths_and_names: Iterable[tuple[str, str]]) -> list[SymbolHit]:
         """The symbols called `name` in `path`, for each pair."""
         pairs = set(paths_and_names)

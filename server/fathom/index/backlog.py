@@ -50,19 +50,19 @@ class EmbedBacklog:
         self._tier_of[text_hash] = tier
         return waiting is None
 
-    def _open_tiers(self, tests_too: bool, focus_only: bool) -> list[OrderedDict[str, int]]:
+    def _open_tiers(self, last_too: bool, focus_only: bool) -> list[OrderedDict[str, int]]:
         if focus_only:
             return self._tiers[:self.BESIDE_OPEN_FILE + 1]
-        return self._tiers if tests_too else self._tiers[:self.LAST]
+        return self._tiers if last_too else self._tiers[:self.LAST]
 
-    def take(self, n: int, *, tests_too: bool = True, focus_only: bool = False,
+    def take(self, n: int, *, last_too: bool = True, focus_only: bool = False,
              by_length: bool = False) -> list[str]:
-        """Up to n hashes, first in line first; test code only if `tests_too`,
+        """Up to n hashes, first in line first; test code and release notes only if `last_too`,
         nothing past the files in focus if `focus_only`. `by_length`: what is
         taken of each place in line comes shortest first (the places still in
         order), so that batches cut from it pad to similar lengths."""
         hashes: list[str] = []
-        for tier in self._open_tiers(tests_too, focus_only):
+        for tier in self._open_tiers(last_too, focus_only):
             taken = []
             while tier and len(hashes) + len(taken) < n:
                 h, length = tier.popitem(last=False)
@@ -73,9 +73,9 @@ class EmbedBacklog:
             hashes.extend(h for h, _ in taken)
         return hashes
 
-    def waiting(self, *, tests_too: bool = True, focus_only: bool = False) -> bool:
+    def waiting(self, *, last_too: bool = True, focus_only: bool = False) -> bool:
         """Whether `take` would give anything."""
-        return any(self._open_tiers(tests_too, focus_only))
+        return any(self._open_tiers(last_too, focus_only))
 
     def __contains__(self, text_hash: str) -> bool:
         return text_hash in self._tier_of

@@ -550,7 +550,7 @@ class _Run:
             return
         # Test code and release notes wait until the whole tree is chunked: the project's own code,
         # wherever the walk meets it, goes to the model first.
-        tests_too = not self.full_pass_chunking
+        last_too = not self.full_pass_chunking
         # Likewise the rest of the tree waits until the files in focus are all written,
         # and everything until the open files themselves are.
         if self.open_unwritten:
@@ -562,11 +562,11 @@ class _Run:
             self._refill_queue()
         hashes: list[str] = []
         while not hashes:
-            if free <= 0 or not emb.backlog.waiting(tests_too=tests_too, focus_only=focus_only):
+            if free <= 0 or not emb.backlog.waiting(last_too=last_too, focus_only=focus_only):
                 return
             # What the free slots take is sorted by length as a whole (within each
             # place in line), so that each request pads its texts to a similar length.
-            taken = emb.backlog.take(per_request * free, tests_too=tests_too, focus_only=focus_only, by_length=True)
+            taken = emb.backlog.take(per_request * free, last_too=last_too, focus_only=focus_only, by_length=True)
             sources = self.store.chunk_sources(taken)
             # A text whose chunks are gone since it was queued (its file changed again) needs no vector.
             hashes = [h for h in taken if h in sources]

@@ -412,7 +412,7 @@ class Searcher:
         by_key: dict[tuple, list[Range]] = {}
         for s in symbols:
             by_key.setdefault((s.relpath, s.name, s.container, s.kind), []).append(s.range)
-        # A document's section has no symbol: its extent is the run of windows it was cut into.
+        # A document's section has no symbol: its extent is the run of its heading's chunks.
         sections = {i: rows[i] for i in windows if is_section(*rows[i])}
         for path, name, rng in section_runs(self.store.chunk_spans_named(
                 (path, chunk.name) for path, chunk in sections.values())):

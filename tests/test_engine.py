@@ -623,3 +623,15 @@ def test_an_embedder_closed_while_it_loads_is_no_fault_to_report(caplog):
     with caplog.at_level(logging.WARNING, logger="fathom"):
         unloadable._start()
     assert unloadable.error == "no model here" and "embedding model unavailable" in caplog.text
+
+
+def test_a_message_the_summary_repeats_is_shown_once(capsys):
+    """A search that built the index with a model that could not load said
+    "embedding failed: …" as it happened, then again in the run's summary."""
+    from fathom.cli.progress_bar import BarProgress
+
+    progress = BarProgress()  # stderr is not a terminal here: plain lines
+    for text in ("embedding failed: no model here; lexical search still works",) * 2 + ("3 files skipped",):
+        progress.message(text)
+    assert capsys.readouterr().err.splitlines() == [
+        "fathom: embedding failed: no model here; lexical search still works", "fathom: 3 files skipped"]

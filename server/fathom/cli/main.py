@@ -285,9 +285,9 @@ def _search(engine, root: Path, query: str, k: int, as_json: bool, include_tests
 
     console = Console(highlight=False)
     if result.words_only:
-        console.print("[yellow](partial: ranked by names and words alone; search by meaning is not available yet)[/yellow]")
+        console.print("[yellow](partial: ranked by names and words alone, without the model)[/yellow]", soft_wrap=True)
     elif result.partial:
-        console.print("[yellow](partial: some chunks are not embedded yet)[/yellow]")
+        console.print("[yellow](partial: some chunks are not embedded yet)[/yellow]", soft_wrap=True)
     if not result.hits:
         console.print(f"no results for {escape(_quoted(query))}")
     for hit in result.hits:

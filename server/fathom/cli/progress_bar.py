@@ -65,6 +65,9 @@ class BarProgress(Progress):
         self._bars.update(self._chunks, completed=done, total=total)
 
     def message(self, text: str) -> None:
+        # A run's summary repeats what it reported as it happened (an embedding failure).
+        if text in self.said:
+            return
         self.said.add(text)
         if self.plain:  # as the progress lines: written and flushed at once, in order with them
             print(f"fathom: {text}", file=sys.stderr, flush=True)

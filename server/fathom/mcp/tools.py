@@ -124,7 +124,7 @@ class FathomTools:
             return f"no {title}{note}"
         intro = f"{len(result.hits)} {title}"
         if result.words_only:
-            intro += " (partial: ranked by names and words alone; search by meaning is not available yet)"
+            intro += " (partial: ranked by names and words alone, without the model)"
         elif result.partial:
             intro += " (partial: some code is not embedded yet, so these lean on names and words)"
         heads = [self._head(i, h) for i, h in enumerate(result.hits, 1)]

@@ -635,3 +635,35 @@ def test_a_message_the_summary_repeats_is_shown_once(capsys):
         progress.message(text)
     assert capsys.readouterr().err.splitlines() == [
         "fathom: embedding failed: no model here; lexical search still works", "fathom: 3 files skipped"]
+
+
+def test_a_model_on_no_path_and_in_no_cache_is_unavailable_and_the_index_stays(tmp_path):
+    """`--model foo` reached the hub library, which answered "check your internet
+    connection" (Fathom downloads nothing), after the CLI had said it was bringing
+    the index to foo. The name is now unavailable from the start, in Fathom's words,
+    and the index keeps its vectors; the search answers on names and words."""
+    from fathom.embed.modelspec import resolve_model
+    from fathom.index.progress import Progress
+
+    spec = resolve_model("no-such-model-anywhere")
+    assert "no model 'no-such-model-anywhere' on this machine (Fathom downloads nothing)" in spec.unavailable
+
+    class Said(Progress):
+        def __init__(self):
+            self.lines = []
+
+        def message(self, text):
+            self.lines.append(text)
+
+    root = small_tree(tmp_path / "ws")
+    builder, _ = fake_engine(Settings(workers=1))
+    builder.index(root)
+    builder.close()
+    engine = Engine(Settings(workers=1, model="no-such-model-anywhere"))
+    said = Said()
+    try:
+        result = engine.search(root, "send email message", 3, progress=said)
+    finally:
+        engine.close()
+    assert said.lines == [f"cannot load model no-such-model-anywhere: {spec.unavailable}"], said.lines
+    assert result.words_only and result.hits[0].name == "handler_1"

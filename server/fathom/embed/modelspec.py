@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import ORIGINAL_MODEL, EngineSettings, Settings
+from ..config import DEFAULT_MODEL, ORIGINAL_MODEL, EngineSettings, Settings
 
 # Models in Fathom's own package, by name: embed/shipped/NAME is a sentence-transformers folder.
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
@@ -96,8 +96,12 @@ def resolve_model(name: str) -> ModelSpec:
         if not directory.is_dir():
             directory = _hub_cache_dir(name)
     if directory is None:
-        # A hub id that is not in the local cache: the embedding process reports it.
-        return ModelSpec(name, name, None, 256)
+        # Fathom downloads nothing: a model that is not on this machine is unavailable,
+        # said in these words rather than the hub library's "check your internet connection".
+        return ModelSpec(name, name, None, 256, unavailable=(
+            f"no model {name!r} on this machine (Fathom downloads nothing): name a folder holding a "
+            f"sentence-transformers model, a Hugging Face id already in its local cache, "
+            f"{DEFAULT_MODEL} (Fathom's own) or {ORIGINAL_MODEL}"))
     tokenizer = directory / "tokenizer.json"
     return ModelSpec(
         name, str(directory), str(tokenizer) if tokenizer.is_file() else None, _max_tokens(directory),

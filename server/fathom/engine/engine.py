@@ -350,6 +350,9 @@ class Engine:
     def _ensure_index(self, ws: Workspace, progress: Progress, needs_vectors: bool) -> None:
         if needs_vectors and _has_index(ws) and ws.reader.vector_model()[0] not in (None, ws.spec.model_id) \
                 and ws.reader.last_run() is not None:
+            if ws.spec.unavailable:  # nothing to bring the index to: it stays as it is
+                progress.message(f"cannot load model {ws.spec.name}: {ws.spec.unavailable}")
+                return
             progress.message(f"the index of {ws.root} holds vectors of {ws.reader.vector_model()[0]}: "
                              f"bringing it to {ws.spec.model_id}")
             for line in self._build(ws, progress, embed=True).error_summary():

@@ -68,3 +68,19 @@ def test_every_command_takes_the_workspace_as_path_or_as_dash_dash_path(tmp_path
         assert proc.returncode == 0 and proc.stdout.startswith(f"{project}\n") and "not indexed yet" in proc.stdout
     proc = fathom("status", str(project), "--path", str(tmp_path), cwd=tmp_path)
     assert proc.returncode == 2 and f"two workspaces given: {project} and --path {tmp_path}" in proc.stderr
+
+
+def test_a_json_answer_on_words_alone_says_so_on_stderr(tmp_path):
+    """`--json` prints the hits alone: a script or agent reading it could not tell a
+    ranking without the model from a whole one. stdout stays the list of hits."""
+    import json
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "dates.py").write_text("def parse_http_date(value):\n    return value\n")
+    assert fathom("index", str(project), "--no-embed", cwd=tmp_path).returncode == 0
+    proc = fathom("search", "parse http date", "--path", str(project), "--json", "--model", "no-such-model-here",
+                  cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [hit["name"] for hit in json.loads(proc.stdout)] == ["parse_http_date"]
+    assert "fathom: partial: ranked by names and words alone, without the model" in proc.stderr.splitlines()

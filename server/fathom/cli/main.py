@@ -277,17 +277,19 @@ def _search(engine, root: Path, query: str, k: int, as_json: bool, include_tests
     with BarProgress() as progress:
         result = engine.search(root, query, k, progress=progress, include_tests=include_tests, filters=filters,
                                wait_for_answer=FIRST_INDEX_WAIT_S)
+    partial = ("partial: ranked by names and words alone, without the model" if result.words_only
+               else "partial: some chunks are not embedded yet" if result.partial else None)
     if as_json:
+        if partial:  # the JSON on stdout stays a list of hits; a script that reads stderr is told
+            print(f"fathom: {partial}", file=sys.stderr)
         print(json.dumps([search_hit_json(root.resolve(), h) for h in result.hits], indent=2))
         return 0
     from rich.console import Console
     from rich.markup import escape
 
     console = Console(highlight=False)
-    if result.words_only:
-        console.print("[yellow](partial: ranked by names and words alone, without the model)[/yellow]", soft_wrap=True)
-    elif result.partial:
-        console.print("[yellow](partial: some chunks are not embedded yet)[/yellow]", soft_wrap=True)
+    if partial:
+        console.print(f"[yellow]({partial})[/yellow]", soft_wrap=True)
     if not result.hits:
         console.print(f"no results for {escape(_quoted(query))}")
     for hit in result.hits:

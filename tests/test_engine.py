@@ -667,3 +667,24 @@ def test_a_model_on_no_path_and_in_no_cache_is_unavailable_and_the_index_stays(t
         engine.close()
     assert said.lines == [f"cannot load model no-such-model-anywhere: {spec.unavailable}"], said.lines
     assert result.words_only and result.hits[0].name == "handler_1"
+
+
+def test_find_symbol_shows_each_definitions_signature_on_one_line(tmp_path):
+    """An agent that looked a name up had to open the file to see how to call it."""
+    from fathom.mcp.tools import FathomTools
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "client.py").write_text(
+        "class Client:\n"
+        "    @property\n    def timeout(self) -> float:\n        return 1.0\n\n"
+        "    def send(\n        self,\n        request: 'Request',\n        *,\n        stream: bool = False,\n"
+        "    ) -> 'Response':\n        return request\n")
+    engine, _ = fake_engine(Settings(workers=1))
+    try:
+        engine.index(root)
+        lines = FathomTools(engine, root).find_symbol("Client.").splitlines()
+    finally:
+        engine.close()
+    assert "client.py:6  method Client.send  — def send(self, request: 'Request', *, stream: bool = False,) -> 'Response':" in lines, lines
+    assert any(line.endswith("method Client.timeout  — def timeout(self) -> float:") for line in lines), lines

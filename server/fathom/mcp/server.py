@@ -52,8 +52,8 @@ patterns relative to the workspace to search only there (e.g. ["src/**"]), `excl
 FIND_SYMBOL = """\
 Find definitions by name, fuzzily: exact names first, then prefixes, camelCase/snake_case humps
 ("RA" finds rebuild_auth), then subsequences. Qualify a name to look within a class or type
-("Session.send", "Vec::push"); "Session." lists its members. Returns path:line, kind and qualified
-name for each. Cheap and instant: use it when you know or half-know a name."""
+("Session.send", "Vec::push"); "Session." lists its members. Returns path:line, kind, qualified name
+and signature for each. Cheap and instant: use it when you know or half-know a name."""
 
 SIMILAR_CODE = """\
 Find definitions most like a given one: pass path and line (1-based, any line inside a function,

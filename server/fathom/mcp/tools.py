@@ -12,6 +12,9 @@ DEFAULT_MAX_CHARS = 16_000  # well inside the tool-result limits of Claude Code,
 MOST_CHARS = 200_000
 LEAST_CHARS = 500
 MOST_RESULTS = 50
+# find_symbol shows the line naming each definition, looked for this far into it, cut at this length.
+SIGNATURE_SEARCH_LINES = 12
+SIGNATURE_CHARS = 200
 
 
 class ToolArgumentError(ValueError):
@@ -52,9 +55,14 @@ class FathomTools:
         if not hits:
             return f"no symbol matches {name!r}"
         lines = [f"{len(hits)} symbols matching {name!r}:"]
+        files: dict[str, list[str] | None] = {}
         for h in hits:
             qualified = f"{h.container}.{h.name}" if h.container else h.name
-            lines.append(f"{h.relpath}:{h.range.start_line + 1}  {h.kind.name.lower()} {qualified}")
+            line = f"{h.relpath}:{h.range.start_line + 1}  {h.kind.name.lower()} {qualified}"
+            if h.relpath not in files:
+                files[h.relpath] = self._lines(h.relpath)
+            signature = _signature(files[h.relpath], h.name, h.range.start_line, h.range.end_line)
+            lines.append(f"{line}  — {signature}" if signature else line)
         return "\n".join(lines)
 
     def similar_code(self, path: str | None = None, line: int | None = None, code: str | None = None,
@@ -146,14 +154,38 @@ class FathomTools:
 
     def _code(self, hit: SearchHit) -> str:
         """The definition's lines as the file has them now (the snippet if it cannot be read)."""
-        try:
-            path = (self.root / hit.relpath).resolve()
-            path.relative_to(self.root)
-            with open(path, encoding="utf-8", errors="replace") as f:
-                lines = f.read().split("\n")
-        except (OSError, ValueError):
+        lines = self._lines(hit.relpath)
+        if lines is None:
             return hit.snippet
         return "\n".join(lines[hit.range.start_line:hit.range.end_line + 1]) or hit.snippet
+
+    def _lines(self, relpath: str) -> list[str] | None:
+        """A workspace file's lines as it has them now; None if it cannot be read."""
+        try:
+            path = (self.root / relpath).resolve()
+            path.relative_to(self.root)
+            with open(path, encoding="utf-8", errors="replace") as f:
+                return f.read().split("\n")
+        except (OSError, ValueError):
+            return None
+
+
+def _signature(lines: list[str] | None, name: str, start: int, end: int) -> str:
+    """The line that names a definition (past its decorators and doc comments), with
+    the lines its parameter list runs on to, on one line: an agent sees how to call
+    it without reading the file."""
+    if not lines:
+        return ""
+    last = min(end, start + SIGNATURE_SEARCH_LINES)
+    first = next((i for i in range(start, last + 1) if i < len(lines) and name in lines[i]), start)
+    parts, depth = [], 0
+    for text in lines[first:last + 1]:
+        parts.append(text.strip())
+        depth += text.count("(") + text.count("[") - text.count(")") - text.count("]")
+        if depth <= 0:
+            break
+    line = " ".join(p for p in parts if p).replace("( ", "(").replace("[ ", "[").replace(" )", ")").replace(" ]", "]")
+    return line if len(line) <= SIGNATURE_CHARS else line[:SIGNATURE_CHARS - 1] + "…"
 
 
 def _limit(limit) -> int:

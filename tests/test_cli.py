@@ -99,7 +99,8 @@ def test_symbols_json(indexed):
     root, env, _ = indexed
     hits = json.loads(fathom("symbols", "usercachedir", "--path", str(root), "--json", env=env).stdout)
     assert hits[0]["name"] == "user_cache_dir"
-    assert set(hits[0]) == {"name", "kind", "container", "path", "uri", "range"}
+    assert set(hits[0]) == {"name", "kind", "container", "path", "uri", "range", "signature"}
+    assert hits[0]["signature"].startswith("def user_cache_dir(")
 
 
 def test_usage_errors_exit_2_with_one_line(tmp_path):

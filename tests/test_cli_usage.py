@@ -84,3 +84,8 @@ def test_a_json_answer_on_words_alone_says_so_on_stderr(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert [hit["name"] for hit in json.loads(proc.stdout)] == ["parse_http_date"]
     assert "fathom: partial: ranked by names and words alone, without the model" in proc.stderr.splitlines()
+    # Symbols come with the signature read from the file, in both forms.
+    symbols = fathom("symbols", "parse_http", "--path", str(project), "--json", cwd=tmp_path)
+    assert json.loads(symbols.stdout)[0]["signature"] == "def parse_http_date(value):"
+    listed = fathom("symbols", "parse_http", "--path", str(project), cwd=tmp_path)
+    assert listed.stdout.splitlines() == ["dates.py:1  Function parse_http_date  — def parse_http_date(value):"]

@@ -308,20 +308,27 @@ def _quoted(query: str, most: int = 80) -> str:
 
 
 def _symbols(engine, root: Path, query: str, k: int, as_json: bool) -> int:
-    from ..results import symbol_hit_json
+    from ..results import file_lines, signature_of, symbol_hit_json
     from .progress_bar import BarProgress
 
     with BarProgress() as progress:
         hits = engine.symbols(root, query, k, progress=progress, wait_for_answer=FIRST_INDEX_WAIT_S)
+    files: dict[str, list[str] | None] = {}
+    signatures = []
+    for hit in hits:
+        if hit.relpath not in files:
+            files[hit.relpath] = file_lines(root, hit.relpath)
+        signatures.append(signature_of(files[hit.relpath], hit))
     if as_json:
-        print(json.dumps([symbol_hit_json(root.resolve(), h) for h in hits], indent=2))
+        print(json.dumps([{**symbol_hit_json(root.resolve(), h), "signature": signature}
+                          for h, signature in zip(hits, signatures)], indent=2))
         return 0
     if not hits:
         print(f"no symbols match {_quoted(query)}")
-    for hit in hits:
+    for hit, signature in zip(hits, signatures):
         where = f"{hit.relpath}:{hit.range.start_line + 1}"
         container = f"  ({hit.container})" if hit.container else ""
-        print(f"{where}  {hit.kind.name} {hit.name}{container}")
+        print(f"{where}  {hit.kind.name} {hit.name}{container}" + (f"  — {signature}" if signature else ""))
     return 0
 
 

@@ -7,14 +7,12 @@ import json
 from pathlib import Path, PurePosixPath
 
 from ..engine import FIRST_INDEX_WAIT_S, Engine, InvalidFilter, NoDefinition, SearchFilters, SearchHit, SearchResult
+from ..results import file_lines, signature_of
 
 DEFAULT_MAX_CHARS = 16_000  # well inside the tool-result limits of Claude Code, Cursor and Copilot
 MOST_CHARS = 200_000
 LEAST_CHARS = 500
 MOST_RESULTS = 50
-# find_symbol shows the line naming each definition, looked for this far into it, cut at this length.
-SIGNATURE_SEARCH_LINES = 12
-SIGNATURE_CHARS = 200
 
 
 class ToolArgumentError(ValueError):
@@ -61,7 +59,7 @@ class FathomTools:
             line = f"{h.relpath}:{h.range.start_line + 1}  {h.kind.name.lower()} {qualified}"
             if h.relpath not in files:
                 files[h.relpath] = self._lines(h.relpath)
-            signature = _signature(files[h.relpath], h.name, h.range.start_line, h.range.end_line)
+            signature = signature_of(files[h.relpath], h)
             lines.append(f"{line}  — {signature}" if signature else line)
         return "\n".join(lines)
 
@@ -160,32 +158,7 @@ class FathomTools:
         return "\n".join(lines[hit.range.start_line:hit.range.end_line + 1]) or hit.snippet
 
     def _lines(self, relpath: str) -> list[str] | None:
-        """A workspace file's lines as it has them now; None if it cannot be read."""
-        try:
-            path = (self.root / relpath).resolve()
-            path.relative_to(self.root)
-            with open(path, encoding="utf-8", errors="replace") as f:
-                return f.read().split("\n")
-        except (OSError, ValueError):
-            return None
-
-
-def _signature(lines: list[str] | None, name: str, start: int, end: int) -> str:
-    """The line that names a definition (past its decorators and doc comments), with
-    the lines its parameter list runs on to, on one line: an agent sees how to call
-    it without reading the file."""
-    if not lines:
-        return ""
-    last = min(end, start + SIGNATURE_SEARCH_LINES)
-    first = next((i for i in range(start, last + 1) if i < len(lines) and name in lines[i]), start)
-    parts, depth = [], 0
-    for text in lines[first:last + 1]:
-        parts.append(text.strip())
-        depth += text.count("(") + text.count("[") - text.count(")") - text.count("]")
-        if depth <= 0:
-            break
-    line = " ".join(p for p in parts if p).replace("( ", "(").replace("[ ", "[").replace(" )", ")").replace(" ]", "]")
-    return line if len(line) <= SIGNATURE_CHARS else line[:SIGNATURE_CHARS - 1] + "…"
+        return file_lines(self.root, relpath)
 
 
 def _limit(limit) -> int:

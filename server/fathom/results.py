@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .models import SearchHit, SymbolHit
+
+if TYPE_CHECKING:  # the search package is not loaded for a symbol lookup's JSON
+    from .search import SearchResult
 
 
 def file_uri(root: Path, relpath: str) -> str:
@@ -73,3 +77,21 @@ def signature_of(lines: list[str] | None, hit: SymbolHit) -> str:
             break
     line = " ".join(p for p in parts if p).replace("( ", "(").replace("[ ", "[").replace(" )", ")").replace(" ]", "]")
     return line if len(line) <= SIGNATURE_CHARS else line[:SIGNATURE_CHARS - 1] + "…"
+
+
+def signatures(root: Path, hits: list[SymbolHit]) -> list[str]:
+    """Each symbol's `signature_of`, each file read once."""
+    files: dict[str, list[str] | None] = {}
+    for hit in hits:
+        if hit.relpath not in files:
+            files[hit.relpath] = file_lines(root, hit.relpath)
+    return [signature_of(files[hit.relpath], hit) for hit in hits]
+
+
+def partial_note(result: SearchResult) -> str | None:
+    """Why an answer is partial, in the words every door shows; None when it is whole."""
+    if result.words_only:
+        return "partial: ranked by names and words alone, without the model"
+    if result.partial:
+        return "partial: some code is not embedded yet, so these lean on names and words"
+    return None

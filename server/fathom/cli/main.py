@@ -271,14 +271,13 @@ def _similar(args) -> int:
 
 
 def _search(engine, root: Path, query: str, k: int, as_json: bool, include_tests: bool | None, filters=None) -> int:
-    from ..results import search_hit_json
+    from ..results import partial_note, search_hit_json
     from .progress_bar import BarProgress
 
     with BarProgress() as progress:
         result = engine.search(root, query, k, progress=progress, include_tests=include_tests, filters=filters,
                                wait_for_answer=FIRST_INDEX_WAIT_S)
-    partial = ("partial: ranked by names and words alone, without the model" if result.words_only
-               else "partial: some chunks are not embedded yet" if result.partial else None)
+    partial = partial_note(result)
     if as_json:
         if partial:  # the JSON on stdout stays a list of hits; a script that reads stderr is told
             print(f"fathom: {partial}", file=sys.stderr)
@@ -308,24 +307,19 @@ def _quoted(query: str, most: int = 80) -> str:
 
 
 def _symbols(engine, root: Path, query: str, k: int, as_json: bool) -> int:
-    from ..results import file_lines, signature_of, symbol_hit_json
+    from ..results import signatures, symbol_hit_json
     from .progress_bar import BarProgress
 
     with BarProgress() as progress:
         hits = engine.symbols(root, query, k, progress=progress, wait_for_answer=FIRST_INDEX_WAIT_S)
-    files: dict[str, list[str] | None] = {}
-    signatures = []
-    for hit in hits:
-        if hit.relpath not in files:
-            files[hit.relpath] = file_lines(root, hit.relpath)
-        signatures.append(signature_of(files[hit.relpath], hit))
+    shown = signatures(root, hits)
     if as_json:
         print(json.dumps([{**symbol_hit_json(root.resolve(), h), "signature": signature}
-                          for h, signature in zip(hits, signatures)], indent=2))
+                          for h, signature in zip(hits, shown)], indent=2))
         return 0
     if not hits:
         print(f"no symbols match {_quoted(query)}")
-    for hit, signature in zip(hits, signatures):
+    for hit, signature in zip(hits, shown):
         where = f"{hit.relpath}:{hit.range.start_line + 1}"
         container = f"  ({hit.container})" if hit.container else ""
         print(f"{where}  {hit.kind.name} {hit.name}{container}" + (f"  — {signature}" if signature else ""))

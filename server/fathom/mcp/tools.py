@@ -7,7 +7,7 @@ import json
 from pathlib import Path, PurePosixPath
 
 from ..engine import FIRST_INDEX_WAIT_S, Engine, InvalidFilter, NoDefinition, SearchFilters, SearchHit, SearchResult
-from ..results import file_lines, signature_of
+from ..results import file_lines, partial_note, signatures
 
 DEFAULT_MAX_CHARS = 16_000  # well inside the tool-result limits of Claude Code, Cursor and Copilot
 MOST_CHARS = 200_000
@@ -53,13 +53,9 @@ class FathomTools:
         if not hits:
             return f"no symbol matches {name!r}"
         lines = [f"{len(hits)} symbols matching {name!r}:"]
-        files: dict[str, list[str] | None] = {}
-        for h in hits:
+        for h, signature in zip(hits, signatures(self.root, hits)):
             qualified = f"{h.container}.{h.name}" if h.container else h.name
             line = f"{h.relpath}:{h.range.start_line + 1}  {h.kind.name.lower()} {qualified}"
-            if h.relpath not in files:
-                files[h.relpath] = self._lines(h.relpath)
-            signature = signature_of(files[h.relpath], h)
             lines.append(f"{line}  — {signature}" if signature else line)
         return "\n".join(lines)
 
@@ -129,10 +125,9 @@ class FathomTools:
             note = " (the index is still being built, or embedding is down: try again shortly)" if result.partial else ""
             return f"no {title}{note}"
         intro = f"{len(result.hits)} {title}"
-        if result.words_only:
-            intro += " (partial: ranked by names and words alone, without the model)"
-        elif result.partial:
-            intro += " (partial: some code is not embedded yet, so these lean on names and words)"
+        note = partial_note(result)
+        if note:
+            intro += f" ({note})"
         heads = [self._head(i, h) for i, h in enumerate(result.hits, 1)]
         bodies = [self._code(h) for h in result.hits]
         fences = len("\n```\n```\n") + 2
@@ -152,13 +147,11 @@ class FathomTools:
 
     def _code(self, hit: SearchHit) -> str:
         """The definition's lines as the file has them now (the snippet if it cannot be read)."""
-        lines = self._lines(hit.relpath)
+        lines = file_lines(self.root, hit.relpath)
         if lines is None:
             return hit.snippet
         return "\n".join(lines[hit.range.start_line:hit.range.end_line + 1]) or hit.snippet
 
-    def _lines(self, relpath: str) -> list[str] | None:
-        return file_lines(self.root, relpath)
 
 
 def _limit(limit) -> int:

@@ -18,6 +18,7 @@ def fathom(*args, cwd):
     (["search", "parse dates", "--lang", "cobol"], "unknown language cobol"),
     (["search", "parse dates", "--kind", "gizmo"], "unknown kind gizmo"),
     (["search", "parse dates", "--exclude", " "], "non-empty glob"),
+    (["search", "?"], "has no words"),
     (["similar", "nowhere.py"], "expected FILE:LINE"),
     (["similar", "nowhere.py:0"], "expected FILE:LINE"),
     (["similar", "nowhere.py:3"], "no such file"),

@@ -109,6 +109,7 @@ def test_the_tools_answer_agents_through_the_sdk_client(workspace):
         # Bad arguments: a tool error that says what to do; the server stays up.
         for tool, args, says in [
             ("search_code", {"query": "  "}, "query is empty"),
+            ("search_code", {"query": "?."}, "has no words"),
             ("search_code", {"query": "cache", "limit": -1}, "limit must be"),
             ("search_code", {"query": "cache", "paths": ["../outside/**"]}, "climbs out of the workspace"),
             ("search_code", {"query": "cache", "paths": ["/etc"]}, "outside the workspace"),

@@ -426,6 +426,24 @@ def test_prose_is_ranked_against_the_models_own_reading_of_a_question_code_again
     assert Searcher(store, None).options.prose_shift == 0.0
 
 
+def test_a_query_of_punctuation_alone_gets_no_hits_rather_than_the_nearest_vectors(tmp_path):
+    """Nothing in `?` or `...` can match a word, and the model reads such a
+    query as noise: whatever came nearest would be an arbitrary answer."""
+    store = Store(tmp_path / "i.db")
+    code = chunk("redirect", "def redirect(request): strip the auth header")
+    store.write_files([chunked("http.py", [code])])
+    store.use_vector_model("m", 2)
+    store.write_vectors([(code.text_hash, struct.pack("2f", 1, 0))])
+    asked = []
+    searcher = Searcher(store, lambda q: asked.append(q) or struct.pack("2f", 1, 0))
+    for wordless in ("?", "...", " -> ", "_"):
+        result = searcher.search(wordless, 5)
+        assert result.hits == [] and not result.partial, wordless
+    assert asked == []  # the model was not asked
+    assert [h.name for h in searcher.search("redirect?", 5).hits] == ["redirect"]
+    assert [h.name for h in searcher.search("重定向", 5).hits] == ["redirect"]  # words of any script are words
+
+
 def test_pending_is_seen_by_a_reader_as_soon_as_the_writer_commits(tmp_path):
     writer = Store(tmp_path / "i.db")
     reader = Store(tmp_path / "i.db", readonly=True)

@@ -23,6 +23,13 @@ def clean_query(text: str) -> str:
     return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
+def has_words(text: str) -> bool:
+    """Whether a query holds a letter or digit: one of only punctuation (`?`,
+    `...`) has nothing for the words to match and gives the model nothing to
+    read, so any hits it brought back would be arbitrary."""
+    return any(ch.isalnum() for ch in text)
+
+
 def identifier_parts(identifier: str) -> list[str]:
     """`parseHTTPDate2` -> parse, HTTP, Date, 2; snake_case splits on `_`."""
     parts: list[str] = []

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..config import LARGEST_MAX_FILE_SIZE, Settings, force_offline
-from ..engine import FIRST_INDEX_WAIT_S, StoreError, Terminated, terminate_as_interrupt
+from ..engine import FIRST_INDEX_WAIT_S, StoreError, Terminated, has_words, terminate_as_interrupt
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -157,6 +157,9 @@ def _dispatch(args) -> int:
     if args.command in ("search", "symbols"):
         if not args.query.strip():
             raise UsageError("the query is empty")
+        if args.command == "search" and not has_words(args.query):
+            raise UsageError(f"the query {args.query!r} has no words: Fathom searches by words, names and meaning "
+                             "(for punctuation alone, use grep)")
         if args.k < 1 or args.k > 1000:
             raise UsageError("-k must be between 1 and 1000")
     filters = None

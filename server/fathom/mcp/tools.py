@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path, PurePosixPath
 
-from ..engine import FIRST_INDEX_WAIT_S, Engine, InvalidFilter, NoDefinition, SearchFilters, SearchHit, SearchResult
+from ..engine import FIRST_INDEX_WAIT_S, Engine, InvalidFilter, NoDefinition, SearchFilters, SearchHit, SearchResult, has_words
 from ..results import file_lines, partial_note, signatures
 
 DEFAULT_MAX_CHARS = 16_000  # well inside the tool-result limits of Claude Code, Cursor and Copilot
@@ -34,6 +34,9 @@ class FathomTools:
         if not query:
             raise ToolArgumentError("query is empty: describe what the code does, e.g. "
                                     "'where are auth headers stripped on redirect'")
+        if not has_words(query):
+            raise ToolArgumentError(f"query {query!r} has no words: search_code matches words, names and meaning; "
+                                    "describe what the code does")
         limit, max_chars = _limit(limit), _budget(max_chars)
         globs = [self._glob(p) for p in paths or []]
         leave_out = [self._glob(p) for p in exclude or []]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from ..models import Chunk, Range, SearchHit, SymbolHit, SymbolKind, embed_text
 from ..index.policy import is_release_notes, is_test_chunk
 from ..store import Store
-from ..textsplit import IDENTIFIER, clean_query, identifier_parts, query_terms
+from ..textsplit import IDENTIFIER, clean_query, has_words, identifier_parts, query_terms
 from .filters import SearchFilters
 from .fulltext import bounded, is_bounded, phrases
 from .lexicon import lexicon_for
@@ -213,6 +213,8 @@ class Searcher:
         if path_globs:
             filters = replace(filters, paths=filters.paths + tuple(path_globs))
         query = clean_query(query[:MAX_QUERY_CHARS])
+        if not has_words(query):
+            return SearchResult([], partial=False)
         terms = query_terms(query)[:MAX_QUERY_TERMS]
         if include_tests is None and TEST_WORDS & set(terms):
             include_tests = True

@@ -228,6 +228,20 @@ def test_symbol_ranking_order(tmp_path):
     assert names[2:] == [("get_date", ""), ("getter_long_name", ""), ("gadget", "")]
 
 
+def test_a_prefix_spelt_with_capitals_finds_names_in_its_own_case_first(tmp_path):
+    """Smart case: `Exe` asks for Go's exported `Execute` (and its longer
+    kin) before the unexported `execute`; `exe` is taken as typed carelessly."""
+    store = Store(tmp_path / "i.db")
+    def s(name, line):
+        return Symbol(name, SymbolKind.Method, "Command", Range(line, 0, line + 1, 0))
+    store.write_files([chunked("command.go", [], [s("execute", 1), s("Execute", 5), s("ExecuteContext", 9),
+                                                   s("exec", 13)])])
+    names = lambda query: [h.name for h in Searcher(store, None).symbols(query, 10)]  # noqa: E731
+    assert names("Exe") == ["Execute", "ExecuteContext", "exec", "execute"]
+    assert names("exe") == ["exec", "execute", "Execute", "ExecuteContext"]  # shortest, then in source order
+    assert names("Command.Exe")[:2] == ["Execute", "ExecuteContext"]
+
+
 def test_a_name_asked_within_its_container_finds_that_containers_members_first(tmp_path):
     store = Store(tmp_path / "i.db")
 

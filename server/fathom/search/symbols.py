@@ -123,7 +123,8 @@ def _ranked(query: str, candidates: list[SymbolHit], limit: int) -> list[SymbolH
         tier = symbol_tier(query, hit.name)
         if tier is not None:
             depth = hit.container.count(".") + (1 if hit.container else 0)
-            ranked.append(((tier, len(hit.name), depth, hit.relpath.count("/"), hit.relpath, hit.range.start_line), hit))
+            ranked.append(((tier, _case_missed(query, hit.name, tier), len(hit.name), depth, hit.relpath.count("/"),
+                            hit.relpath, hit.range.start_line), hit))
     ranked.sort(key=lambda item: item[0])
     return [hit for _, hit in ranked[:limit]]
 
@@ -138,10 +139,13 @@ def _rank_from_table(table: SymbolTable, store: Store, query: str, limit: int) -
             if name not in tiers:
                 tiers[name] = symbol_tier(query, name)
     # Rows are read best name first, until the names left cannot reach the top `limit`.
-    order = sorted((name for name, tier in tiers.items() if tier is not None), key=lambda n: (tiers[n], len(n), n))
+    def closeness(name: str) -> tuple[int, bool, int]:
+        return tiers[name], _case_missed(query, name, tiers[name]), len(name)
+
+    order = sorted((name for name, tier in tiers.items() if tier is not None), key=lambda n: (closeness(n), n))
     hits: list[SymbolHit] = []
     for i, name in enumerate(order):
-        if len(hits) >= limit and (tiers[name], len(name)) != (tiers[order[i - 1]], len(order[i - 1])):
+        if len(hits) >= limit and closeness(name) != closeness(order[i - 1]):
             break
         hits.extend(store.symbols_named([name], ROWS_PER_NAME))
     return _ranked(query, hits, limit)
@@ -172,6 +176,14 @@ def symbol_tier(query: str, name: str) -> int | None:
     if all(c in it for c in q):
         return 4
     return None
+
+
+def _case_missed(query: str, name: str, tier: int) -> bool:
+    """Within the prefix tier, whether a query that spells some capitals (smart
+    case, as in Vim and ripgrep) begins the name in another case: `Exe` is after
+    Go's exported `Execute`, not the unexported `execute` of the same length. An
+    all-lowercase query is taken as typed without care for case."""
+    return tier == 2 and query != query.lower() and not name.startswith(query)
 
 
 @functools.lru_cache(maxsize=65536)

@@ -277,6 +277,16 @@ def test_a_name_asked_within_its_container_finds_that_containers_members_first(t
     assert members[4:] == [("print_json", "Console"), ("print", "")]
 
 
+def test_the_cheap_prefix_tier_of_a_container_agrees_with_the_full_one():
+    from fathom.search.symbols import _container_tier, _prefix_tier
+
+    containers = ["Alloc", "alloc", "AllocTable", "Outer.Inner", "ns::Vec", "Foo#bar", "TableAlloc", "a.b.c", "ATable"]
+    for asked in ["a", "A", "Alloc", "al", "at", "Inner", "inn", "vec", "bar", "ab", "b", "Table", "x"]:
+        for container in containers:
+            full = _container_tier(asked, container)
+            assert _prefix_tier(asked, container) == (full if full is not None and full <= 2 else None), (asked, container)
+
+
 def test_first_opening_from_several_threads_at_once(tmp_path, monkeypatch):
     """The server's indexing thread and its request handlers open a fresh
     workspace's index together; that must give one writer, never 'database is locked'."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 
 from ..index.policy import MINIFIED_LINE_CHARS
 from ..models import SymbolHit
@@ -64,14 +65,35 @@ def _qualified(query: str) -> tuple[str, str] | None:
 def _members(store: Store, asked: str, limit: int) -> list[SymbolHit]:
     """The members of the containers that answer `asked`, best container first
     (as `_container_tier` ranks them, then the shortest), each in source order."""
-    containers = store.symbol_containers()
-    tiers = {c: tier for c in _holding_in_order(asked, containers) if (tier := _container_tier(asked, c)) is not None}
+    holding = _holding_in_order(asked, store.symbol_containers())
+    # Exact and prefix tiers are a few string comparisons each; humps cost far
+    # more, and a short `a.` is held by most of a large tree's containers, so
+    # they are ranked only when the better tiers' members leave room.
+    tiers = {c: tier for c in holding if (tier := _prefix_tier(asked, c)) is not None}
+    hits = _members_of(store, sorted(tiers, key=lambda c: (tiers[c], len(c), c)), limit)
+    if len(hits) < limit:
+        rest = sorted((c for c in holding if c not in tiers), key=lambda c: (len(c), c))
+        humped = (c for c in rest if _container_tier(asked, c) is not None)  # ranked only as far as needed
+        hits += _members_of(store, humped, limit - len(hits))
+    return hits
+
+
+def _members_of(store: Store, containers: Iterable[str], limit: int) -> list[SymbolHit]:
     hits: list[SymbolHit] = []
-    for container in sorted(tiers, key=lambda c: (tiers[c], len(c), c)):
+    for container in containers:
         if len(hits) >= limit:
             break
         hits.extend(store.symbols_within(container, limit - len(hits)))
     return hits
+
+
+def _prefix_tier(asked: str, container: str) -> int | None:
+    """`_container_tier` where it is 0, 1 or 2 (exact, exact ignoring case,
+    prefix), else None."""
+    parts = [container, *_QUALIFIER.split(container)] if any(c in container for c in ".:#") else [container]
+    low = asked.lower()
+    tiers = [0 if part == asked else 1 if part.lower() == low else 2 for part in parts if part.lower().startswith(low)]
+    return min(tiers, default=None)
 
 
 def _container_tier(asked: str, container: str) -> int | None:

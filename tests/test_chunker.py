@@ -158,6 +158,23 @@ def test_a_header_after_g_begin_decls_keeps_its_typedefs(chunker):
     assert "G_BEGIN_DECLS" in "".join(c.text for c in chunks)  # the text is the file's, macro and all
 
 
+def test_a_cpp_header_named_h_is_chunked_as_cpp_and_a_c_header_stays_c(chunker):
+    """C++ projects (LLVM, Qt, yaml-cpp) name their headers `.h`: read as C, a
+    class lost its methods. Only what C cannot say makes a header C++; a C
+    header's `extern "C"` guard for C++ callers does not."""
+    cpp = ("#pragma once\n#include <string>\n\nnamespace YAML {\nclass Node {\n public:\n"
+           "  bool IsNull() const { return !m_isValid; }\n  std::string Tag() const;\n\n private:\n"
+           "  bool m_isValid;\n};\n}  // namespace YAML\n")
+    language, symbols, _ = chunker.chunk_source("include/yaml-cpp/node.h", cpp)
+    assert language == "cpp"
+    assert ("IsNull", "Method", "YAML.Node") in {(s.name, s.kind.name, s.container) for s in symbols}
+    c = ('#ifdef __cplusplus\nextern "C" {\n#endif\n\n/* class of errors: see below */\n'
+         "typedef struct _GList GList;\nint g_list_length(GList *list);\n"
+         "static inline int one(void) { return 1; }\n\n#ifdef __cplusplus\n}\n#endif\n")
+    language, symbols, _ = chunker.chunk_source("glib/glist.h", c)
+    assert language == "c" and {s.name for s in symbols} == {"GList", "one"}
+
+
 def test_cpp_go_and_rust_type_aliases_are_names(chunker):
     _, symbols, chunks = chunker.chunk_source("m.go", "package m\n\ntype Handler = http.Handler\n\n"
                                                        "func Serve() {}\n")

@@ -152,6 +152,7 @@ class Miner:
         if is_test_code(relpath) or is_vendored(relpath) or is_generated(text) or len(text) > MAX_FILE_BYTES \
                 or relpath.endswith(".d.ts"):  # declarations: a signature is not the code a question wants
             return None
+        # The first line alone, as when the shipped model's pairs were mined (a `.h` stays C): a rebuild mines them again.
         language = language_for(relpath, text[:200].split("\n", 1)[0])
         if language == "python":
             return language, *_python_docs(text)

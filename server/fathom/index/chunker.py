@@ -16,6 +16,8 @@ from .languages import language_for
 from .tokens import TokenCounter
 
 WINDOW_LINES = 40
+# How much of a file's start tells its language where its name does not (`#!`, a C++ `.h`).
+LANGUAGE_HEAD_CHARS = 65536
 # CommonMark: a heading is one to six `#` and then a space or the line's end;
 # a fence is three backticks or tildes, up to three spaces in.
 _ATX_HEADING = re.compile(r"#{1,6}(?:[ \t]|$)")
@@ -29,8 +31,7 @@ class Chunker:
         self.grammars = Grammars()
 
     def chunk_source(self, relpath: str, text: str) -> tuple[str, list[Symbol], list[Chunk]]:
-        first_line = text[:200].split("\n", 1)[0]
-        lang = language_for(relpath, first_line)
+        lang = language_for(relpath, text[:LANGUAGE_HEAD_CHARS])
         source = SourceLines.of(text)
         last = len(source.lines) - 1
         if lang is None or not text.strip():

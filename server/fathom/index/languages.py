@@ -10,6 +10,7 @@ themselves.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..models import SymbolKind
@@ -180,14 +181,31 @@ EXTENSIONS = {
 SHEBANGS = {"python": "python", "node": "javascript", "bash": "bash", "sh": "bash", "zsh": "bash", "ruby": "ruby", "lua": "lua", "php": "php"}
 
 
-def language_for(relpath: str, first_line: str = "") -> str | None:
+# What only C++ says at the start of a line (a template, a namespace, a class
+# with a body or bases, an access label) or anywhere (`std::`): a `.h` header
+# holding it is C++, and the C grammar would lose its classes and most methods.
+_CPP_ONLY = re.compile(
+    r"^[ \t]*(?:template[ \t]*<|namespace[ \t]+\w+[ \t]*(?:\{|$)|using[ \t]+namespace[ \t]"
+    r"|class[ \t]+(?:[A-Z][A-Z0-9_]*[ \t]+)?\w+[ \t]*(?:final[ \t]*)?(?:[:{]|$)|(?:public|private|protected)[ \t]*:)"
+    r"|\bstd::\w",
+    re.MULTILINE,
+)
+
+
+def language_for(relpath: str, head: str = "") -> str | None:
+    """The language of a file by its name, else by a `#!` line; `head` is the
+    start of its text (a `.h` header is C unless it reads as C++)."""
     name = relpath.rsplit("/", 1)[-1]
     if name in ("Rakefile", "Gemfile"):
         return "ruby"
     if "." in name:
-        lang = EXTENSIONS.get(name.rsplit(".", 1)[-1].lower())
+        extension = name.rsplit(".", 1)[-1].lower()
+        lang = EXTENSIONS.get(extension)
+        if lang == "c" and extension == "h" and _CPP_ONLY.search(head):
+            return "cpp"
         if lang:
             return lang
+    first_line = head.split("\n", 1)[0]
     if first_line.startswith("#!"):
         words = first_line[2:].replace("/", " ").split()
         for word in reversed(words):

@@ -21,10 +21,11 @@ import pathspec
 # error cut where the next one starts; 8: a module's anonymous export, `module.exports =
 # function (…)` or `export default …`, named after the module; 9: C and C++ function-like
 # macros, typedef names and C++, Go and Rust type aliases are symbols, names only; a header's
-# `G_BEGIN_DECLS` no longer hides the declaration after it): a
+# `G_BEGIN_DECLS` no longer hides the declaration after it; 10: a `.h` header that reads
+# as C++ is chunked as C++): a
 # workspace chunked by another version is chunked again on its next full run (its
 # vectors stay cached by text, so only texts that really changed are embedded again).
-CHUNKER_VERSION = "9"
+CHUNKER_VERSION = "10"
 
 # -- never walked ----------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ SAMPLES = {
     "A.java": ("class A { void m() {} A() {} }\n", {("A", "Class"), ("m", "Method"), ("A", "Constructor")}),
     "a.c": ("int f(int x) { return x; }\nstruct S { int a; };\n", {("f", "Function"), ("S", "Struct")}),
     "a.cpp": ("namespace n { class A { }; int g() { return 0; } }\n",
-              {("n", "Namespace"), ("A", "Class"), ("g", "Method")}),
+              {("n", "Namespace"), ("A", "Class"), ("g", "Function")}),
     "a.cs": ("namespace N { class A { void M() {} } }\n", {("N", "Namespace"), ("A", "Class"), ("M", "Method")}),
     "a.rb": ("class A\n  def m\n  end\nend\n", {("A", "Class"), ("m", "Method")}),
     "a.php": ("<?php\nfunction f() {}\nclass A { function m() {} }\n",
@@ -173,6 +173,21 @@ def test_a_cpp_header_named_h_is_chunked_as_cpp_and_a_c_header_stays_c(chunker):
          "static inline int one(void) { return 1; }\n\n#ifdef __cplusplus\n}\n#endif\n")
     language, symbols, _ = chunker.chunk_source("glib/glist.h", c)
     assert language == "c" and {s.name for s in symbols} == {"GList", "one"}
+
+
+def test_a_cpp_function_returning_a_reference_is_named_by_its_own_name(chunker):
+    """`const T& key()` was named `T` (the reference declarator holds the function's
+    as a plain child), and `int&& moved()` had no name at all."""
+    source = ("namespace n {\nclass proxy {\n public:\n  const string_type& key() const { return k; }\n"
+              "  int&& moved() { return 1; }\n  explicit operator bool() const { return true; }\n"
+              "  proxy& operator=(const proxy& o) { return *this; }\n};\n"
+              "const std::string& lookup(int i) { return s; }\n}\n")
+    _, symbols, chunks = chunker.chunk_source("proxy.hpp", source)
+    assert {(s.name, s.kind.name, s.container) for s in symbols} == {
+        ("n", "Namespace", ""), ("proxy", "Class", "n"), ("key", "Method", "n.proxy"), ("moved", "Method", "n.proxy"),
+        ("operator bool", "Method", "n.proxy"), ("operator=", "Method", "n.proxy"), ("lookup", "Function", "n")}
+    _, symbols, _ = chunker.chunk_source("src/lib.rs", "mod parse {\n    pub fn date(s: &str) -> u32 { 0 }\n}\n")
+    assert ("date", "Function", "parse") in {(s.name, s.kind.name, s.container) for s in symbols}
 
 
 def test_cpp_go_and_rust_type_aliases_are_names(chunker):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def comment_prose(comment: str, language: str) -> str:
         text = text[:-2] if text.endswith("*/") else text
         lines = [re.sub(r"^\s*\*?\s?", "", line) for line in text.split("\n")]
     else:
-        lines = [re.sub(r"^\s*(///?|//!|#)\s?", "", line) for line in text.split("\n")]
+        lines = [re.sub(r"^\s*(//!|///?|#)\s?", "", line) for line in text.split("\n")]
     if language in ("c", "cpp"):
         lines = _past_gtk_doc_header(lines)
     prose: list[str] = []
@@ -189,16 +190,18 @@ class Miner:
             pairs.append(Pair(sentence, summary, chunk.embed_text, language, source, relpath, name))
         return pairs
 
-    def comment_docs(self, text: str, language: str) -> tuple[str, list[tuple[str, int, str]]]:
+    def comment_docs(self, text: str, language: str,
+                     is_doc: Callable[[str], bool] | None = None) -> tuple[str, list[tuple[str, int, str]]]:
         """The text with every doc comment's lines blanked, and (name, def line,
-        prose) of each function or method right below one."""
+        prose) of each function or method right below one; `is_doc` tells a doc
+        comment where DOC_COMMENT (what training mines) does not."""
         data = text.encode("utf-8")
         lines = text.split("\n")
         try:
             defs = self.grammars.definitions(language, data)
         except Exception:  # noqa: BLE001 - a grammar that fails: no pairs from this file
             return text, []
-        is_doc = DOC_COMMENT[language]
+        is_doc = is_doc or DOC_COMMENT[language]
         blank: set[int] = set()
         documented = []
         for d in defs:

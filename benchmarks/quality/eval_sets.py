@@ -33,6 +33,25 @@ EVAL_SETS: dict[str, list[tuple[str, str, str]]] = {
         ("src", "gdk-pixbuf", "gdk-pixbuf"),
         ("src", "libsoup3", "libsoup"),
     ],
+    # Languages the model was never trained on: whether it lost them what it gained elsewhere.
+    "cpp": [
+        ("deb", "libcli11-dev", "usr/include"),
+        ("deb", "rapidjson-dev", "usr/include"),
+        ("deb", "nlohmann-json3-dev", "usr/include"),
+        ("deb", "libtinyxml2-dev", "usr/include"),
+    ],
+    "ruby": [
+        ("deb", "ruby-rack", "usr/share/rubygems-integration/all/gems"),
+        ("deb", "ruby-tzinfo", "usr/share/rubygems-integration/all/gems"),
+        ("deb", "ruby-thor", "usr/share/rubygems-integration/all/gems"),
+        ("deb", "ruby-i18n", "usr/share/rubygems-integration/all/gems"),
+    ],
+    "php": [
+        ("deb", "php-league-commonmark", "usr/share/php"),
+        ("deb", "php-monolog", "usr/share/php"),
+        ("deb", "php-twig", "usr/share/php"),
+        ("deb", "php-symfony-console", "usr/share/php"),
+    ],
 }
 
 # The Python and JS/TS evals' projects, fetched by hand (see their scripts).

@@ -212,7 +212,8 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
             open_defs.pop()
         _close_swallowing_function(open_defs, node, lang, line_of)
         parent = open_defs[-1] if open_defs else None
-        if parent is not None and parent.spec.role == "scope" and kind == SymbolKind.Function:
+        if parent is not None and parent.spec.role == "scope" and kind == SymbolKind.Function \
+                and not _is_namespace(parent, lang):
             kind = SymbolKind.Method
         if lang == "go" and node.type == "method_declaration":
             owner = _go_receiver_type(node, data)  # as gopls does: `(s *Server) Serve` is `Server.Serve`
@@ -322,11 +323,24 @@ def _name_of(node, data: bytes) -> str:
     while declarator is not None:
         if declarator.type in IDENTIFIER_TYPES:
             return text(declarator)
-        declarator = declarator.child_by_field_name("declarator") or declarator.child_by_field_name("name")
+        if declarator.type == "operator_cast":  # `operator bool() const`
+            target = declarator.child_by_field_name("type")
+            return f"operator {text(target)}" if target is not None else "operator"
+        # C++'s `T& f()` and `T&& f()`: the reference declarator holds the function's
+        # declarator as a plain child, not a field (else the return type was taken for the name).
+        declarator = declarator.child_by_field_name("declarator") or declarator.child_by_field_name("name") \
+            or next((c for c in declarator.named_children if c.type.endswith("declarator")), None)
     for child in node.named_children:
         if child.type in IDENTIFIER_TYPES:
             return text(child)
     return ""
+
+def _is_namespace(scope: Def, lang: str) -> bool:
+    """A C++ or C# namespace, a Rust `mod` or a TypeScript `module` holds functions,
+    not methods; a Ruby module's `def`s and a Scala object's are methods."""
+    return scope.kind == SymbolKind.Namespace or (scope.kind == SymbolKind.Module
+                                                  and lang in ("rust", "typescript", "tsx"))
+
 
 def _go_receiver_type(node, data: bytes) -> str:
     """`Server` of `func (s *Server[T]) Serve()`."""

@@ -190,6 +190,17 @@ def test_a_cpp_function_returning_a_reference_is_named_by_its_own_name(chunker):
     assert ("date", "Function", "parse") in {(s.name, s.kind.name, s.container) for s in symbols}
 
 
+def test_a_ruby_classs_first_method_keeps_the_doc_comment_above_it(chunker):
+    """tree-sitter-ruby puts the comments above a class's first method beside the
+    class's body: they were read with the class, not the method they document."""
+    source = ("class Store\n  # Reads the value stored under the key.\n  def fetch(key)\n    @values[key]\n  end\n\n"
+              "  # Writes the value under the key.\n  def store(key, value)\n    @values[key] = value\n  end\nend\n")
+    _, _, chunks = chunker.chunk_source("lib/store.rb", source)
+    by_name = {c.name: c for c in chunks}
+    assert by_name["fetch"].range.start_line == 1 and "Reads the value" in by_name["fetch"].text
+    assert by_name["store"].range.start_line == 6 and "Writes the value" in by_name["store"].text
+
+
 def test_cpp_go_and_rust_type_aliases_are_names(chunker):
     _, symbols, chunks = chunker.chunk_source("m.go", "package m\n\ntype Handler = http.Handler\n\n"
                                                        "func Serve() {}\n")

@@ -89,3 +89,32 @@ def test_a_language_eval_asks_named_trees_instead_of_its_own_projects_and_refuse
     for wrong in (str(tmp_path / "core"), f"gone={tmp_path / 'gone'}", f"={tmp_path / 'core'}"):
         with pytest.raises(SystemExit, match="NAME=PATH"):
             named_projects([wrong])
+
+
+def test_the_language_eval_reads_cpp_ruby_and_php_docs_the_model_never_trained_on(tmp_path):
+    """C++'s Doxygen in each form, Ruby's YARD/RDoc `#` lines (past a `call-seq:`)
+    and PHPDoc become questions, their lines blanked in the copy searched."""
+    from benchmarks.quality.eval_lang import prepare_language
+
+    project = tmp_path / "src"
+    (project / "lib").mkdir(parents=True)
+    (project / "lib" / "store.rb").write_text(
+        "# frozen_string_literal: true\n\nclass Store\n  # call-seq:\n  #   fetch(key) -> value\n  #\n"
+        "  # Reads the value stored under the key, loading it first.\n  # @param key [String]\n"
+        "  def fetch(key)\n    @values[key]\n  end\nend\n")
+    (project / "lib" / "Cache.php").write_text(
+        "<?php\nclass Cache {\n    /**\n     * Removes every expired entry from the pool.\n     * @return int\n     */\n"
+        "    public function prune(): int { return 0; }\n}\n")
+    (project / "lib" / "reader.h").write_text(
+        "namespace io {\nclass Reader {\n public:\n  //! Skips the whitespace before the next token.\n"
+        "  /*! Tabs count as spaces. */\n  const char& skip() { return *p; }\n};\n}\n")
+    asked = {}
+    for language in ("ruby", "php", "cpp"):
+        queries, units, _roots = prepare_language(language, [("p", project)], tmp_path / language, 10)
+        asked.update({q.name: q.text for q in queries})
+        assert units
+    assert asked == {"fetch": "Reads the value stored under the key, loading it first.",
+                     "prune": "Removes every expired entry from the pool.",
+                     "skip": "Skips the whitespace before the next token."}
+    searched = (tmp_path / "cpp" / "p" / "lib" / "reader.h").read_text()
+    assert "Skips" not in searched and "skip()" in searched

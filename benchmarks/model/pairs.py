@@ -21,7 +21,7 @@ from pathlib import Path
 from fathom.config import DEFAULT_MODEL
 from fathom.embed.modelspec import resolve_model
 from fathom.index.chunker import Chunker
-from fathom.index.definitions import Grammars
+from fathom.index.definitions import Grammars, sibling_before
 from fathom.index.languages import language_for
 from fathom.index.policy import is_generated, is_test_code, is_vendored
 from fathom.index.tokens import TokenCounter
@@ -209,7 +209,7 @@ class Miner:
                 continue
             first = d.start_node
             comments = []
-            prev = first.prev_named_sibling
+            prev = sibling_before(first)
             next_line = first.start_point[0]
             # Rust's `#[inline]`, `#[must_use]` stand between a doc comment and its `fn`.
             while prev is not None and ("comment" in prev.type or prev.type == "attribute_item") \

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from ..models import Chunk, Range, Symbol, SymbolKind
-from .definitions import MAX_NAME, Def, Grammars, share_lines_once
+from .definitions import MAX_NAME, Def, Grammars, share_lines_once, sibling_before
 from .fit import Fitter, SourceLines
 from .languages import language_for
 from .tokens import TokenCounter
@@ -118,7 +118,7 @@ class Chunker:
         """Doc comments above a definition belong to its chunk: those that touch it,
         and a `/**` block a blank line above it (a common JSDoc layout)."""
         start = node.start_point[0]
-        prev = node.prev_named_sibling
+        prev = sibling_before(node)
         while prev is not None and "comment" in prev.type:
             gap = start - 1 - prev.end_point[0]
             if gap > 1 or (gap == 1 and not (lines[prev.start_point[0]].lstrip().startswith("/**")

@@ -127,6 +127,17 @@ def _without_decls_lines(data: bytes) -> bytes:
     return _DECLS_LINE.sub(lambda m: b" " * len(m.group()), data)
 
 
+def sibling_before(node):
+    """The node just before a definition, where its doc comment would be. Ruby
+    puts the comments above a class's first method beside the class's body,
+    not inside it: for that first method, they are the body's sibling."""
+    prev = node.prev_named_sibling
+    parent = node.parent
+    if prev is None and parent is not None and parent.type == "body_statement":
+        return parent.prev_named_sibling
+    return prev
+
+
 def share_lines_once(defs: list[Def]) -> None:
     """Chunks are whole lines. A definition on lines that an earlier one's chunk
     already holds (a dozen functions on one line of minified code) gets no chunk

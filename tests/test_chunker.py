@@ -38,6 +38,12 @@ SAMPLES = {
               {("n", "Namespace"), ("A", "Class"), ("g", "Function")}),
     "a.cs": ("namespace N { class A { void M() {} } }\n", {("N", "Namespace"), ("A", "Class"), ("M", "Method")}),
     "a.rb": ("class A\n  def m\n  end\nend\n", {("A", "Class"), ("m", "Method")}),
+    "a.cu": ("namespace k {\n__global__ void add(float* a, int n) {\n  a[threadIdx.x] += 1;\n}\n"
+             "struct Runner { void launch(int n) { add<<<n, 256>>>(nullptr, n); } };\n}\n",
+             {("k", "Namespace"), ("add", "Function"), ("Runner", "Struct"), ("launch", "Method")}),
+    "a.sol": ("contract Token {\n    function transfer(address to) public returns (bool) { return true; }\n}\n"
+              "library Math { function max(uint a, uint b) internal pure returns (uint) { return a; } }\n",
+              {("Token", "Class"), ("transfer", "Method"), ("Math", "Module"), ("max", "Function")}),
     "a.php": ("<?php\nfunction f() {}\nclass A { function m() {} }\n",
               {("f", "Function"), ("A", "Class"), ("m", "Method")}),
     "a.kt": ("fun f() {}\nobject O {}\n", {("f", "Function"), ("O", "Class")}),

@@ -101,7 +101,8 @@ const LANGUAGES: Record<string, string> = {
   ".py": "python", ".pyi": "python", ".js": "javascript", ".jsx": "javascript", ".mjs": "javascript",
   ".ts": "typescript", ".tsx": "typescript", ".go": "go", ".rs": "rust", ".java": "java", ".c": "c", ".h": "c",
   ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp", ".cs": "csharp", ".rb": "ruby", ".php": "php", ".lua": "lua",
-  ".kt": "kotlin", ".scala": "scala", ".swift": "swift", ".sh": "shellscript",
+  ".kt": "kotlin", ".scala": "scala", ".swift": "swift", ".sh": "shellscript", ".cu": "cuda-cpp", ".cuh": "cuda-cpp",
+  ".sol": "solidity",
 };
 
 function languageOf(file: string): string {

@@ -36,7 +36,7 @@ MAX_NAME = 120
 MIN_NESTED_LINES = 3
 MAX_CONTAINER = 160
 # Languages whose functions never hold functions: one found in another is a parse error's.
-SINGLE_LEVEL_FUNCTIONS = frozenset({"c", "cpp"})
+SINGLE_LEVEL_FUNCTIONS = frozenset({"c", "cpp", "cuda"})
 
 
 @dataclass
@@ -346,11 +346,13 @@ def _name_of(node, data: bytes) -> str:
             return text(child)
     return ""
 
+
 def _is_namespace(scope: Def, lang: str) -> bool:
-    """A C++ or C# namespace, a Rust `mod` or a TypeScript `module` holds functions,
-    not methods; a Ruby module's `def`s and a Scala object's are methods."""
+    """A C++ or C# namespace, a Rust `mod`, a TypeScript `module` or a Solidity
+    `library` holds functions, not methods; a Ruby module's `def`s and a Scala
+    object's are methods."""
     return scope.kind == SymbolKind.Namespace or (scope.kind == SymbolKind.Module
-                                                  and lang in ("rust", "typescript", "tsx"))
+                                                  and lang in ("rust", "typescript", "tsx", "solidity"))
 
 
 def _go_receiver_type(node, data: bytes) -> str:

@@ -161,7 +161,18 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
     },
     "lua": {"function_declaration": _fn()},
     "bash": {"function_definition": _fn()},
+    "solidity": {
+        "contract_declaration": _scope(),
+        "interface_declaration": _scope(K.Interface),
+        "library_declaration": _scope(K.Module),
+        "struct_declaration": _scope(K.Struct),
+        "enum_declaration": _scope(K.Enum),
+        "function_definition": _fn(),
+        "modifier_definition": _fn(),
+    },
 }
+# CUDA's grammar is C++'s with kernels' qualifiers and launches: the same definitions.
+DEFINITIONS["cuda"] = DEFINITIONS["cpp"]
 
 # Nodes that wrap a definition and belong to its chunk (decorators, `export`).
 WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration", "lexical_declaration", "variable_declaration", "type_declaration", "expression_statement"})
@@ -173,6 +184,7 @@ EXTENSIONS = {
     "go": "go", "rs": "rust", "java": "java",
     "c": "c", "h": "c",
     "cc": "cpp", "cpp": "cpp", "cxx": "cpp", "c++": "cpp", "hpp": "cpp", "hh": "cpp", "hxx": "cpp", "ipp": "cpp",
+    "cu": "cuda", "cuh": "cuda", "sol": "solidity",
     "cs": "csharp", "rb": "ruby", "rake": "ruby", "gemspec": "ruby", "php": "php",
     "kt": "kotlin", "kts": "kotlin", "swift": "swift", "scala": "scala", "sc": "scala",
     "lua": "lua", "sh": "bash", "bash": "bash", "zsh": "bash",

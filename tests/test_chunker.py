@@ -41,6 +41,9 @@ SAMPLES = {
     "a.cu": ("namespace k {\n__global__ void add(float* a, int n) {\n  a[threadIdx.x] += 1;\n}\n"
              "struct Runner { void launch(int n) { add<<<n, 256>>>(nullptr, n); } };\n}\n",
              {("k", "Namespace"), ("add", "Function"), ("Runner", "Struct"), ("launch", "Method")}),
+    "a.dart": ("/// A store.\nclass Repo {\n  /// Finds one.\n  String find(String id) {\n    return id;\n  }\n"
+               "  get size => 1;\n}\nint top(String s) {\n  return 1;\n}\n",
+               {("Repo", "Class"), ("find", "Method"), ("size", "Property"), ("top", "Function")}),
     "a.sol": ("contract Token {\n    function transfer(address to) public returns (bool) { return true; }\n}\n"
               "library Math { function max(uint a, uint b) internal pure returns (uint) { return a; } }\n",
               {("Token", "Class"), ("transfer", "Method"), ("Math", "Module"), ("max", "Function")}),
@@ -205,6 +208,17 @@ def test_a_ruby_classs_first_method_keeps_the_doc_comment_above_it(chunker):
     by_name = {c.name: c for c in chunks}
     assert by_name["fetch"].range.start_line == 1 and "Reads the value" in by_name["fetch"].text
     assert by_name["store"].range.start_line == 6 and "Writes the value" in by_name["store"].text
+
+
+def test_a_dart_function_runs_to_the_end_of_the_body_its_grammar_puts_beside_it(chunker):
+    source = ("class Repo {\n  /// Finds the entry under the id.\n  String find(String id) {\n    final hit = _cache[id];\n"
+              "    return hit ?? _load(id);\n  }\n}\nFuture<void> main() async {\n  void inner() {\n    print(1);\n  }\n"
+              "  inner();\n}\n")
+    _, symbols, chunks = chunker.chunk_source("lib/repo.dart", source)
+    spans = {(s.name, s.container): (s.range.start_line, s.range.end_line) for s in symbols}
+    assert spans[("find", "Repo")] == (2, 5) and spans[("main", "")] == (7, 12) and spans[("inner", "main")] == (8, 10)
+    find = next(c for c in chunks if c.name == "find")
+    assert "Finds the entry" in find.text and "_load(id)" in find.text
 
 
 def test_cpp_go_and_rust_type_aliases_are_names(chunker):

@@ -148,10 +148,13 @@ def test_only_large_files_in_data_formats_are_bulk_data():
 def test_test_code_is_recognised_by_its_usual_names():
     for path in ["tests/test_api.py", "sympy/core/tests/test_basic.py", "test_cli.py", "pkg/conftest.py",
                  "server/handler_test.go", "src/app.test.ts", "web/button.spec.jsx", "spec/models/user_spec.rb",
-                 "src/test/java/org/acme/ParserTest.java", "__tests__/render.js"]:
+                 "src/test/java/org/acme/ParserTest.java", "__tests__/render.js", "absl/strings/str_split_test.cc",
+                 "base/json/json_reader_unittest.cc", "lib/src/repo_test.dart", "src/Token.t.sol",
+                 "src/Monolog/LoggerTest.php", "lib/rack/utils_test.rb"]:
         assert is_test_code(path), path
     for path in ["src/testing_utils.py", "contest.py", "attestation/verify.py", "django/testing/client.py",
-                 "latest.py", "src/protest/app.ts"]:
+                 "latest.py", "src/protest/app.ts", "src/contest.cc", "src/Console/Tester/CommandTester.php",
+                 "lib/latest.rb", "contracts/Vault.sol"]:
         assert not is_test_code(path), path
 
 

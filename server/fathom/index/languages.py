@@ -170,12 +170,23 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "function_definition": _fn(),
         "modifier_definition": _fn(),
     },
+    "dart": {
+        "class_definition": _scope(),
+        "mixin_declaration": _scope(K.Interface),
+        "extension_declaration": _scope(),
+        "enum_declaration": _scope(K.Enum),
+        # A signature, its body beside it (definitions._detached_body); in a class, inside a `method_signature`.
+        "function_signature": _fn(),
+        "getter_signature": _fn(K.Property),
+        "setter_signature": _fn(K.Property),
+        "factory_constructor_signature": _fn(K.Constructor),
+    },
 }
 # CUDA's grammar is C++'s with kernels' qualifiers and launches: the same definitions.
 DEFINITIONS["cuda"] = DEFINITIONS["cpp"]
 
 # Nodes that wrap a definition and belong to its chunk (decorators, `export`).
-WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration", "lexical_declaration", "variable_declaration", "type_declaration", "expression_statement"})
+WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration", "lexical_declaration", "variable_declaration", "type_declaration", "expression_statement", "method_signature"})
 
 EXTENSIONS = {
     "py": "python", "pyi": "python", "pyw": "python",
@@ -184,7 +195,7 @@ EXTENSIONS = {
     "go": "go", "rs": "rust", "java": "java",
     "c": "c", "h": "c",
     "cc": "cpp", "cpp": "cpp", "cxx": "cpp", "c++": "cpp", "hpp": "cpp", "hh": "cpp", "hxx": "cpp", "ipp": "cpp",
-    "cu": "cuda", "cuh": "cuda", "sol": "solidity",
+    "cu": "cuda", "cuh": "cuda", "sol": "solidity", "dart": "dart",
     "cs": "csharp", "rb": "ruby", "rake": "ruby", "gemspec": "ruby", "php": "php",
     "kt": "kotlin", "kts": "kotlin", "swift": "swift", "scala": "scala", "sc": "scala",
     "lua": "lua", "sh": "bash", "bash": "bash", "zsh": "bash",

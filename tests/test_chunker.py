@@ -44,6 +44,9 @@ SAMPLES = {
     "a.dart": ("/// A store.\nclass Repo {\n  /// Finds one.\n  String find(String id) {\n    return id;\n  }\n"
                "  get size => 1;\n}\nint top(String s) {\n  return 1;\n}\n",
                {("Repo", "Class"), ("find", "Method"), ("size", "Property"), ("top", "Function")}),
+    "a.ex": ('defmodule Shop.Cart do\n  @doc "Adds an item."\n  def add(cart, item) do\n    [item | cart]\n  end\n'
+             "  defp secret(x) when is_integer(x), do: x\n  Enum.map([1], fn x -> x end)\nend\n",
+             {("Cart", "Module"), ("add", "Function"), ("secret", "Function")}),
     "a.sol": ("contract Token {\n    function transfer(address to) public returns (bool) { return true; }\n}\n"
               "library Math { function max(uint a, uint b) internal pure returns (uint) { return a; } }\n",
               {("Token", "Class"), ("transfer", "Method"), ("Math", "Module"), ("max", "Function")}),
@@ -219,6 +222,14 @@ def test_a_dart_function_runs_to_the_end_of_the_body_its_grammar_puts_beside_it(
     assert spans[("find", "Repo")] == (2, 5) and spans[("main", "")] == (7, 12) and spans[("inner", "main")] == (8, 10)
     find = next(c for c in chunks if c.name == "find")
     assert "Finds the entry" in find.text and "_load(id)" in find.text
+
+
+def test_an_elixir_function_keeps_its_doc_attribute(chunker):
+    source = 'defmodule Shop.Cart do\n  @doc "Adds an item to the cart."\n  def add(cart, item) do\n    [item | cart]\n  end\nend\n'
+    _, symbols, chunks = chunker.chunk_source("lib/shop/cart.ex", source)
+    assert {(s.name, s.container) for s in symbols} == {("Cart", "Shop"), ("add", "Cart")}
+    add = next(c for c in chunks if c.name == "add")
+    assert add.range.start_line == 1 and "Adds an item" in add.text
 
 
 def test_cpp_go_and_rust_type_aliases_are_names(chunker):

@@ -24,6 +24,11 @@ _ATX_HEADING = re.compile(r"#{1,6}(?:[ \t]|$)")
 _FENCE = re.compile(r" {0,3}(?:```|~~~)")
 
 
+def _is_elixir_doc(node) -> bool:
+    """Elixir documents a function with attributes above it (`@doc`, `@spec`), not comments."""
+    return node.type == "unary_operator" and node.text.startswith((b"@doc", b"@spec", b"@impl"))
+
+
 class Chunker:
     def __init__(self, counter: TokenCounter, max_tokens: int):
         self.counter = counter
@@ -119,7 +124,7 @@ class Chunker:
         and a `/**` block a blank line above it (a common JSDoc layout)."""
         start = node.start_point[0]
         prev = sibling_before(node)
-        while prev is not None and "comment" in prev.type:
+        while prev is not None and ("comment" in prev.type or _is_elixir_doc(prev)):
             gap = start - 1 - prev.end_point[0]
             if gap > 1 or (gap == 1 and not (lines[prev.start_point[0]].lstrip().startswith("/**")
                                              and not lines[start - 1].strip())):

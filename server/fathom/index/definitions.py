@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from ..models import SymbolKind
-from .languages import DEFINITIONS, WRAPPERS, Definition
+from .languages import DEFINITIONS, ELIXIR_CALLS, WRAPPERS, Definition
 
 FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function"})
 # Nodes that define a function only when this field holds one.
@@ -209,6 +209,10 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
     open_defs: list[Def] = []
     for node in nodes:
         spec = table[node.type]
+        if lang == "elixir":
+            spec = ELIXIR_CALLS.get(_elixir_target(node, data))
+            if spec is None:  # any other call
+                continue
         if spec.needs_body and node.child_by_field_name("body") is None:
             continue
         value_field = FUNCTION_VALUE_FIELD.get(node.type)
@@ -218,6 +222,8 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
                 continue
         if node.type == "type_definition":
             name = _typedef_name(node, data)
+        elif lang == "elixir":
+            name = _elixir_name(node, data)
         else:
             name = _name_of(node, data) or (module if module and _exported_whole(node, data) else "")
         if not name:
@@ -260,6 +266,26 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
         defs.append(d)
         open_defs.append(d)
     return defs
+
+
+def _elixir_target(call, data: bytes) -> str:
+    target = call.child_by_field_name("target")
+    return data[target.start_byte:target.end_byte].decode("utf-8", "replace") \
+        if target is not None and target.type == "identifier" else ""
+
+
+def _elixir_name(call, data: bytes) -> str:
+    """`Shop.Cart` of `defmodule Shop.Cart do`, `add` of `def add(cart, item) do`
+    (and of `def add(x) when …`, `def zero do`)."""
+    arguments = next((c for c in call.named_children if c.type == "arguments"), None)
+    head = arguments.named_children[0] if arguments is not None and arguments.named_children else None
+    if head is not None and head.type == "binary_operator":  # a guard: `name(args) when …`
+        head = head.child_by_field_name("left")
+    if head is not None and head.type == "call":
+        head = head.child_by_field_name("target")
+    if head is None or head.type not in ("identifier", "alias"):
+        return ""
+    return data[head.start_byte:head.end_byte].decode("utf-8", "replace")
 
 
 def _detached_body(signature):
@@ -367,7 +393,7 @@ def _is_namespace(scope: Def, lang: str) -> bool:
     `library` holds functions, not methods; a Ruby module's `def`s and a Scala
     object's are methods."""
     return scope.kind == SymbolKind.Namespace or (scope.kind == SymbolKind.Module
-                                                  and lang in ("rust", "typescript", "tsx", "solidity"))
+                                                  and lang in ("rust", "typescript", "tsx", "solidity", "elixir"))
 
 
 def _go_receiver_type(node, data: bytes) -> str:

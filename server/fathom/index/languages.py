@@ -181,6 +181,13 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "setter_signature": _fn(K.Property),
         "factory_constructor_signature": _fn(K.Constructor),
     },
+    # Every Elixir definition is a call (`def`, `defmodule`): which one, ELIXIR_CALLS says.
+    "elixir": {"call": _fn()},
+}
+ELIXIR_CALLS = {
+    "defmodule": _scope(K.Module), "defprotocol": _scope(K.Interface), "defimpl": _scope(K.Class),
+    "def": _fn(), "defp": _fn(), "defmacro": _fn(), "defmacrop": _fn(), "defguard": _fn(), "defguardp": _fn(),
+    "defdelegate": _fn(),
 }
 # CUDA's grammar is C++'s with kernels' qualifiers and launches: the same definitions.
 DEFINITIONS["cuda"] = DEFINITIONS["cpp"]
@@ -195,7 +202,7 @@ EXTENSIONS = {
     "go": "go", "rs": "rust", "java": "java",
     "c": "c", "h": "c",
     "cc": "cpp", "cpp": "cpp", "cxx": "cpp", "c++": "cpp", "hpp": "cpp", "hh": "cpp", "hxx": "cpp", "ipp": "cpp",
-    "cu": "cuda", "cuh": "cuda", "sol": "solidity", "dart": "dart",
+    "cu": "cuda", "cuh": "cuda", "sol": "solidity", "dart": "dart", "ex": "elixir", "exs": "elixir",
     "cs": "csharp", "rb": "ruby", "rake": "ruby", "gemspec": "ruby", "php": "php",
     "kt": "kotlin", "kts": "kotlin", "swift": "swift", "scala": "scala", "sc": "scala",
     "lua": "lua", "sh": "bash", "bash": "bash", "zsh": "bash",

@@ -679,7 +679,8 @@ def test_find_symbol_shows_each_definitions_signature_on_one_line(tmp_path):
         "class Client:\n"
         "    @property\n    def timeout(self) -> float:\n        return 1.0\n\n"
         "    def send(\n        self,\n        request: 'Request',\n        *,\n        stream: bool = False,\n"
-        "    ) -> 'Response':\n        return request\n")
+        "    ) -> 'Response':\n        return request\n\n"
+        "    def say(self, pattern=re.compile('( |\\t)$'), pad=[ 1 ]):\n        return pattern\n")
     engine, _ = fake_engine(Settings(workers=1))
     try:
         engine.index(root)
@@ -688,3 +689,5 @@ def test_find_symbol_shows_each_definitions_signature_on_one_line(tmp_path):
         engine.close()
     assert "client.py:6  method Client.send  — def send(self, request: 'Request', *, stream: bool = False,) -> 'Response':" in lines, lines
     assert any(line.endswith("method Client.timeout  — def timeout(self) -> float:") for line in lines), lines
+    # A line is shown as written: only the joins of a parameter list's lines are tightened.
+    assert any(line.endswith("— def say(self, pattern=re.compile('( |\\t)$'), pad=[ 1 ]):") for line in lines), lines

@@ -75,7 +75,11 @@ def signature_of(lines: list[str] | None, hit: SymbolHit) -> str:
         depth += text.count("(") + text.count("[") - text.count(")") - text.count("]")
         if depth <= 0:
             break
-    line = " ".join(p for p in parts if p).replace("( ", "(").replace("[ ", "[").replace(" )", ")").replace(" ]", "]")
+    line = ""
+    for part in (p for p in parts if p):
+        # Lines are joined by a space, except just inside the brackets they open and close;
+        # the code on each line is kept as it is written.
+        line += part if not line or line.endswith(("(", "[")) or part.startswith((")", "]")) else " " + part
     return line if len(line) <= SIGNATURE_CHARS else line[:SIGNATURE_CHARS - 1] + "…"
 
 

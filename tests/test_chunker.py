@@ -232,6 +232,21 @@ def test_an_elixir_function_keeps_its_doc_attribute(chunker):
     assert add.range.start_line == 1 and "Adds an item" in add.text
 
 
+def test_a_cpp_class_behind_an_export_macro_and_a_template_specialization_are_classes(chunker):
+    """`class YAML_CPP_API Parser {` read as a function `Parser` (the macro taken for
+    a type), its methods lost; `struct convert<std::vector<T>>` was split at its `::`."""
+    source = ("namespace YAML {\nclass YAML_CPP_API Parser {\n public:\n  bool HandleNextDocument(EventHandler& h) {\n"
+              "    return true;\n  }\n};\ntemplate <typename T>\nstruct convert<std::vector<T>> {\n"
+              "  static Node encode(const std::vector<T>& rhs) {\n    return Node();\n  }\n};\n}\n")
+    language, symbols, chunks = chunker.chunk_source("include/yaml-cpp/parser.h", source)
+    assert language == "cpp"
+    assert {(s.name, s.kind.name, s.container) for s in symbols} == {
+        ("YAML", "Namespace", ""), ("Parser", "Class", "YAML"), ("HandleNextDocument", "Method", "YAML.Parser"),
+        ("convert", "Struct", "YAML"), ("encode", "Method", "YAML.convert")}
+    parser = next(c for c in chunks if c.name == "Parser")
+    assert "class YAML_CPP_API Parser {" in parser.text  # the text is the file's, macro and all
+
+
 def test_cpp_go_and_rust_type_aliases_are_names(chunker):
     _, symbols, chunks = chunker.chunk_source("m.go", "package m\n\ntype Handler = http.Handler\n\n"
                                                        "func Serve() {}\n")

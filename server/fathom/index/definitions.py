@@ -103,7 +103,12 @@ class Grammars:
         (`relpath` names what the module exports without a name of its own)."""
         from tree_sitter import QueryCursor
 
-        tree = self._parser(lang).parse(_without_decls_lines(data) if lang in SINGLE_LEVEL_FUNCTIONS else data)
+        source = data
+        if lang in SINGLE_LEVEL_FUNCTIONS:
+            source = _without_decls_lines(source)
+        if lang in ("cpp", "cuda"):
+            source = _without_export_macros(source)
+        tree = self._parser(lang).parse(source)
         captures = QueryCursor(self._queries[lang]).captures(tree.root_node)
         nodes = sorted(captures.get("def", []), key=lambda n: (n.start_byte, -n.end_byte))
         return find_definitions(nodes, lang, data, module_name(relpath))
@@ -133,6 +138,19 @@ def _without_decls_lines(data: bytes) -> bytes:
     if b"_DECLS" not in data:  # a plain substring search first: the regex costs 5 s over a kernel
         return data
     return _DECLS_LINE.sub(lambda m: b" " * len(m.group()), data)
+
+
+# `class YAML_CPP_API Parser {`, `class Q_CORE_EXPORT QString :`: a library's export
+# macro between `class` and the name, which tree-sitter (expanding no macros) reads
+# as a function `Parser` returning `class YAML_CPP_API`, the class's body its body.
+_EXPORT_MACRO = re.compile(
+    rb"\b(?:class|struct)[ \t]+([A-Z][A-Z0-9_]{2,})[ \t]+(?=[A-Za-z_]\w*[ \t]*(?:final[ \t]*)?(?:[:{]|$))", re.M)
+
+
+def _without_export_macros(data: bytes) -> bytes:
+    """The source with each such macro blanked to spaces, offsets kept."""
+    return _EXPORT_MACRO.sub(lambda m: m.group()[:m.start(1) - m.start()] + b" " * len(m.group(1))
+                             + m.group()[m.end(1) - m.start():], data)
 
 
 def sibling_before(node):
@@ -362,6 +380,8 @@ def _name_of(node, data: bytes) -> str:
             target = target.child_by_field_name("type") or target
         return text(target) if target is not None else ""
     named = node.child_by_field_name("name")
+    if named is not None and named.type == "template_type":  # `struct convert<std::vector<T>>`: `convert`
+        named = named.child_by_field_name("name") or named
     if named is not None:
         return text(named).strip()
     if node.type == "assignment_expression":

@@ -24,7 +24,8 @@ import pathspec
 # `G_BEGIN_DECLS` no longer hides the declaration after it; 10: a `.h` header that reads
 # as C++ is chunked as C++, a C++ function returning a reference is named by its own name,
 # not its return type's, and a conversion operator is `operator T`; a Ruby class's first
-# method keeps the doc comment above it): a
+# method keeps the doc comment above it; a C++ class behind an export macro is a class, a
+# template specialization is named by its template): a
 # workspace chunked by another version is chunked again on its next full run (its
 # vectors stay cached by text, so only texts that really changed are embedded again).
 CHUNKER_VERSION = "10"

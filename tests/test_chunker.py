@@ -47,6 +47,10 @@ SAMPLES = {
     "a.ex": ('defmodule Shop.Cart do\n  @doc "Adds an item."\n  def add(cart, item) do\n    [item | cart]\n  end\n'
              "  defp secret(x) when is_integer(x), do: x\n  Enum.map([1], fn x -> x end)\nend\n",
              {("Cart", "Module"), ("add", "Function"), ("secret", "Function")}),
+    "a.m": ("#import <Foundation/Foundation.h>\n@interface Cache : NSObject\n- (id)objectForKey:(NSString *)key;\n@end\n"
+            "@implementation Cache\n- (id)objectForKey:(NSString *)key {\n    return nil;\n}\n@end\n"
+            "static int helper(int x) { return x; }\n",
+            {("Cache", "Class"), ("objectForKey", "Method"), ("helper", "Function")}),
     "a.sol": ("contract Token {\n    function transfer(address to) public returns (bool) { return true; }\n}\n"
               "library Math { function max(uint a, uint b) internal pure returns (uint) { return a; } }\n",
               {("Token", "Class"), ("transfer", "Method"), ("Math", "Module"), ("max", "Function")}),
@@ -66,6 +70,14 @@ def test_languages_produce_symbols_and_chunks(chunker, path):
     lang, symbols, chunks = chunker.chunk_source(path, source)
     assert {(s.name, s.kind.name) for s in symbols} == expected
     assert chunks, "every file with code yields chunks"
+
+
+def test_a_dot_m_file_is_objective_c_only_when_it_reads_as_it():
+    from fathom.index.languages import language_for
+
+    assert language_for("Sources/Cache.m", "#import <Foundation/Foundation.h>\n@implementation Cache\n@end\n") == "objc"
+    assert language_for("matlab/solve.m", "function x = solve(a)\n  x = a;\nend\n") is None  # MATLAB: text
+    assert language_for("Sources/View.mm", "") == "objc"
 
 
 def test_every_languages_definitions_compile_as_a_query():

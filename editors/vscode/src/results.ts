@@ -102,7 +102,7 @@ const LANGUAGES: Record<string, string> = {
   ".ts": "typescript", ".tsx": "typescript", ".go": "go", ".rs": "rust", ".java": "java", ".c": "c", ".h": "c",
   ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp", ".cs": "csharp", ".rb": "ruby", ".php": "php", ".lua": "lua",
   ".kt": "kotlin", ".scala": "scala", ".swift": "swift", ".sh": "shellscript", ".cu": "cuda-cpp", ".cuh": "cuda-cpp",
-  ".sol": "solidity", ".dart": "dart", ".ex": "elixir", ".exs": "elixir",
+  ".sol": "solidity", ".dart": "dart", ".ex": "elixir", ".exs": "elixir", ".m": "objective-c", ".mm": "objective-cpp",
 };
 
 function languageOf(file: string): string {

@@ -181,6 +181,13 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "setter_signature": _fn(K.Property),
         "factory_constructor_signature": _fn(K.Constructor),
     },
+    "objc": {
+        **_C,
+        "class_interface": _scope(),
+        "class_implementation": _scope(),
+        "protocol_declaration": _scope(K.Interface),
+        "method_definition": _fn(K.Method),
+    },
     # Every Elixir definition is a call (`def`, `defmodule`): which one, ELIXIR_CALLS says.
     "elixir": {"call": _fn()},
 }
@@ -193,7 +200,7 @@ ELIXIR_CALLS = {
 DEFINITIONS["cuda"] = DEFINITIONS["cpp"]
 
 # Nodes that wrap a definition and belong to its chunk (decorators, `export`).
-WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration", "lexical_declaration", "variable_declaration", "type_declaration", "expression_statement", "method_signature"})
+WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration", "lexical_declaration", "variable_declaration", "type_declaration", "expression_statement", "method_signature", "implementation_definition"})
 
 EXTENSIONS = {
     "py": "python", "pyi": "python", "pyw": "python",
@@ -202,7 +209,7 @@ EXTENSIONS = {
     "go": "go", "rs": "rust", "java": "java",
     "c": "c", "h": "c",
     "cc": "cpp", "cpp": "cpp", "cxx": "cpp", "c++": "cpp", "hpp": "cpp", "hh": "cpp", "hxx": "cpp", "ipp": "cpp",
-    "cu": "cuda", "cuh": "cuda", "sol": "solidity", "dart": "dart", "ex": "elixir", "exs": "elixir",
+    "cu": "cuda", "cuh": "cuda", "sol": "solidity", "dart": "dart", "ex": "elixir", "exs": "elixir", "mm": "objc",
     "cs": "csharp", "rb": "ruby", "rake": "ruby", "gemspec": "ruby", "php": "php",
     "kt": "kotlin", "kts": "kotlin", "swift": "swift", "scala": "scala", "sc": "scala",
     "lua": "lua", "sh": "bash", "bash": "bash", "zsh": "bash",
@@ -222,6 +229,9 @@ _CPP_ONLY = re.compile(
 )
 
 
+_OBJC = re.compile(r"^[ \t]*(?:@(?:interface|implementation|protocol)\b|#import[ \t]*[<\"])", re.MULTILINE)
+
+
 def language_for(relpath: str, head: str = "") -> str | None:
     """The language of a file by its name, else by a `#!` line; `head` is the
     start of its text (a `.h` header is C unless it reads as C++)."""
@@ -233,6 +243,8 @@ def language_for(relpath: str, head: str = "") -> str | None:
         lang = EXTENSIONS.get(extension)
         if lang == "c" and extension == "h" and _CPP_ONLY.search(head):
             return "cpp"
+        if extension == "m":  # Objective-C's, or MATLAB's and Octave's (no grammar here: read as text)
+            return "objc" if _OBJC.search(head) else None
         if lang:
             return lang
     first_line = head.split("\n", 1)[0]

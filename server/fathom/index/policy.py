@@ -224,7 +224,7 @@ def is_generated(text: str) -> bool:
 TEST_DIRS = frozenset({"test", "tests", "__tests__", "spec", "specs"})
 TEST_FILE_PREFIXES = ("test_",)
 TEST_FILE_SUFFIXES = ("_test.py", "_tests.py", "_test.go", "_spec.rb", "_test.rb", "Test.java", "Tests.java", "Test.kt",
-                      "Tests.cs", "Test.php", "_test.dart", "_test.exs", ".t.sol",
+                      "Tests.cs", "Test.php", "_test.dart", "_test.exs", ".t.sol", "Tests.swift", "Tests.m",
                       # GoogleTest's beside the code they test (Abseil, Chromium, LevelDB)
                       "_test.cc", "_test.cpp", "_unittest.cc", "_unittest.cpp")
 TEST_FILE_INFIXES = (".test.", ".spec.")

@@ -51,6 +51,10 @@ SAMPLES = {
             "@implementation Cache\n- (id)objectForKey:(NSString *)key {\n    return nil;\n}\n@end\n"
             "static int helper(int x) { return x; }\n",
             {("Cache", "Class"), ("objectForKey", "Method"), ("helper", "Function")}),
+    "a.zig": ("const std = @import(\"std\");\n/// Adds two numbers.\npub fn add(a: i32, b: i32) i32 {\n    return a + b;\n}\n"
+              "const Point = struct {\n    x: i32,\n    pub fn len(self: Point) i32 {\n        return self.x;\n    }\n};\n"
+              "const Color = enum { red, green };\n",
+              {("add", "Function"), ("Point", "Struct"), ("len", "Method"), ("Color", "Enum")}),
     "a.sol": ("contract Token {\n    function transfer(address to) public returns (bool) { return true; }\n}\n"
               "library Math { function max(uint a, uint b) internal pure returns (uint) { return a; } }\n",
               {("Token", "Class"), ("transfer", "Method"), ("Math", "Module"), ("max", "Function")}),

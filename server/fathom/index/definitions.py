@@ -29,6 +29,7 @@ IDENTIFIER_TYPES = frozenset(
         "simple_identifier", "constant", "name", "word", "namespace_identifier",
         "destructor_name", "operator_name", "qualified_identifier", "scoped_identifier",
         "dot_index_expression", "method_index_expression", "private_property_identifier",
+        "IDENTIFIER",  # Zig's
     }
 )
 MAX_NAME = 120
@@ -233,6 +234,11 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
                 continue
         if spec.needs_body and node.child_by_field_name("body") is None:
             continue
+        container = None
+        if node.type == "VarDecl":  # Zig's `const Point = struct { … };`, and no other constant
+            container = _zig_container(node)
+            if container is None:
+                continue
         value_field = FUNCTION_VALUE_FIELD.get(node.type)
         if value_field is not None:
             value = node.child_by_field_name(value_field)
@@ -246,7 +252,7 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
             name = _name_of(node, data) or (module if module and _exported_whole(node, data) else "")
         if not name:
             continue
-        kind = _refine_kind(node, spec.kind)
+        kind = _refine_kind(container if container is not None else node, spec.kind)
         owner = ""
         outer = node
         while outer.parent is not None and outer.parent.type in WRAPPERS and outer.parent.named_child_count <= 3:
@@ -268,7 +274,7 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
             owner = ".".join(part for part in parts if part not in _NOT_CONTAINERS)
             name = last or name
         d = Def(node, outer, spec, kind, name[:MAX_NAME], parent, owner=owner[:MAX_NAME],
-                body=_detached_body(outer) if lang == "dart" else None)
+                body=_detached_body(node, outer) if lang in ("dart", "zig") else None)
         overloaded = defs[-1] if defs else None
         if overloaded is not None and overloaded.node.type in OVERLOAD_SIGNATURES \
                 and overloaded.name == d.name and overloaded.parent is parent:
@@ -306,10 +312,22 @@ def _elixir_name(call, data: bytes) -> str:
     return data[head.start_byte:head.end_byte].decode("utf-8", "replace")
 
 
-def _detached_body(signature):
-    """Dart's grammar ends a function at its signature: its body is the next node."""
-    after = signature.next_named_sibling
-    return after if after is not None and after.type == "function_body" else None
+def _detached_body(node, outer):
+    """Dart's and Zig's grammars end a function at its signature: its body is the
+    next node, beside the signature (Zig's) or beside what wraps it (Dart's in a class)."""
+    for signature in (outer, node):
+        after = signature.next_named_sibling
+        if after is not None and after.type in ("function_body", "Block"):
+            return after
+    return None
+
+
+def _zig_container(var_decl):
+    """The `struct`/`enum`/`union` a Zig constant is bound to, or None."""
+    value = var_decl.named_children[1] if var_decl.named_child_count > 1 else None
+    while value is not None and value.type in ("ErrorUnionExpr", "SuffixExpr"):
+        value = value.named_children[0] if value.named_child_count else None
+    return value if value is not None and value.type == "ContainerDecl" else None
 
 
 def _typedef_name(typedef, data: bytes) -> str:
@@ -441,6 +459,9 @@ def _assigned_name(node, text) -> str:
     return dotted if _DOTTED_NAME.fullmatch(dotted) else ""  # not `a[i] = …`, `f().g = …`
 
 def _refine_kind(node, kind: SymbolKind) -> SymbolKind:
+    if node.type == "ContainerDecl":  # Zig's
+        declared = node.named_children[0].text if node.named_child_count else b""
+        return SymbolKind.Enum if declared.startswith(b"enum") else SymbolKind.Struct
     if node.type == "type_definition":  # `typedef struct _GList GList;` is a struct's name
         inner = node.child_by_field_name("type")
         if inner is not None and inner.type in ("struct_specifier", "union_specifier", "class_specifier"):

@@ -188,6 +188,10 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "protocol_declaration": _scope(K.Interface),
         "method_definition": _fn(K.Method),
     },
+    "zig": {
+        "FnProto": _fn(),  # its body beside it (definitions._detached_body)
+        "VarDecl": _scope(K.Struct),  # only a `struct`, `enum` or `union` bound to a name
+    },
     # Every Elixir definition is a call (`def`, `defmodule`): which one, ELIXIR_CALLS says.
     "elixir": {"call": _fn()},
 }
@@ -200,7 +204,7 @@ ELIXIR_CALLS = {
 DEFINITIONS["cuda"] = DEFINITIONS["cpp"]
 
 # Nodes that wrap a definition and belong to its chunk (decorators, `export`).
-WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration", "lexical_declaration", "variable_declaration", "type_declaration", "expression_statement", "method_signature", "implementation_definition"})
+WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration", "lexical_declaration", "variable_declaration", "type_declaration", "expression_statement", "method_signature", "implementation_definition", "Decl"})
 
 EXTENSIONS = {
     "py": "python", "pyi": "python", "pyw": "python",
@@ -209,7 +213,7 @@ EXTENSIONS = {
     "go": "go", "rs": "rust", "java": "java",
     "c": "c", "h": "c",
     "cc": "cpp", "cpp": "cpp", "cxx": "cpp", "c++": "cpp", "hpp": "cpp", "hh": "cpp", "hxx": "cpp", "ipp": "cpp",
-    "cu": "cuda", "cuh": "cuda", "sol": "solidity", "dart": "dart", "ex": "elixir", "exs": "elixir", "mm": "objc",
+    "cu": "cuda", "cuh": "cuda", "sol": "solidity", "dart": "dart", "ex": "elixir", "exs": "elixir", "mm": "objc", "zig": "zig",
     "cs": "csharp", "rb": "ruby", "rake": "ruby", "gemspec": "ruby", "php": "php",
     "kt": "kotlin", "kts": "kotlin", "swift": "swift", "scala": "scala", "sc": "scala",
     "lua": "lua", "sh": "bash", "bash": "bash", "zsh": "bash",

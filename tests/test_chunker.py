@@ -55,6 +55,13 @@ SAMPLES = {
               "const Point = struct {\n    x: i32,\n    pub fn len(self: Point) i32 {\n        return self.x;\n    }\n};\n"
               "const Color = enum { red, green };\n",
               {("add", "Function"), ("Point", "Struct"), ("len", "Method"), ("Color", "Enum")}),
+    "a.proto": ('syntax = "proto3";\n// A cart.\nmessage Cart {\n  string id = 1;\n}\nenum Color { RED = 0; }\n'
+                "service CartService {\n  rpc AddItem(AddItemRequest) returns (Cart);\n}\n",
+                {("Cart", "Struct"), ("Color", "Enum"), ("CartService", "Interface"), ("AddItem", "Method")}),
+    "a.tf": ('# The logs bucket.\nresource "aws_s3_bucket" "logs" {\n  bucket = "my-logs"\n}\n'
+             'variable "region" {\n  default = "us-east-1"\n}\nmodule "vpc" {\n  source = "./vpc"\n}\n'
+             "locals {\n  name = 1\n}\n",
+             {("logs", "Class"), ("region", "Variable"), ("vpc", "Module")}),
     "a.sol": ("contract Token {\n    function transfer(address to) public returns (bool) { return true; }\n}\n"
               "library Math { function max(uint a, uint b) internal pure returns (uint) { return a; } }\n",
               {("Token", "Class"), ("transfer", "Method"), ("Math", "Module"), ("max", "Function")}),
@@ -261,6 +268,14 @@ def test_a_cpp_class_behind_an_export_macro_and_a_template_specialization_are_cl
         ("convert", "Struct", "YAML"), ("encode", "Method", "YAML.convert")}
     parser = next(c for c in chunks if c.name == "Parser")
     assert "class YAML_CPP_API Parser {" in parser.text  # the text is the file's, macro and all
+
+
+def test_a_terraform_block_is_named_as_terraform_addresses_it(chunker):
+    source = '# The logs bucket.\nresource "aws_s3_bucket" "logs" {\n  bucket = "my-logs"\n}\n'
+    _, symbols, chunks = chunker.chunk_source("infra/main.tf", source)
+    assert [(s.name, s.container) for s in symbols] == [("logs", "aws_s3_bucket")]
+    logs = next(c for c in chunks if c.name == "logs")
+    assert logs.range.start_line == 0 and "The logs bucket" in logs.text
 
 
 def test_cpp_go_and_rust_type_aliases_are_names(chunker):

@@ -30,6 +30,7 @@ IDENTIFIER_TYPES = frozenset(
         "destructor_name", "operator_name", "qualified_identifier", "scoped_identifier",
         "dot_index_expression", "method_index_expression", "private_property_identifier",
         "IDENTIFIER",  # Zig's
+        "message_name", "enum_name", "service_name", "rpc_name",  # Protocol Buffers'
     }
 )
 MAX_NAME = 120
@@ -157,10 +158,11 @@ def _without_export_macros(data: bytes) -> bytes:
 def sibling_before(node):
     """The node just before a definition, where its doc comment would be. Ruby
     puts the comments above a class's first method beside the class's body,
-    not inside it: for that first method, they are the body's sibling."""
+    not inside it (HCL those above a file's first block): for that first
+    definition, they are the body's sibling."""
     prev = node.prev_named_sibling
     parent = node.parent
-    if prev is None and parent is not None and parent.type == "body_statement":
+    if prev is None and parent is not None and parent.type in ("body_statement", "body"):
         return parent.prev_named_sibling
     return prev
 
@@ -248,11 +250,15 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
             name = _typedef_name(node, data)
         elif lang == "elixir":
             name = _elixir_name(node, data)
+        elif lang == "hcl":
+            name, kind_of_block = _hcl_name_and_kind(node, data)
         else:
             name = _name_of(node, data) or (module if module and _exported_whole(node, data) else "")
         if not name:
             continue
         kind = _refine_kind(container if container is not None else node, spec.kind)
+        if lang == "hcl":
+            kind = kind_of_block
         owner = ""
         outer = node
         while outer.parent is not None and outer.parent.type in WRAPPERS and outer.parent.named_child_count <= 3:
@@ -310,6 +316,23 @@ def _elixir_name(call, data: bytes) -> str:
     if head is None or head.type not in ("identifier", "alias"):
         return ""
     return data[head.start_byte:head.end_byte].decode("utf-8", "replace")
+
+
+HCL_BLOCK_KINDS = {"resource": SymbolKind.Class, "data": SymbolKind.Class, "module": SymbolKind.Module,
+                   "variable": SymbolKind.Variable, "output": SymbolKind.Property, "provider": SymbolKind.Namespace}
+
+
+def _hcl_name_and_kind(block, data: bytes) -> tuple[str, SymbolKind]:
+    """A labelled block by its labels, as Terraform addresses it (`aws_s3_bucket.logs`
+    of `resource "aws_s3_bucket" "logs" {`, `region` of `variable "region" {`);
+    "" for a block without labels (`locals`, `lifecycle`)."""
+    def text(n) -> str:
+        return data[n.start_byte:n.end_byte].decode("utf-8", "replace")
+
+    parts = [n for n in block.named_children if n.type in ("identifier", "string_lit")]
+    labels = [text(n).strip('"') for n in parts[1:]]
+    block_type = text(parts[0]) if parts else ""
+    return ".".join(labels), HCL_BLOCK_KINDS.get(block_type, SymbolKind.Class)
 
 
 def _detached_body(node, outer):

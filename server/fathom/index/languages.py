@@ -192,6 +192,14 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "FnProto": _fn(),  # its body beside it (definitions._detached_body)
         "VarDecl": _scope(K.Struct),  # only a `struct`, `enum` or `union` bound to a name
     },
+    "proto": {
+        "message": _scope(K.Struct),
+        "enum": _scope(K.Enum),
+        "service": _scope(K.Interface),
+        "rpc": _fn(K.Method),
+    },
+    # Terraform's and other HCL: a labelled block, its kind by its type (definitions.HCL_BLOCK_KINDS).
+    "hcl": {"block": _scope()},
     # Every Elixir definition is a call (`def`, `defmodule`): which one, ELIXIR_CALLS says.
     "elixir": {"call": _fn()},
 }
@@ -214,6 +222,7 @@ EXTENSIONS = {
     "c": "c", "h": "c",
     "cc": "cpp", "cpp": "cpp", "cxx": "cpp", "c++": "cpp", "hpp": "cpp", "hh": "cpp", "hxx": "cpp", "ipp": "cpp",
     "cu": "cuda", "cuh": "cuda", "sol": "solidity", "dart": "dart", "ex": "elixir", "exs": "elixir", "mm": "objc", "zig": "zig",
+    "proto": "proto", "tf": "hcl", "hcl": "hcl",
     "cs": "csharp", "rb": "ruby", "rake": "ruby", "gemspec": "ruby", "php": "php",
     "kt": "kotlin", "kts": "kotlin", "swift": "swift", "scala": "scala", "sc": "scala",
     "lua": "lua", "sh": "bash", "bash": "bash", "zsh": "bash",

@@ -507,4 +507,6 @@ def _refine_kind(node, kind: SymbolKind) -> SymbolKind:
             return SymbolKind.Struct
         if keyword == "enum":
             return SymbolKind.Enum
+        if "interface" in (c.type for c in node.children[:2]):  # Kotlin's `interface`, `fun interface`
+            return SymbolKind.Interface
     return kind

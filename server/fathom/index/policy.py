@@ -21,11 +21,10 @@ import pathspec
 # error cut where the next one starts; 8: a module's anonymous export, `module.exports =
 # function (…)` or `export default …`, named after the module; 9: C and C++ function-like
 # macros, typedef names and C++, Go and Rust type aliases are symbols, names only; a header's
-# `G_BEGIN_DECLS` no longer hides the declaration after it; 10: a `.h` header that reads
-# as C++ is chunked as C++, a C++ function returning a reference is named by its own name,
-# not its return type's, and a conversion operator is `operator T`; a Ruby class's first
-# method keeps the doc comment above it; a C++ class behind an export macro is a class, a
-# template specialization is named by its template): a
+# `G_BEGIN_DECLS` no longer hides the declaration after it; 10: C++ headers named `.h`
+# read as C++, C++ names through reference declarators, export macros and template
+# specializations, a Ruby class's first method with its doc comment, a Kotlin interface,
+# and definitions in CUDA, Objective-C, Zig, Dart, Elixir, Solidity, Protocol Buffers and HCL): a
 # workspace chunked by another version is chunked again on its next full run (its
 # vectors stay cached by text, so only texts that really changed are embedded again).
 CHUNKER_VERSION = "10"

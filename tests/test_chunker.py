@@ -62,6 +62,11 @@ SAMPLES = {
              'variable "region" {\n  default = "us-east-1"\n}\nmodule "vpc" {\n  source = "./vpc"\n}\n'
              "locals {\n  name = 1\n}\n",
              {("logs", "Class"), ("region", "Variable"), ("vpc", "Module")}),
+    "a.jl": ('module Geo\n"Area of a shape."\nfunction area(s::Shape)\n    return 1\nend\nstruct Point{T} <: Shape\n'
+             "    x::T\nend\nfunction Base.show(io::IO, p::Point)\n    print(io, p.x)\nend\nend\n",
+             {("Geo", "Module"), ("area", "Function"), ("Point", "Struct"), ("show", "Function")}),
+    "a.R": ("#' Adds one.\nadd_one <- function(x) {\n  x + 1\n}\nsq = function(x) x^2\ny <- 1 + 2\n",
+            {("add_one", "Function"), ("sq", "Function")}),
     "a.sol": ("contract Token {\n    function transfer(address to) public returns (bool) { return true; }\n}\n"
               "library Math { function max(uint a, uint b) internal pure returns (uint) { return a; } }\n",
               {("Token", "Class"), ("transfer", "Method"), ("Math", "Module"), ("max", "Function")}),
@@ -278,6 +283,14 @@ def test_a_terraform_block_is_named_as_terraform_addresses_it(chunker):
     assert [(s.name, s.container) for s in symbols] == [("logs", "aws_s3_bucket")]
     logs = next(c for c in chunks if c.name == "logs")
     assert logs.range.start_line == 0 and "The logs bucket" in logs.text
+
+
+def test_a_julia_docstring_and_an_roxygen_comment_join_their_functions(chunker):
+    _, _, chunks = chunker.chunk_source("src/Geo.jl", 'module Geo\n"Area of a shape."\nfunction area(s)\n    1\nend\nend\n')
+    area = next(c for c in chunks if c.name == "area")
+    assert area.range.start_line == 1 and "Area of a shape" in area.text
+    _, _, chunks = chunker.chunk_source("R/add.R", "#' Adds one to x.\nadd_one <- function(x) {\n  x + 1\n}\n")
+    assert next(c for c in chunks if c.name == "add_one").range.start_line == 0
 
 
 def test_cpp_go_and_rust_type_aliases_are_names(chunker):

@@ -103,7 +103,7 @@ const LANGUAGES: Record<string, string> = {
   ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp", ".cs": "csharp", ".rb": "ruby", ".php": "php", ".lua": "lua",
   ".kt": "kotlin", ".scala": "scala", ".swift": "swift", ".sh": "shellscript", ".cu": "cuda-cpp", ".cuh": "cuda-cpp",
   ".sol": "solidity", ".dart": "dart", ".ex": "elixir", ".exs": "elixir", ".m": "objective-c", ".mm": "objective-cpp",
-  ".zig": "zig", ".proto": "proto3", ".tf": "terraform",
+  ".zig": "zig", ".proto": "proto3", ".tf": "terraform", ".jl": "julia", ".r": "r", ".R": "r",
 };
 
 function languageOf(file: string): string {

@@ -24,9 +24,13 @@ _ATX_HEADING = re.compile(r"#{1,6}(?:[ \t]|$)")
 _FENCE = re.compile(r" {0,3}(?:```|~~~)")
 
 
-def _is_elixir_doc(node) -> bool:
-    """Elixir documents a function with attributes above it (`@doc`, `@spec`), not comments."""
-    return node.type == "unary_operator" and node.text.startswith((b"@doc", b"@spec", b"@impl"))
+def _is_doc_but_no_comment(node) -> bool:
+    """Elixir documents a function with attributes above it (`@doc`, `@spec`), Julia
+    with a string above it, not with comments."""
+    if node.type == "unary_operator":
+        return node.text.startswith((b"@doc", b"@spec", b"@impl"))
+    return node.type == "string_literal" and node.parent is not None \
+        and node.parent.type in ("source_file", "block", "module_definition")
 
 
 class Chunker:
@@ -124,7 +128,7 @@ class Chunker:
         and a `/**` block a blank line above it (a common JSDoc layout)."""
         start = node.start_point[0]
         prev = sibling_before(node)
-        while prev is not None and ("comment" in prev.type or _is_elixir_doc(prev)):
+        while prev is not None and ("comment" in prev.type or _is_doc_but_no_comment(prev)):
             gap = start - 1 - prev.end_point[0]
             if gap > 1 or (gap == 1 and not (lines[prev.start_point[0]].lstrip().startswith("/**")
                                              and not lines[start - 1].strip())):

@@ -11,11 +11,13 @@ from pathlib import PurePosixPath
 from ..models import SymbolKind
 from .languages import DEFINITIONS, ELIXIR_CALLS, WRAPPERS, Definition
 
-FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function"})
+FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function",
+                             "function_definition"})  # the last R's: `add <- function(x) …`
 # Nodes that define a function only when this field holds one.
 FUNCTION_VALUE_FIELD = {
     "variable_declarator": "value", "assignment_expression": "right", "pair": "value",
     "field_definition": "value", "public_field_definition": "value", "export_statement": "value",
+    "binary_operator": "rhs",
 }
 # `exports.f = …`, `A.prototype.f = …`: these parts of an assignment's target say
 # nothing a reader would call a container.
@@ -252,6 +254,8 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
             name = _elixir_name(node, data)
         elif lang == "hcl":
             name, kind_of_block = _hcl_name_and_kind(node, data)
+        elif lang == "julia":
+            name = _julia_name(node, data)
         else:
             name = _name_of(node, data) or (module if module and _exported_whole(node, data) else "")
         if not name:
@@ -316,6 +320,16 @@ def _elixir_name(call, data: bytes) -> str:
     if head is None or head.type not in ("identifier", "alias"):
         return ""
     return data[head.start_byte:head.end_byte].decode("utf-8", "replace")
+
+
+def _julia_name(node, data: bytes) -> str:
+    """`area` of `function area(s::Shape)`, `Base.show` of `function Base.show(io, x)`,
+    `Point` of `struct Point{T} <: Shape`; a module's from its `name` field."""
+    named = node.child_by_field_name("name")
+    head = named or next((c for c in node.named_children if c.type in ("signature", "type_head")), None)
+    while head is not None and head.type not in ("identifier", "field_expression"):
+        head = head.named_children[0] if head.named_child_count else None
+    return data[head.start_byte:head.end_byte].decode("utf-8", "replace") if head is not None else ""
 
 
 HCL_BLOCK_KINDS = {"resource": SymbolKind.Class, "data": SymbolKind.Class, "module": SymbolKind.Module,
@@ -454,7 +468,7 @@ def _is_namespace(scope: Def, lang: str) -> bool:
     `library` holds functions, not methods; a Ruby module's `def`s and a Scala
     object's are methods."""
     return scope.kind == SymbolKind.Namespace or (scope.kind == SymbolKind.Module
-                                                  and lang in ("rust", "typescript", "tsx", "solidity", "elixir"))
+                                                  and lang in ("rust", "typescript", "tsx", "solidity", "elixir", "julia"))
 
 
 def _go_receiver_type(node, data: bytes) -> str:

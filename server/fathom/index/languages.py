@@ -198,6 +198,14 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "service": _scope(K.Interface),
         "rpc": _fn(K.Method),
     },
+    "julia": {
+        "module_definition": _scope(K.Module),
+        "struct_definition": _scope(K.Struct),
+        "abstract_definition": _name(K.Interface),
+        "function_definition": _fn(),
+        "macro_definition": _fn(),
+    },
+    "r": {"binary_operator": _fn()},  # only `name <- function(…)` (definitions.FUNCTION_VALUE_FIELD)
     # Terraform's and other HCL: a labelled block, its kind by its type (definitions.HCL_BLOCK_KINDS).
     "hcl": {"block": _scope()},
     # Every Elixir definition is a call (`def`, `defmodule`): which one, ELIXIR_CALLS says.
@@ -222,7 +230,7 @@ EXTENSIONS = {
     "c": "c", "h": "c",
     "cc": "cpp", "cpp": "cpp", "cxx": "cpp", "c++": "cpp", "hpp": "cpp", "hh": "cpp", "hxx": "cpp", "ipp": "cpp",
     "cu": "cuda", "cuh": "cuda", "sol": "solidity", "dart": "dart", "ex": "elixir", "exs": "elixir", "mm": "objc", "zig": "zig",
-    "proto": "proto", "tf": "hcl", "hcl": "hcl",
+    "proto": "proto", "tf": "hcl", "hcl": "hcl", "jl": "julia", "r": "r",
     "cs": "csharp", "rb": "ruby", "rake": "ruby", "gemspec": "ruby", "php": "php",
     "kt": "kotlin", "kts": "kotlin", "swift": "swift", "scala": "scala", "sc": "scala",
     "lua": "lua", "sh": "bash", "bash": "bash", "zsh": "bash",

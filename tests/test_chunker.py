@@ -67,6 +67,11 @@ SAMPLES = {
              {("Geo", "Module"), ("area", "Function"), ("Point", "Struct"), ("show", "Function")}),
     "a.R": ("#' Adds one.\nadd_one <- function(x) {\n  x + 1\n}\nsq = function(x) x^2\ny <- 1 + 2\n",
             {("add_one", "Function"), ("sq", "Function")}),
+    "a.sql": ("-- Users of the shop.\nCREATE TABLE users (\n  id serial PRIMARY KEY\n);\n"
+              "CREATE VIEW active_users AS SELECT * FROM users;\nCREATE INDEX users_id ON users (id);\n"
+              "CREATE FUNCTION add(a integer, b integer) RETURNS integer AS $$ SELECT a + b $$ LANGUAGE sql;\n"
+              "CREATE TABLE public.orders (id int);\n",
+              {("users", "Struct"), ("active_users", "Struct"), ("add", "Function"), ("orders", "Struct")}),
     "a.sol": ("contract Token {\n    function transfer(address to) public returns (bool) { return true; }\n}\n"
               "library Math { function max(uint a, uint b) internal pure returns (uint) { return a; } }\n",
               {("Token", "Class"), ("transfer", "Method"), ("Math", "Module"), ("max", "Function")}),

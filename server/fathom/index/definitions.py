@@ -256,6 +256,9 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
             name, kind_of_block = _hcl_name_and_kind(node, data)
         elif lang == "julia":
             name = _julia_name(node, data)
+        elif lang == "sql":  # `CREATE TABLE public.orders`: `public.orders`, its schema a container
+            named = next((c for c in node.named_children if c.type == "object_reference"), None)
+            name = data[named.start_byte:named.end_byte].decode("utf-8", "replace") if named is not None else ""
         else:
             name = _name_of(node, data) or (module if module and _exported_whole(node, data) else "")
         if not name:

@@ -206,6 +206,13 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "macro_definition": _fn(),
     },
     "r": {"binary_operator": _fn()},  # only `name <- function(…)` (definitions.FUNCTION_VALUE_FIELD)
+    "sql": {
+        "create_table": _scope(K.Struct),
+        "create_view": _scope(K.Struct),
+        "create_materialized_view": _scope(K.Struct),
+        "create_type": _scope(K.Struct),
+        "create_function": _fn(),
+    },
     # Terraform's and other HCL: a labelled block, its kind by its type (definitions.HCL_BLOCK_KINDS).
     "hcl": {"block": _scope()},
     # Every Elixir definition is a call (`def`, `defmodule`): which one, ELIXIR_CALLS says.
@@ -220,7 +227,7 @@ ELIXIR_CALLS = {
 DEFINITIONS["cuda"] = DEFINITIONS["cpp"]
 
 # Nodes that wrap a definition and belong to its chunk (decorators, `export`).
-WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration", "lexical_declaration", "variable_declaration", "type_declaration", "expression_statement", "method_signature", "implementation_definition", "Decl"})
+WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration", "lexical_declaration", "variable_declaration", "type_declaration", "expression_statement", "method_signature", "implementation_definition", "Decl", "statement"})
 
 EXTENSIONS = {
     "py": "python", "pyi": "python", "pyw": "python",
@@ -230,7 +237,7 @@ EXTENSIONS = {
     "c": "c", "h": "c",
     "cc": "cpp", "cpp": "cpp", "cxx": "cpp", "c++": "cpp", "hpp": "cpp", "hh": "cpp", "hxx": "cpp", "ipp": "cpp",
     "cu": "cuda", "cuh": "cuda", "sol": "solidity", "dart": "dart", "ex": "elixir", "exs": "elixir", "mm": "objc", "zig": "zig",
-    "proto": "proto", "tf": "hcl", "hcl": "hcl", "jl": "julia", "r": "r",
+    "proto": "proto", "tf": "hcl", "hcl": "hcl", "jl": "julia", "r": "r", "sql": "sql",
     "cs": "csharp", "rb": "ruby", "rake": "ruby", "gemspec": "ruby", "php": "php",
     "kt": "kotlin", "kts": "kotlin", "swift": "swift", "scala": "scala", "sc": "scala",
     "lua": "lua", "sh": "bash", "bash": "bash", "zsh": "bash",

@@ -72,6 +72,8 @@ SAMPLES = {
               "CREATE FUNCTION add(a integer, b integer) RETURNS integer AS $$ SELECT a + b $$ LANGUAGE sql;\n"
               "CREATE TABLE public.orders (id int);\n",
               {("users", "Struct"), ("active_users", "Struct"), ("add", "Function"), ("orders", "Struct")}),
+    "a.pm": ("package Shop::Cart;\n# Adds an item.\nsub add {\n  my ($self, $item) = @_;\n  return 1;\n}\n1;\n",
+             {("add", "Function")}),
     "a.sol": ("contract Token {\n    function transfer(address to) public returns (bool) { return true; }\n}\n"
               "library Math { function max(uint a, uint b) internal pure returns (uint) { return a; } }\n",
               {("Token", "Class"), ("transfer", "Method"), ("Math", "Module"), ("max", "Function")}),

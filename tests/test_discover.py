@@ -150,7 +150,7 @@ def test_test_code_is_recognised_by_its_usual_names():
                  "server/handler_test.go", "src/app.test.ts", "web/button.spec.jsx", "spec/models/user_spec.rb",
                  "src/test/java/org/acme/ParserTest.java", "__tests__/render.js", "absl/strings/str_split_test.cc",
                  "base/json/json_reader_unittest.cc", "lib/src/repo_test.dart", "src/Token.t.sol",
-                 "src/Monolog/LoggerTest.php", "lib/rack/utils_test.rb", "Sources/CacheTests.swift", "Cache/CacheTests.m"]:
+                 "src/Monolog/LoggerTest.php", "lib/rack/utils_test.rb", "Sources/CacheTests.swift", "Cache/CacheTests.m", "t/basic.t"]:
         assert is_test_code(path), path
     for path in ["src/testing_utils.py", "contest.py", "attestation/verify.py", "django/testing/client.py",
                  "latest.py", "src/protest/app.ts", "src/contest.cc", "src/Console/Tester/CommandTester.php",

@@ -213,6 +213,7 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "create_type": _scope(K.Struct),
         "create_function": _fn(),
     },
+    "perl": {"subroutine_declaration_statement": _fn()},
     # Terraform's and other HCL: a labelled block, its kind by its type (definitions.HCL_BLOCK_KINDS).
     "hcl": {"block": _scope()},
     # Every Elixir definition is a call (`def`, `defmodule`): which one, ELIXIR_CALLS says.
@@ -237,13 +238,13 @@ EXTENSIONS = {
     "c": "c", "h": "c",
     "cc": "cpp", "cpp": "cpp", "cxx": "cpp", "c++": "cpp", "hpp": "cpp", "hh": "cpp", "hxx": "cpp", "ipp": "cpp",
     "cu": "cuda", "cuh": "cuda", "sol": "solidity", "dart": "dart", "ex": "elixir", "exs": "elixir", "mm": "objc", "zig": "zig",
-    "proto": "proto", "tf": "hcl", "hcl": "hcl", "jl": "julia", "r": "r", "sql": "sql",
+    "proto": "proto", "tf": "hcl", "hcl": "hcl", "jl": "julia", "r": "r", "sql": "sql", "pl": "perl", "pm": "perl",
     "cs": "csharp", "rb": "ruby", "rake": "ruby", "gemspec": "ruby", "php": "php",
     "kt": "kotlin", "kts": "kotlin", "swift": "swift", "scala": "scala", "sc": "scala",
     "lua": "lua", "sh": "bash", "bash": "bash", "zsh": "bash",
 }
 
-SHEBANGS = {"python": "python", "node": "javascript", "bash": "bash", "sh": "bash", "zsh": "bash", "ruby": "ruby", "lua": "lua", "php": "php"}
+SHEBANGS = {"python": "python", "node": "javascript", "bash": "bash", "sh": "bash", "zsh": "bash", "ruby": "ruby", "lua": "lua", "php": "php", "perl": "perl"}
 
 
 # What only C++ says at the start of a line (a template, a namespace, a class

@@ -24,7 +24,7 @@ import pathspec
 # `G_BEGIN_DECLS` no longer hides the declaration after it; 10: C++ headers named `.h`
 # read as C++, C++ names through reference declarators, export macros and template
 # specializations, a Ruby class's first method with its doc comment, a Kotlin interface,
-# and definitions in CUDA, Objective-C, Zig, Dart, Elixir, Julia, R, Solidity, SQL,
+# and definitions in CUDA, Objective-C, Zig, Dart, Elixir, Julia, R, Perl, Solidity, SQL,
 # Protocol Buffers and HCL): a
 # workspace chunked by another version is chunked again on its next full run (its
 # vectors stay cached by text, so only texts that really changed are embedded again).
@@ -224,7 +224,7 @@ def is_generated(text: str) -> bool:
 TEST_DIRS = frozenset({"test", "tests", "__tests__", "spec", "specs"})
 TEST_FILE_PREFIXES = ("test_",)
 TEST_FILE_SUFFIXES = ("_test.py", "_tests.py", "_test.go", "_spec.rb", "_test.rb", "Test.java", "Tests.java", "Test.kt",
-                      "Tests.cs", "Test.php", "_test.dart", "_test.exs", ".t.sol", "Tests.swift", "Tests.m",
+                      "Tests.cs", "Test.php", "_test.dart", "_test.exs", ".t.sol", "Tests.swift", "Tests.m", ".t",
                       # GoogleTest's beside the code they test (Abseil, Chromium, LevelDB)
                       "_test.cc", "_test.cpp", "_unittest.cc", "_unittest.cpp")
 TEST_FILE_INFIXES = (".test.", ".spec.")

@@ -145,6 +145,20 @@ def test_only_large_files_in_data_formats_are_bulk_data():
     assert not is_bulk_data("json", big)
 
 
+def test_a_large_sql_file_of_rows_is_a_dump_and_a_schema_is_not():
+    from fathom.index.policy import is_sql_dump
+
+    rows = "".join(f"INSERT INTO users VALUES ({i}, 'user {i}', 'user{i}@example.com');\n" for i in range(600))
+    assert is_sql_dump("db/seed.sql", "CREATE TABLE users (id int, name text, email text);\n" + rows)
+    tuples = "INSERT INTO t VALUES\n" + "".join(f"  ({i}, 'row number {i} of the table'),\n" for i in range(1200))
+    assert is_sql_dump("data/t.SQL", tuples)
+    assert is_sql_dump("backup.sql", "COPY public.users (id) FROM stdin;\n" + "1\n" * 40000 + "\\.\n")
+    schema = "".join(f"CREATE TABLE t{i} (\n  id serial PRIMARY KEY,\n  name text NOT NULL\n);\n" for i in range(600))
+    assert not is_sql_dump("db/schema.sql", schema)
+    assert not is_sql_dump("db/seed.sql", rows[:20_000])  # small enough to embed whatever it holds
+    assert not is_sql_dump("db/seed.txt", rows)
+
+
 def test_test_code_is_recognised_by_its_usual_names():
     for path in ["tests/test_api.py", "sympy/core/tests/test_basic.py", "test_cli.py", "pkg/conftest.py",
                  "server/handler_test.go", "src/app.test.ts", "web/button.spec.jsx", "spec/models/user_spec.rb",

@@ -256,6 +256,19 @@ def test_certificates_are_never_embedded(tmp_path, fake_embedder):
     assert [h.relpath for h in Searcher(ws.reader, None).symbols("load_cert", 5)] == ["fixtures.py"]
 
 
+def test_a_sql_dump_is_found_by_its_tables_but_never_embedded(tmp_path, fake_embedder):
+    root = tmp_path / "ws"
+    (root / "db").mkdir(parents=True)
+    rows = "".join(f"INSERT INTO customers VALUES ({i}, 'customer {i}');\n" for i in range(1000))
+    (root / "db" / "seed.sql").write_text("CREATE TABLE customers (id int, name text);\n" + rows)
+    (root / "db" / "schema.sql").write_text("-- Orders placed.\nCREATE TABLE orders (\n  id serial PRIMARY KEY\n);\n")
+    ws, _ = run(root, fake_embedder)
+    assert ws.reader.counts().pending == 0
+    assert not any("INSERT INTO customers" in t for t in fake_embedder.embedded)
+    assert any("CREATE TABLE orders" in t for t in fake_embedder.embedded)
+    assert [h.relpath for h in Searcher(ws.reader, None).symbols("customers", 5)] == ["db/seed.sql"]
+
+
 def test_generated_markers_count_only_in_the_comments_that_open_a_file():
     from fathom.index.policy import is_generated
 

@@ -25,7 +25,7 @@ import pathspec
 # read as C++, C++ names through reference declarators, export macros and template
 # specializations, a Ruby class's first method with its doc comment, a Kotlin interface,
 # and definitions in CUDA, Objective-C, Zig, Dart, Elixir, Julia, R, Perl, Solidity, SQL,
-# Protocol Buffers and HCL): a
+# Protocol Buffers and HCL; a large `.sql` file of rows not embedded): a
 # workspace chunked by another version is chunked again on its next full run (its
 # vectors stay cached by text, so only texts that really changed are embedded again).
 CHUNKER_VERSION = "10"
@@ -183,6 +183,22 @@ LARGEST_EMBEDDED_DATA_FILE = 32 * 1024
 def is_bulk_data(relpath: str, size: int) -> bool:
     name = relpath.rsplit("/", 1)[-1]
     return size > LARGEST_EMBEDDED_DATA_FILE and "." in name and name.rsplit(".", 1)[-1].lower() in DATA_SUFFIXES
+
+
+_DATA_ROW = re.compile(r"[ \t]*(?:INSERT[ \t]+INTO\b|\(|VALUES\b)", re.IGNORECASE)
+DUMP_PROBE_LINES = 2000
+
+
+def is_sql_dump(relpath: str, text: str) -> bool:
+    """Whether a large `.sql` file is mostly rows (`INSERT INTO …`, a multi-row
+    `VALUES`' tuples, `COPY … FROM stdin` data): bulk data, indexed for words,
+    never embedded, whatever its name says."""
+    if not relpath.lower().endswith(".sql") or len(text) <= LARGEST_EMBEDDED_DATA_FILE:
+        return False
+    if "FROM stdin;" in text:  # pg_dump's COPY blocks
+        return True
+    lines = [line for line in text.split("\n", DUMP_PROBE_LINES)[:DUMP_PROBE_LINES] if line.strip()]
+    return sum(1 for line in lines if _DATA_ROW.match(line)) > len(lines) / 2
 
 
 def embedded_by_path(relpath: str, size: int) -> bool:

@@ -24,7 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from ..models import ChunkedFile, ChunkStatus, ChunkTask, content_hash
 from ..signals import ctrl_c_held, ignore_ctrl_c
 from .lexical import with_lexical
-from .policy import holds_certificate, holds_key_material, is_generated, minified_reason
+from .policy import holds_certificate, holds_key_material, is_generated, is_sql_dump, minified_reason
 
 BINARY_PROBE = 8192
 
@@ -132,7 +132,7 @@ def chunk_file(task: ChunkTask) -> ChunkedFile:
     if minified:
         return skipped(task, minified, digest)
     lang, symbols, chunks = _chunker.chunk_source(task.relpath, text)
-    embed = task.embed and not is_generated(text) and not holds_certificate(text)
+    embed = task.embed and not is_generated(text) and not holds_certificate(text) and not is_sql_dump(task.relpath, text)
     return with_lexical(ChunkedFile(task.relpath, task.stat, digest, lang, ChunkStatus.INDEXED, "", symbols, chunks, embed))
 
 

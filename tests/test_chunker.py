@@ -74,6 +74,9 @@ SAMPLES = {
               {("users", "Struct"), ("active_users", "Struct"), ("add", "Function"), ("orders", "Struct")}),
     "a.pm": ("package Shop::Cart;\n# Adds an item.\nsub add {\n  my ($self, $item) = @_;\n  return 1;\n}\n1;\n",
              {("add", "Function")}),
+    "a.hs": ("-- | Adds two.\nadd :: Int -> Int -> Int\nadd x y = x + y\n\ndata Shape = Circle | Square\n"
+             "class Pretty a where\n  pretty :: a -> String\n",
+             {("add", "Function"), ("Shape", "Struct"), ("Pretty", "Interface"), ("pretty", "Method")}),
     "a.sol": ("contract Token {\n    function transfer(address to) public returns (bool) { return true; }\n}\n"
               "library Math { function max(uint a, uint b) internal pure returns (uint) { return a; } }\n",
               {("Token", "Class"), ("transfer", "Method"), ("Math", "Module"), ("max", "Function")}),
@@ -298,6 +301,15 @@ def test_a_julia_docstring_and_an_roxygen_comment_join_their_functions(chunker):
     assert area.range.start_line == 1 and "Area of a shape" in area.text
     _, _, chunks = chunker.chunk_source("R/add.R", "#' Adds one to x.\nadd_one <- function(x) {\n  x + 1\n}\n")
     assert next(c for c in chunks if c.name == "add_one").range.start_line == 0
+
+
+def test_a_haskell_function_is_its_signature_and_every_equation_with_its_haddock(chunker):
+    source = ("-- | Adds two.\nadd :: Int -> Int -> Int\nadd x y = x + y\n\n-- | Factorial.\nfact :: Int -> Int\n"
+              "fact 0 = 1\nfact n = n * fact (n - 1)\n")
+    _, symbols, chunks = chunker.chunk_source("src/Arith.hs", source)
+    assert [(s.name, s.range.start_line, s.range.end_line) for s in symbols] == [("add", 1, 2), ("fact", 5, 7)]
+    fact = next(c for c in chunks if c.name == "fact")
+    assert fact.range.start_line == 4 and "Factorial" in fact.text and "fact n = n" in fact.text
 
 
 def test_cpp_go_and_rust_type_aliases_are_names(chunker):

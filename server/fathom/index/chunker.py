@@ -128,7 +128,7 @@ class Chunker:
         and a `/**` block a blank line above it (a common JSDoc layout)."""
         start = node.start_point[0]
         prev = sibling_before(node)
-        while prev is not None and ("comment" in prev.type or _is_doc_but_no_comment(prev)):
+        while prev is not None and ("comment" in prev.type or prev.type == "haddock" or _is_doc_but_no_comment(prev)):
             gap = start - 1 - prev.end_point[0]
             if gap > 1 or (gap == 1 and not (lines[prev.start_point[0]].lstrip().startswith("/**")
                                              and not lines[start - 1].strip())):

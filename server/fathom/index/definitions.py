@@ -24,7 +24,8 @@ FUNCTION_VALUE_FIELD = {
 _NOT_CONTAINERS = frozenset({"prototype", "exports", "module", "this"})
 _DOTTED_NAME = re.compile(r"[\w$]+(?:\.[\w$]+)*")
 # TypeScript overloads: signatures that the next definition of the same name implements.
-OVERLOAD_SIGNATURES = frozenset({"function_signature"})
+OVERLOAD_SIGNATURES = frozenset({"function_signature",
+                                 "signature", "function"})  # Haskell's: `f :: …` and each equation `f 0 = …`
 IDENTIFIER_TYPES = frozenset(
     {
         "identifier", "type_identifier", "field_identifier", "property_identifier",
@@ -160,11 +161,11 @@ def _without_export_macros(data: bytes) -> bytes:
 def sibling_before(node):
     """The node just before a definition, where its doc comment would be. Ruby
     puts the comments above a class's first method beside the class's body,
-    not inside it (HCL those above a file's first block): for that first
-    definition, they are the body's sibling."""
+    not inside it (HCL those above a file's first block, Haskell above its first
+    declaration): for that first definition, they are the body's sibling."""
     prev = node.prev_named_sibling
     parent = node.parent
-    if prev is None and parent is not None and parent.type in ("body_statement", "body"):
+    if prev is None and parent is not None and parent.type in ("body_statement", "body", "declarations"):
         return parent.prev_named_sibling
     return prev
 
@@ -238,6 +239,8 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
                 continue
         if spec.needs_body and node.child_by_field_name("body") is None:
             continue
+        if lang == "haskell" and node.child_by_field_name("name") is None:
+            continue  # `Int -> Int` in a signature is a `function` node too: a type, not a definition
         container = None
         if node.type == "VarDecl":  # Zig's `const Point = struct { … };`, and no other constant
             container = _zig_container(node)

@@ -214,6 +214,16 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "create_function": _fn(),
     },
     "perl": {"subroutine_declaration_statement": _fn()},
+    "haskell": {
+        # A type signature and the equations after it are one definition (definitions.OVERLOAD_SIGNATURES).
+        "signature": _fn(),
+        "function": _fn(),
+        "data_type": _scope(K.Struct),
+        "newtype": _scope(K.Struct),
+        "type_synomym": _name(K.TypeParameter),
+        "class": _scope(K.Interface),
+        "instance": _scope(),
+    },
     # Terraform's and other HCL: a labelled block, its kind by its type (definitions.HCL_BLOCK_KINDS).
     "hcl": {"block": _scope()},
     # Every Elixir definition is a call (`def`, `defmodule`): which one, ELIXIR_CALLS says.
@@ -238,7 +248,7 @@ EXTENSIONS = {
     "c": "c", "h": "c",
     "cc": "cpp", "cpp": "cpp", "cxx": "cpp", "c++": "cpp", "hpp": "cpp", "hh": "cpp", "hxx": "cpp", "ipp": "cpp",
     "cu": "cuda", "cuh": "cuda", "sol": "solidity", "dart": "dart", "ex": "elixir", "exs": "elixir", "mm": "objc", "zig": "zig",
-    "proto": "proto", "tf": "hcl", "hcl": "hcl", "jl": "julia", "r": "r", "sql": "sql", "pl": "perl", "pm": "perl",
+    "proto": "proto", "tf": "hcl", "hcl": "hcl", "jl": "julia", "r": "r", "sql": "sql", "pl": "perl", "pm": "perl", "hs": "haskell",
     "cs": "csharp", "rb": "ruby", "rake": "ruby", "gemspec": "ruby", "php": "php",
     "kt": "kotlin", "kts": "kotlin", "swift": "swift", "scala": "scala", "sc": "scala",
     "lua": "lua", "sh": "bash", "bash": "bash", "zsh": "bash",

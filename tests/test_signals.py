@@ -62,6 +62,23 @@ def wait_for_helpers(pid: int, timeout: float = 300) -> list[psutil.Process]:
     raise AssertionError(f"no embedding process with its model after {timeout} s: {helpers_of(pid)}")
 
 
+def fathoms_own_lines(stderr: str) -> list[str]:
+    """The lines Fathom wrote, without those of multiprocessing's resource tracker:
+    a process of its own that outlives Fathom by design, shares its stderr, and
+    once Fathom has gone may report on a semaphore the chunk pool's queue had
+    already removed (`resource_tracker: '/mp-…': [Errno 2] No such file or
+    directory`, seen once in a CI run under load; it removes what is left
+    whatever it says)."""
+    lines = stderr.strip().splitlines()
+    ours = []
+    for i, line in enumerate(lines):
+        tracker = "resource_tracker" in line or (i > 0 and "resource_tracker" in lines[i - 1]
+                                                 and line.lstrip().startswith("warnings.warn("))
+        if not tracker:
+            ours.append(line)
+    return ours
+
+
 @pytest.fixture
 def workspace(tmp_path):
     root = copy_corpus(tmp_path / "corpus")
@@ -119,7 +136,7 @@ def test_ctrl_c_ends_an_agents_stdio_server_waiting_for_its_next_message(workspa
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=120) == 130  # stdin still open: the client has not left
         assert not still_running(helpers), still_running(helpers)
-        assert proc.stderr.read().decode().strip().splitlines()[-1] == "fathom: interrupted"
+        assert fathoms_own_lines(proc.stderr.read().decode())[-1] == "fathom: interrupted"
     finally:
         if proc.poll() is None:
             proc.kill()

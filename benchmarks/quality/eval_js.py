@@ -20,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-from fathom.index.definitions import module_name
+from fathom.index.names import module_name
 
 from benchmarks.quality.eval_python import MIN_QUERY_WORDS, Query, Unit, first_sentence, run, write_copy
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 
 from ..models import Chunk, Range, Symbol, SymbolKind
-from .definitions import MAX_NAME, Def, Grammars, share_lines_once, sibling_before
+from .definitions import Def, Grammars, share_lines_once, sibling_before
+from .names import MAX_NAME
 from .fit import Fitter, SourceLines
 from .languages import language_for
 from .tokens import TokenCounter

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 from ..models import SymbolKind
 from .languages import DEFINITIONS, ELIXIR_CALLS, WRAPPERS, Definition
+from .names import MAX_NAME, NOT_CONTAINERS, definition_name, elixir_target, go_receiver_type, module_name, \
+    refine_kind, zig_container
 
 FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function",
                              "function_definition"})  # the last R's: `add <- function(x) …`
@@ -19,24 +20,9 @@ FUNCTION_VALUE_FIELD = {
     "field_definition": "value", "public_field_definition": "value", "export_statement": "value",
     "binary_operator": "rhs",
 }
-# `exports.f = …`, `A.prototype.f = …`: these parts of an assignment's target say
-# nothing a reader would call a container.
-_NOT_CONTAINERS = frozenset({"prototype", "exports", "module", "this"})
-_DOTTED_NAME = re.compile(r"[\w$]+(?:\.[\w$]+)*")
 # TypeScript overloads: signatures that the next definition of the same name implements.
 OVERLOAD_SIGNATURES = frozenset({"function_signature",
                                  "signature", "function"})  # Haskell's: `f :: …` and each equation `f 0 = …`
-IDENTIFIER_TYPES = frozenset(
-    {
-        "identifier", "type_identifier", "field_identifier", "property_identifier",
-        "simple_identifier", "constant", "name", "word", "namespace_identifier",
-        "destructor_name", "operator_name", "qualified_identifier", "scoped_identifier",
-        "dot_index_expression", "method_index_expression", "private_property_identifier",
-        "IDENTIFIER",  # Zig's
-        "message_name", "enum_name", "service_name", "rpc_name",  # Protocol Buffers'
-    }
-)
-MAX_NAME = 120
 # A nested function shorter than this reads as a line of its outer one: no chunk of its own.
 MIN_NESTED_LINES = 3
 MAX_CONTAINER = 160
@@ -184,42 +170,6 @@ def share_lines_once(defs: list[Def]) -> None:
             else:
                 held_to = d.end_point[0]
 
-def module_name(relpath: str) -> str:
-    """What a module is imported as: its file's name, or its folder's for an
-    `index.js` (`require('./populate')` loads `populate/index.js`)."""
-    parts = PurePosixPath(relpath).parts
-    if not parts:
-        return ""
-    stem = parts[-1].split(".", 1)[0]
-    if stem == "index" and len(parts) > 1:
-        return parts[-2]
-    return stem
-
-
-_TOP_LEVEL_STATEMENT_PARTS = frozenset({"expression_statement", "assignment_expression", "variable_declarator",
-                                        "variable_declaration", "lexical_declaration"})
-
-
-def _exported_whole(node, data: bytes) -> bool:
-    """`module.exports = function (…) {…}`, `export default () => …`, `export
-    default class {…}`: a module's one export, with no name of its own. Only at
-    the file's top level: a bundle (browserify's, django's vendored xregexp)
-    wraps many modules' `module.exports` in functions of one file, none of them
-    the file's."""
-    if node.type == "assignment_expression":
-        target = node.child_by_field_name("left")
-        if target is None or data[target.start_byte:target.end_byte] != b"module.exports":
-            return False
-        outer = node.parent  # through `var proto = module.exports = function (…)` (express's router)
-        while outer is not None and outer.type in _TOP_LEVEL_STATEMENT_PARTS:
-            outer = outer.parent
-        return outer is not None and outer.type == "program"
-    if node.type == "export_statement":
-        return True  # only captured with a function as its value (FUNCTION_VALUE_FIELD)
-    parent = node.parent
-    return node.type == "class" and parent is not None and parent.type == "export_statement"
-
-
 def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[Def]:
     table = DEFINITIONS[lang]
     split: list[bytes] = []
@@ -234,7 +184,7 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
     for node in nodes:
         spec = table[node.type]
         if lang == "elixir":
-            spec = ELIXIR_CALLS.get(_elixir_target(node, data))
+            spec = ELIXIR_CALLS.get(elixir_target(node, data))
             if spec is None:  # any other call
                 continue
         if spec.needs_body and node.child_by_field_name("body") is None:
@@ -243,7 +193,7 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
             continue  # `Int -> Int` in a signature is a `function` node too: a type, not a definition
         container = None
         if node.type == "VarDecl":  # Zig's `const Point = struct { … };`, and no other constant
-            container = _zig_container(node)
+            container = zig_container(node)
             if container is None:
                 continue
         value_field = FUNCTION_VALUE_FIELD.get(node.type)
@@ -251,24 +201,10 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
             value = node.child_by_field_name(value_field)
             if value is None or value.type not in FUNCTION_VALUES:
                 continue
-        if node.type == "type_definition":
-            name = _typedef_name(node, data)
-        elif lang == "elixir":
-            name = _elixir_name(node, data)
-        elif lang == "hcl":
-            name, kind_of_block = _hcl_name_and_kind(node, data)
-        elif lang == "julia":
-            name = _julia_name(node, data)
-        elif lang == "sql":  # `CREATE TABLE public.orders`: `public.orders`, its schema a container
-            named = next((c for c in node.named_children if c.type == "object_reference"), None)
-            name = data[named.start_byte:named.end_byte].decode("utf-8", "replace") if named is not None else ""
-        else:
-            name = _name_of(node, data) or (module if module and _exported_whole(node, data) else "")
+        name = definition_name(node, lang, data, module)
         if not name:
             continue
-        kind = _refine_kind(container if container is not None else node, spec.kind)
-        if lang == "hcl":
-            kind = kind_of_block
+        kind = refine_kind(container if container is not None else node, spec.kind)
         owner = ""
         outer = node
         while outer.parent is not None and outer.parent.type in WRAPPERS and outer.parent.named_child_count <= 3:
@@ -281,13 +217,13 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
                 and not _is_namespace(parent, lang):
             kind = SymbolKind.Method
         if lang == "go" and node.type == "method_declaration":
-            owner = _go_receiver_type(node, data)  # as gopls does: `(s *Server) Serve` is `Server.Serve`
+            owner = go_receiver_type(node, data)  # as gopls does: `(s *Server) Serve` is `Server.Serve`
         if "." in name or ":" in name:  # Lua `function M.h()`, `M:k()`; JS `A.prototype.f = …`
             prefix, _, last = name.replace(":", ".").rpartition(".")
             parts = prefix.split(".")
             if "prototype" in parts and kind == SymbolKind.Function:
                 kind = SymbolKind.Method
-            owner = ".".join(part for part in parts if part not in _NOT_CONTAINERS)
+            owner = ".".join(part for part in parts if part not in NOT_CONTAINERS)
             name = last or name
         d = Def(node, outer, spec, kind, name[:MAX_NAME], parent, owner=owner[:MAX_NAME],
                 body=_detached_body(node, outer) if lang in ("dart", "zig") else None)
@@ -308,53 +244,6 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
     return defs
 
 
-def _elixir_target(call, data: bytes) -> str:
-    target = call.child_by_field_name("target")
-    return data[target.start_byte:target.end_byte].decode("utf-8", "replace") \
-        if target is not None and target.type == "identifier" else ""
-
-
-def _elixir_name(call, data: bytes) -> str:
-    """`Shop.Cart` of `defmodule Shop.Cart do`, `add` of `def add(cart, item) do`
-    (and of `def add(x) when …`, `def zero do`)."""
-    arguments = next((c for c in call.named_children if c.type == "arguments"), None)
-    head = arguments.named_children[0] if arguments is not None and arguments.named_children else None
-    if head is not None and head.type == "binary_operator":  # a guard: `name(args) when …`
-        head = head.child_by_field_name("left")
-    if head is not None and head.type == "call":
-        head = head.child_by_field_name("target")
-    if head is None or head.type not in ("identifier", "alias"):
-        return ""
-    return data[head.start_byte:head.end_byte].decode("utf-8", "replace")
-
-
-def _julia_name(node, data: bytes) -> str:
-    """`area` of `function area(s::Shape)`, `Base.show` of `function Base.show(io, x)`,
-    `Point` of `struct Point{T} <: Shape`; a module's from its `name` field."""
-    named = node.child_by_field_name("name")
-    head = named or next((c for c in node.named_children if c.type in ("signature", "type_head")), None)
-    while head is not None and head.type not in ("identifier", "field_expression"):
-        head = head.named_children[0] if head.named_child_count else None
-    return data[head.start_byte:head.end_byte].decode("utf-8", "replace") if head is not None else ""
-
-
-HCL_BLOCK_KINDS = {"resource": SymbolKind.Class, "data": SymbolKind.Class, "module": SymbolKind.Module,
-                   "variable": SymbolKind.Variable, "output": SymbolKind.Property, "provider": SymbolKind.Namespace}
-
-
-def _hcl_name_and_kind(block, data: bytes) -> tuple[str, SymbolKind]:
-    """A labelled block by its labels, as Terraform addresses it (`aws_s3_bucket.logs`
-    of `resource "aws_s3_bucket" "logs" {`, `region` of `variable "region" {`);
-    "" for a block without labels (`locals`, `lifecycle`)."""
-    def text(n) -> str:
-        return data[n.start_byte:n.end_byte].decode("utf-8", "replace")
-
-    parts = [n for n in block.named_children if n.type in ("identifier", "string_lit")]
-    labels = [text(n).strip('"') for n in parts[1:]]
-    block_type = text(parts[0]) if parts else ""
-    return ".".join(labels), HCL_BLOCK_KINDS.get(block_type, SymbolKind.Class)
-
-
 def _detached_body(node, outer):
     """Dart's and Zig's grammars end a function at its signature: its body is the
     next node, beside the signature (Zig's) or beside what wraps it (Dart's in a class)."""
@@ -363,30 +252,6 @@ def _detached_body(node, outer):
         if after is not None and after.type in ("function_body", "Block"):
             return after
     return None
-
-
-def _zig_container(var_decl):
-    """The `struct`/`enum`/`union` a Zig constant is bound to, or None."""
-    value = var_decl.named_children[1] if var_decl.named_child_count > 1 else None
-    while value is not None and value.type in ("ErrorUnionExpr", "SuffixExpr"):
-        value = value.named_children[0] if value.named_child_count else None
-    return value if value is not None and value.type == "ContainerDecl" else None
-
-
-def _typedef_name(typedef, data: bytes) -> str:
-    """The name a `typedef` gives (`typedef int (*compare_fn)(…)`: `compare_fn`).
-    `typedef struct {…} point_t;` is the only name its struct has: the struct
-    has no chunk of its own, its lines stay in the chunk around them."""
-    pending = [typedef.child_by_field_name("declarator")]
-    while pending:
-        n = pending.pop(0)
-        if n is None:
-            continue
-        if n.type in ("type_identifier", "primitive_type"):
-            return data[n.start_byte:n.end_byte].decode("utf-8", "replace")
-        if n.type != "parameter_list":
-            pending.extend(n.named_children)
-    return ""
 
 
 def _close_swallowing_function(open_defs: list[Def], node, lang: str, line_of) -> None:
@@ -431,44 +296,6 @@ def _ancestors(d: Def):
         p = p.parent
 
 
-def _name_of(node, data: bytes) -> str:
-    def text(n) -> str:
-        return data[n.start_byte:n.end_byte].decode("utf-8", "replace")
-
-    if node.type == "impl_item":
-        target = node.child_by_field_name("type")
-        if target is not None and target.type == "generic_type":  # `impl<K, V> Map<K, V>` is `Map`'s
-            target = target.child_by_field_name("type") or target
-        return text(target) if target is not None else ""
-    named = node.child_by_field_name("name")
-    if named is not None and named.type == "template_type":  # `struct convert<std::vector<T>>`: `convert`
-        named = named.child_by_field_name("name") or named
-    if named is not None:
-        return text(named).strip()
-    if node.type == "assignment_expression":
-        return _assigned_name(node, text)
-    if node.type in ("pair", "field_definition"):  # `{ parse: function … }`, `onClick = () => …`
-        named = node.child_by_field_name("key") or node.child_by_field_name("property")
-        if named is None or named.type not in ("property_identifier", "private_property_identifier", "string"):
-            return ""
-        return text(named).strip("'\"` ")
-    declarator = node.child_by_field_name("declarator")
-    while declarator is not None:
-        if declarator.type in IDENTIFIER_TYPES:
-            return text(declarator)
-        if declarator.type == "operator_cast":  # `operator bool() const`
-            target = declarator.child_by_field_name("type")
-            return f"operator {text(target)}" if target is not None else "operator"
-        # C++'s `T& f()` and `T&& f()`: the reference declarator holds the function's
-        # declarator as a plain child, not a field (else the return type was taken for the name).
-        declarator = declarator.child_by_field_name("declarator") or declarator.child_by_field_name("name") \
-            or next((c for c in declarator.named_children if c.type.endswith("declarator")), None)
-    for child in node.named_children:
-        if child.type in IDENTIFIER_TYPES:
-            return text(child)
-    return ""
-
-
 def _is_namespace(scope: Def, lang: str) -> bool:
     """A C++ or C# namespace, a Rust `mod`, a TypeScript `module` or a Solidity
     `library` holds functions, not methods; a Ruby module's `def`s and a Scala
@@ -477,56 +304,3 @@ def _is_namespace(scope: Def, lang: str) -> bool:
                                                   and lang in ("rust", "typescript", "tsx", "solidity", "elixir", "julia"))
 
 
-def _go_receiver_type(node, data: bytes) -> str:
-    """`Server` of `func (s *Server[T]) Serve()`."""
-    receiver = node.child_by_field_name("receiver")
-    pending = [receiver] if receiver is not None else []
-    while pending:
-        n = pending.pop(0)
-        if n.type == "type_identifier":
-            return data[n.start_byte:n.end_byte].decode("utf-8", "replace")[:MAX_NAME]
-        if n.type != "identifier":  # the receiver's own name comes first
-            pending.extend(n.named_children)
-    return ""
-
-def _assigned_name(node, text) -> str:
-    """`f`, or the dotted `A.prototype.f`, for `… = function …`; `module.exports =
-    function createApp()` is called by the function's own name."""
-    target = node.child_by_field_name("left")
-    if target is None or target.type not in ("identifier", "member_expression"):
-        return ""
-    dotted = text(target)
-    if dotted.rpartition(".")[2] in _NOT_CONTAINERS:
-        own = node.child_by_field_name("right").child_by_field_name("name")
-        return text(own) if own is not None else ""
-    return dotted if _DOTTED_NAME.fullmatch(dotted) else ""  # not `a[i] = …`, `f().g = …`
-
-def _refine_kind(node, kind: SymbolKind) -> SymbolKind:
-    if node.type == "ContainerDecl":  # Zig's
-        declared = node.named_children[0].text if node.named_child_count else b""
-        return SymbolKind.Enum if declared.startswith(b"enum") else SymbolKind.Struct
-    if node.type == "type_definition":  # `typedef struct _GList GList;` is a struct's name
-        inner = node.child_by_field_name("type")
-        if inner is not None and inner.type in ("struct_specifier", "union_specifier", "class_specifier"):
-            return SymbolKind.Struct
-        if inner is not None and inner.type == "enum_specifier":
-            return SymbolKind.Enum
-        return kind
-    if node.type == "type_spec":
-        inner = node.child_by_field_name("type")
-        if inner is not None and inner.type == "struct_type":
-            return SymbolKind.Struct
-        if inner is not None and inner.type == "interface_type":
-            return SymbolKind.Interface
-        # `type mode byte`, `type HandlerFunc func(…)`: a named type, not a class.
-        # LSP has no kind for it; TypeParameter is the nearest (rust-analyzer's for aliases).
-        return SymbolKind.TypeParameter
-    if node.type == "class_declaration" and node.child_count:
-        keyword = node.children[0].type
-        if keyword == "struct":
-            return SymbolKind.Struct
-        if keyword == "enum":
-            return SymbolKind.Enum
-        if "interface" in (c.type for c in node.children[:2]):  # Kotlin's `interface`, `fun interface`
-            return SymbolKind.Interface
-    return kind

@@ -77,6 +77,9 @@ SAMPLES = {
     "a.hs": ("-- | Adds two.\nadd :: Int -> Int -> Int\nadd x y = x + y\n\ndata Shape = Circle | Square\n"
              "class Pretty a where\n  pretty :: a -> String\n",
              {("add", "Function"), ("Shape", "Struct"), ("Pretty", "Interface"), ("pretty", "Method")}),
+    "a.ml": ("(** Adds two. *)\nlet add x y =\n  let s = x + y in\n  s\n\nlet limit = 10\n\nmodule M = struct\n"
+             "  let twice f x = f (f x)\nend\n\ntype shape = Circle | Square\n",
+             {("add", "Function"), ("limit", "Variable"), ("M", "Module"), ("twice", "Function"), ("shape", "Struct")}),
     "a.sol": ("contract Token {\n    function transfer(address to) public returns (bool) { return true; }\n}\n"
               "library Math { function max(uint a, uint b) internal pure returns (uint) { return a; } }\n",
               {("Token", "Class"), ("transfer", "Method"), ("Math", "Module"), ("max", "Function")}),

@@ -104,7 +104,7 @@ const LANGUAGES: Record<string, string> = {
   ".kt": "kotlin", ".scala": "scala", ".swift": "swift", ".sh": "shellscript", ".cu": "cuda-cpp", ".cuh": "cuda-cpp",
   ".sol": "solidity", ".dart": "dart", ".ex": "elixir", ".exs": "elixir", ".m": "objective-c", ".mm": "objective-cpp",
   ".zig": "zig", ".proto": "proto3", ".tf": "terraform", ".jl": "julia", ".r": "r", ".R": "r",
-  ".sql": "sql", ".pl": "perl", ".pm": "perl", ".hs": "haskell",
+  ".sql": "sql", ".pl": "perl", ".pm": "perl", ".hs": "haskell", ".ml": "ocaml",
 };
 
 function languageOf(file: string): string {

@@ -191,6 +191,8 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
             continue
         if lang == "haskell" and node.child_by_field_name("name") is None:
             continue  # `Int -> Int` in a signature is a `function` node too: a type, not a definition
+        if node.type == "let_binding" and not _ocaml_top_level(node):
+            continue  # `let s = x + y in …`: a function's local, not a definition
         container = None
         if node.type == "VarDecl":  # Zig's `const Point = struct { … };`, and no other constant
             container = zig_container(node)
@@ -242,6 +244,13 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
         defs.append(d)
         open_defs.append(d)
     return defs
+
+
+def _ocaml_top_level(binding) -> bool:
+    """A binding of a file or a module's `struct`, not of a `let … in` expression."""
+    definition = binding.parent
+    return definition is not None and definition.parent is not None \
+        and definition.parent.type in ("compilation_unit", "structure")
 
 
 def _detached_body(node, outer):
@@ -296,11 +305,13 @@ def _ancestors(d: Def):
         p = p.parent
 
 
+# Languages whose modules hold functions, not methods (a Ruby module's `def`s and
+# a Scala object's are methods: of whatever includes it, of the object).
+FUNCTION_MODULES = frozenset({"rust", "typescript", "tsx", "solidity", "elixir", "julia", "ocaml"})
+
+
 def _is_namespace(scope: Def, lang: str) -> bool:
-    """A C++ or C# namespace, a Rust `mod`, a TypeScript `module` or a Solidity
-    `library` holds functions, not methods; a Ruby module's `def`s and a Scala
-    object's are methods."""
-    return scope.kind == SymbolKind.Namespace or (scope.kind == SymbolKind.Module
-                                                  and lang in ("rust", "typescript", "tsx", "solidity", "elixir", "julia"))
+    """A C++ or C# namespace, or a module of FUNCTION_MODULES: it holds functions."""
+    return scope.kind == SymbolKind.Namespace or (scope.kind == SymbolKind.Module and lang in FUNCTION_MODULES)
 
 

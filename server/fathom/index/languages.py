@@ -214,6 +214,11 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "create_function": _fn(),
     },
     "perl": {"subroutine_declaration_statement": _fn()},
+    "ocaml": {
+        "let_binding": _fn(),  # a module's or a file's, not a `let … in` (definitions.find_definitions)
+        "module_binding": _scope(K.Module),
+        "type_binding": _scope(K.Struct),
+    },
     "haskell": {
         # A type signature and the equations after it are one definition (definitions.OVERLOAD_SIGNATURES).
         "signature": _fn(),
@@ -238,7 +243,7 @@ ELIXIR_CALLS = {
 DEFINITIONS["cuda"] = DEFINITIONS["cpp"]
 
 # Nodes that wrap a definition and belong to its chunk (decorators, `export`).
-WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration", "lexical_declaration", "variable_declaration", "type_declaration", "expression_statement", "method_signature", "implementation_definition", "Decl", "statement"})
+WRAPPERS = frozenset({"decorated_definition", "export_statement", "template_declaration", "lexical_declaration", "variable_declaration", "type_declaration", "expression_statement", "method_signature", "implementation_definition", "Decl", "statement", "value_definition"})
 
 EXTENSIONS = {
     "py": "python", "pyi": "python", "pyw": "python",
@@ -248,7 +253,7 @@ EXTENSIONS = {
     "c": "c", "h": "c",
     "cc": "cpp", "cpp": "cpp", "cxx": "cpp", "c++": "cpp", "hpp": "cpp", "hh": "cpp", "hxx": "cpp", "ipp": "cpp",
     "cu": "cuda", "cuh": "cuda", "sol": "solidity", "dart": "dart", "ex": "elixir", "exs": "elixir", "mm": "objc", "zig": "zig",
-    "proto": "proto", "tf": "hcl", "hcl": "hcl", "jl": "julia", "r": "r", "sql": "sql", "pl": "perl", "pm": "perl", "hs": "haskell",
+    "proto": "proto", "tf": "hcl", "hcl": "hcl", "jl": "julia", "r": "r", "sql": "sql", "pl": "perl", "pm": "perl", "hs": "haskell", "ml": "ocaml",
     "cs": "csharp", "rb": "ruby", "rake": "ruby", "gemspec": "ruby", "php": "php",
     "kt": "kotlin", "kts": "kotlin", "swift": "swift", "scala": "scala", "sc": "scala",
     "lua": "lua", "sh": "bash", "bash": "bash", "zsh": "bash",

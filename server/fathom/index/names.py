@@ -15,6 +15,7 @@ IDENTIFIER_TYPES = frozenset(
         "dot_index_expression", "method_index_expression", "private_property_identifier",
         "IDENTIFIER",  # Zig's
         "message_name", "enum_name", "service_name", "rpc_name",  # Protocol Buffers'
+        "value_name", "module_name",  # OCaml's
     }
 )
 MAX_NAME = 120
@@ -210,7 +211,13 @@ def _assigned_name(node, text) -> str:
 def refine_kind(node, kind: SymbolKind) -> SymbolKind:
     """The kind the node's own words say, where its type alone does not: a Go
     `type_spec`'s struct or interface, Swift's `struct`, Kotlin's `interface`, a
-    Terraform block's `resource` or `variable`, a Zig container's `enum`."""
+    Terraform block's `resource` or `variable`, a Zig container's `enum`, an
+    OCaml binding's parameters."""
+    if node.type == "let_binding":  # OCaml's: `let add x y = …` a function, `let limit = 10` a value
+        body = node.child_by_field_name("body")
+        takes = any(c.type == "parameter" for c in node.named_children) or (
+            body is not None and body.type in ("fun_expression", "function_expression"))
+        return kind if takes else SymbolKind.Variable
     if node.type == "block" and node.named_child_count:  # HCL's
         return HCL_BLOCK_KINDS.get(node.named_children[0].text.decode("utf-8", "replace"), kind)
     if node.type == "ContainerDecl":  # Zig's

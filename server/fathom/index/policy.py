@@ -24,8 +24,8 @@ import pathspec
 # `G_BEGIN_DECLS` no longer hides the declaration after it; 10: C++ headers named `.h`
 # read as C++, C++ names through reference declarators, export macros and template
 # specializations, a Ruby class's first method with its doc comment, a Kotlin interface,
-# and definitions in CUDA, Objective-C, Zig, Dart, Elixir, Haskell, Julia, R, Perl, Solidity, SQL,
-# Protocol Buffers and HCL; a large `.sql` file of rows not embedded): a
+# and definitions in CUDA, Objective-C, Zig, Dart, Elixir, Haskell, OCaml, Julia, R, Perl,
+# Solidity, SQL, Protocol Buffers and HCL; a large `.sql` file of rows not embedded): a
 # workspace chunked by another version is chunked again on its next full run (its
 # vectors stay cached by text, so only texts that really changed are embedded again).
 CHUNKER_VERSION = "10"

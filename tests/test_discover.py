@@ -51,6 +51,9 @@ def test_always_skipped_dirs_virtualenvs_secrets_and_size(tmp_path):
     write(tmp_path, "condaenv/conda-meta/history", "")
     write(tmp_path, "condaenv/lib/site.py")
     write(tmp_path, "dist/out.js")
+    write(tmp_path, "_build/dev/lib/shop/ebin/shop.app")
+    write(tmp_path, ".dart_tool/package_config.json")
+    write(tmp_path, ".stack-work/dist/x.hs")
     write(tmp_path, ".env", "TOKEN=1")
     write(tmp_path, ".env.local", "TOKEN=1")
     write(tmp_path, "server.pem")
@@ -122,6 +125,7 @@ def test_vendored_directories_are_recognised_by_name():
     assert is_vendored("src/pip/_vendor/requests/api.py")
     assert is_vendored("static/admin/js/vendor/jquery/jquery.js")
     assert is_vendored("third_party/zlib/inflate.c")
+    assert is_vendored("deps/phoenix/lib/phoenix/router.ex") and is_vendored("Pods/Alamofire/Source/Session.swift")
     assert not is_vendored("vendor.py") and not is_vendored("src/vendors_api/client.py")
 
 

@@ -39,6 +39,11 @@ ALWAYS_SKIPPED_DIRS = frozenset(
         ".venv", "venv", ".eggs", ".gradle", ".idea", ".vscode-test", ".next", ".nuxt",
         ".cache", ".parcel-cache", ".terraform", "build", "dist", "target", "coverage",
         ".coverage", "htmlcov", "site-packages",
+        # Build outputs and caches of the other languages read by definition: Elixir's and
+        # OCaml's `_build`, Dart's, Zig's, Haskell's (stack, cabal), OCaml's opam switch,
+        # SwiftPM's and Xcode's, Elm's, R's renv library.
+        "_build", ".dart_tool", "zig-cache", ".zig-cache", "zig-out", ".stack-work", "dist-newstyle",
+        "_opam", ".build", "DerivedData", "elm-stuff", "renv",
     }
 )
 
@@ -162,7 +167,8 @@ def minified_reason(text: str) -> str | None:
 # much as the project's own code to embed (more, in a Go tree with its modules
 # vendored) and answer questions about the project with library internals.
 VENDORED_DIRS = frozenset(
-    {"vendor", "vendors", "_vendor", "vendored", "third_party", "third-party", "thirdparty", "3rdparty"}
+    {"vendor", "vendors", "_vendor", "vendored", "third_party", "third-party", "thirdparty", "3rdparty",
+     "deps", "Pods"}  # Elixir's fetched dependencies (and C's copied ones), CocoaPods'
 )
 
 

@@ -28,6 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.model.pairs import DOC_COMMENT
 from benchmarks.quality.eval_python import (MIN_QUERY_WORDS, Query, Unit, add_eval_options, evaluate, first_sentence,
                                             write_copy)
 from benchmarks.quality.eval_sets import EVAL_SETS, project_root
@@ -42,7 +43,7 @@ _RUBY_NOT_DOC = ("#!", "# frozen_string_literal", "# -*-", "# rubocop:", "# :nod
 EVAL_DOC_COMMENT = {
     "ruby": lambda c: c.startswith("#") and not c.startswith(_RUBY_NOT_DOC),
     "php": lambda c: c.startswith("/**"),
-    "cpp": lambda c: c.startswith(("/**", "///", "/*!", "//!")),
+    "cpp": lambda c: DOC_COMMENT["cpp"](c) or c.startswith("//!"),
 }
 
 

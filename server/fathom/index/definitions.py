@@ -187,26 +187,12 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
             spec = ELIXIR_CALLS.get(elixir_target(node, data))
             if spec is None:  # any other call
                 continue
-        if spec.needs_body and node.child_by_field_name("body") is None:
+        if not _defines(node, spec, lang):
             continue
-        if lang == "haskell" and node.child_by_field_name("name") is None:
-            continue  # `Int -> Int` in a signature is a `function` node too: a type, not a definition
-        if node.type == "let_binding" and not _ocaml_top_level(node):
-            continue  # `let s = x + y in …`: a function's local, not a definition
-        container = None
-        if node.type == "VarDecl":  # Zig's `const Point = struct { … };`, and no other constant
-            container = zig_container(node)
-            if container is None:
-                continue
-        value_field = FUNCTION_VALUE_FIELD.get(node.type)
-        if value_field is not None:
-            value = node.child_by_field_name(value_field)
-            if value is None or value.type not in FUNCTION_VALUES:
-                continue
         name = definition_name(node, lang, data, module)
         if not name:
             continue
-        kind = refine_kind(container if container is not None else node, spec.kind)
+        kind = refine_kind(node, spec.kind)
         owner = ""
         outer = node
         while outer.parent is not None and outer.parent.type in WRAPPERS and outer.parent.named_child_count <= 3:
@@ -246,11 +232,23 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
     return defs
 
 
-def _ocaml_top_level(binding) -> bool:
-    """A binding of a file or a module's `struct`, not of a `let … in` expression."""
-    definition = binding.parent
-    return definition is not None and definition.parent is not None \
-        and definition.parent.type in ("compilation_unit", "structure")
+def _defines(node, spec: Definition, lang: str) -> bool:
+    """Whether a captured node is a definition, where its type alone does not say."""
+    if spec.needs_body and node.child_by_field_name("body") is None:
+        return False  # C's `struct S;`
+    if lang == "haskell":
+        return node.child_by_field_name("name") is not None  # `Int -> Int` in a signature is a `function` too
+    if node.type == "let_binding":  # OCaml's: a file's or a module's, not a `let s = … in` local
+        definition = node.parent
+        return definition is not None and definition.parent is not None \
+            and definition.parent.type in ("compilation_unit", "structure")
+    if node.type == "VarDecl":  # Zig's `const Point = struct { … };`, and no other constant
+        return zig_container(node) is not None
+    value_field = FUNCTION_VALUE_FIELD.get(node.type)
+    if value_field is not None:  # `const f = () => …`, R's `f <- function(…)`
+        value = node.child_by_field_name(value_field)
+        return value is not None and value.type in FUNCTION_VALUES
+    return True
 
 
 def _detached_body(node, outer):

@@ -218,6 +218,9 @@ def refine_kind(node, kind: SymbolKind) -> SymbolKind:
         takes = any(c.type == "parameter" for c in node.named_children) or (
             body is not None and body.type in ("fun_expression", "function_expression"))
         return kind if takes else SymbolKind.Variable
+    if node.type == "VarDecl":  # Zig's: the kind of the container it is bound to
+        container = zig_container(node)
+        return refine_kind(container, kind) if container is not None else kind
     if node.type == "block" and node.named_child_count:  # HCL's
         return HCL_BLOCK_KINDS.get(node.named_children[0].text.decode("utf-8", "replace"), kind)
     if node.type == "ContainerDecl":  # Zig's

@@ -25,9 +25,12 @@ _ATX_HEADING = re.compile(r"#{1,6}(?:[ \t]|$)")
 _FENCE = re.compile(r" {0,3}(?:```|~~~)")
 
 
-def _is_doc_but_no_comment(node) -> bool:
-    """Elixir documents a function with attributes above it (`@doc`, `@spec`), Julia
-    with a string above it, not with comments."""
+def _documents(node) -> bool:
+    """Whether a node above a definition may be its documentation: a comment (Haskell's
+    Haddock ones are `haddock` nodes), Elixir's attributes (`@doc`, `@spec`), a Julia
+    docstring."""
+    if "comment" in node.type or node.type == "haddock":
+        return True
     if node.type == "unary_operator":
         return node.text.startswith((b"@doc", b"@spec", b"@impl"))
     return node.type == "string_literal" and node.parent is not None \
@@ -129,7 +132,7 @@ class Chunker:
         and a `/**` block a blank line above it (a common JSDoc layout)."""
         start = node.start_point[0]
         prev = sibling_before(node)
-        while prev is not None and ("comment" in prev.type or prev.type == "haddock" or _is_doc_but_no_comment(prev)):
+        while prev is not None and _documents(prev):
             gap = start - 1 - prev.end_point[0]
             if gap > 1 or (gap == 1 and not (lines[prev.start_point[0]].lstrip().startswith("/**")
                                              and not lines[start - 1].strip())):

@@ -190,7 +190,7 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
     },
     "zig": {
         "FnProto": _fn(),  # its body beside it (definitions._detached_body)
-        "VarDecl": _scope(K.Struct),  # only a `struct`, `enum` or `union` bound to a name
+        "VarDecl": _scope(K.Struct),  # only a `struct`, `enum` or `union` bound to a name (definitions._defines)
     },
     "proto": {
         "message": _scope(K.Struct),
@@ -205,7 +205,7 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "function_definition": _fn(),
         "macro_definition": _fn(),
     },
-    "r": {"binary_operator": _fn()},  # only `name <- function(…)` (definitions.FUNCTION_VALUE_FIELD)
+    "r": {"binary_operator": _fn()},  # only `name <- function(…)` (definitions._defines)
     "sql": {
         "create_table": _scope(K.Struct),
         "create_view": _scope(K.Struct),
@@ -215,7 +215,7 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
     },
     "perl": {"subroutine_declaration_statement": _fn()},
     "ocaml": {
-        "let_binding": _fn(),  # a module's or a file's, not a `let … in` (definitions.find_definitions)
+        "let_binding": _fn(),  # a module's or a file's, not a `let … in` (definitions._defines)
         "module_binding": _scope(K.Module),
         "type_binding": _scope(K.Struct),
     },
@@ -229,7 +229,7 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "class": _scope(K.Interface),
         "instance": _scope(),
     },
-    # Terraform's and other HCL: a labelled block, its kind by its type (definitions.HCL_BLOCK_KINDS).
+    # Terraform's and other HCL: a labelled block, its kind by its type (names.HCL_BLOCK_KINDS).
     "hcl": {"block": _scope()},
     # Every Elixir definition is a call (`def`, `defmodule`): which one, ELIXIR_CALLS says.
     "elixir": {"call": _fn()},

@@ -64,11 +64,8 @@ def wait_for_helpers(pid: int, timeout: float = 300) -> list[psutil.Process]:
 
 def fathoms_own_lines(stderr: str) -> list[str]:
     """The lines Fathom wrote, without those of multiprocessing's resource tracker:
-    a process of its own that outlives Fathom by design, shares its stderr, and
-    once Fathom has gone may report on a semaphore the chunk pool's queue had
-    already removed (`resource_tracker: '/mp-…': [Errno 2] No such file or
-    directory`, seen once in a CI run under load; it removes what is left
-    whatever it says)."""
+    a process of its own that outlives Fathom by design and shares its stderr.
+    (The SIGTERM test below holds Fathom to a tracker with nothing to report.)"""
     lines = stderr.strip().splitlines()
     ours = []
     for i, line in enumerate(lines):

@@ -236,8 +236,10 @@ class Engine:
         with self._lock:
             for root in list(self._services):
                 self.close_workspace(root)
-            embedder, pool = self._embedder, self._pool
+            embedder, pool, reaper = self._embedder, self._pool, self._reaper
             self._embedder = self._pool = None
+        if reaper is not None and reaper is not threading.current_thread():
+            reaper.join(30)  # a release under way finishes before the process may end
         if embedder is not None:
             embedder.close()
         if pool is not None:

@@ -160,6 +160,8 @@ class ChunkPool:
         self._work = work  # a module-level function: workers are spawned and import it by name
         self._initargs = (tokenizer_json, max_tokens, max_file_size)
         self._executor: ProcessPoolExecutor | None = None
+        self._retired: list[threading.Thread] = []  # manager threads of executors let go without waiting
+        self._retired_lock = threading.Lock()
         self._up = False  # whether this executor's workers are known to have started
         self._lock = threading.Lock()
         self._active = 0  # chunk() calls running, from any thread
@@ -308,19 +310,34 @@ class ChunkPool:
         workers = list((getattr(executor, "_processes", None) or {}).values()) if kill else []
         for process in workers:
             process.kill()
-        executor.shutdown(wait=False, cancel_futures=True)
+        self._retire(executor)
         for process in workers:
             process.join(5)
 
+    def _retire(self, executor: ProcessPoolExecutor) -> None:
+        """Shut an executor down without waiting, keeping its manager thread to
+        join in `close`. The thread holds the executor's queues, and the last
+        reference to them dropped in a thread's teardown unlinks their
+        semaphores there; a process ending meanwhile (SIGTERM) would cut that
+        short, and the resource tracker report a leak."""
+        manager = getattr(executor, "_executor_manager_thread", None)
+        executor.shutdown(wait=False, cancel_futures=True)
+        if manager is not None:
+            with self._retired_lock:  # not self._lock: prestart discards a pool while holding it
+                self._retired = [thread for thread in self._retired if thread.is_alive()] + [manager]
+
     def close(self) -> None:
         executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        workers = list((getattr(executor, "_processes", None) or {}).values())
-        executor.shutdown(wait=False, cancel_futures=True)
-        deadline = time.monotonic() + 10
-        for process in workers:
-            process.join(max(0.0, deadline - time.monotonic()))
-            if process.is_alive():  # stuck in a read: it must not outlive the pool
-                process.kill()
-                process.join(5)
+        if executor is not None:
+            workers = list((getattr(executor, "_processes", None) or {}).values())
+            self._retire(executor)
+            deadline = time.monotonic() + 10
+            for process in workers:
+                process.join(max(0.0, deadline - time.monotonic()))
+                if process.is_alive():  # stuck in a read: it must not outlive the pool
+                    process.kill()
+                    process.join(5)
+        with self._retired_lock:
+            retired, self._retired = self._retired, []
+        for manager in retired:  # its workers gone, it ends; its queues are let go here
+            manager.join(5)

@@ -91,9 +91,10 @@ def test_a_language_eval_asks_named_trees_instead_of_its_own_projects_and_refuse
             named_projects([wrong])
 
 
-def test_the_language_eval_reads_cpp_ruby_and_php_docs_the_model_never_trained_on(tmp_path):
-    """C++'s Doxygen in each form, Ruby's YARD/RDoc `#` lines (past a `call-seq:`)
-    and PHPDoc become questions, their lines blanked in the copy searched."""
+def test_the_language_eval_reads_docs_of_languages_the_model_never_trained_on(tmp_path):
+    """C++'s Doxygen in each form, Ruby's YARD/RDoc `#` lines (past a `call-seq:`),
+    PHPDoc, Lua's LDoc (past a rule of dashes) and C#'s XML `<summary>` become
+    questions, their lines blanked in the copy searched."""
     from benchmarks.quality.eval_lang import prepare_language
 
     project = tmp_path / "src"
@@ -108,13 +109,24 @@ def test_the_language_eval_reads_cpp_ruby_and_php_docs_the_model_never_trained_o
     (project / "lib" / "reader.h").write_text(
         "namespace io {\nclass Reader {\n public:\n  //! Skips the whitespace before the next token.\n"
         "  /*! Tabs count as spaces. */\n  const char& skip() { return *p; }\n};\n}\n")
+    (project / "lib" / "path.lua").write_text(
+        "local M = {}\n--------------------------------\n--- Splits a path into its folder and its name.\n"
+        "-- @string p the path\n-- @return folder, name\nfunction M.split(p)\n  return p:match('(.*/)(.*)')\nend\n"
+        "return M\n")
+    (project / "lib" / "Token.cs").write_text(
+        "namespace Json {\n  public class Token {\n    /// <summary>\n"
+        "    /// Creates a <see cref=\"T:Json.Token\"/> from <paramref name=\"text\"/>\n    /// </summary>\n"
+        "    /// <param name=\"text\">The JSON text.</param>\n    [Obsolete]\n"
+        "    public static Token Parse(string text) { return null; }\n  }\n}\n")
     asked = {}
-    for language in ("ruby", "php", "cpp"):
+    for language in ("ruby", "php", "cpp", "lua", "csharp"):
         queries, units, _roots = prepare_language(language, [("p", project)], tmp_path / language, 10)
         asked.update({q.name: q.text for q in queries})
         assert units
     assert asked == {"fetch": "Reads the value stored under the key, loading it first.",
                      "prune": "Removes every expired entry from the pool.",
-                     "skip": "Skips the whitespace before the next token."}
+                     "skip": "Skips the whitespace before the next token.",
+                     "split": "Splits a path into its folder and its name.",
+                     "Parse": "Creates a Token from text"}
     searched = (tmp_path / "cpp" / "p" / "lib" / "reader.h").read_text()
     assert "Skips" not in searched and "skip()" in searched

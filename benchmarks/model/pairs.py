@@ -70,10 +70,14 @@ def comment_prose(comment: str, language: str) -> str:
         text = text[3:] if text.startswith("/**") or text.startswith("/*!") else text[2:]
         text = text[:-2] if text.endswith("*/") else text
         lines = [re.sub(r"^\s*\*?\s?", "", line) for line in text.split("\n")]
+    elif language == "lua":  # LDoc: `--- Summary.` and `-- @param` lines; a rule of dashes is no prose
+        lines = [re.sub(r"^\s*---?\s?", "", line) for line in text.split("\n") if not re.fullmatch(r"\s*-+\s*", line)]
     else:
         lines = [re.sub(r"^\s*(//!|///?|#)\s?", "", line) for line in text.split("\n")]
     if language in ("c", "cpp"):
         lines = _past_gtk_doc_header(lines)
+    if language == "csharp":
+        lines = _xml_doc_summary(lines)
     prose: list[str] = []
     in_code = False
     for line in lines:
@@ -99,6 +103,21 @@ def comment_prose(comment: str, language: str) -> str:
 _BRIEF = re.compile(r"^(\s*)[\\@]brief\s+")
 _GTK_DOC_NAME = re.compile(r"^\s*[A-Za-z_][\w:]*:\s*(\([^)]*\)\s*)*$")
 _GTK_DOC_SIGIL = re.compile(r"[#%@]([A-Za-z_]\w*)")
+
+
+_XML_DOC_SUMMARY = re.compile(r"<summary>(.*?)</summary>", re.DOTALL)
+# `<see cref="T:Ns.Type.Member"/>`, `<paramref name="x"/>`, `<see langword="null"/>`: the word itself.
+_XML_DOC_REFERENCE = re.compile(r"<(?:see|seealso|paramref|typeparamref)\s+(?:cref|name|langword)=\"(?:\w:)?([^\"]*?)\"\s*/>")
+
+
+def _xml_doc_summary(lines: list[str]) -> list[str]:
+    """C#'s XML doc comment: what the member does is its `<summary>`; the
+    parameters and return value follow in elements of their own."""
+    text = "\n".join(lines)
+    summary = _XML_DOC_SUMMARY.search(text)
+    text = summary.group(1) if summary else text
+    text = _XML_DOC_REFERENCE.sub(lambda m: m.group(1).split("(")[0].rsplit(".", 1)[-1], text)
+    return text.split("\n")
 
 
 def _past_gtk_doc_header(lines: list[str]) -> list[str]:

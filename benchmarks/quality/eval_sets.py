@@ -52,6 +52,18 @@ EVAL_SETS: dict[str, list[tuple[str, str, str]]] = {
         ("deb", "php-twig", "usr/share/php"),
         ("deb", "php-symfony-console", "usr/share/php"),
     ],
+    "lua": [
+        ("deb", "lua-penlight", "usr/share/lua/5.1/pl"),
+        ("deb", "lua-moses", "usr/share/lua/5.1"),
+        ("deb", "lua-lgi", "usr/share/lua/5.1/lgi"),
+        ("deb", "lua-socket", "usr/share/lua/5.1"),
+        ("deb", "lua-cliargs", "usr/share/lua/5.1"),
+    ],
+    "csharp": [
+        ("src", "newtonsoft-json", "Src/Newtonsoft.Json"),
+        ("src", "dnlib", "src"),
+        ("src", "hyena", ""),
+    ],
 }
 
 # The Python and JS/TS evals' projects, fetched by hand (see their scripts).

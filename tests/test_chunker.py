@@ -204,6 +204,22 @@ def test_c_macros_and_typedefs_are_symbols_as_ctags_lists_them(chunker):
         assert "container_of" in next(c for c in chunks if c.range.start_line == 0).text
 
 
+def test_lua_functions_assigned_to_names_and_table_fields_are_definitions(chunker):
+    """Neovim plugins and Lua modules write most functions as values: `M.setup =
+    function (…)`, `local f = function`, `{ open = function … }`; a value that
+    is no function, or two names assigned at once, is none."""
+    source = ("local M = {}\n\n--- Applies the user's options.\nM.setup = function(opts)\n  M.opts = opts\nend\n\n"
+              "local trim = function(s) return s:match('^%s*(.-)%s*$') end\n"
+              "M.version, M.name = '1.0', 'x'\nM.count = 0\n\n"
+              "return {\n  open = function(path) return io.open(path) end,\n"
+              "  [\"close\"] = function(f) f:close() end,\n  size = 10,\n}\n")
+    _, symbols, chunks = chunker.chunk_source("lua/plugin/init.lua", source)
+    assert {(s.name, s.kind.name, s.container) for s in symbols} == {
+        ("setup", "Function", "M"), ("trim", "Function", ""), ("open", "Method", ""), ("close", "Method", "")}
+    setup = next(c for c in chunks if "M.setup = function" in c.text)
+    assert "Applies the user's options" in setup.text and "return {" not in setup.text
+
+
 def test_a_header_after_g_begin_decls_keeps_its_typedefs(chunker):
     """The macro expands to nothing in C; unexpanded, it made the typedef after it an error."""
     source = "#include <glib/gmem.h>\n\nG_BEGIN_DECLS\n\ntypedef struct _GList GList;\n\n" \

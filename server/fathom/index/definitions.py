@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from ..models import SymbolKind
 from .languages import DEFINITIONS, ELIXIR_CALLS, WRAPPERS, Definition
-from .names import MAX_NAME, NOT_CONTAINERS, definition_name, elixir_target, go_receiver_type, module_name, \
-    refine_kind, zig_container
+from .names import MAX_NAME, NOT_CONTAINERS, definition_name, elixir_target, go_receiver_type, lua_assigned_function, \
+    module_name, refine_kind, zig_container
 
 FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function",
                              "function_definition"})  # the last R's: `add <- function(x) …`
@@ -18,7 +18,7 @@ FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function"
 FUNCTION_VALUE_FIELD = {
     "variable_declarator": "value", "assignment_expression": "right", "pair": "value",
     "field_definition": "value", "public_field_definition": "value", "export_statement": "value",
-    "binary_operator": "rhs",
+    "binary_operator": "rhs", "field": "value",
 }
 # TypeScript overloads: signatures that the next definition of the same name implements.
 OVERLOAD_SIGNATURES = frozenset({"function_signature",
@@ -244,6 +244,8 @@ def _defines(node, spec: Definition, lang: str) -> bool:
             and definition.parent.type in ("compilation_unit", "structure")
     if node.type == "VarDecl":  # Zig's `const Point = struct { … };`, and no other constant
         return zig_container(node) is not None
+    if node.type == "assignment_statement":  # Lua's
+        return lua_assigned_function(node) is not None
     value_field = FUNCTION_VALUE_FIELD.get(node.type)
     if value_field is not None:  # `const f = () => …`, R's `f <- function(…)`
         value = node.child_by_field_name(value_field)

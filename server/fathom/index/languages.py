@@ -159,7 +159,12 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "object_definition": _scope(K.Module),
         "trait_definition": _scope(K.Interface),
     },
-    "lua": {"function_declaration": _fn()},
+    "lua": {
+        "function_declaration": _fn(),
+        # Only with a function as the value: `M.setup = function (…) … end`, `{ open = function … }`.
+        "assignment_statement": _fn(),
+        "field": _fn(K.Method),
+    },
     "bash": {"function_definition": _fn()},
     "solidity": {
         "contract_declaration": _scope(),

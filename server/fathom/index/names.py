@@ -156,10 +156,16 @@ def _name_of(node, data: bytes) -> str:
     named = node.child_by_field_name("name")
     if named is not None and named.type == "template_type":  # `struct convert<std::vector<T>>`: `convert`
         named = named.child_by_field_name("name") or named
+    if named is not None and node.type == "field" and named.type == "string":  # Lua's `["close"] = function …`
+        named = next((c for c in named.named_children if c.type == "string_content"), None)
     if named is not None:
         return text(named).strip()
     if node.type == "assignment_expression":
         return _assigned_name(node, text)
+    if node.type == "assignment_statement":  # Lua's `M.setup = function …`: `M.setup`, not `a[i]`
+        target = next(c for c in node.named_children if c.type == "variable_list").named_children[0]
+        dotted = text(target)
+        return dotted if target.type in ("identifier", "dot_index_expression") and _DOTTED_NAME.fullmatch(dotted) else ""
     if node.type in ("pair", "field_definition"):  # `{ parse: function … }`, `onClick = () => …`
         named = node.child_by_field_name("key") or node.child_by_field_name("property")
         if named is None or named.type not in ("property_identifier", "private_property_identifier", "string"):
@@ -180,6 +186,17 @@ def _name_of(node, data: bytes) -> str:
         if child.type in IDENTIFIER_TYPES:
             return text(child)
     return ""
+
+
+def lua_assigned_function(node):
+    """The function of Lua's `M.setup = function (…) … end` or `local f =
+    function …`: one name, one value, and the value a function."""
+    names = next((c for c in node.named_children if c.type == "variable_list"), None)
+    values = next((c for c in node.named_children if c.type == "expression_list"), None)
+    if names is None or values is None or names.named_child_count != 1 or values.named_child_count != 1:
+        return None
+    value = values.named_children[0]
+    return value if value.type == "function_definition" else None
 
 
 def go_receiver_type(node, data: bytes) -> str:

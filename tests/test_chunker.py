@@ -36,7 +36,8 @@ SAMPLES = {
     "a.c": ("int f(int x) { return x; }\nstruct S { int a; };\n", {("f", "Function"), ("S", "Struct")}),
     "a.cpp": ("namespace n { class A { }; int g() { return 0; } }\n",
               {("n", "Namespace"), ("A", "Class"), ("g", "Function")}),
-    "a.cs": ("namespace N { class A { void M() {} } }\n", {("N", "Namespace"), ("A", "Class"), ("M", "Method")}),
+    "a.cs": ("namespace N { class A { void M() {} public int Count { get; set; } } }\n",
+             {("N", "Namespace"), ("A", "Class"), ("M", "Method"), ("Count", "Property")}),
     "a.rb": ("class A\n  def m\n  end\nend\n", {("A", "Class"), ("m", "Method")}),
     "a.cu": ("namespace k {\n__global__ void add(float* a, int n) {\n  a[threadIdx.x] += 1;\n}\n"
              "struct Runner { void launch(int n) { add<<<n, 256>>>(nullptr, n); } };\n}\n",

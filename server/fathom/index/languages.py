@@ -126,6 +126,8 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "method_declaration": _fn(K.Method),
         "constructor_declaration": _fn(K.Constructor),
         "local_function_statement": _fn(),
+        # A symbol, as an IDE's outline lists it; its lines stay in its class's chunk.
+        "property_declaration": _name(K.Property),
     },
     "ruby": {
         "method": _fn(K.Method),

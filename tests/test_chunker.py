@@ -74,7 +74,7 @@ SAMPLES = {
               "CREATE TABLE public.orders (id int);\n",
               {("users", "Struct"), ("active_users", "Struct"), ("add", "Function"), ("orders", "Struct")}),
     "a.pm": ("package Shop::Cart;\n# Adds an item.\nsub add {\n  my ($self, $item) = @_;\n  return 1;\n}\n1;\n",
-             {("add", "Function")}),
+             {("Shop::Cart", "Package"), ("add", "Function")}),
     "a.hs": ("-- | Adds two.\nadd :: Int -> Int -> Int\nadd x y = x + y\n\ndata Shape = Circle | Square\n"
              "class Pretty a where\n  pretty :: a -> String\n",
              {("add", "Function"), ("Shape", "Struct"), ("Pretty", "Interface"), ("pretty", "Method")}),
@@ -221,6 +221,27 @@ def test_lua_functions_assigned_to_names_and_table_fields_are_definitions(chunke
     assert "Applies the user's options" in setup.text and "return {" not in setup.text
 
 
+def test_a_namespace_or_package_statement_names_the_container_of_what_follows_it(chunker):
+    """PHP's `namespace App\\Http;` and Perl's `package Shop::Cart;` hold no body:
+    each names the container of the definitions after it, up to the next; a
+    braced one is a scope. A package is a symbol, a namespace (which every file
+    repeats) is not. A dotted owner reaches what is nested too."""
+    php = ("<?php\nnamespace App\\Http;\n\nclass Kernel {\n    public function handle($r) { return $r; }\n}\n"
+           "function helper() {}\n")
+    _, symbols, _ = chunker.chunk_source("src/Http/Kernel.php", php)
+    assert {(s.name, s.kind.name, s.container) for s in symbols} == {
+        ("Kernel", "Class", "App\\Http"), ("handle", "Method", "App\\Http.Kernel"),
+        ("helper", "Function", "App\\Http")}
+    perl = ("package Shop::Cart;\nsub add { 1 }\n\npackage Shop::Order {\n    sub total { 2 }\n}\n"
+            "package Shop::Tax;\nsub rate { 3 }\n1;\n")
+    _, symbols, _ = chunker.chunk_source("lib/Shop.pm", perl)
+    assert {(s.name, s.kind.name, s.container) for s in symbols} == {
+        ("Shop::Cart", "Package", ""), ("add", "Function", "Shop::Cart"), ("Shop::Order", "Package", ""),
+        ("total", "Function", "Shop::Order"), ("Shop::Tax", "Package", ""), ("rate", "Function", "Shop::Tax")}
+    _, symbols, _ = chunker.chunk_source("src/shape.cpp", "void Shape::draw() {}\n")
+    assert [(s.name, s.container) for s in symbols] == [("draw", "Shape")]
+
+
 def test_a_header_after_g_begin_decls_keeps_its_typedefs(chunker):
     """The macro expands to nothing in C; unexpanded, it made the typedef after it an error."""
     source = "#include <glib/gmem.h>\n\nG_BEGIN_DECLS\n\ntypedef struct _GList GList;\n\n" \
@@ -287,7 +308,7 @@ def test_a_dart_function_runs_to_the_end_of_the_body_its_grammar_puts_beside_it(
 def test_an_elixir_function_keeps_its_doc_attribute(chunker):
     source = 'defmodule Shop.Cart do\n  @doc "Adds an item to the cart."\n  def add(cart, item) do\n    [item | cart]\n  end\nend\n'
     _, symbols, chunks = chunker.chunk_source("lib/shop/cart.ex", source)
-    assert {(s.name, s.container) for s in symbols} == {("Cart", "Shop"), ("add", "Cart")}
+    assert {(s.name, s.container) for s in symbols} == {("Cart", "Shop"), ("add", "Shop.Cart")}
     add = next(c for c in chunks if c.name == "add")
     assert add.range.start_line == 1 and "Adds an item" in add.text
 

@@ -5,7 +5,7 @@ where they sit: the tree-sitter half of chunking, next to the language tables
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..models import SymbolKind
 from .languages import DEFINITIONS, ELIXIR_CALLS, WRAPPERS, Definition
@@ -69,14 +69,16 @@ class Def:
         full path would make a file's index grow with the square of its depth."""
         names: list[str] = []
         length = 0
-        p = self.parent
+        p, outermost = self.parent, self
         while p is not None:
             if length + len(p.name) + 1 > MAX_CONTAINER:
                 names.append("…")
                 break
             names.append(p.name)
             length += len(p.name) + 1
-            p = p.parent
+            p, outermost = p.parent, p
+        if p is None and outermost.owner and outermost is not self:
+            names.append(outermost.owner)  # `Server.Serve` for a closure in Go's `(s *Server) Serve`
         return ".".join(reversed(names)) or self.owner
 
 
@@ -181,6 +183,7 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
 
     defs: list[Def] = []
     open_defs: list[Def] = []
+    heading = ""  # the last `namespace X;` / `package X;` above: the owner of top-level definitions
     for node in nodes:
         spec = table[node.type]
         if lang == "elixir":
@@ -193,6 +196,10 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
         if not name:
             continue
         kind = refine_kind(node, spec.kind)
+        if spec.heading and _body_of(node) is None:
+            heading = name[:MAX_NAME]
+            defs.append(Def(node, node, replace(spec, role="name"), kind, heading, None, chunked=False))
+            continue
         owner = ""
         outer = node
         while outer.parent is not None and outer.parent.type in WRAPPERS and outer.parent.named_child_count <= 3:
@@ -206,13 +213,16 @@ def find_definitions(nodes, lang: str, data: bytes, module: str = "") -> list[De
             kind = SymbolKind.Method
         if lang == "go" and node.type == "method_declaration":
             owner = go_receiver_type(node, data)  # as gopls does: `(s *Server) Serve` is `Server.Serve`
-        if "." in name or ":" in name:  # Lua `function M.h()`, `M:k()`; JS `A.prototype.f = …`
-            prefix, _, last = name.replace(":", ".").rpartition(".")
+        if ("." in name or ":" in name) and kind != SymbolKind.Package:
+            # Lua `function M.h()`, `M:k()`; JS `A.prototype.f = …`; C++ `void Foo::bar()`; not Perl's `Foo::Bar`.
+            prefix, _, last = name.replace("::", ".").replace(":", ".").rpartition(".")
             parts = prefix.split(".")
             if "prototype" in parts and kind == SymbolKind.Function:
                 kind = SymbolKind.Method
             owner = ".".join(part for part in parts if part not in NOT_CONTAINERS)
             name = last or name
+        if parent is None and not owner and kind not in (SymbolKind.Namespace, SymbolKind.Package):
+            owner = heading
         d = Def(node, outer, spec, kind, name[:MAX_NAME], parent, owner=owner[:MAX_NAME],
                 body=_detached_body(node, outer) if lang in ("dart", "zig") else None)
         overloaded = defs[-1] if defs else None
@@ -251,6 +261,11 @@ def _defines(node, spec: Definition, lang: str) -> bool:
         value = node.child_by_field_name(value_field)
         return value is not None and value.type in FUNCTION_VALUES
     return True
+
+
+def _body_of(node):
+    """A namespace's or package's braced body: PHP's `body` field, Perl's block."""
+    return node.child_by_field_name("body") or next((c for c in node.named_children if c.type == "block"), None)
 
 
 def _detached_body(node, outer):
@@ -311,7 +326,8 @@ FUNCTION_MODULES = frozenset({"rust", "typescript", "tsx", "solidity", "elixir",
 
 
 def _is_namespace(scope: Def, lang: str) -> bool:
-    """A C++ or C# namespace, or a module of FUNCTION_MODULES: it holds functions."""
-    return scope.kind == SymbolKind.Namespace or (scope.kind == SymbolKind.Module and lang in FUNCTION_MODULES)
+    """A C++, C# or PHP namespace, a Perl package, or a module of FUNCTION_MODULES: it holds functions."""
+    return scope.kind in (SymbolKind.Namespace, SymbolKind.Package) \
+        or (scope.kind == SymbolKind.Module and lang in FUNCTION_MODULES)
 
 

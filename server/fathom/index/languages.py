@@ -24,6 +24,10 @@ class Definition:
     role: str  # "function" | "scope"
     symbol: bool = True
     needs_body: bool = False  # C-family `struct S;` forward declarations are not definitions
+    # Without a body of its own it is a heading: a symbol that names the container
+    # of the top-level definitions after it, up to the next (PHP's `namespace App;`,
+    # Perl's `package Foo::Bar;`); with one, a scope like any other.
+    heading: bool = False
 
 
 def _fn(kind: SymbolKind = K.Function) -> Definition:
@@ -142,6 +146,9 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "interface_declaration": _scope(K.Interface),
         "trait_declaration": _scope(K.Interface),
         "enum_declaration": _scope(K.Enum),
+        # Not a symbol: each file repeats its `namespace App\Http;`, and a workspace's
+        # symbol search would list it once a file.
+        "namespace_definition": _scope(K.Namespace, heading=True, symbol=False),
     },
     "kotlin": {
         "function_declaration": _fn(),
@@ -220,7 +227,7 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "create_type": _scope(K.Struct),
         "create_function": _fn(),
     },
-    "perl": {"subroutine_declaration_statement": _fn()},
+    "perl": {"subroutine_declaration_statement": _fn(), "package_statement": _scope(K.Package, heading=True)},
     "ocaml": {
         "let_binding": _fn(),  # a module's or a file's, not a `let … in` (definitions._defines)
         "module_binding": _scope(K.Module),

@@ -93,8 +93,8 @@ def test_a_language_eval_asks_named_trees_instead_of_its_own_projects_and_refuse
 
 def test_the_language_eval_reads_docs_of_languages_the_model_never_trained_on(tmp_path):
     """C++'s Doxygen in each form, Ruby's YARD/RDoc `#` lines (past a `call-seq:`),
-    PHPDoc, Lua's LDoc (past a rule of dashes) and C#'s XML `<summary>` become
-    questions, their lines blanked in the copy searched."""
+    PHPDoc, Lua's LDoc (past a rule of dashes), C#'s XML `<summary>` and NatSpec's
+    `@notice` (else `@dev`) become questions, their lines blanked in the copy searched."""
     from benchmarks.quality.eval_lang import prepare_language
 
     project = tmp_path / "src"
@@ -118,8 +118,13 @@ def test_the_language_eval_reads_docs_of_languages_the_model_never_trained_on(tm
         "    /// Creates a <see cref=\"T:Json.Token\"/> from <paramref name=\"text\"/>\n    /// </summary>\n"
         "    /// <param name=\"text\">The JSON text.</param>\n    [Obsolete]\n"
         "    public static Token Parse(string text) { return null; }\n  }\n}\n")
+    (project / "lib" / "Vault.sol").write_text(
+        "pragma solidity ^0.8.20;\ncontract Vault {\n    /// @notice Moves the caller's {Token} balance to a new owner.\n"
+        "    /// @dev Reverts when paused.\n    /// @param to the new owner\n"
+        "    function transferAll(address to) external {}\n    /**\n     * @dev Returns the shares held by an account.\n"
+        "     * @param account the holder\n     */\n    function sharesOf(address account) external view returns (uint256) {}\n}\n")
     asked = {}
-    for language in ("ruby", "php", "cpp", "lua", "csharp"):
+    for language in ("ruby", "php", "cpp", "lua", "csharp", "solidity"):
         queries, units, _roots = prepare_language(language, [("p", project)], tmp_path / language, 10)
         asked.update({q.name: q.text for q in queries})
         assert units
@@ -127,6 +132,8 @@ def test_the_language_eval_reads_docs_of_languages_the_model_never_trained_on(tm
                      "prune": "Removes every expired entry from the pool.",
                      "skip": "Skips the whitespace before the next token.",
                      "split": "Splits a path into its folder and its name.",
-                     "Parse": "Creates a Token from text"}
+                     "Parse": "Creates a Token from text",
+                     "transferAll": "Moves the caller's Token balance to a new owner.",
+                     "sharesOf": "Returns the shares held by an account."}
     searched = (tmp_path / "cpp" / "p" / "lib" / "reader.h").read_text()
     assert "Skips" not in searched and "skip()" in searched

@@ -78,6 +78,8 @@ def comment_prose(comment: str, language: str) -> str:
         lines = _past_gtk_doc_header(lines)
     if language == "csharp":
         lines = _xml_doc_summary(lines)
+    if language == "solidity":
+        lines = _natspec_description(lines)
     prose: list[str] = []
     in_code = False
     for line in lines:
@@ -118,6 +120,28 @@ def _xml_doc_summary(lines: list[str]) -> list[str]:
     text = summary.group(1) if summary else text
     text = _XML_DOC_REFERENCE.sub(lambda m: m.group(1).split("(")[0].rsplit(".", 1)[-1], text)
     return text.split("\n")
+
+
+_NATSPEC_TAG = re.compile(r"^\s*@(\w+)\s?(.*)$")
+
+
+def _natspec_description(lines: list[str]) -> list[str]:
+    """Solidity's NatSpec: what a function does is its `@notice` (written for its
+    callers), else its `@dev`, else the text before the first tag; `{Transfer}`
+    cross-references read as the word."""
+    sections: dict[str, list[str]] = {"": []}
+    tag = ""
+    for line in lines:
+        opened = _NATSPEC_TAG.match(line)
+        if opened:
+            tag = opened.group(1)
+            line = opened.group(2)
+        sections.setdefault(tag, []).append(line)
+    for wanted in ("notice", "dev", ""):
+        section = sections.get(wanted, [])
+        if any(line.strip() for line in section):
+            return [re.sub(r"\{(\w+)\}", r"\1", line) for line in section]
+    return []
 
 
 def _past_gtk_doc_header(lines: list[str]) -> list[str]:

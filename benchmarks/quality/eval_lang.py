@@ -1,4 +1,4 @@
-"""Docstring → code retrieval eval for Go, Rust, Java, C, C++, Ruby, PHP, Lua and C#: the same eval as
+"""Docstring → code retrieval eval for Go, Rust, Java, C, C++, Ruby, PHP, Lua, C# and Solidity: the same eval as
 `quality/eval_python.py`, with each language's doc comments in place of docstrings.
 
 The projects are `eval_sets.EVAL_SETS[LANGUAGE]`, fetched from Debian on the
@@ -9,7 +9,8 @@ a query, its first sentence: Go's leading name dropped ("Parse reads…" asks
 the first `@tag` with `{@code x}` unwrapped and HTML removed, gtk-doc's and
 Doxygen's description past the name and parameters, PHPDoc's, YARD's and
 LDoc's text before the first `@tag`, RDoc's past its `call-seq:`, C#'s
-`<summary>` with its references as words. Test code is left out.
+`<summary>` with its references as words, NatSpec's `@notice` (else its
+`@dev`). Test code is left out.
 A hit is a result in the right file whose range covers the function's first
 line; a strict hit starts there and has the function's name. Same methods,
 same scoring, same table:
@@ -35,11 +36,13 @@ from benchmarks.quality.eval_python import (MIN_QUERY_WORDS, Query, Unit, add_ev
 from benchmarks.quality.eval_sets import EVAL_SETS, project_root
 
 EXTENSIONS = {"go": (".go",), "rust": (".rs",), "java": (".java",), "c": (".c",), "ruby": (".rb",), "php": (".php",),
-              "cpp": (".cpp", ".cc", ".cxx", ".hpp", ".hh", ".hxx", ".h"), "lua": (".lua",), "csharp": (".cs",)}
+              "cpp": (".cpp", ".cc", ".cxx", ".hpp", ".hh", ".hxx", ".h"), "lua": (".lua",), "csharp": (".cs",),
+              "solidity": (".sol",)}
 SEED = 23
 # Doc comments of the languages training never mined (pairs.DOC_COMMENT stays as
 # the shipped model's pairs were mined): Ruby's `#` lines (RDoc, YARD), PHPDoc,
-# C++'s Doxygen in each of its forms, Lua's `--` lines (LDoc), C#'s `///` XML.
+# C++'s Doxygen in each of its forms, Lua's `--` lines (LDoc), C#'s `///` XML,
+# Solidity's NatSpec.
 _RUBY_NOT_DOC = ("#!", "# frozen_string_literal", "# -*-", "# rubocop:", "# :nodoc:", "# encoding:")
 _LUA_NOT_DOC = ("--[[", "--]]", "-- luacheck:", "--luacheck:", "-- -*-", "--!")
 EVAL_DOC_COMMENT = {
@@ -48,6 +51,7 @@ EVAL_DOC_COMMENT = {
     "cpp": lambda c: DOC_COMMENT["cpp"](c) or c.startswith("//!"),
     "lua": lambda c: c.startswith("--") and not c.startswith(_LUA_NOT_DOC),
     "csharp": lambda c: c.startswith("///") and not c.startswith("////"),
+    "solidity": lambda c: (c.startswith("///") and not c.startswith("////")) or c.startswith("/**"),
 }
 
 

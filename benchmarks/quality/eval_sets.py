@@ -64,6 +64,12 @@ EVAL_SETS: dict[str, list[tuple[str, str, str]]] = {
         ("src", "dnlib", "src"),
         ("src", "hyena", ""),
     ],
+    "solidity": [
+        ("npm", "@openzeppelin/contracts@5.1.0", ""),
+        ("npm", "@uniswap/v3-core@1.0.1", "contracts"),
+        ("npm", "@uniswap/v3-periphery@1.4.4", "contracts"),
+        ("npm", "@aave/core-v3@1.19.3", "contracts"),
+    ],
 }
 
 # The Python and JS/TS evals' projects, fetched by hand (see their scripts).

@@ -242,6 +242,23 @@ def test_a_namespace_or_package_statement_names_the_container_of_what_follows_it
     assert [(s.name, s.container) for s in symbols] == [("draw", "Shape")]
 
 
+@pytest.mark.parametrize("path, source, name", [
+    ("src/lib.rs", "/// Adds two numbers.\n#[inline]\n#[must_use]\npub fn add(a: u32, b: u32) -> u32 {\n    a + b\n}\n", "add"),
+    ("lib/repo.dart", "class Repo extends Base {\n  /// Finds the entry.\n  @override\n  Future<Entry> find(int id) async {\n"
+     "    return _load(id);\n  }\n}\n", "find"),
+    ("src/field.ts", "class Field {\n  /** The label shown. */\n  @Input()\n  get label() { return this._label; }\n}\n", "label"),
+])
+def test_attributes_beside_a_definition_keep_it_with_its_doc_comment(chunker, path, source, name):
+    """Rust's `#[inline]`, Dart's `@override`, a TypeScript member's decorator sit
+    beside the definition in their grammars: the doc comment above them was
+    chunked on its own, away from what it documents."""
+    _, _, chunks = chunker.chunk_source(path, source)
+    own = next(c for c in chunks if c.name == name)
+    doc_line = next(i for i, line in enumerate(source.split("\n")) if "/**" in line or "///" in line)
+    assert own.range.start_line == doc_line
+    assert not any(c is not own and c.name != "Repo" and c.name != "Field" for c in chunks), chunks
+
+
 def test_a_header_after_g_begin_decls_keeps_its_typedefs(chunker):
     """The macro expands to nothing in C; unexpanded, it made the typedef after it an error."""
     source = "#include <glib/gmem.h>\n\nG_BEGIN_DECLS\n\ntypedef struct _GList GList;\n\n" \

@@ -66,6 +66,16 @@ def question_prose(prose: str) -> str:
     return prose
 
 
+def attributed_start(lines: list[str], line: int) -> int:
+    """The first line of a definition with the attributes above it that are its
+    own (Rust's `#[inline]`, `#[must_use]`): its chunk starts there, as a Python
+    function's does at its first decorator."""
+    start = line
+    while start > 0 and lines[start - 1].lstrip().startswith("#["):
+        start -= 1
+    return start
+
+
 def prepare_language(language: str, projects: list[tuple[str, Path]], work: Path,
                      max_queries: int) -> tuple[list[Query], list[Unit], list[Path]]:
     from benchmarks.model.pairs import Miner, go_question
@@ -92,13 +102,13 @@ def prepare_language(language: str, projects: list[tuple[str, Path]], work: Path
                 continue
             stripped, documented = miner.comment_docs(text, language, EVAL_DOC_COMMENT.get(language))
             write_copy(root / rel, stripped)
+            lines = stripped.split("\n")
             for fn_name, line, prose in documented:
                 sentence = first_sentence(question_prose(prose))
                 if language == "go":
                     sentence = go_question(sentence, fn_name)
                 if len(sentence.split()) >= MIN_QUERY_WORDS:
-                    mine.append(Query(name, sentence, rel, line, line, fn_name))
-            lines = stripped.split("\n")
+                    mine.append(Query(name, sentence, rel, line, attributed_start(lines, line), fn_name))
             try:
                 defs = miner.grammars.definitions(language, stripped.encode("utf-8"))
             except Exception:  # noqa: BLE001 - a file its grammar fails on: no baseline units from it

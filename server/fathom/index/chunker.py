@@ -37,6 +37,11 @@ def _documents(node) -> bool:
         and node.parent.type in ("source_file", "block", "module_definition")
 
 
+# What a grammar puts beside a definition rather than in it, though it is the
+# definition's: Rust's `#[inline]`, Dart's `@override`, a TypeScript member's decorator.
+ATTACHED_ABOVE = frozenset({"attribute_item", "annotation", "decorator"})
+
+
 class Chunker:
     def __init__(self, counter: TokenCounter, max_tokens: int):
         self.counter = counter
@@ -129,10 +134,11 @@ class Chunker:
     @staticmethod
     def _leading_comment_start(node, lines: list[str]) -> int:
         """Doc comments above a definition belong to its chunk: those that touch it,
-        and a `/**` block a blank line above it (a common JSDoc layout)."""
+        and a `/**` block a blank line above it (a common JSDoc layout); so do the
+        attributes between them and it (ATTACHED_ABOVE)."""
         start = node.start_point[0]
         prev = sibling_before(node)
-        while prev is not None and _documents(prev):
+        while prev is not None and (_documents(prev) or prev.type in ATTACHED_ABOVE):
             gap = start - 1 - prev.end_point[0]
             if gap > 1 or (gap == 1 and not (lines[prev.start_point[0]].lstrip().startswith("/**")
                                              and not lines[start - 1].strip())):

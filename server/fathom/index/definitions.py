@@ -20,6 +20,8 @@ FUNCTION_VALUE_FIELD = {
     "field_definition": "value", "public_field_definition": "value", "export_statement": "value",
     "binary_operator": "rhs", "field": "value",
 }
+# Where a property declaration is a type's or a file's (elsewhere a local variable).
+PROPERTY_HOLDERS = frozenset({"source_file", "class_body", "protocol_body", "enum_class_body", "declaration_list"})
 # TypeScript overloads: signatures that the next definition of the same name implements.
 OVERLOAD_SIGNATURES = frozenset({"function_signature",
                                  "signature", "function"})  # Haskell's: `f :: …` and each equation `f 0 = …`
@@ -256,6 +258,8 @@ def _defines(node, spec: Definition, lang: str) -> bool:
         return zig_container(node) is not None
     if node.type == "assignment_statement":  # Lua's
         return lua_assigned_function(node) is not None
+    if spec.role == "name" and spec.kind == SymbolKind.Property:  # a file's or a type's, not a function's local `val`/`let`
+        return node.parent is not None and node.parent.type in PROPERTY_HOLDERS
     value_field = FUNCTION_VALUE_FIELD.get(node.type)
     if value_field is not None:  # `const f = () => …`, R's `f <- function(…)`
         value = node.child_by_field_name(value_field)

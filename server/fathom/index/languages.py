@@ -154,12 +154,14 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         "function_declaration": _fn(),
         "class_declaration": _scope(),
         "object_declaration": _scope(),
+        "property_declaration": _name(K.Property),  # a file's or a class's, not a local `val`
     },
     "swift": {
         "function_declaration": _fn(),
         "init_declaration": _fn(K.Constructor),
         "class_declaration": _scope(),  # also struct/enum/extension: see chunker
         "protocol_declaration": _scope(K.Interface),
+        "property_declaration": _name(K.Property),
     },
     "scala": {
         "function_definition": _fn(),

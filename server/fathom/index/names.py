@@ -162,6 +162,11 @@ def _name_of(node, data: bytes) -> str:
         return text(named).strip()
     if node.type == "assignment_expression":
         return _assigned_name(node, text)
+    if node.type == "property_declaration":  # Kotlin's `val size: Int`: the name is in its variable
+        variable = next((c for c in node.named_children if c.type == "variable_declaration"), None)
+        named = next((c for c in variable.named_children if c.type in IDENTIFIER_TYPES), None) if variable else None
+        if named is not None:
+            return text(named)
     if node.type == "assignment_statement":  # Lua's `M.setup = function …`: `M.setup`, not `a[i]`
         target = next(c for c in node.named_children if c.type == "variable_list").named_children[0]
         dotted = text(target)

@@ -91,6 +91,26 @@ def test_a_language_eval_asks_named_trees_instead_of_its_own_projects_and_refuse
             named_projects([wrong])
 
 
+def test_the_elixir_eval_asks_each_doc_attribute_and_starts_the_answer_at_its_spec(tmp_path):
+    """Elixir documents with `@doc`, not comments: its text is the question, its
+    lines are blanked, and the answer starts at the `@spec` that Fathom's chunk
+    holds. `@doc false` asks nothing."""
+    from benchmarks.quality.eval_lang import prepare_language
+
+    project = tmp_path / "lib"
+    project.mkdir()
+    (project / "cart.ex").write_text(
+        'defmodule Shop.Cart do\n  @doc """\n  Adds an item to the cart, keeping the newest first.\n  """\n'
+        '  @doc since: "1.2.0"\n  @spec add(list, term) :: list\n  def add(cart, item), do: [item | cart]\n\n'
+        '  @doc false\n  def internal(cart), do: cart\nend\n')
+    queries, units, _roots = prepare_language("elixir", [("shop", project)], tmp_path / "work", 10)
+    assert [(q.name, q.text, q.line, q.start) for q in queries] == [
+        ("add", "Adds an item to the cart, keeping the newest first.", 6, 4)]
+    assert {u.name for u in units} == {"add", "internal"}
+    searched = (tmp_path / "work" / "shop" / "cart.ex").read_text()
+    assert "Adds an item" not in searched and "@spec add" in searched and "@doc false" in searched
+
+
 def test_the_language_eval_reads_docs_of_languages_the_model_never_trained_on(tmp_path):
     """C++'s Doxygen in each form, Ruby's YARD/RDoc `#` lines (past a `call-seq:`),
     PHPDoc, Lua's LDoc (past a rule of dashes), C#'s XML `<summary>` and NatSpec's

@@ -1,4 +1,4 @@
-"""Docstring → code retrieval eval for Go, Rust, Java, C, C++, Ruby, PHP, Lua, C# and Solidity: the same eval as
+"""Docstring → code retrieval eval for Go, Rust, Java, C, C++, Ruby, PHP, Lua, C#, Solidity and Elixir: the same eval as
 `quality/eval_python.py`, with each language's doc comments in place of docstrings.
 
 The projects are `eval_sets.EVAL_SETS[LANGUAGE]`, fetched from Debian on the
@@ -10,7 +10,7 @@ the first `@tag` with `{@code x}` unwrapped and HTML removed, gtk-doc's and
 Doxygen's description past the name and parameters, PHPDoc's, YARD's and
 LDoc's text before the first `@tag`, RDoc's past its `call-seq:`, C#'s
 `<summary>` with its references as words, NatSpec's `@notice` (else its
-`@dev`). Test code is left out.
+`@dev`), Elixir's `@doc` attribute (`elixir_docs`). Test code is left out.
 A hit is a result in the right file whose range covers the function's first
 line; a strict hit starts there and has the function's name. Same methods,
 same scoring, same table:
@@ -37,7 +37,7 @@ from benchmarks.quality.eval_sets import EVAL_SETS, project_root
 
 EXTENSIONS = {"go": (".go",), "rust": (".rs",), "java": (".java",), "c": (".c",), "ruby": (".rb",), "php": (".php",),
               "cpp": (".cpp", ".cc", ".cxx", ".hpp", ".hh", ".hxx", ".h"), "lua": (".lua",), "csharp": (".cs",),
-              "solidity": (".sol",)}
+              "solidity": (".sol",), "elixir": (".ex",)}
 SEED = 23
 # Doc comments of the languages training never mined (pairs.DOC_COMMENT stays as
 # the shipped model's pairs were mined): Ruby's `#` lines (RDoc, YARD), PHPDoc,
@@ -64,6 +64,43 @@ def question_prose(prose: str) -> str:
         _, _, rest = prose.lstrip().partition("\n\n")
         return rest
     return prose
+
+
+_ELIXIR_DOC = re.compile(r'@doc\s+(?:~[sS])?(?:"""(.*?)"""|"((?:[^"\\]|\\.)*)")', re.DOTALL)
+
+
+def elixir_docs(grammars, text: str) -> tuple[str, list[tuple[str, int, int, str]]]:
+    """Elixir documents a function with an attribute, not a comment: the text with
+    each function's `@doc` blanked, and (name, def line, chunk start, prose) of
+    each. The chunk starts at the `@spec`, `@impl` and `@doc since: …` lines
+    between the doc and the `def`, which Fathom's chunk holds (`chunker._documents`)."""
+    from fathom.index.definitions import sibling_before
+
+    data = text.encode("utf-8")
+    try:
+        defs = grammars.definitions("elixir", data)
+    except Exception:  # noqa: BLE001 - a file the grammar fails on: no questions from it
+        return text, []
+    blank: set[int] = set()
+    documented = []
+    for d in defs:
+        if d.spec.role != "function":
+            continue
+        start = d.start_node.start_point[0]
+        prev = sibling_before(d.start_node)
+        while prev is not None and prev.type == "unary_operator" and prev.end_point[0] >= start - 1 \
+                and (prev.text.startswith((b"@spec", b"@impl")) or re.match(rb"@doc\s+\w+:", prev.text)):
+            start = prev.start_point[0]
+            prev = prev.prev_named_sibling
+        if prev is None or prev.type != "unary_operator" or not prev.text.startswith(b"@doc"):
+            continue
+        found = _ELIXIR_DOC.match(prev.text.decode("utf-8", "replace"))
+        if found is None:  # `@doc false`
+            continue
+        blank.update(range(prev.start_point[0], prev.end_point[0] + 1))
+        documented.append((d.name, d.start_node.start_point[0], start, found.group(1) or found.group(2) or ""))
+    stripped = "\n".join("" if i in blank else line for i, line in enumerate(text.split("\n")))
+    return stripped, documented
 
 
 def attributed_start(lines: list[str], line: int) -> int:
@@ -100,15 +137,20 @@ def prepare_language(language: str, projects: list[tuple[str, Path]], work: Path
                 continue
             if is_generated(text):
                 continue
-            stripped, documented = miner.comment_docs(text, language, EVAL_DOC_COMMENT.get(language))
+            if language == "elixir":
+                stripped, with_start = elixir_docs(miner.grammars, text)
+            else:
+                stripped, documented = miner.comment_docs(text, language, EVAL_DOC_COMMENT.get(language))
+                with_start = [(fn_name, line, attributed_start(stripped.split("\n"), line), prose)
+                              for fn_name, line, prose in documented]
             write_copy(root / rel, stripped)
             lines = stripped.split("\n")
-            for fn_name, line, prose in documented:
+            for fn_name, line, start, prose in with_start:
                 sentence = first_sentence(question_prose(prose))
                 if language == "go":
                     sentence = go_question(sentence, fn_name)
                 if len(sentence.split()) >= MIN_QUERY_WORDS:
-                    mine.append(Query(name, sentence, rel, line, attributed_start(lines, line), fn_name))
+                    mine.append(Query(name, sentence, rel, line, start, fn_name))
             try:
                 defs = miner.grammars.definitions(language, stripped.encode("utf-8"))
             except Exception:  # noqa: BLE001 - a file its grammar fails on: no baseline units from it
@@ -140,9 +182,13 @@ def eval_projects(language: str, sources: Path) -> list[tuple[str, Path]]:
 
     sources.mkdir(parents=True, exist_ok=True)
     projects = []
-    for kind, spec, subdir in EVAL_SETS[language]:
+    entries = EVAL_SETS[language]
+    for kind, spec, subdir in entries:
         tree = fetch(kind, spec, sources)
-        projects.append((spec, project_root(tree, subdir)))
+        # Several projects of one package (Elixir's `lib/mix/lib`): named by their folder too.
+        name = spec if sum(e[1] == spec for e in entries) == 1 \
+            else "-".join([spec, *(part for part in subdir.split("/") if part != "lib")])
+        projects.append((name, project_root(tree, subdir)))
         print(f"{spec}: {projects[-1][1]}", file=sys.stderr)
     return projects
 

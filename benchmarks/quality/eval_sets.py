@@ -70,6 +70,14 @@ EVAL_SETS: dict[str, list[tuple[str, str, str]]] = {
         ("npm", "@uniswap/v3-periphery@1.4.4", "contracts"),
         ("npm", "@aave/core-v3@1.19.3", "contracts"),
     ],
+    # Elixir's own libraries, documented by `@doc` attributes (`eval_lang.elixir_docs`).
+    "elixir": [
+        ("src", "elixir-lang", "lib/elixir/lib"),
+        ("src", "elixir-lang", "lib/mix/lib"),
+        ("src", "elixir-lang", "lib/ex_unit/lib"),
+        ("src", "elixir-lang", "lib/iex/lib"),
+        ("src", "elixir-lang", "lib/logger/lib"),
+    ],
 }
 
 # The Python and JS/TS evals' projects, fetched by hand (see their scripts).

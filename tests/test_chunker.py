@@ -259,6 +259,11 @@ def test_attributes_beside_a_definition_keep_it_with_its_doc_comment(chunker, pa
     doc_line = next(i for i, line in enumerate(source.split("\n")) if "/**" in line or "///" in line)
     assert own.range.start_line == doc_line
     assert not any(c is not own and c.name != "Repo" and c.name != "Field" for c in chunks), chunks
+    # Without a doc comment above them they stay out: `#[inline]` on every method reads alike.
+    undocumented = "\n".join(line for line in source.split("\n") if "/**" not in line and "///" not in line)
+    _, _, chunks = chunker.chunk_source(path, undocumented)
+    own = next(c for c in chunks if c.name == name)
+    assert not own.text.lstrip().startswith(("#[", "@")), own.text
 
 
 def test_a_header_after_g_begin_decls_keeps_its_typedefs(chunker):

@@ -103,16 +103,6 @@ def elixir_docs(grammars, text: str) -> tuple[str, list[tuple[str, int, int, str
     return stripped, documented
 
 
-def attributed_start(lines: list[str], line: int) -> int:
-    """The first line of a definition with the attributes above it that are its
-    own (Rust's `#[inline]`, `#[must_use]`): its chunk starts there, as a Python
-    function's does at its first decorator."""
-    start = line
-    while start > 0 and lines[start - 1].lstrip().startswith("#["):
-        start -= 1
-    return start
-
-
 def prepare_language(language: str, projects: list[tuple[str, Path]], work: Path,
                      max_queries: int) -> tuple[list[Query], list[Unit], list[Path]]:
     from benchmarks.model.pairs import Miner, go_question
@@ -141,8 +131,7 @@ def prepare_language(language: str, projects: list[tuple[str, Path]], work: Path
                 stripped, with_start = elixir_docs(miner.grammars, text)
             else:
                 stripped, documented = miner.comment_docs(text, language, EVAL_DOC_COMMENT.get(language))
-                with_start = [(fn_name, line, attributed_start(stripped.split("\n"), line), prose)
-                              for fn_name, line, prose in documented]
+                with_start = [(fn_name, line, line, prose) for fn_name, line, prose in documented]
             write_copy(root / rel, stripped)
             lines = stripped.split("\n")
             for fn_name, line, start, prose in with_start:

@@ -134,16 +134,20 @@ class Chunker:
     @staticmethod
     def _leading_comment_start(node, lines: list[str]) -> int:
         """Doc comments above a definition belong to its chunk: those that touch it,
-        and a `/**` block a blank line above it (a common JSDoc layout); so do the
-        attributes between them and it (ATTACHED_ABOVE)."""
-        start = node.start_point[0]
+        and a `/**` block a blank line above it (a common JSDoc layout). So do the
+        attributes between a doc comment and the definition (ATTACHED_ABOVE); with
+        no doc above them they stay out, boilerplate (`#[inline]` on every method)
+        that would make a crate's chunks read alike."""
+        start = reached = node.start_point[0]
         prev = sibling_before(node)
         while prev is not None and (_documents(prev) or prev.type in ATTACHED_ABOVE):
-            gap = start - 1 - prev.end_point[0]
+            gap = reached - 1 - prev.end_point[0]
             if gap > 1 or (gap == 1 and not (lines[prev.start_point[0]].lstrip().startswith("/**")
-                                             and not lines[start - 1].strip())):
+                                             and not lines[reached - 1].strip())):
                 break
-            start = prev.start_point[0]
+            reached = prev.start_point[0]
+            if prev.type not in ATTACHED_ABOVE:
+                start = reached
             prev = prev.prev_named_sibling
         return start
 

@@ -174,9 +174,11 @@ def eval_projects(language: str, sources: Path) -> list[tuple[str, Path]]:
     entries = EVAL_SETS[language]
     for kind, spec, subdir in entries:
         tree = fetch(kind, spec, sources)
-        # Several projects of one package (Elixir's `lib/mix/lib`): named by their folder too.
-        name = spec if sum(e[1] == spec for e in entries) == 1 \
-            else "-".join([spec, *(part for part in subdir.split("/") if part != "lib")])
+        # A folder's name: npm's `@scope/name@1.0` without its `@` and `/`; several projects
+        # of one package (Elixir's `lib/mix/lib`) named by their folder too.
+        name = spec.lstrip("@").replace("/", "-")
+        if sum(e[1] == spec for e in entries) > 1:
+            name = "-".join([name, *(part for part in subdir.split("/") if part != "lib")])
         projects.append((name, project_root(tree, subdir)))
         print(f"{spec}: {projects[-1][1]}", file=sys.stderr)
     return projects

@@ -377,6 +377,20 @@ def test_a_haskell_function_is_its_signature_and_every_equation_with_its_haddock
     assert fact.range.start_line == 4 and "Factorial" in fact.text and "fact n = n" in fact.text
 
 
+def test_a_haskell_value_binding_is_a_definition_and_the_first_after_the_imports_keeps_its_haddock(chunker):
+    """`join = concat` is a definition with its signature (a `where` clause's
+    binding is not); the grammar keeps the Haddock after a file's last import
+    inside its imports, where the first declaration's doc was lost to it."""
+    source = ("module Text where\n\nimport Data.Char\n\n-- | Splits at commas.\nsplitCommas :: String -> [String]\n"
+              "splitCommas s = go s\n  where\n    go = words\n\n-- | Joins the parts.\njoin :: [String] -> String\n"
+              "join = concat\n")
+    _, symbols, chunks = chunker.chunk_source("src/Text.hs", source)
+    assert [(s.name, s.range.start_line, s.range.end_line) for s in symbols] == [("splitCommas", 5, 8), ("join", 11, 12)]
+    split = next(c for c in chunks if c.name == "splitCommas")
+    assert split.range.start_line == 4 and "Splits at commas" in split.text
+    assert "join = concat" in next(c for c in chunks if c.name == "join").text
+
+
 def test_cpp_go_and_rust_type_aliases_are_names(chunker):
     _, symbols, chunks = chunker.chunk_source("m.go", "package m\n\ntype Handler = http.Handler\n\n"
                                                        "func Serve() {}\n")

@@ -113,8 +113,9 @@ def test_the_elixir_eval_asks_each_doc_attribute_and_starts_the_answer_at_its_sp
 
 def test_the_language_eval_reads_docs_of_languages_the_model_never_trained_on(tmp_path):
     """C++'s Doxygen in each form, Ruby's YARD/RDoc `#` lines (past a `call-seq:`),
-    PHPDoc, Lua's LDoc (past a rule of dashes), C#'s XML `<summary>` and NatSpec's
-    `@notice` (else `@dev`) become questions, their lines blanked in the copy searched."""
+    PHPDoc, Lua's LDoc (past a rule of dashes), C#'s XML `<summary>`, NatSpec's
+    `@notice` (else `@dev`) and Haddock (its markup as words) become questions,
+    their lines blanked in the copy searched."""
     from benchmarks.quality.eval_lang import prepare_language
 
     project = tmp_path / "src"
@@ -143,8 +144,11 @@ def test_the_language_eval_reads_docs_of_languages_the_model_never_trained_on(tm
         "    /// @dev Reverts when paused.\n    /// @param to the new owner\n"
         "    function transferAll(address to) external {}\n    /**\n     * @dev Returns the shares held by an account.\n"
         "     * @param account the holder\n     */\n    function sharesOf(address account) external view returns (uint256) {}\n}\n")
+    (project / "lib" / "Parse.hs").write_text(
+        "module Parse where\n\nimport Data.Char\n\n-- | /O(n)/ Splits the 'Text' at each comma,\n-- dropping @\" \"@.\n"
+        "splitCommas :: String -> [String]\nsplitCommas s = words s\n")
     asked = {}
-    for language in ("ruby", "php", "cpp", "lua", "csharp", "solidity"):
+    for language in ("ruby", "php", "cpp", "lua", "csharp", "solidity", "haskell"):
         queries, units, _roots = prepare_language(language, [("p", project)], tmp_path / language, 10)
         asked.update({q.name: q.text for q in queries})
         assert units
@@ -154,6 +158,7 @@ def test_the_language_eval_reads_docs_of_languages_the_model_never_trained_on(tm
                      "split": "Splits a path into its folder and its name.",
                      "Parse": "Creates a Token from text",
                      "transferAll": "Moves the caller's Token balance to a new owner.",
-                     "sharesOf": "Returns the shares held by an account."}
+                     "sharesOf": "Returns the shares held by an account.",
+                     "splitCommas": "Splits the Text at each comma, dropping \" \"."}
     searched = (tmp_path / "cpp" / "p" / "lib" / "reader.h").read_text()
     assert "Skips" not in searched and "skip()" in searched

@@ -70,6 +70,9 @@ def comment_prose(comment: str, language: str) -> str:
         text = text[3:] if text.startswith("/**") or text.startswith("/*!") else text[2:]
         text = text[:-2] if text.endswith("*/") else text
         lines = [re.sub(r"^\s*\*?\s?", "", line) for line in text.split("\n")]
+    elif language == "haskell":  # Haddock: `-- | Summary.` and `--` lines, or a `{- | … -}` block
+        text = re.sub(r"^\{-\s*\|?|-\}$", "", text.strip())
+        lines = [re.sub(r"^\s*--\s?\|?\s?", "", line) for line in text.split("\n")]
     elif language == "lua":  # LDoc: `--- Summary.` and `-- @param` lines; a rule of dashes is no prose
         lines = [re.sub(r"^\s*---?\s?", "", line) for line in text.split("\n") if not re.fullmatch(r"\s*-+\s*", line)]
     else:
@@ -80,6 +83,9 @@ def comment_prose(comment: str, language: str) -> str:
         lines = _xml_doc_summary(lines)
     if language == "solidity":
         lines = _natspec_description(lines)
+    if language == "haskell":  # Haddock markup: 'Parser', @code@, an /O(n)/ cost: the words
+        lines = [re.sub(r"/O\([^)]*\)/\s*", "", re.sub(r"@([^@\n]*)@", r"\1", re.sub(r"'([\w.']+)'", r"\1", line)))
+                 for line in lines]
     prose: list[str] = []
     in_code = False
     for line in lines:
@@ -255,7 +261,7 @@ class Miner:
             prev = sibling_before(first)
             next_line = first.start_point[0]
             # Rust's `#[inline]`, `#[must_use]` stand between a doc comment and its `fn`.
-            while prev is not None and ("comment" in prev.type or prev.type == "attribute_item") \
+            while prev is not None and ("comment" in prev.type or prev.type in ("attribute_item", "haddock")) \
                     and prev.end_point[0] >= next_line - 1 \
                     and not (prev.end_point[0] == next_line - 1 and prev.end_point[1] == 0):
                 if prev.type != "attribute_item":

@@ -1,4 +1,4 @@
-"""Docstring → code retrieval eval for Go, Rust, Java, C, C++, Ruby, PHP, Lua, C#, Solidity and Elixir: the same eval as
+"""Docstring → code retrieval eval for Go, Rust, Java, C, C++, Ruby, PHP, Lua, C#, Solidity, Elixir and Haskell: the same eval as
 `quality/eval_python.py`, with each language's doc comments in place of docstrings.
 
 The projects are `eval_sets.EVAL_SETS[LANGUAGE]`, fetched from Debian on the
@@ -10,7 +10,8 @@ the first `@tag` with `{@code x}` unwrapped and HTML removed, gtk-doc's and
 Doxygen's description past the name and parameters, PHPDoc's, YARD's and
 LDoc's text before the first `@tag`, RDoc's past its `call-seq:`, C#'s
 `<summary>` with its references as words, NatSpec's `@notice` (else its
-`@dev`), Elixir's `@doc` attribute (`elixir_docs`). Test code is left out.
+`@dev`), Elixir's `@doc` attribute (`elixir_docs`), Haddock's `-- |` with its
+markup as words. Test code is left out.
 A hit is a result in the right file whose range covers the function's first
 line; a strict hit starts there and has the function's name. Same methods,
 same scoring, same table:
@@ -37,12 +38,13 @@ from benchmarks.quality.eval_sets import EVAL_SETS, project_root
 
 EXTENSIONS = {"go": (".go",), "rust": (".rs",), "java": (".java",), "c": (".c",), "ruby": (".rb",), "php": (".php",),
               "cpp": (".cpp", ".cc", ".cxx", ".hpp", ".hh", ".hxx", ".h"), "lua": (".lua",), "csharp": (".cs",),
-              "solidity": (".sol",), "elixir": (".ex",)}
+              "solidity": (".sol",), "elixir": (".ex",),
+              "haskell": (".hs",)}
 SEED = 23
 # Doc comments of the languages training never mined (pairs.DOC_COMMENT stays as
 # the shipped model's pairs were mined): Ruby's `#` lines (RDoc, YARD), PHPDoc,
 # C++'s Doxygen in each of its forms, Lua's `--` lines (LDoc), C#'s `///` XML,
-# Solidity's NatSpec.
+# Solidity's NatSpec, Haskell's Haddock.
 _RUBY_NOT_DOC = ("#!", "# frozen_string_literal", "# -*-", "# rubocop:", "# :nodoc:", "# encoding:")
 _LUA_NOT_DOC = ("--[[", "--]]", "-- luacheck:", "--luacheck:", "-- -*-", "--!")
 EVAL_DOC_COMMENT = {
@@ -52,6 +54,7 @@ EVAL_DOC_COMMENT = {
     "lua": lambda c: c.startswith("--") and not c.startswith(_LUA_NOT_DOC),
     "csharp": lambda c: c.startswith("///") and not c.startswith("////"),
     "solidity": lambda c: (c.startswith("///") and not c.startswith("////")) or c.startswith("/**"),
+    "haskell": lambda c: c.startswith(("-- |", "{- |")),
 }
 
 

@@ -78,6 +78,13 @@ EVAL_SETS: dict[str, list[tuple[str, str, str]]] = {
         ("src", "elixir-lang", "lib/iex/lib"),
         ("src", "elixir-lang", "lib/logger/lib"),
     ],
+    "haskell": [
+        ("src", "haskell-aeson", "src"),
+        ("src", "haskell-megaparsec", "Text"),
+        ("src", "haskell-conduit", "src"),
+        ("src", "haskell-unordered-containers", "Data"),
+        ("src", "haskell-optparse-applicative", "src"),
+    ],
 }
 
 # The Python and JS/TS evals' projects, fetched by hand (see their scripts).

@@ -20,6 +20,8 @@ FUNCTION_VALUE_FIELD = {
     "field_definition": "value", "public_field_definition": "value", "export_statement": "value",
     "binary_operator": "rhs", "field": "value",
 }
+# Where a Haskell value binding is a definition (elsewhere a `where` clause's or a `let`'s).
+HASKELL_BIND_HOLDERS = frozenset({"declarations", "class_declarations", "instance_declarations"})
 # Where a property declaration is a type's or a file's (elsewhere a local variable).
 PROPERTY_HOLDERS = frozenset({"source_file", "class_body", "protocol_body", "enum_class_body", "declaration_list"})
 # TypeScript overloads: signatures that the next definition of the same name implements.
@@ -156,7 +158,11 @@ def sibling_before(node):
     prev = node.prev_named_sibling
     parent = node.parent
     if prev is None and parent is not None and parent.type in ("body_statement", "body", "declarations"):
-        return parent.prev_named_sibling
+        prev = parent.prev_named_sibling
+        # Haskell's grammar keeps the comments after a file's last import inside its `imports`.
+        if prev is not None and prev.type == "imports" and prev.named_child_count \
+                and prev.named_children[-1].type in ("haddock", "comment"):
+            return prev.named_children[-1]
     return prev
 
 
@@ -249,6 +255,8 @@ def _defines(node, spec: Definition, lang: str) -> bool:
     if spec.needs_body and node.child_by_field_name("body") is None:
         return False  # C's `struct S;`
     if lang == "haskell":
+        if node.type == "bind" and (node.parent is None or node.parent.type not in HASKELL_BIND_HOLDERS):
+            return False
         return node.child_by_field_name("name") is not None  # `Int -> Int` in a signature is a `function` too
     if node.type == "let_binding":  # OCaml's: a file's or a module's, not a `let s = … in` local
         definition = node.parent

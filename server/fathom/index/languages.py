@@ -239,6 +239,7 @@ DEFINITIONS: dict[str, dict[str, Definition]] = {
         # A type signature and the equations after it are one definition (definitions.OVERLOAD_SIGNATURES).
         "signature": _fn(),
         "function": _fn(),
+        "bind": _fn(),  # `join = concat`: a file's, a class's or an instance's, not a `where` clause's
         "data_type": _scope(K.Struct),
         "newtype": _scope(K.Struct),
         "type_synomym": _name(K.TypeParameter),

@@ -6,7 +6,8 @@ when too long; then each function nested one level in it has a chunk too), a *sc
 inside collapsed to their first line) or a *name* (a C macro or typedef, a C++, Go or
 Rust type alias: a symbol, never a chunk or a container; its lines stay in the chunk around
 them). `symbol=False` scopes (a Rust `impl`) name a container but are not symbols
-themselves.
+themselves. A *heading* scope without a body (PHP's `namespace App;`) names the
+container of what follows it instead.
 """
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ class Definition:
     role: str  # "function" | "scope"
     symbol: bool = True
     needs_body: bool = False  # C-family `struct S;` forward declarations are not definitions
-    # Without a body of its own it is a heading: a symbol that names the container
-    # of the top-level definitions after it, up to the next (PHP's `namespace App;`,
-    # Perl's `package Foo::Bar;`); with one, a scope like any other.
+    # Without a body of its own it is a heading: it names the container of the
+    # top-level definitions after it, up to the next (PHP's `namespace App;`, Perl's
+    # `package Foo::Bar;`), and is a symbol unless `symbol` says not; with a body, a
+    # scope like any other.
     heading: bool = False
 
 

@@ -266,6 +266,19 @@ def test_attributes_beside_a_definition_keep_it_with_its_doc_comment(chunker, pa
     assert not own.text.lstrip().startswith(("#[", "@")), own.text
 
 
+def test_a_cpp_namespace_or_class_after_a_block_macro_line_is_read(chunker):
+    """`NLOHMANN_JSON_NAMESPACE_BEGIN`, `QT_BEGIN_NAMESPACE` on a line of their own
+    were read as the type of what follows: a definition named `namespace` held the
+    file, or the class was lost."""
+    source = ("NLOHMANN_JSON_NAMESPACE_BEGIN\nnamespace detail\n{\ninline int mul(int a, int b) { return a * b; }\n}\n"
+              "NLOHMANN_JSON_NAMESPACE_END\n\nQT_BEGIN_NAMESPACE\nclass Label\n{\n public:\n  void show() {}\n};\n"
+              "QT_END_NAMESPACE\n")
+    _, symbols, chunks = chunker.chunk_source("include/lib.hpp", source)
+    assert {(s.name, s.kind.name, s.container) for s in symbols} == {
+        ("detail", "Namespace", ""), ("mul", "Function", "detail"), ("Label", "Class", ""), ("show", "Method", "Label")}
+    assert "QT_BEGIN_NAMESPACE" in "".join(c.text for c in chunks)  # the text is the file's, macros and all
+
+
 def test_a_header_after_g_begin_decls_keeps_its_typedefs(chunker):
     """The macro expands to nothing in C; unexpanded, it made the typedef after it an error."""
     source = "#include <glib/gmem.h>\n\nG_BEGIN_DECLS\n\ntypedef struct _GList GList;\n\n" \

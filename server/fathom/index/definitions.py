@@ -102,7 +102,7 @@ class Grammars:
 
         source = data
         if lang in SINGLE_LEVEL_FUNCTIONS:
-            source = _without_decls_lines(source)
+            source = _without_block_macro_lines(source, lang)
         if lang in ("cpp", "cuda"):
             source = _without_export_macros(source)
         tree = self._parser(lang).parse(source)
@@ -126,15 +126,25 @@ class Grammars:
 # expand macros, reads as the start of the next declaration, so that `typedef struct
 # _GList GList;` after it is an error, not a typedef. (Other bare macros, such as
 # `G_GNUC_BEGIN_IGNORE_DEPRECATIONS` above a function, parse as part of it and stay.)
+# A line that is only a macro opening or closing a block the grammar cannot see:
+# glib's `G_BEGIN_DECLS`; in C++ also `QT_BEGIN_NAMESPACE`, `RAPIDJSON_NAMESPACE_BEGIN`,
+# `NLOHMANN_JSON_NAMESPACE_BEGIN`. Unexpanded, it is read as the type of the
+# declaration after it: the class or namespace below is lost, or one named
+# `namespace` swallows the file.
 _DECLS_LINE = re.compile(rb"^[A-Z_][A-Z0-9_]*_(?:BEGIN|END)_DECLS[ \t]*$", re.M)
+_BLOCK_MACRO_LINE = re.compile(rb"^[ \t]*[A-Z_][A-Z0-9_]*(?:_BEGIN|BEGIN_|_END|END_)[A-Z0-9_]*[ \t]*$", re.M)
 
 
-def _without_decls_lines(data: bytes) -> bytes:
+def _without_block_macro_lines(data: bytes, lang: str) -> bytes:
     """The source with each such line blanked to spaces: every byte keeps its offset,
     so the tree's positions are the file's."""
-    if b"_DECLS" not in data:  # a plain substring search first: the regex costs 5 s over a kernel
+    if lang == "c":
+        if b"_DECLS" not in data:  # a plain substring search first: the regex costs 5 s over a kernel
+            return data
+        return _DECLS_LINE.sub(lambda m: b" " * len(m.group()), data)
+    if b"BEGIN" not in data:
         return data
-    return _DECLS_LINE.sub(lambda m: b" " * len(m.group()), data)
+    return _BLOCK_MACRO_LINE.sub(lambda m: b" " * len(m.group()), data)
 
 
 # `class YAML_CPP_API Parser {`, `class Q_CORE_EXPORT QString :`: a library's export

@@ -28,7 +28,7 @@ import pathspec
 # Solidity, SQL, Protocol Buffers and HCL; a large `.sql` file of rows not embedded): a
 # workspace chunked by another version is chunked again on its next full run (its
 # vectors stay cached by text, so only texts that really changed are embedded again).
-CHUNKER_VERSION = "15"
+CHUNKER_VERSION = "16"
 
 # -- never walked ----------------------------------------------------------------------
 

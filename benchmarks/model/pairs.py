@@ -72,7 +72,7 @@ def comment_prose(comment: str, language: str) -> str:
         lines = [re.sub(r"^\s*\*?\s?", "", line) for line in text.split("\n")]
     elif language == "haskell":  # Haddock: `-- | Summary.` and `--` lines, or a `{- | … -}` block
         text = re.sub(r"^\{-\s*\|?|-\}$", "", text.strip())
-        lines = [re.sub(r"^\s*--\s?\|?\s?", "", line) for line in text.split("\n")]
+        lines = [_haddock_words(re.sub(r"^\s*--\s?\|?\s?", "", line)) for line in text.split("\n")]
     elif language == "lua":  # LDoc: `--- Summary.` and `-- @param` lines; a rule of dashes is no prose
         lines = [re.sub(r"^\s*---?\s?", "", line) for line in text.split("\n") if not re.fullmatch(r"\s*-+\s*", line)]
     else:
@@ -83,9 +83,6 @@ def comment_prose(comment: str, language: str) -> str:
         lines = _xml_doc_summary(lines)
     if language == "solidity":
         lines = _natspec_description(lines)
-    if language == "haskell":  # Haddock markup: 'Parser', @code@, an /O(n)/ cost: the words
-        lines = [re.sub(r"/O\([^)]*\)/\s*", "", re.sub(r"@([^@\n]*)@", r"\1", re.sub(r"'([\w.']+)'", r"\1", line)))
-                 for line in lines]
     prose: list[str] = []
     in_code = False
     for line in lines:
@@ -126,6 +123,13 @@ def _xml_doc_summary(lines: list[str]) -> list[str]:
     text = summary.group(1) if summary else text
     text = _XML_DOC_REFERENCE.sub(lambda m: m.group(1).split("(")[0].rsplit(".", 1)[-1], text)
     return text.split("\n")
+
+
+def _haddock_words(line: str) -> str:
+    """Haddock's markup as the words it marks: 'Parser', @code@; an /O(n)/ cost dropped."""
+    line = re.sub(r"'([\w.']+)'", r"\1", line)
+    line = re.sub(r"@([^@\n]*)@", r"\1", line)
+    return re.sub(r"/O\([^)]*\)/\s*", "", line)
 
 
 _NATSPEC_TAG = re.compile(r"^\s*@(\w+)\s?(.*)$")

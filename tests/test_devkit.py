@@ -23,6 +23,7 @@ def synthetic_pairs(path: Path) -> None:
     """Enough pairs of each list's packages for every stage to take a step or more."""
     first = [f"{k} {s}" for k, s in parse_sources(rebuild.FIRST_LIST)]
     second = [f"{k} {s}" for k, s in parse_sources(rebuild.SECOND_LIST)]
+    third = [f"{k} {s}" for k, s in parse_sources(rebuild.THIRD_LIST)]
     records = []
 
     def add(source: str, n: int, split: str) -> None:
@@ -35,6 +36,7 @@ def synthetic_pairs(path: Path) -> None:
     add(first[1], 70, "train")
     add(first[2], 12, "validation")
     add(second[0], 600, "train")
+    add(third[0], 600, "train")
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 

@@ -122,3 +122,41 @@ def test_doc_comment_prose():
     assert go_question("Parse reads a config file from disk.", "Parse") == "Reads a config file from disk."
     assert comment_prose("/** Returns {@link Map} of <i>names</i>.\n * @return map */", "java").strip() == \
         "Returns Map of names."
+
+
+LATER_LANGUAGES = {
+    "src/Data/Ring.hs": ('''module Data.Ring where
+
+-- | Drops the oldest entries until the ring holds at most @n@ of them.
+trim :: Int -> Ring a -> Ring a
+trim n r = go r
+''', "trim", "Drops the oldest entries until the ring holds at most n of them."),
+    "lib/cache/store.rb": ('''class Store
+  # Returns the cached value for a key, loading it once when it is absent.
+  def fetch(key)
+    load(key)
+  end
+end
+''', "fetch", "Returns the cached value for a key, loading it once when it is absent."),
+    "lua/ring.lua": ('''local M = {}
+
+--- Drops the oldest entries until the ring holds at most n of them.
+-- @param n the size to keep
+function M.trim(n)
+  return n
+end
+
+return M
+''', "M.trim", "Drops the oldest entries until the ring holds at most n of them."),
+}
+
+
+@pytest.mark.parametrize("path", sorted(LATER_LANGUAGES))
+def test_the_later_lists_languages_are_read_only_by_a_miner_of_every_language(miner, path):
+    """The earlier sources lists were mined without these doc comments; their pairs stay as they were."""
+    text, name, question = LATER_LANGUAGES[path]
+    assert miner.file_pairs("earlier 1.0", path, text) == []
+    pairs = Miner(every_language=True).file_pairs("later 1.0", path, text)
+    assert [p.query for p in pairs] == [question]
+    assert pairs[0].name.endswith(name.rsplit(".", 1)[-1]) and "oldest entries" not in pairs[0].code \
+        and "cached value" not in pairs[0].code

@@ -175,30 +175,54 @@ def test_the_rebuild_chains_each_stage_onto_the_last_and_keeps_the_first_lists_p
     from benchmarks.model import rebuild
     from benchmarks.model.sources import parse_sources
 
-    steps = {step.name: step for step in rebuild.recipe(tmp_path, threads=2)}
+    shipped = {step.name: step for step in rebuild.recipe(tmp_path, threads=2)}
+    steps = {step.name: step for step in rebuild.recipe(tmp_path, threads=2, target="v4")}
 
-    def after(step: str, flag: str) -> Path:
+    def after(step: str, flag: str, steps=steps) -> Path:
         command = steps[step].command
         return Path(command[command.index(flag) + 1])
 
     assert after("v2: single-package batches", "--base") == steps["v1: length-cut batches"].done
     assert after("v3: the second list's packages", "--base") == steps["v2: single-package batches"].done
-    assert Path(steps["export"].command[3]) == steps["v3: the second list's packages"].done
-    assert after("question encoder", "--base") == steps["export"].done.parent
-    assert steps["question layers"].done.parent == steps["export"].done.parent  # beside the model it asks
-    stage3 = steps["sample the second list"].done
+    assert after("v4: the third list's packages", "--base") == steps["v3: the second list's packages"].done
+    assert Path(steps["export"].command[3]) == steps["v4: the third list's packages"].done
+    assert Path(shipped["export"].command[3]) == shipped["v3: the second list's packages"].done
+    for recipe in (steps, shipped):
+        assert after("question encoder", "--base", recipe) == recipe["export"].done.parent
+        assert recipe["question layers"].done.parent == recipe["export"].done.parent  # beside the model it asks
+        assert list(recipe)[-1] == "question layers"
+    assert steps["export"].done.parent.name == "fathom-code-minilm-v4"
+    assert shipped["export"].done.parent.name == rebuild.MODEL_NAME == "fathom-code-minilm-v3"
+    stage3, stage5 = steps["sample the second list"].done, steps["sample the third list"].done
     assert Path(steps["v3: the second list's packages"].command[3]) == stage3
+    assert Path(steps["v4: the third list's packages"].command[3]) == stage5
     assert after("sample the question pairs", "--exclude") == stage3  # the question side reads unseen pairs
-    assert list(steps)[-1] == "question layers"
+    assert after("sample the third list's questions", "--exclude") == stage5
+    # v3's picks are drawn from the earlier lists' pairs alone, as before the third list was mined
+    earlier = steps["earlier lists"].done
+    assert Path(steps["sample the second list"].command[3]) == earlier
+    assert Path(steps["sample the question pairs"].command[3]) == earlier
+    assert Path(steps["question encoder"].command[3]) == steps["question pairs"].done
+    assert Path(shipped["question encoder"].command[3]) == shipped["sample the question pairs"].done
+    assert "sample the third list" not in shipped and "v4: the third list's packages" not in shipped
+    assert shipped["distractors"].done != steps["distractors"].done  # both can be built in one WORK
 
     first = [f"{kind} {spec}" for kind, spec in parse_sources(rebuild.FIRST_LIST)][:2]
     second = [f"{kind} {spec}" for kind, spec in parse_sources(rebuild.SECOND_LIST)][:1]
+    third = [f"{kind} {spec}" for kind, spec in parse_sources(rebuild.THIRD_LIST)][:1]
     records = [{"source": s, "query": f"q{i}", "code": f"c{i}", "split": "train"}
-               for i, s in enumerate(first + second + first)]
+               for i, s in enumerate(first + second + third + first)]
     (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    assert rebuild.first_list_pairs(tmp_path / "pairs.jsonl", tmp_path / "first.jsonl") == 4
+    first_only = frozenset(first)
+    assert rebuild.pairs_of(tmp_path / "pairs.jsonl", tmp_path / "first.jsonl", first_only) == 4
     kept = [json.loads(line) for line in (tmp_path / "first.jsonl").read_text().splitlines()]
     assert kept == [r for r in records if r["source"] in first]  # the same lines, in mining's order
+    from benchmarks.model.sources import earlier_sources
+    assert rebuild.pairs_of(tmp_path / "pairs.jsonl", tmp_path / "earlier.jsonl", earlier_sources()) == 5
+
+    (tmp_path / "new.jsonl").write_text("".join(json.dumps({**r, "split": split}) + "\n"
+                                                for r, split in zip(records[:2], ("train", "validation"))))
+    assert rebuild.join_questions(tmp_path / "first.jsonl", tmp_path / "new.jsonl", tmp_path / "joined.jsonl") == 5
 
 
 def test_a_rerankers_candidates_are_its_packages_fused_top_with_each_code_once():

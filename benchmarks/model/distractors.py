@@ -33,6 +33,7 @@ def main() -> int:
 
     from benchmarks.model.mine import fetch
     from benchmarks.model.pairs import Miner
+    from benchmarks.model.sources import earlier_sources
 
     files: dict[str, set[str]] = {}
     answers: set[str] = set()
@@ -41,7 +42,8 @@ def main() -> int:
             pair = json.loads(line)
             files.setdefault(pair["source"], set()).add(pair["path"])
             answers.add(pair["code"])
-    miner = Miner()
+    earlier = earlier_sources()
+    miners = {False: Miner(), True: Miner(every_language=True)}  # each package read as mine.py read it
     started = time.monotonic()
     found: dict[str, list[str]] = {}
     for source in sorted(files):
@@ -53,7 +55,8 @@ def main() -> int:
                 text = (tree / relpath).read_text("utf-8")
             except (OSError, UnicodeDecodeError):
                 continue
-            codes.update((c, None) for c in miner.file_codes(relpath, text) if c not in answers)
+            codes.update((c, None) for c in miners[source not in earlier].file_codes(relpath, text)
+                         if c not in answers)
         kept = list(codes)
         if len(kept) > args.per_package:
             kept = random.Random(f"{SEED} {source}").sample(kept, args.per_package)

@@ -6,7 +6,9 @@
 Each line of a sources file names one package from a registry: `pypi NAME==VERSION`
 (its wheel, whose .py files are the package's source), `npm NAME@VERSION` (its tarball), `deb PACKAGE` (a Debian binary package
 that ships sources: `golang-*-dev`, `librust-*-dev`), `src PACKAGE` (a Debian source package's
-upstream tarball, for Java and C; apt needs a `deb-src` line). Each is fetched once into
+upstream tarball, for Java and C; apt needs a `deb-src` line). The packages of the
+earlier lists (`sources.EARLIER_LISTS`) are read for DOC_COMMENT's languages, as
+they were first mined; every later one for every language the evals read. Each is fetched once into
 WORK/sources, unpacked, and mined (`pairs.py`); the pairs go to WORK/pairs.jsonl,
 one JSON object a line, deduplicated by question and by code in the order the files
 list their sources (so a later file never changes an earlier file's pairs), with a `split` field:
@@ -29,7 +31,7 @@ import zipfile
 from pathlib import Path
 
 from benchmarks.model.pairs import Miner, tree_pairs
-from benchmarks.model.sources import parse_sources
+from benchmarks.model.sources import earlier_sources, parse_sources
 
 VALIDATION_SHARE = 10  # one source in this many
 
@@ -90,7 +92,8 @@ def main() -> int:
     args = parser.parse_args()
     sources = [source for path in args.sources for source in parse_sources(path)]
     (args.work / "sources").mkdir(parents=True, exist_ok=True)
-    miner = Miner()
+    earlier = earlier_sources()
+    miners = {False: Miner(), True: Miner(every_language=True)}
     seen_queries: set[str] = set()
     seen_code: set[str] = set()
     counts: dict[str, int] = {}
@@ -103,7 +106,8 @@ def main() -> int:
                 print(f"{kind} {spec}: not fetched ({exc})", file=sys.stderr)
                 continue
             kept = 0
-            for pair in tree_pairs(miner, f"{kind} {spec}", tree):
+            source = f"{kind} {spec}"
+            for pair in tree_pairs(miners[source not in earlier], source, tree):
                 key = pair.query.lower()
                 if key in seen_queries or pair.code_hash in seen_code:
                     continue  # the same doc or the same code from another file or package

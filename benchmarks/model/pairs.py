@@ -190,15 +190,48 @@ DOC_COMMENT = {
     "tsx": lambda c: c.startswith("/**"),
 }
 
+# The doc comments of the languages the first two sources lists were mined without
+# (`sources.EARLIER_LISTS`: their pairs stay as the shipped v3 read them), which the
+# per-language evals read by the same rules: Ruby's `#` lines (RDoc, YARD), PHPDoc,
+# C++'s Doxygen in each of its forms, Lua's `--` lines (LDoc), C#'s `///` XML,
+# Solidity's NatSpec, Haskell's Haddock.
+_RUBY_NOT_DOC = ("#!", "# frozen_string_literal", "# -*-", "# rubocop:", "# :nodoc:", "# encoding:")
+_LUA_NOT_DOC = ("--[[", "--]]", "-- luacheck:", "--luacheck:", "-- -*-", "--!")
+MORE_DOC_COMMENT = {
+    "ruby": lambda c: c.startswith("#") and not c.startswith(_RUBY_NOT_DOC),
+    "php": lambda c: c.startswith("/**"),
+    "cpp": lambda c: DOC_COMMENT["cpp"](c) or c.startswith("//!"),
+    "lua": lambda c: c.startswith("--") and not c.startswith(_LUA_NOT_DOC),
+    "csharp": lambda c: c.startswith("///") and not c.startswith("////"),
+    "solidity": lambda c: (c.startswith("///") and not c.startswith("////")) or c.startswith("/**"),
+    "haskell": lambda c: c.startswith(("-- |", "{- |")),
+}
+
+
+def question_prose(prose: str) -> str:
+    """RDoc's `call-seq:` block (the method's calling forms) is not what it does:
+    the description is the paragraph after it. A Doxygen `//! brief` line above
+    a `/*! details */` block: the block is a paragraph of its own."""
+    prose = re.sub(r"^[ \t]*/\*[*!]?", "\n", prose, flags=re.MULTILINE).replace("*/", "")
+    if prose.lstrip().startswith("call-seq:"):
+        _, _, rest = prose.lstrip().partition("\n\n")
+        return rest
+    return prose
+
 
 # -- mining one file ------------------------------------------------------------------
 
 class Miner:
-    def __init__(self, model: str = DEFAULT_MODEL):
+    """`every_language`: read MORE_DOC_COMMENT's doc comments too, as the per-language
+    evals do; without it, only DOC_COMMENT's, as the earlier lists were mined."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, every_language: bool = False):
         spec = resolve_model(model)
         counter = TokenCounter(spec.tokenizer_json)
         self.chunker = Chunker(counter, spec.max_tokens)
         self.grammars = Grammars()
+        self.every_language = every_language
+        self.doc_comment = {**DOC_COMMENT, **MORE_DOC_COMMENT} if every_language else DOC_COMMENT
 
     def without_docs(self, relpath: str, text: str) -> tuple[str, str, list[tuple[str, int, str]]] | None:
         """(language, the file with its docs removed, (name, def line, doc) of each
@@ -210,7 +243,7 @@ class Miner:
         language = language_for(relpath, text[:200].split("\n", 1)[0])
         if language == "python":
             return language, *_python_docs(text)
-        if language in DOC_COMMENT:
+        if language in self.doc_comment:
             return language, *self.comment_docs(text, language)
         return None
 
@@ -230,6 +263,8 @@ class Miner:
         _, _, chunks = self.chunker.chunk_source(relpath, stripped)
         pairs = []
         for name, line, doc in documented:
+            if self.every_language:
+                doc = question_prose(doc)
             chunk = next((c for c in chunks if c.name == name and c.range.start_line <= line <= c.range.end_line
                           and not c.continues_a_definition), None)
             sentence = first_sentence(doc)
@@ -247,14 +282,14 @@ class Miner:
                      is_doc: Callable[[str], bool] | None = None) -> tuple[str, list[tuple[str, int, str]]]:
         """The text with every doc comment's lines blanked, and (name, def line,
         prose) of each function or method right below one; `is_doc` tells a doc
-        comment where DOC_COMMENT (what training mines) does not."""
+        comment where the miner's own rules do not."""
         data = text.encode("utf-8")
         lines = text.split("\n")
         try:
             defs = self.grammars.definitions(language, data)
         except Exception:  # noqa: BLE001 - a grammar that fails: no pairs from this file
             return text, []
-        is_doc = is_doc or DOC_COMMENT[language]
+        is_doc = is_doc or self.doc_comment[language]
         blank: set[int] = set()
         documented = []
         for d in defs:

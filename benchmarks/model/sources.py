@@ -10,6 +10,11 @@ from benchmarks.quality.eval_sets import held_out_names
 
 # The quality evals' projects (benchmarks/quality/) and the standard library.
 HELD_OUT = held_out_names()
+HERE = Path(__file__).parent
+# The lists mined before the miner read every language's doc comments: their
+# packages are mined as they were then (`pairs.Miner(every_language=False)`), so
+# their pairs, and every model trained on them, stay reproducible.
+EARLIER_LISTS = (HERE / "train_sources.txt", HERE / "train_sources_v3.txt")
 
 
 def parse_sources(path: Path) -> list[tuple[str, str]]:
@@ -26,3 +31,8 @@ def parse_sources(path: Path) -> list[tuple[str, str]]:
             raise SystemExit(f"{path}: {name} is one of the quality evals' projects: never trained on")
         sources.append((kind, spec))
     return sources
+
+
+def earlier_sources() -> frozenset[str]:
+    """`KIND SPEC` of every package of the earlier lists."""
+    return frozenset(f"{kind} {spec}" for path in EARLIER_LISTS for kind, spec in parse_sources(path))

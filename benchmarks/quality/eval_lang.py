@@ -31,7 +31,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.model.pairs import DOC_COMMENT
+from benchmarks.model.pairs import question_prose
 from benchmarks.quality.eval_python import (MIN_QUERY_WORDS, Query, Unit, add_eval_options, evaluate, first_sentence,
                                             write_copy)
 from benchmarks.quality.eval_sets import EVAL_SETS, project_root
@@ -41,32 +41,6 @@ EXTENSIONS = {"go": (".go",), "rust": (".rs",), "java": (".java",), "c": (".c",)
               "solidity": (".sol",), "elixir": (".ex",),
               "haskell": (".hs",)}
 SEED = 23
-# Doc comments of the languages training never mined (pairs.DOC_COMMENT stays as
-# the shipped model's pairs were mined): Ruby's `#` lines (RDoc, YARD), PHPDoc,
-# C++'s Doxygen in each of its forms, Lua's `--` lines (LDoc), C#'s `///` XML,
-# Solidity's NatSpec, Haskell's Haddock.
-_RUBY_NOT_DOC = ("#!", "# frozen_string_literal", "# -*-", "# rubocop:", "# :nodoc:", "# encoding:")
-_LUA_NOT_DOC = ("--[[", "--]]", "-- luacheck:", "--luacheck:", "-- -*-", "--!")
-EVAL_DOC_COMMENT = {
-    "ruby": lambda c: c.startswith("#") and not c.startswith(_RUBY_NOT_DOC),
-    "php": lambda c: c.startswith("/**"),
-    "cpp": lambda c: DOC_COMMENT["cpp"](c) or c.startswith("//!"),
-    "lua": lambda c: c.startswith("--") and not c.startswith(_LUA_NOT_DOC),
-    "csharp": lambda c: c.startswith("///") and not c.startswith("////"),
-    "solidity": lambda c: (c.startswith("///") and not c.startswith("////")) or c.startswith("/**"),
-    "haskell": lambda c: c.startswith(("-- |", "{- |")),
-}
-
-
-def question_prose(prose: str) -> str:
-    """RDoc's `call-seq:` block (the method's calling forms) is not what it does:
-    the description is the paragraph after it. A Doxygen `//! brief` line above
-    a `/*! details */` block: the block is a paragraph of its own."""
-    prose = re.sub(r"^[ \t]*/\*[*!]?", "\n", prose, flags=re.MULTILINE).replace("*/", "")
-    if prose.lstrip().startswith("call-seq:"):
-        _, _, rest = prose.lstrip().partition("\n\n")
-        return rest
-    return prose
 
 
 _ELIXIR_DOC = re.compile(r'@doc\s+(?:~[sS])?(?:"""(.*?)"""|"((?:[^"\\]|\\.)*)")', re.DOTALL)
@@ -111,7 +85,7 @@ def prepare_language(language: str, projects: list[tuple[str, Path]], work: Path
     from benchmarks.model.pairs import Miner, go_question
     from fathom.index.policy import is_generated, is_test_code, is_vendored
 
-    miner = Miner()
+    miner = Miner(every_language=True)
     queries: list[Query] = []
     units: list[Unit] = []
     roots: list[Path] = []
@@ -133,7 +107,7 @@ def prepare_language(language: str, projects: list[tuple[str, Path]], work: Path
             if language == "elixir":
                 stripped, with_start = elixir_docs(miner.grammars, text)
             else:
-                stripped, documented = miner.comment_docs(text, language, EVAL_DOC_COMMENT.get(language))
+                stripped, documented = miner.comment_docs(text, language)
                 with_start = [(fn_name, line, line, prose) for fn_name, line, prose in documented]
             write_copy(root / rel, stripped)
             lines = stripped.split("\n")

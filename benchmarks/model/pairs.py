@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -278,18 +277,17 @@ class Miner:
             pairs.append(Pair(sentence, summary, chunk.embed_text, language, source, relpath, name))
         return pairs
 
-    def comment_docs(self, text: str, language: str,
-                     is_doc: Callable[[str], bool] | None = None) -> tuple[str, list[tuple[str, int, str]]]:
+    def comment_docs(self, text: str, language: str) -> tuple[str, list[tuple[str, int, str]]]:
         """The text with every doc comment's lines blanked, and (name, def line,
-        prose) of each function or method right below one; `is_doc` tells a doc
-        comment where the miner's own rules do not."""
+        prose) of each function or method right below one (the miner's rules say
+        which comments are docs)."""
         data = text.encode("utf-8")
         lines = text.split("\n")
         try:
             defs = self.grammars.definitions(language, data)
         except Exception:  # noqa: BLE001 - a grammar that fails: no pairs from this file
             return text, []
-        is_doc = is_doc or self.doc_comment[language]
+        is_doc = self.doc_comment[language]
         blank: set[int] = set()
         documented = []
         for d in defs:

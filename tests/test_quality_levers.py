@@ -162,3 +162,28 @@ def test_the_language_eval_reads_docs_of_languages_the_model_never_trained_on(tm
                      "splitCommas": "Splits the Text at each comma, dropping \" \"."}
     searched = (tmp_path / "cpp" / "p" / "lib" / "reader.h").read_text()
     assert "Skips" not in searched and "skip()" in searched
+
+
+def test_a_paired_difference_is_settled_only_when_its_interval_leaves_out_zero():
+    from benchmarks.quality.paired import paired_difference
+
+    a = [1.0, 0.5, 0.0, 1 / 3, 1.0, 0.0, 0.25, 1.0] * 25
+    same = paired_difference(a, list(a), resamples=2_000)
+    assert (same.difference, same.low, same.high, same.settled) == (0.0, 0.0, 0.0, False)
+    # Half the questions a rank better, half a rank worse: the mean moves a little, the draw undoes it.
+    swapped = [1.0 if i % 2 else 0.5 for i in range(200)]
+    mixed = paired_difference(swapped, [0.5 if i % 2 else 1.0 for i in range(200)], resamples=2_000)
+    assert mixed.low < 0 < mixed.high and not mixed.settled and mixed.better == mixed.worse == 100
+    # Every question found first instead of second: settled, whichever draw.
+    better = paired_difference([0.5] * 50, [1.0] * 50, resamples=2_000)
+    assert better.settled and better.low == better.high == 0.5 and better.better == 50
+    assert paired_difference(a, a[::-1], 2_000, seed=1) == paired_difference(a, a[::-1], 2_000, seed=1)
+
+
+def test_a_paired_difference_needs_the_same_questions_on_both_sides():
+    import pytest
+
+    from benchmarks.quality.paired import paired_difference
+
+    with pytest.raises(ValueError, match="paired"):
+        paired_difference([1.0, 0.5], [1.0])
